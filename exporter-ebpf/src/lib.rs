@@ -1,0 +1,73 @@
+//! Types and constants shared by tracewarden's kernel programs and the exporter in user space.
+//!
+//! Everything here is `#[repr(C)]` or a plain integer so both sides agree on the layout without
+//! any generated bindings. Map names are the symbols of the `#[map]` statics in `main.rs`.
+#![no_std]
+
+/// Syscall numbers at or above this are counted as drops (`DropReason::SyscallOutOfRange`).
+/// x86_64 and aarch64 both stay below 470 today; 512 leaves room and keeps the row 4 KiB.
+pub const MAX_SYSCALLS: usize = 512;
+
+/// Slot 0 is never handed to a cgroup: when every slot is taken, syscalls are counted there
+/// (and in the `SlotsExhausted` drop counter), so per-syscall totals stay exact.
+pub const OVERFLOW_SLOT: u32 = 0;
+
+/// Default number of cgroup slots, overridable at load time (`--max-cgroups`).
+pub const DEFAULT_MAX_SLOTS: u32 = 1024;
+
+/// One row of per-slot syscall counters: the value type of `SYSCALL_COUNTS`.
+pub type SyscallRow = [u64; MAX_SYSCALLS];
+
+/// Per-CPU "last cgroup seen on this CPU -> its slot" cache, the hot path's first look-up.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct SlotCache {
+    pub cgroup_id: u64,
+    pub slot: u32,
+    pub _pad: u32,
+}
+
+/// Why the kernel could not record something. Index into the `DROPS` per-CPU array.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropReason {
+    /// No free cgroup slot: the syscall was counted in `OVERFLOW_SLOT` instead.
+    SlotsExhausted = 0,
+    /// The cgroup -> slot hash map refused an insert (full): counted in `OVERFLOW_SLOT`.
+    SlotMapFull = 1,
+    /// The syscall number was negative or >= `MAX_SYSCALLS`; not counted anywhere else.
+    SyscallOutOfRange = 2,
+}
+
+impl DropReason {
+    pub const ALL: [DropReason; 3] = [
+        DropReason::SlotsExhausted,
+        DropReason::SlotMapFull,
+        DropReason::SyscallOutOfRange,
+    ];
+
+    /// The `reason` label value on `tracewarden_kernel_dropped_total`.
+    pub const fn label(self) -> &'static str {
+        match self {
+            DropReason::SlotsExhausted => "cgroup_slots_exhausted",
+            DropReason::SlotMapFull => "cgroup_slot_map_full",
+            DropReason::SyscallOutOfRange => "syscall_nr_out_of_range",
+        }
+    }
+}
+
+/// Number of entries of the `DROPS` array.
+pub const DROP_REASONS: u32 = DropReason::ALL.len() as u32;
+
+/// Names of the maps and programs, as user space looks them up in the object.
+pub mod names {
+    pub const SYSCALL_COUNTS: &str = "SYSCALL_COUNTS";
+    pub const CGROUP_SLOTS: &str = "CGROUP_SLOTS";
+    pub const SLOT_OWNERS: &str = "SLOT_OWNERS";
+    pub const FREE_SLOTS: &str = "FREE_SLOTS";
+    pub const SLOT_CACHE: &str = "SLOT_CACHE";
+    pub const DROPS: &str = "DROPS";
+    pub const PROG_SYS_ENTER: &str = "sys_enter";
+    /// An empty program on the same hook, loaded only by the benchmark to measure the floor.
+    pub const PROG_SYS_ENTER_EMPTY: &str = "sys_enter_empty";
+}

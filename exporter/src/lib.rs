@@ -1,0 +1,13 @@
+//! tracewarden's exporter: one module per concern, wired together by `main.rs`.
+//!
+//! - `probe`: loads and attaches the kernel programs, reads and writes their maps (the only
+//!   user of aya).
+//! - `container`: cgroup id -> container identity (path patterns, OCI runtime state, cache).
+//! - `syscalls`: syscall number -> name for x86_64 and aarch64.
+//! - `metrics`: renders the Prometheus text exposition from map snapshots.
+//! - `server`: the HTTP endpoints (the only user of hyper).
+//! - `rules`: the Falco-compatible rule language (parse, compile, evaluate, lint).
+//! - `cli`: command-line flags and their validation.
+
+pub mod cli;
+pub mod rules;

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Idempotent bootstrap for a fresh Debian 12 machine of this project's kind: installs what is
+# missing and mounts what the kernel tests need. A second run only checks and takes seconds.
+set -euo pipefail
+
+log() { printf 'bootstrap: %s\n' "$*" >&2; }
+die() { printf 'bootstrap: error: %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || die "run as root (installs packages, mounts tracefs/bpffs)"
+
+# --- Debian packages the tests and benchmarks use ------------------------------------------
+packages=(runc busybox-static prometheus prometheus-alertmanager bpftrace jq curl systemd)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    log "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # Prometheus and Alertmanager are only wanted as binaries for tests: never start the services.
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    rm -f /usr/sbin/policy-rc.d
+fi
+
+# --- Rust: nightly with rust-src builds the kernel crate ------------------------------------
+command -v rustup >/dev/null || die "rustup not found: install Rust with rustup first"
+if ! rustup toolchain list | grep -q '^nightly'; then
+    log "installing the nightly toolchain"
+    rustup toolchain install nightly --profile minimal
+fi
+if ! rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^rust-src'; then
+    log "adding rust-src to nightly"
+    rustup component add rust-src --toolchain nightly
+fi
+
+# --- bpf-linker, linked against rustc's own libLLVM (system LLVM is the wrong version) ------
+nightly_sysroot=$(rustc +nightly --print sysroot)
+libllvm=$(ls "$nightly_sysroot"/lib/libLLVM.so.* 2>/dev/null | head -1)
+[ -n "$libllvm" ] || die "nightly has no libLLVM.so under $nightly_sysroot/lib"
+llvm_major=$(basename "$libllvm" | sed -E 's/^libLLVM\.so\.([0-9]+).*/\1/')
+mkdir -p /opt/rust-llvm/lib
+ln -sf "$libllvm" /opt/rust-llvm/lib/libLLVM.so
+ln -sf "$libllvm" "/opt/rust-llvm/lib/$(basename "$libllvm")"
+if ! bpf-linker --version >/dev/null 2>&1; then
+    log "building bpf-linker 0.13.0 against $(basename "$libllvm") (about 90 s)"
+    LLVM_PREFIX=/opt/rust-llvm cargo install --locked bpf-linker --version 0.13.0 \
+        --no-default-features --features "llvm-$llvm_major" >/dev/null
+fi
+
+# --- kernel filesystems ---------------------------------------------------------------------
+mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracing
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+[ -r /sys/kernel/btf/vmlinux ] || die "/sys/kernel/btf/vmlinux missing: this kernel has no BTF"
+
+# --- alerting and deployment checks (tests/alerting) ---------------------------------------
+# (owned by the alerting tests; keep this block self-contained)
+# --- end alerting block ---------------------------------------------------------------------
+
+log "ok"
