@@ -67,7 +67,10 @@ pub mod names {
     pub const FREE_SLOTS: &str = "FREE_SLOTS";
     pub const SLOT_CACHE: &str = "SLOT_CACHE";
     pub const DROPS: &str = "DROPS";
+    /// Counting programs: on the BTF tracepoint and on the raw tracepoint.
     pub const PROG_SYS_ENTER: &str = "sys_enter";
-    /// An empty program on the same hook, loaded only by the benchmark to measure the floor.
+    pub const PROG_SYS_ENTER_RAW: &str = "sys_enter_raw";
+    /// Empty programs on the same hooks, loaded only by the benchmark to measure the floor.
     pub const PROG_SYS_ENTER_EMPTY: &str = "sys_enter_empty";
+    pub const PROG_SYS_ENTER_RAW_EMPTY: &str = "sys_enter_raw_empty";
 }

@@ -10,4 +10,5 @@
 //! - `cli`: command-line flags and their validation.
 
 pub mod cli;
+pub mod probe;
 pub mod rules;

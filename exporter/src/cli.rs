@@ -1,0 +1,137 @@
+//! Command-line flags. Values are validated here so a bad flag fails before anything loads.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::rules::cli::RulesCommand;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "exporter",
+    version,
+    about = "tracewarden: per-container syscall and security-rule metrics from eBPF, for Prometheus",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check, list and test rules files without loading any kernel program.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// Address to serve /metrics on: `:PORT` (all interfaces) or `HOST:PORT`.
+    #[arg(long = "web.listen-address", default_value = ":9862", value_parser = parse_listen_address)]
+    pub listen_address: SocketAddr,
+
+    /// Directory of Falco-syntax rules files (*.yaml, *.yml).
+    #[arg(long, value_name = "DIR")]
+    pub rules_dir: Option<PathBuf>,
+
+    /// Drop a container's series this long after its cgroup disappears (e.g. 30s, 5m, 1h).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub container_ttl: Duration,
+
+    /// `name` labels syscall counters by syscall; `none` sums them per container.
+    #[arg(long, value_enum, default_value_t = SyscallLabel::Name)]
+    pub syscall_label: SyscallLabel,
+
+    /// Most cgroups counted separately at once; beyond it they share one overflow series.
+    #[arg(long, default_value_t = exporter_ebpf::DEFAULT_MAX_SLOTS, value_parser = clap::value_parser!(u32).range(2..=65536))]
+    pub max_cgroups: u32,
+
+    /// Mount point of the cgroup v2 hierarchy (default: detected; /sys/fs/cgroup/unified on hybrid hosts).
+    #[arg(long, value_name = "DIR")]
+    pub cgroup_root: Option<PathBuf>,
+
+    /// Log level.
+    #[arg(long, value_enum, default_value_t = LogLevel::Info)]
+    pub log_level: LogLevel,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SyscallLabel {
+    Name,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    pub fn as_filter(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
+/// `:9862` -> 0.0.0.0:9862 (the Prometheus exporters' convention), `127.0.0.1:9862`, `[::1]:9862`.
+pub fn parse_listen_address(value: &str) -> Result<SocketAddr, String> {
+    let with_host = if value.starts_with(':') { format!("0.0.0.0{value}") } else { value.to_owned() };
+    with_host
+        .parse()
+        .map_err(|_| format!("'{value}' is not an address: use :PORT, HOST:PORT or [V6]:PORT"))
+}
+
+/// A number with one unit of ms, s, m or h, e.g. `90s` or `5m`.
+pub fn parse_duration(value: &str) -> Result<Duration, String> {
+    let split = value.find(|c: char| !c.is_ascii_digit()).unwrap_or(value.len());
+    let (number, unit) = value.split_at(split);
+    let bad = || format!("'{value}' is not a duration: use a number and a unit, e.g. 30s, 5m, 1h");
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let seconds = match unit {
+        "ms" => return Ok(Duration::from_millis(n)),
+        "s" => n,
+        "m" => n.checked_mul(60).ok_or_else(bad)?,
+        "h" => n.checked_mul(3600).ok_or_else(bad)?,
+        _ => return Err(bad()),
+    };
+    Ok(Duration::from_secs(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_address_forms() {
+        assert_eq!(parse_listen_address(":9862").unwrap(), "0.0.0.0:9862".parse().unwrap());
+        assert_eq!(parse_listen_address("127.0.0.1:1").unwrap(), "127.0.0.1:1".parse().unwrap());
+        assert_eq!(parse_listen_address("[::1]:80").unwrap(), "[::1]:80".parse().unwrap());
+        assert!(parse_listen_address("localhost").unwrap_err().contains("HOST:PORT"));
+        assert!(parse_listen_address(":99999").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        for bad in ["", "5", "m", "5 m", "5d", "-1s", "99999999999999999999h"] {
+            assert!(parse_duration(bad).unwrap_err().contains("not a duration"), "{bad}");
+        }
+    }
+}

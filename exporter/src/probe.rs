@@ -1,0 +1,294 @@
+//! Loads and attaches the kernel programs and reads and writes their maps. The only module
+//! that touches aya: the rest of the exporter sees plain snapshots.
+
+use std::path::{Path, PathBuf};
+
+use aya::{
+    maps::{Array, HashMap, MapData, MapError, PerCpuArray, PerCpuValues, Queue},
+    programs::{BtfTracePoint, RawTracePoint},
+    Btf, Ebpf, EbpfLoader,
+};
+use exporter_ebpf::{names, DropReason, SyscallRow, MAX_SYSCALLS, OVERFLOW_SLOT};
+
+/// The kernel object built from `exporter-ebpf` by build.rs.
+static KERNEL_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracewarden"));
+
+pub const DEFAULT_BTF_PATH: &str = "/sys/kernel/btf/vmlinux";
+
+/// Where the counting program attaches. Both see every syscall entry; they differ in cost and
+/// in what they need (the BTF tracepoint needs kernel BTF).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Hook {
+    /// `tp_btf/sys_enter`.
+    TpBtf,
+    /// `raw_tracepoint/sys_enter`.
+    RawTp,
+}
+
+/// What the programs on the hook do; `Empty` exists only to measure the cost floor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    Count,
+    Empty,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProbeConfig {
+    pub max_slots: u32,
+    pub btf_path: PathBuf,
+    pub hook: Hook,
+    pub workload: Workload,
+}
+
+impl Default for ProbeConfig {
+    fn default() -> Self {
+        ProbeConfig {
+            max_slots: exporter_ebpf::DEFAULT_MAX_SLOTS,
+            btf_path: PathBuf::from(DEFAULT_BTF_PATH),
+            hook: Hook::TpBtf,
+            workload: Workload::Count,
+        }
+    }
+}
+
+/// Why the probe could not start: each says what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("missing capabilities {missing}: run as root, or grant CAP_BPF and CAP_PERFMON (see deploy/)")]
+    Privileges { missing: String },
+    #[error("kernel BTF not readable at {path}: {cause}; the kernel needs CONFIG_DEBUG_INFO_BTF=y (or use --hook raw-tp)")]
+    NoBtf { path: String, cause: String },
+    #[error("the kernel has no {hook} hook to attach to: {cause}")]
+    MissingHook { hook: &'static str, cause: String },
+    #[error("loading the kernel programs failed: {0}")]
+    Load(String),
+    #[error("kernel map {map}: {cause}")]
+    Map { map: &'static str, cause: String },
+}
+
+/// Syscall counters of one cgroup, summed over CPUs.
+#[derive(Debug, Clone)]
+pub struct CgroupCounts {
+    pub cgroup_id: u64,
+    pub syscalls: Box<SyscallRow>,
+}
+
+/// Everything /metrics needs from the kernel, read in one pass.
+#[derive(Debug, Clone)]
+pub struct KernelSnapshot {
+    pub cgroups: Vec<CgroupCounts>,
+    /// Syscalls of cgroups that found no free slot.
+    pub overflow: Box<SyscallRow>,
+    pub drops: Vec<(DropReason, u64)>,
+    pub slots_used: u32,
+    pub slot_capacity: u32,
+}
+
+pub struct Probe {
+    // Owns the programs and their links: dropping it detaches everything.
+    _ebpf: Ebpf,
+    counts: PerCpuArray<MapData, SyscallRow>,
+    slots: HashMap<MapData, u64, u32>,
+    owners: Array<MapData, u64>,
+    free: Queue<MapData, u32>,
+    drops: PerCpuArray<MapData, u64>,
+    max_slots: u32,
+    cpus: usize,
+}
+
+impl Probe {
+    /// Loads the object, sizes the slot maps, fills the free-slot queue and attaches.
+    pub fn load(config: &ProbeConfig) -> Result<Probe, ProbeError> {
+        check_capabilities()?;
+        let btf = match config.hook {
+            Hook::TpBtf => Some(read_btf(&config.btf_path)?),
+            Hook::RawTp => None,
+        };
+        let max_slots = config.max_slots;
+        let mut ebpf = EbpfLoader::new()
+            .map_max_entries(names::SYSCALL_COUNTS, max_slots)
+            .map_max_entries(names::CGROUP_SLOTS, max_slots)
+            .map_max_entries(names::SLOT_OWNERS, max_slots)
+            .map_max_entries(names::FREE_SLOTS, max_slots)
+            .load(KERNEL_OBJECT)
+            .map_err(|e| ProbeError::Load(error_chain(&e)))?;
+
+        let counts = PerCpuArray::try_from(take_map(&mut ebpf, names::SYSCALL_COUNTS)?)
+            .map_err(map_error(names::SYSCALL_COUNTS))?;
+        let slots = HashMap::try_from(take_map(&mut ebpf, names::CGROUP_SLOTS)?)
+            .map_err(map_error(names::CGROUP_SLOTS))?;
+        let owners = Array::try_from(take_map(&mut ebpf, names::SLOT_OWNERS)?)
+            .map_err(map_error(names::SLOT_OWNERS))?;
+        let mut free: Queue<MapData, u32> = Queue::try_from(take_map(&mut ebpf, names::FREE_SLOTS)?)
+            .map_err(map_error(names::FREE_SLOTS))?;
+        let drops = PerCpuArray::try_from(take_map(&mut ebpf, names::DROPS)?)
+            .map_err(map_error(names::DROPS))?;
+        // Slot 0 is the overflow row and never handed out.
+        for slot in (OVERFLOW_SLOT + 1)..max_slots {
+            free.push(slot, 0).map_err(map_error(names::FREE_SLOTS))?;
+        }
+
+        attach(&mut ebpf, config, btf.as_ref())?;
+        let cpus = aya::util::nr_cpus().map_err(|(_, e)| ProbeError::Load(format!("counting CPUs: {e}")))?;
+        Ok(Probe { _ebpf: ebpf, counts, slots, owners, free, drops, max_slots, cpus })
+    }
+
+    /// Reads every cgroup's counters, the overflow row and the drop counters.
+    pub fn snapshot(&self) -> Result<KernelSnapshot, ProbeError> {
+        let mut cgroups = Vec::new();
+        for entry in self.slots.iter() {
+            let (cgroup_id, slot) = entry.map_err(map_error(names::CGROUP_SLOTS))?;
+            cgroups.push(CgroupCounts { cgroup_id, syscalls: self.row(slot)? });
+        }
+        let drops = DropReason::ALL
+            .iter()
+            .map(|&reason| {
+                let per_cpu = self.drops.get(&(reason as u32), 0).map_err(map_error(names::DROPS))?;
+                Ok((reason, per_cpu.iter().sum()))
+            })
+            .collect::<Result<_, ProbeError>>()?;
+        Ok(KernelSnapshot {
+            slots_used: cgroups.len() as u32,
+            cgroups,
+            overflow: self.row(OVERFLOW_SLOT)?,
+            drops,
+            slot_capacity: self.max_slots - 1,
+        })
+    }
+
+    fn row(&self, slot: u32) -> Result<Box<SyscallRow>, ProbeError> {
+        let per_cpu = self.counts.get(&slot, 0).map_err(map_error(names::SYSCALL_COUNTS))?;
+        let mut sum = Box::new([0u64; MAX_SYSCALLS]);
+        for row in per_cpu.iter() {
+            for (total, count) in sum.iter_mut().zip(row.iter()) {
+                *total += count;
+            }
+        }
+        Ok(sum)
+    }
+
+    /// Forgets a vanished cgroup: clears its owner first (every CPU's cached copy of the slot
+    /// stops matching at once), unpublishes it, zeroes its counters and returns the slot.
+    pub fn release_cgroup(&mut self, cgroup_id: u64) -> Result<(), ProbeError> {
+        let slot = match self.slots.get(&cgroup_id, 0) {
+            Ok(slot) => slot,
+            Err(MapError::KeyNotFound) => return Ok(()),
+            Err(e) => return Err(map_error(names::CGROUP_SLOTS)(e)),
+        };
+        self.owners.set(slot, 0, 0).map_err(map_error(names::SLOT_OWNERS))?;
+        self.slots.remove(&cgroup_id).map_err(map_error(names::CGROUP_SLOTS))?;
+        let zeros = PerCpuValues::try_from(vec![[0u64; MAX_SYSCALLS]; self.cpus])
+            .map_err(|e| map_error(names::SYSCALL_COUNTS)(MapError::from(e)))?;
+        self.counts.set(slot, zeros, 0).map_err(map_error(names::SYSCALL_COUNTS))?;
+        self.free.push(slot, 0).map_err(map_error(names::FREE_SLOTS))?;
+        Ok(())
+    }
+}
+
+fn attach(ebpf: &mut Ebpf, config: &ProbeConfig, btf: Option<&Btf>) -> Result<(), ProbeError> {
+    let program_name = match (config.hook, config.workload) {
+        (Hook::TpBtf, Workload::Count) => names::PROG_SYS_ENTER,
+        (Hook::TpBtf, Workload::Empty) => names::PROG_SYS_ENTER_EMPTY,
+        (Hook::RawTp, Workload::Count) => names::PROG_SYS_ENTER_RAW,
+        (Hook::RawTp, Workload::Empty) => names::PROG_SYS_ENTER_RAW_EMPTY,
+    };
+    let program = ebpf
+        .program_mut(program_name)
+        .ok_or_else(|| ProbeError::Load(format!("program {program_name} missing from the object")))?;
+    let missing_hook = |hook: &'static str| move |e: aya::programs::ProgramError| ProbeError::MissingHook { hook, cause: error_chain(&e) };
+    match (config.hook, btf) {
+        (Hook::TpBtf, Some(btf)) => {
+            let program: &mut BtfTracePoint = program.try_into().map_err(|e| ProbeError::Load(error_chain(&e)))?;
+            program.load("sys_enter", btf).map_err(missing_hook("tp_btf/sys_enter"))?;
+            program.attach().map_err(missing_hook("tp_btf/sys_enter"))?;
+        }
+        _ => {
+            let program: &mut RawTracePoint = program.try_into().map_err(|e| ProbeError::Load(error_chain(&e)))?;
+            program.load().map_err(|e| ProbeError::Load(error_chain(&e)))?;
+            program.attach("sys_enter").map_err(missing_hook("raw_tracepoint/sys_enter"))?;
+        }
+    }
+    Ok(())
+}
+
+fn read_btf(path: &Path) -> Result<Btf, ProbeError> {
+    Btf::parse_file(path, aya::Endianness::default())
+        .map_err(|e| ProbeError::NoBtf { path: path.display().to_string(), cause: error_chain(&e) })
+}
+
+fn take_map(ebpf: &mut Ebpf, name: &'static str) -> Result<aya::maps::Map, ProbeError> {
+    ebpf.take_map(name).ok_or(ProbeError::Map { map: name, cause: "missing from the object".into() })
+}
+
+fn map_error<E: std::error::Error>(map: &'static str) -> impl Fn(E) -> ProbeError {
+    move |e| ProbeError::Map { map, cause: error_chain(&e) }
+}
+
+/// "outer: inner: root" on one line.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// Fails early, with a fix, when the process lacks what loading BPF programs needs: CAP_BPF
+/// plus CAP_PERFMON for tracing programs, or CAP_SYS_ADMIN which implies both.
+fn check_capabilities() -> Result<(), ProbeError> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let effective = parse_cap_eff(&status).unwrap_or(0);
+    let missing = missing_capabilities(effective);
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(ProbeError::Privileges { missing: missing.join("+") })
+    }
+}
+
+const CAP_SYS_ADMIN: u32 = 21;
+const CAP_PERFMON: u32 = 38;
+const CAP_BPF: u32 = 39;
+
+fn parse_cap_eff(status: &str) -> Option<u64> {
+    let hex = status.lines().find_map(|line| line.strip_prefix("CapEff:"))?;
+    u64::from_str_radix(hex.trim(), 16).ok()
+}
+
+fn missing_capabilities(effective: u64) -> Vec<&'static str> {
+    let has = |cap: u32| effective & (1u64 << cap) != 0;
+    if has(CAP_SYS_ADMIN) {
+        return Vec::new();
+    }
+    [(CAP_BPF, "CAP_BPF"), (CAP_PERFMON, "CAP_PERFMON")]
+        .into_iter()
+        .filter(|&(cap, _)| !has(cap))
+        .map(|(_, name)| name)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capability_rules() {
+        assert!(missing_capabilities(1 << CAP_SYS_ADMIN).is_empty());
+        assert!(missing_capabilities((1 << CAP_BPF) | (1 << CAP_PERFMON)).is_empty());
+        assert_eq!(missing_capabilities(1 << CAP_BPF), vec!["CAP_PERFMON"]);
+        assert_eq!(missing_capabilities(0), vec!["CAP_BPF", "CAP_PERFMON"]);
+    }
+
+    #[test]
+    fn cap_eff_from_proc_status() {
+        let status = "Name:\tx\nCapInh:\t0000000000000000\nCapEff:\t000001ffffffffff\n";
+        assert_eq!(parse_cap_eff(status), Some(0x1ff_ffff_ffff));
+        assert_eq!(parse_cap_eff("Name: x\n"), None);
+    }
+}
