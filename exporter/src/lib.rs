@@ -10,5 +10,7 @@
 //! - `cli`: command-line flags and their validation.
 
 pub mod cli;
+pub mod container;
 pub mod probe;
+pub mod syscalls;
 pub mod rules;
