@@ -4,7 +4,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::rules::cli::RulesCommand;
+use crate::{probe::Hook, rules::cli::RulesCommand};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -54,6 +54,14 @@ pub struct RunArgs {
     /// Mount point of the cgroup v2 hierarchy (default: detected; /sys/fs/cgroup/unified on hybrid hosts).
     #[arg(long, value_name = "DIR")]
     pub cgroup_root: Option<PathBuf>,
+
+    /// Hook for the counting program: tp-btf (BTF tracepoint) or raw-tp (raw tracepoint, needs no BTF).
+    #[arg(long, value_enum, default_value_t = Hook::TpBtf)]
+    pub hook: Hook,
+
+    /// Kernel BTF used to load tp-btf programs.
+    #[arg(long, value_name = "FILE", default_value = crate::probe::DEFAULT_BTF_PATH)]
+    pub btf_path: PathBuf,
 
     /// Log level.
     #[arg(long, value_enum, default_value_t = LogLevel::Info)]

@@ -10,7 +10,10 @@
 //! - `cli`: command-line flags and their validation.
 
 pub mod cli;
+pub mod collector;
 pub mod container;
+pub mod metrics;
 pub mod probe;
 pub mod syscalls;
 pub mod rules;
+pub mod server;

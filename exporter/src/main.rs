@@ -1,7 +1,20 @@
-use std::process::ExitCode;
+use std::{
+    process::ExitCode,
+    sync::{Arc, Mutex},
+    time::Instant,
+};
 
+use anyhow::Context as _;
 use clap::Parser;
-use exporter::cli::{Cli, Command};
+use exporter::{
+    cli::{Cli, Command, RunArgs},
+    collector::{Collector, REFRESH_INTERVAL},
+    container::{detect_cgroup2_root, runtime::RuntimeSources, ContainerResolver},
+    metrics::Exposition,
+    probe::{Probe, ProbeConfig, Workload},
+    server::{self, MetricsSource},
+    syscalls::{Arch, SyscallNames},
+};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -10,7 +23,93 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Some(Command::Rules { command }) => exporter::rules::cli::run(command),
-        None => ExitCode::SUCCESS,
+        None => match run(cli.run) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("exporter: error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn run(args: RunArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(args.log_level.as_filter()))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    if let Some(dir) = &args.rules_dir {
+        std::fs::read_dir(dir).with_context(|| format!("cannot read rules directory {}", dir.display()))?;
+    }
+    let cgroup_root = args
+        .cgroup_root
+        .clone()
+        .or_else(detect_cgroup2_root)
+        .context("no cgroup v2 hierarchy found: mount cgroup2 (or pass --cgroup-root)")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = server::bind(args.listen_address).await?;
+        let probe = Probe::load(&ProbeConfig {
+            max_slots: args.max_cgroups,
+            btf_path: args.btf_path.clone(),
+            hook: args.hook,
+            workload: Workload::Count,
+        })?;
+        let resolver = ContainerResolver::new(cgroup_root, RuntimeSources::default(), args.container_ttl);
+        let hook = args.hook.name();
+        let exposition = Exposition::new(args.syscall_label, SyscallNames::new(Arch::host()), hook);
+        let collector = Arc::new(SharedCollector(Mutex::new(Collector::new(probe, resolver, exposition))));
+        tracing::info!(address = %args.listen_address, hook, max_cgroups = args.max_cgroups, "serving /metrics");
+        tokio::spawn(refresh_loop(collector.clone()));
+        tokio::select! {
+            () = server::serve(listener, collector) => {}
+            () = shutdown_signal() => tracing::info!("shutting down"),
+        }
+        Ok(())
+    })
+}
+
+struct SharedCollector(Mutex<Collector>);
+
+impl MetricsSource for SharedCollector {
+    fn render(&self) -> Result<String, String> {
+        let mut collector = self.0.lock().map_err(|_| "collector poisoned".to_owned())?;
+        collector.scrape().map_err(|e| e.to_string())
+    }
+}
+
+/// Names new cgroups while they exist and frees the kernel slots of vanished ones.
+async fn refresh_loop(collector: Arc<SharedCollector>) {
+    let mut tick = tokio::time::interval(REFRESH_INTERVAL);
+    loop {
+        tick.tick().await;
+        let collector = collector.clone();
+        let result = tokio::task::spawn_blocking(move || match collector.0.lock() {
+            Ok(mut c) => c.refresh(Instant::now()).map_err(|e| e.to_string()),
+            Err(_) => Err("collector poisoned".to_owned()),
+        })
+        .await;
+        if let Ok(Err(e)) | Err(e) = result.map_err(|e| e.to_string()) {
+            tracing::warn!(error = %e, "refreshing containers failed");
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => std::future::pending().await,
     }
 }
 

@@ -25,6 +25,16 @@ pub enum Hook {
     RawTp,
 }
 
+impl Hook {
+    /// The flag value, also the `hook` label of `tracewarden_build_info`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Hook::TpBtf => "tp-btf",
+            Hook::RawTp => "raw-tp",
+        }
+    }
+}
+
 /// What the programs on the hook do; `Empty` exists only to measure the cost floor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Workload {

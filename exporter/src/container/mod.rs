@@ -95,8 +95,8 @@ impl ContainerResolver {
     }
 
     /// Marks entries whose cgroup directory is gone and removes those gone longer than the
-    /// TTL, returning their ids so the caller can free their kernel slots.
-    pub fn expire(&mut self, now: Instant) -> Vec<u64> {
+    /// TTL, returning them so the caller can free their kernel slots.
+    pub fn expire(&mut self, now: Instant) -> Vec<(u64, Arc<Container>)> {
         for entry in self.entries.values_mut() {
             if let Some(path) = &entry.path {
                 let exists = self.cgroup_root.join(path.trim_start_matches('/')).exists();
@@ -110,10 +110,7 @@ impl ContainerResolver {
             .filter(|(_, e)| e.gone_since.is_some_and(|since| now.duration_since(since) >= ttl))
             .map(|(&id, _)| id)
             .collect();
-        for id in &expired {
-            self.entries.remove(id);
-        }
-        expired
+        expired.into_iter().filter_map(|id| self.entries.remove(&id).map(|e| (id, e.container))).collect()
     }
 }
 
@@ -202,9 +199,10 @@ mod tests {
         resolver.resolve_all([docker, sshd, 424_242], t0);
         std::fs::remove_dir(&docker_dir).unwrap();
         assert!(resolver.expire(t0 + Duration::from_secs(1)).is_empty(), "nothing is past the TTL yet");
-        let mut expired = resolver.expire(t0 + Duration::from_secs(62));
+        let mut expired: Vec<(u64, String)> =
+            resolver.expire(t0 + Duration::from_secs(62)).into_iter().map(|(id, c)| (id, c.id.clone())).collect();
         expired.sort();
-        let mut want = vec![docker, 424_242];
+        let mut want = vec![(docker, "3f2c9a61e0b7".to_owned()), (424_242, "unknown".to_owned())];
         want.sort();
         assert_eq!(expired, want);
         assert_eq!(resolver.get(sshd).id, "host");

@@ -1,0 +1,110 @@
+//! Joins the probe and the container resolver: resolves new cgroups, expires vanished ones
+//! (freeing their kernel slots) and produces the per-container rows /metrics shows.
+//!
+//! Counters never go backwards: when a cgroup of a long-lived identity (`host`, `unknown`) is
+//! freed, its last counts are folded into a retired row of that identity. A container's own
+//! series disappear with it once its last cgroup expires.
+
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use exporter_ebpf::{SyscallRow, MAX_SYSCALLS};
+
+use crate::{
+    container::{runtime::ContainerMeta, Container, ContainerResolver},
+    metrics::{ContainerRows, Exposition, ScrapeData},
+    probe::{KernelSnapshot, Probe, ProbeError},
+};
+
+/// Label value for syscalls of cgroups that found no free kernel slot.
+pub const OVERFLOW_ID: &str = "overflow";
+
+pub struct Collector {
+    probe: Probe,
+    resolver: ContainerResolver,
+    exposition: Exposition,
+    /// Counts of freed cgroups whose identity lives on.
+    retired: ContainerRows,
+    /// The last snapshot's rows by cgroup, so a freed cgroup's final counts can be retired.
+    last_rows: HashMap<u64, Box<SyscallRow>>,
+}
+
+impl Collector {
+    pub fn new(probe: Probe, resolver: ContainerResolver, exposition: Exposition) -> Collector {
+        Collector { probe, resolver, exposition, retired: HashMap::new(), last_rows: HashMap::new() }
+    }
+
+    /// Resolves cgroups that appeared since the last call and frees the ones gone past the TTL.
+    /// Run on a short timer so short-lived containers are named while their cgroup exists.
+    pub fn refresh(&mut self, now: Instant) -> Result<(), ProbeError> {
+        let snapshot = self.probe.snapshot()?;
+        self.absorb(&snapshot, now);
+        for (cgroup_id, container) in self.resolver.expire(now) {
+            self.retire(cgroup_id, container)?;
+        }
+        Ok(())
+    }
+
+    /// The /metrics text.
+    pub fn scrape(&mut self) -> Result<String, ProbeError> {
+        let started = Instant::now();
+        let snapshot = self.probe.snapshot()?;
+        let rows = self.absorb(&snapshot, started);
+        let drops: Vec<(&'static str, u64)> = snapshot.drops.iter().map(|(reason, n)| (reason.label(), *n)).collect();
+        let data = ScrapeData {
+            rows: &rows,
+            drops: &drops,
+            slots_used: snapshot.slots_used,
+            slot_capacity: snapshot.slot_capacity,
+            collect_duration: started.elapsed(),
+        };
+        Ok(self.exposition.render(&data))
+    }
+
+    /// Resolves the snapshot's cgroups and sums their rows per container (plus retired rows
+    /// and the overflow row).
+    fn absorb(&mut self, snapshot: &KernelSnapshot, now: Instant) -> ContainerRows {
+        self.resolver.resolve_all(snapshot.cgroups.iter().map(|c| c.cgroup_id), now);
+        let mut rows: ContainerRows = self.retired.clone();
+        self.last_rows.clear();
+        for cgroup in &snapshot.cgroups {
+            add_row(rows.entry(self.resolver.get(cgroup.cgroup_id)).or_insert_with(zero_row), &cgroup.syscalls);
+            self.last_rows.insert(cgroup.cgroup_id, cgroup.syscalls.clone());
+        }
+        if snapshot.overflow.iter().any(|&n| n > 0) {
+            let overflow = Arc::new(Container { id: OVERFLOW_ID.to_owned(), meta: ContainerMeta::default() });
+            add_row(rows.entry(overflow).or_insert_with(zero_row), &snapshot.overflow);
+        }
+        rows
+    }
+
+    fn retire(&mut self, cgroup_id: u64, container: Arc<Container>) -> Result<(), ProbeError> {
+        let row = self.last_rows.remove(&cgroup_id);
+        if let (true, Some(row)) = (outlives_its_cgroups(&container), row) {
+            add_row(self.retired.entry(container).or_insert_with(zero_row), &row);
+        }
+        self.probe.release_cgroup(cgroup_id)
+    }
+}
+
+/// `host` and `unknown` gather many cgroups over time and must keep counting; a container's
+/// series end with the container.
+fn outlives_its_cgroups(container: &Container) -> bool {
+    container.id == Container::HOST_ID || container.id == Container::UNKNOWN_ID
+}
+
+fn zero_row() -> Box<SyscallRow> {
+    Box::new([0u64; MAX_SYSCALLS])
+}
+
+fn add_row(total: &mut SyscallRow, row: &SyscallRow) {
+    for (t, n) in total.iter_mut().zip(row.iter()) {
+        *t += n;
+    }
+}
+
+/// How often `refresh` runs by default.
+pub const REFRESH_INTERVAL: Duration = Duration::from_secs(1);

@@ -1,0 +1,218 @@
+//! Renders /metrics in the Prometheus classic text format from a kernel snapshot whose cgroups
+//! are already resolved to containers.
+//!
+//! Cardinality: `tracewarden_syscalls_total` has at most (live containers + `host` + `unknown`
+//! + `overflow`) x (syscalls actually made) series; containers gone longer than the TTL drop out,
+//! `--max-cgroups` bounds live containers, and `--syscall-label none` removes the syscall factor.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use exporter_ebpf::{SyscallRow, MAX_SYSCALLS};
+use prometheus::{
+    core::Collector,
+    proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType},
+    Encoder, TextEncoder,
+};
+
+use crate::{cli::SyscallLabel, container::Container, syscalls::SyscallNames};
+
+/// Label names of every per-container series, in output order.
+pub const CONTAINER_LABELS: [&str; 5] = ["container_id", "container_name", "image", "pod", "namespace"];
+
+/// A syscall-count row per container, summed over the container's cgroups.
+pub type ContainerRows = HashMap<Arc<Container>, Box<SyscallRow>>;
+
+/// What one scrape shows, gathered by the collector.
+pub struct ScrapeData<'a> {
+    pub rows: &'a ContainerRows,
+    pub drops: &'a [(&'static str, u64)],
+    pub slots_used: u32,
+    pub slot_capacity: u32,
+    pub collect_duration: Duration,
+}
+
+pub struct Exposition {
+    syscall_label: SyscallLabel,
+    names: SyscallNames,
+    build_info: MetricFamily,
+    process: prometheus::process_collector::ProcessCollector,
+}
+
+impl Exposition {
+    pub fn new(syscall_label: SyscallLabel, names: SyscallNames, hook: &str) -> Exposition {
+        let build_info = family(
+            "tracewarden_build_info",
+            "Build and runtime facts of this exporter; the value is always 1.",
+            MetricType::GAUGE,
+            vec![gauge(
+                labels(&[
+                    ("version", env!("CARGO_PKG_VERSION")),
+                    ("arch", std::env::consts::ARCH),
+                    ("hook", hook),
+                ]),
+                1.0,
+            )],
+        );
+        Exposition {
+            syscall_label,
+            names,
+            build_info,
+            process: prometheus::process_collector::ProcessCollector::for_self(),
+        }
+    }
+
+    pub fn render(&self, data: &ScrapeData) -> String {
+        let mut families = vec![self.build_info.clone(), self.syscalls(data.rows)];
+        families.push(family(
+            "tracewarden_kernel_map_entries",
+            "Entries in use in a kernel map.",
+            MetricType::GAUGE,
+            vec![gauge(labels(&[("map", "cgroup_slots")]), f64::from(data.slots_used))],
+        ));
+        families.push(family(
+            "tracewarden_kernel_map_capacity",
+            "Capacity of a kernel map (set with --max-cgroups for cgroup_slots).",
+            MetricType::GAUGE,
+            vec![gauge(labels(&[("map", "cgroup_slots")]), f64::from(data.slot_capacity))],
+        ));
+        families.push(family(
+            "tracewarden_kernel_dropped_total",
+            "Events the kernel programs could not record as intended, by reason.",
+            MetricType::COUNTER,
+            data.drops.iter().map(|&(reason, n)| counter(labels(&[("reason", reason)]), n as f64)).collect(),
+        ));
+        families.push(family(
+            "tracewarden_scrape_duration_seconds",
+            "Time spent reading the kernel maps and resolving containers for this scrape.",
+            MetricType::GAUGE,
+            vec![gauge(Vec::new(), data.collect_duration.as_secs_f64())],
+        ));
+        families.extend(self.process.collect());
+        let mut out = Vec::with_capacity(64 * 1024);
+        // The text encoder only fails on a family without metrics or a write error to a Vec,
+        // neither of which can happen here; a failure still yields what was written.
+        if let Err(e) = TextEncoder::new().encode(&families, &mut out) {
+            tracing::error!(error = %e, "encoding /metrics");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    fn syscalls(&self, rows: &ContainerRows) -> MetricFamily {
+        let mut metrics = Vec::new();
+        for (container, row) in rows {
+            let base = container_labels(container);
+            match self.syscall_label {
+                SyscallLabel::Name => {
+                    for nr in (0..MAX_SYSCALLS).filter(|&nr| row[nr] > 0) {
+                        let mut labels = base.clone();
+                        labels.push(pair("syscall", self.names.name(nr)));
+                        metrics.push(counter(labels, row[nr] as f64));
+                    }
+                }
+                SyscallLabel::None => metrics.push(counter(base, row.iter().sum::<u64>() as f64)),
+            }
+        }
+        family(
+            "tracewarden_syscalls_total",
+            "Syscalls entered, per container (container_id=\"host\" for host processes) and syscall.",
+            MetricType::COUNTER,
+            metrics,
+        )
+    }
+}
+
+fn container_labels(container: &Container) -> Vec<LabelPair> {
+    let values = [&container.id, &container.meta.name, &container.meta.image, &container.meta.pod, &container.meta.namespace];
+    CONTAINER_LABELS.iter().zip(values).map(|(name, value)| pair(name, value)).collect()
+}
+
+fn pair(name: &str, value: &str) -> LabelPair {
+    let mut pair = LabelPair::default();
+    pair.set_name(name.to_owned());
+    pair.set_value(value.to_owned());
+    pair
+}
+
+fn labels(pairs: &[(&str, &str)]) -> Vec<LabelPair> {
+    pairs.iter().map(|(n, v)| pair(n, v)).collect()
+}
+
+fn counter(labels: Vec<LabelPair>, value: f64) -> Metric {
+    let mut c = Counter::default();
+    c.set_value(value);
+    let mut m = Metric::default();
+    m.set_label(labels);
+    m.set_counter(c);
+    m
+}
+
+fn gauge(labels: Vec<LabelPair>, value: f64) -> Metric {
+    let mut g = Gauge::default();
+    g.set_value(value);
+    let mut m = Metric::default();
+    m.set_label(labels);
+    m.set_gauge(g);
+    m
+}
+
+fn family(name: &str, help: &str, kind: MetricType, metrics: Vec<Metric>) -> MetricFamily {
+    let mut f = MetricFamily::default();
+    f.set_name(name.to_owned());
+    f.set_help(help.to_owned());
+    f.set_field_type(kind);
+    f.set_metric(metrics);
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{container::runtime::ContainerMeta, syscalls::Arch};
+
+    fn sample_rows() -> ContainerRows {
+        let web = Container {
+            id: "3f2c9a61e0b7".into(),
+            meta: ContainerMeta { name: "web".into(), image: "nginx:1.25".into(), pod: "web-0".into(), namespace: "shop \"eu\"".into() },
+        };
+        let host = Container { id: "host".into(), meta: ContainerMeta::default() };
+        let mut web_row = Box::new([0u64; MAX_SYSCALLS]);
+        web_row[0] = 7; // read
+        web_row[1] = 3; // write
+        let mut host_row = Box::new([0u64; MAX_SYSCALLS]);
+        host_row[39] = 2; // getpid
+        HashMap::from([(Arc::new(web), web_row), (Arc::new(host), host_row)])
+    }
+
+    fn render(label: SyscallLabel) -> String {
+        let rows = sample_rows();
+        let data = ScrapeData {
+            rows: &rows,
+            drops: &[("cgroup_slots_exhausted", 5)],
+            slots_used: 2,
+            slot_capacity: 1023,
+            collect_duration: Duration::from_millis(3),
+        };
+        Exposition::new(label, SyscallNames::new(Arch::X86_64), "tp_btf").render(&data)
+    }
+
+    #[test]
+    fn per_container_syscall_series_with_escaped_labels() {
+        let text = render(SyscallLabel::Name);
+        assert!(text.contains("# TYPE tracewarden_syscalls_total counter"));
+        assert!(text.contains(r#"tracewarden_syscalls_total{container_id="3f2c9a61e0b7",container_name="web",image="nginx:1.25",pod="web-0",namespace="shop \"eu\"",syscall="read"} 7"#), "{text}");
+        assert!(text.contains(r#"tracewarden_syscalls_total{container_id="host",container_name="",image="",pod="",namespace="",syscall="getpid"} 2"#));
+        assert!(!text.contains(r#"syscall="open""#), "zero rows are not exported");
+        assert!(text.contains(r#"tracewarden_kernel_dropped_total{reason="cgroup_slots_exhausted"} 5"#));
+        assert!(text.contains(r#"tracewarden_kernel_map_capacity{map="cgroup_slots"} 1023"#));
+        assert!(text.contains("tracewarden_scrape_duration_seconds 0.003"));
+        assert!(text.contains(r#"tracewarden_build_info{version=""#));
+        assert!(text.contains("process_resident_memory_bytes"));
+    }
+
+    #[test]
+    fn syscall_label_none_sums_per_container() {
+        let text = render(SyscallLabel::None);
+        assert!(text.contains(r#"tracewarden_syscalls_total{container_id="3f2c9a61e0b7",container_name="web",image="nginx:1.25",pod="web-0",namespace="shop \"eu\""} 10"#), "{text}");
+        assert!(!text.contains("syscall=\""));
+    }
+}
