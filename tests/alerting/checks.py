@@ -435,6 +435,253 @@ def check_prometheusrule_equal():
           f"({len(plain['groups'])} groups, {n} rules)")
 
 
+
+# --- deployment --------------------------------------------------------------------------------
+
+K8S = os.path.join(ROOT, "deploy", "kubernetes")
+COMPOSE_DIR = os.path.join(ROOT, "deploy", "compose")
+SYSTEMD_UNIT = os.path.join(ROOT, "deploy", "systemd", "tracewarden.service")
+ALLOWED_CAPS = {"BPF", "PERFMON", "SYS_PTRACE", "DAC_READ_SEARCH"}
+
+
+def k8s_objects():
+    objs = {}
+    for name in sorted(os.listdir(K8S)):
+        if name.endswith((".yaml", ".yml")) and name != "kustomization.yaml":
+            for d in yaml.safe_load_all(open(os.path.join(K8S, name))):
+                if d:
+                    objs[(d["kind"], d["metadata"]["name"])] = (name, d)
+    return objs
+
+
+def check_k8s_consistency():
+    problems = []
+    objs = k8s_objects()
+
+    def get(kind, name="tracewarden"):
+        if (kind, name) not in objs:
+            raise Failed(f"no {kind}/{name} in deploy/kubernetes")
+        return objs[(kind, name)][1]
+
+    kust = load_yaml(os.path.join(K8S, "kustomization.yaml"))
+    files = sorted({f for f, _ in objs.values()})
+    if sorted(kust.get("resources", [])) != files:
+        problems.append(f"kustomization resources {sorted(kust.get('resources', []))} != files {files}")
+    for (kind, name), (f, d) in objs.items():
+        if kind != "Namespace" and d["metadata"].get("namespace") != "tracewarden":
+            problems.append(f"{kind}/{name}: namespace {d['metadata'].get('namespace')!r}")
+
+    ds = get("DaemonSet")
+    pod = ds["spec"]["template"]["spec"]
+    pod_labels = ds["spec"]["template"]["metadata"]["labels"]
+    sel = ds["spec"]["selector"]["matchLabels"]
+    if any(pod_labels.get(k) != v for k, v in sel.items()):
+        problems.append("DaemonSet selector does not match its pod labels")
+    if pod.get("hostPID") is not True:
+        problems.append("DaemonSet: hostPID must be true")
+    if pod.get("hostNetwork"):
+        problems.append("DaemonSet: hostNetwork is not needed")
+    if pod.get("serviceAccountName") != get("ServiceAccount")["metadata"]["name"]:
+        problems.append("DaemonSet: serviceAccountName is not the shipped ServiceAccount")
+    (c,) = pod["containers"]
+    sc = c.get("securityContext", {})
+    if sc.get("privileged") is not False:
+        problems.append("container: privileged must be false")
+    if sc.get("allowPrivilegeEscalation") is not False:
+        problems.append("container: allowPrivilegeEscalation must be false")
+    if sc.get("readOnlyRootFilesystem") is not True:
+        problems.append("container: readOnlyRootFilesystem must be true")
+    caps = sc.get("capabilities", {})
+    if caps.get("drop") != ["ALL"]:
+        problems.append(f"container: capabilities.drop must be [ALL], is {caps.get('drop')}")
+    add = set(caps.get("add", []))
+    if not {"BPF", "PERFMON"} <= add or not add <= ALLOWED_CAPS:
+        problems.append(f"container: capabilities.add {sorted(add)} must contain BPF and PERFMON "
+                        f"and stay within {sorted(ALLOWED_CAPS)}")
+    res = c.get("resources", {})
+    for k in ("requests", "limits"):
+        for r in ("cpu", "memory"):
+            if r not in res.get(k, {}):
+                problems.append(f"container: resources.{k}.{r} missing")
+    vols = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+    want_host = {"/sys/kernel/btf": "/sys/kernel/btf", "/sys/kernel/tracing": "/sys/kernel/tracing",
+                 "/sys/fs/cgroup": "/sys/fs/cgroup", "/sys/fs/bpf": "/sys/fs/bpf",
+                 "/proc": "/host/proc", "/run": "/run"}
+    for host, mp in want_host.items():
+        m = mounts.get(mp)
+        hp = m and vols.get(m["name"], {}).get("hostPath", {}).get("path")
+        if hp != host:
+            problems.append(f"host path {host} is not mounted at {mp}")
+    for mp, m in mounts.items():
+        v = vols.get(m["name"])
+        if v is None:
+            problems.append(f"mount {mp}: no volume {m['name']}")
+        elif "hostPath" in v and m.get("readOnly") is not True:
+            problems.append(f"mount {mp}: host path mounted read-write")
+    rules_mount = [m for m in c["volumeMounts"] if "configMap" in vols.get(m["name"], {})]
+    cm = get("ConfigMap", "tracewarden-rules")
+    if len(rules_mount) != 1 or vols[rules_mount[0]["name"]]["configMap"]["name"] != cm["metadata"]["name"]:
+        problems.append("the rules ConfigMap is not mounted exactly once")
+    else:
+        rd = rules_mount[0]["mountPath"]
+        if f"--rules-dir={rd}" not in c.get("args", []):
+            problems.append(f"args lack --rules-dir={rd}: {c.get('args')}")
+        if rd != "/etc/tracewarden/rules":
+            problems.append(f"rules mounted at {rd}, want /etc/tracewarden/rules")
+    for key, text in cm.get("data", {}).items():
+        if not key.endswith((".yaml", ".yml")):
+            problems.append(f"ConfigMap key {key}: the exporter reads *.yaml/*.yml only")
+        rules = yaml.safe_load(text)
+        if not isinstance(rules, list) or not all("rule" in r and "priority" in r for r in rules):
+            problems.append(f"ConfigMap key {key}: not a list of Falco rules")
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+
+    svc = get("Service")
+    if any(pod_labels.get(k) != v for k, v in svc["spec"]["selector"].items()):
+        problems.append("Service selector does not match the DaemonSet's pods")
+    svc_ports = {p["name"]: p for p in svc["spec"]["ports"]}
+    for p in svc_ports.values():
+        if p["targetPort"] not in ports:
+            problems.append(f"Service targetPort {p['targetPort']} is no container port")
+    sm = get("ServiceMonitor")
+    if any(svc["metadata"]["labels"].get(k) != v for k, v in sm["spec"]["selector"]["matchLabels"].items()):
+        problems.append("ServiceMonitor selector does not match the Service labels")
+    if svc["metadata"]["name"] != "tracewarden":
+        problems.append("Service name (= Prometheus job) must be tracewarden")
+    for ep in sm["spec"]["endpoints"]:
+        if ep.get("port") not in svc_ports:
+            problems.append(f"ServiceMonitor endpoint port {ep.get('port')} not on the Service")
+        drops = [r for r in ep.get("relabelings", []) if r.get("action") == "labeldrop"]
+        if not any(re.fullmatch(r.get("regex", ""), "namespace") and re.fullmatch(r.get("regex", ""), "pod")
+                   for r in drops):
+            problems.append("ServiceMonitor must drop the target's namespace and pod labels")
+    print(f"  {len(objs)} objects; DaemonSet caps {sorted(add)}, hostPID, read-only root and host "
+          f"mounts, rules at /etc/tracewarden/rules; Service/ServiceMonitor/ConfigMap wiring")
+    if problems:
+        raise Failed("\n".join(problems))
+
+
+def unit_settings(path):
+    out = {}
+    for line in open(path):
+        line = line.strip()
+        if line and not line.startswith(("#", ";", "[")) and "=" in line:
+            k, v = line.split("=", 1)
+            out.setdefault(k.strip(), []).append(v.strip())
+    return out
+
+
+def check_systemd_unit():
+    s = unit_settings(SYSTEMD_UNIT)
+    problems = []
+    want = {"NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes",
+            "PrivateTmp": "yes"}
+    for k, v in want.items():
+        if s.get(k) != [v]:
+            problems.append(f"{k}={s.get(k)}, want {v}")
+    exec_start = s.get("ExecStart", [""])[0].split()
+    if exec_start[:3] != ["/usr/local/bin/exporter", "--rules-dir", "/etc/tracewarden/rules"]:
+        problems.append(f"ExecStart {exec_start}")
+    ds = k8s_objects()[("DaemonSet", "tracewarden")][1]
+    ds_caps = {"CAP_" + c for c in ds["spec"]["template"]["spec"]["containers"][0]["securityContext"]["capabilities"]["add"]}
+    for k in ("CapabilityBoundingSet", "AmbientCapabilities"):
+        caps = set(" ".join(s.get(k, [])).split())
+        if caps != ds_caps:
+            problems.append(f"{k} {sorted(caps)} differs from the DaemonSet's {sorted(ds_caps)}")
+    print(f"  capabilities {sorted(ds_caps)} (same as the DaemonSet), NoNewPrivileges, "
+          f"ProtectSystem=strict, ProtectHome, PrivateTmp, ExecStart {' '.join(exec_start[:3])}")
+    if problems:
+        raise Failed("\n".join(problems))
+
+
+def compose_mounts(svc):
+    """(host path, container path) of each bind mount of a compose service."""
+    out = []
+    for v in svc.get("volumes", []):
+        parts = v.split(":")
+        if parts[0].startswith((".", "/")):
+            out.append((os.path.normpath(os.path.join(COMPOSE_DIR, parts[0])), parts[1]))
+    return out
+
+
+def host_path(mounts, cpath):
+    for h, c in mounts:
+        if cpath == c or cpath.startswith(c.rstrip("/") + "/"):
+            return h + cpath[len(c):]
+    return None
+
+
+def check_compose():
+    problems = []
+    comp = load_yaml(os.path.join(COMPOSE_DIR, "docker-compose.yml"))
+    services = comp.get("services", {})
+    for need in ("prometheus", "alertmanager", "grafana"):
+        if need not in services:
+            problems.append(f"service {need} missing")
+    for name, svc in services.items():
+        for h, c in compose_mounts(svc):
+            if not os.path.exists(h):
+                problems.append(f"{name}: bind mount source {os.path.relpath(h, ROOT)} does not exist")
+        for p in svc.get("ports", []):
+            if not str(p).startswith("127.0.0.1:"):
+                problems.append(f"{name}: port {p} is not bound to 127.0.0.1")
+        if "image" in svc and (":" not in svc["image"] or svc["image"].endswith(":latest")):
+            problems.append(f"{name}: image {svc['image']} is not pinned")
+    if problems:
+        raise Failed("\n".join(problems))
+
+    # Prometheus: the config with its container paths mapped to the repository, by promtool.
+    pm = compose_mounts(services["prometheus"])
+    cfg_path = host_path(pm, "/etc/prometheus/prometheus.yml")
+    cfg = load_yaml(cfg_path)
+    rule_files = []
+    for rf in cfg.get("rule_files", []):
+        h = host_path(pm, rf)
+        if h is None or not os.path.exists(h):
+            problems.append(f"prometheus rule file {rf} is not mounted from the repository")
+        rule_files.append(h)
+    if os.path.realpath(RULES) not in [os.path.realpath(r) for r in rule_files if r]:
+        problems.append("Prometheus does not load alertmanager/tracewarden-alerts.yml")
+    if not any(j.get("job_name") == "tracewarden" for j in cfg.get("scrape_configs", [])):
+        problems.append("no scrape job named tracewarden")
+    cfg["rule_files"] = rule_files
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as f:
+        yaml.safe_dump(cfg, f)
+        tmp = f.name
+    try:
+        r = subprocess.run(["promtool", "check", "config", tmp], capture_output=True, text=True)
+    finally:
+        os.unlink(tmp)
+    if r.returncode != 0:
+        problems.append("promtool check config (container paths mapped):\n" + r.stdout + r.stderr)
+
+    am = host_path(compose_mounts(services["alertmanager"]), "/etc/alertmanager/alertmanager.yml")
+    if not am or os.path.realpath(am) != os.path.realpath(AM_CONFIG):
+        problems.append("Alertmanager does not run alertmanager/alertmanager.yml")
+
+    gm = compose_mounts(services["grafana"])
+    prov = host_path(gm, "/etc/grafana/provisioning")
+    ds = load_yaml(os.path.join(prov, "datasources", "prometheus.yml"))
+    proms = [d for d in ds.get("datasources", []) if d.get("type") == "prometheus"]
+    if len(proms) != 1 or not proms[0].get("isDefault"):
+        problems.append("Grafana needs exactly one default Prometheus data source")
+    elif re.sub(r"^https?://", "", proms[0]["url"]).split(":")[0] not in services:
+        problems.append(f"Grafana data source url {proms[0]['url']} is no compose service")
+    dp = load_yaml(os.path.join(prov, "dashboards", "tracewarden.yml"))
+    for p in dp.get("providers", []):
+        h = host_path(gm, p["options"]["path"])
+        jsons = sorted(x for x in os.listdir(h) if x.endswith(".json")) if h and os.path.isdir(h) else []
+        if not h or os.path.realpath(h) != os.path.realpath(DASHBOARDS) or not jsons:
+            problems.append(f"dashboard provider path {p['options']['path']} is not grafana/dashboards")
+        else:
+            print(f"  Grafana provisions {', '.join(jsons)} from grafana/dashboards")
+    print(f"  services {', '.join(services)}; bind mounts exist; ports on 127.0.0.1; images pinned; "
+          f"promtool check config passes with the rules mounted from alertmanager/")
+    if problems:
+        raise Failed("\n".join(problems))
+
+
 CHECKS = {
     "dashboards-structure": check_dashboards_structure,
     "dashboards-datasources": check_dashboards_datasources,
@@ -446,6 +693,9 @@ CHECKS = {
     "inhibition": check_inhibition,
     "am-config-rewritable": check_am_config_rewritable,
     "prometheusrule-equal": check_prometheusrule_equal,
+    "k8s-consistency": check_k8s_consistency,
+    "systemd-unit": check_systemd_unit,
+    "compose": check_compose,
 }
 
 
