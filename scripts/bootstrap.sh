@@ -56,6 +56,23 @@ mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
 
 # --- alerting and deployment checks (tests/alerting) ---------------------------------------
 # (owned by the alerting tests; keep this block self-contained)
+# kubernetes-validate (PyPI) checks deploy/kubernetes offline against the schemas it bundles.
+kv_version=1.37.0
+if [ "$(python3 -c 'import importlib.metadata as m; print(m.version("kubernetes-validate"))' 2>/dev/null)" != "$kv_version" ] \
+    || ! python3 -c 'import kubernetes_validate, yaml' 2>/dev/null; then
+    log "installing kubernetes-validate $kv_version (PyPI)"
+    python3 -m pip install -q --disable-pip-version-check "kubernetes-validate==$kv_version" >/dev/null 2>&1 \
+        || die "pip install kubernetes-validate==$kv_version failed"
+fi
+# docker-compose (Debian, v1): `docker-compose config` validates deploy/compose with no engine.
+if ! command -v docker-compose >/dev/null 2>&1; then
+    log "installing docker-compose (Debian)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends docker-compose >/dev/null
+fi
+# kubectl (for `kubectl kustomize`) ships with this machine image; Debian has no package for it.
+command -v kubectl >/dev/null 2>&1 || log "warning: kubectl not found: the kustomize check of tests/alerting will fail"
 # --- end alerting block ---------------------------------------------------------------------
 
 log "ok"
