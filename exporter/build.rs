@@ -11,6 +11,7 @@ fn main() -> anyhow::Result<()> {
     let ebpf_dir = Path::new(&manifest_dir).join("../exporter-ebpf");
     let root_dir = ebpf_dir.to_str().context("exporter-ebpf path is not UTF-8")?;
     let package = aya_build::Package { name: "exporter-ebpf", root_dir, ..Default::default() };
-    aya_build::build_ebpf([package], aya_build::Toolchain::default())
-        .context("building the kernel programs failed; run scripts/bootstrap.sh to install nightly rust-src and bpf-linker")
+    aya_build::build_ebpf([package], aya_build::Toolchain::default()).context(
+        "building the kernel programs failed; run scripts/bootstrap.sh to install nightly rust-src and bpf-linker",
+    )
 }

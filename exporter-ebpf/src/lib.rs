@@ -40,11 +40,8 @@ pub enum DropReason {
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 3] = [
-        DropReason::SlotsExhausted,
-        DropReason::SlotMapFull,
-        DropReason::SyscallOutOfRange,
-    ];
+    pub const ALL: [DropReason; 3] =
+        [DropReason::SlotsExhausted, DropReason::SlotMapFull, DropReason::SyscallOutOfRange];
 
     /// The `reason` label value on `tracewarden_kernel_dropped_total`.
     pub const fn label(self) -> &'static str {

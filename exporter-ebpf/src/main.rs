@@ -18,10 +18,7 @@ use aya_ebpf::{
     maps::{Array, HashMap, PerCpuArray, Queue},
     programs::{BtfTracePointContext, RawTracePointContext},
 };
-use exporter_ebpf::{
-    DropReason, SlotCache, SyscallRow, DEFAULT_MAX_SLOTS, DROP_REASONS, MAX_SYSCALLS,
-    OVERFLOW_SLOT,
-};
+use exporter_ebpf::{DropReason, SlotCache, SyscallRow, DEFAULT_MAX_SLOTS, DROP_REASONS, MAX_SYSCALLS, OVERFLOW_SLOT};
 
 // Sizes of the slot-indexed maps are defaults: user space sets them before load.
 #[map]

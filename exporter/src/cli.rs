@@ -98,9 +98,7 @@ impl LogLevel {
 /// `:9862` -> 0.0.0.0:9862 (the Prometheus exporters' convention), `127.0.0.1:9862`, `[::1]:9862`.
 pub fn parse_listen_address(value: &str) -> Result<SocketAddr, String> {
     let with_host = if value.starts_with(':') { format!("0.0.0.0{value}") } else { value.to_owned() };
-    with_host
-        .parse()
-        .map_err(|_| format!("'{value}' is not an address: use :PORT, HOST:PORT or [V6]:PORT"))
+    with_host.parse().map_err(|_| format!("'{value}' is not an address: use :PORT, HOST:PORT or [V6]:PORT"))
 }
 
 /// A number with one unit of ms, s, m or h, e.g. `90s` or `5m`.

@@ -14,6 +14,6 @@ pub mod collector;
 pub mod container;
 pub mod metrics;
 pub mod probe;
-pub mod syscalls;
 pub mod rules;
 pub mod server;
+pub mod syscalls;

@@ -117,13 +117,20 @@ async fn shutdown_signal() {
 /// usage errors into the one-line form every other error has.
 fn report_usage_error(err: clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
-    if matches!(err.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
         let _ = err.print();
         return ExitCode::SUCCESS;
     }
     let rendered = err.render().to_string();
     let first = rendered.lines().next().unwrap_or("invalid arguments");
     let message = first.trim_start_matches("error: ");
-    eprintln!("exporter: error: {message} (see exporter --help)");
+    let choices = rendered.lines().find_map(|l| l.trim().strip_prefix("[possible values: ")?.strip_suffix(']'));
+    match choices {
+        Some(choices) => eprintln!("exporter: error: {message}; one of: {choices} (see exporter --help)"),
+        None => eprintln!("exporter: error: {message} (see exporter --help)"),
+    }
     ExitCode::from(2)
 }

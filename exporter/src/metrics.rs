@@ -45,11 +45,7 @@ impl Exposition {
             "Build and runtime facts of this exporter; the value is always 1.",
             MetricType::GAUGE,
             vec![gauge(
-                labels(&[
-                    ("version", env!("CARGO_PKG_VERSION")),
-                    ("arch", std::env::consts::ARCH),
-                    ("hook", hook),
-                ]),
+                labels(&[("version", env!("CARGO_PKG_VERSION")), ("arch", std::env::consts::ARCH), ("hook", hook)]),
                 1.0,
             )],
         );
@@ -122,7 +118,8 @@ impl Exposition {
 }
 
 fn container_labels(container: &Container) -> Vec<LabelPair> {
-    let values = [&container.id, &container.meta.name, &container.meta.image, &container.meta.pod, &container.meta.namespace];
+    let values =
+        [&container.id, &container.meta.name, &container.meta.image, &container.meta.pod, &container.meta.namespace];
     CONTAINER_LABELS.iter().zip(values).map(|(name, value)| pair(name, value)).collect()
 }
 
@@ -172,7 +169,12 @@ mod tests {
     fn sample_rows() -> ContainerRows {
         let web = Container {
             id: "3f2c9a61e0b7".into(),
-            meta: ContainerMeta { name: "web".into(), image: "nginx:1.25".into(), pod: "web-0".into(), namespace: "shop \"eu\"".into() },
+            meta: ContainerMeta {
+                name: "web".into(),
+                image: "nginx:1.25".into(),
+                pod: "web-0".into(),
+                namespace: "shop \"eu\"".into(),
+            },
         };
         let host = Container { id: "host".into(), meta: ContainerMeta::default() };
         let mut web_row = Box::new([0u64; MAX_SYSCALLS]);

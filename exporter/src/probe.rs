@@ -66,9 +66,11 @@ impl Default for ProbeConfig {
 pub enum ProbeError {
     #[error("missing capabilities {missing}: run as root, or grant CAP_BPF and CAP_PERFMON (see deploy/)")]
     Privileges { missing: String },
-    #[error("kernel BTF not readable at {path}: {cause}; the kernel needs CONFIG_DEBUG_INFO_BTF=y (or use --hook raw-tp)")]
+    #[error(
+        "kernel BTF not readable at {path}: {cause}; the kernel needs CONFIG_DEBUG_INFO_BTF=y (or use --hook raw-tp)"
+    )]
     NoBtf { path: String, cause: String },
-    #[error("the kernel has no {hook} hook to attach to: {cause}")]
+    #[error("the kernel has no {hook} hook to attach to: {cause}; try --hook raw-tp, or a kernel >= 5.5 with BTF")]
     MissingHook { hook: &'static str, cause: String },
     #[error("loading the kernel programs failed: {0}")]
     Load(String),
@@ -125,14 +127,13 @@ impl Probe {
 
         let counts = PerCpuArray::try_from(take_map(&mut ebpf, names::SYSCALL_COUNTS)?)
             .map_err(map_error(names::SYSCALL_COUNTS))?;
-        let slots = HashMap::try_from(take_map(&mut ebpf, names::CGROUP_SLOTS)?)
-            .map_err(map_error(names::CGROUP_SLOTS))?;
-        let owners = Array::try_from(take_map(&mut ebpf, names::SLOT_OWNERS)?)
-            .map_err(map_error(names::SLOT_OWNERS))?;
-        let mut free: Queue<MapData, u32> = Queue::try_from(take_map(&mut ebpf, names::FREE_SLOTS)?)
-            .map_err(map_error(names::FREE_SLOTS))?;
-        let drops = PerCpuArray::try_from(take_map(&mut ebpf, names::DROPS)?)
-            .map_err(map_error(names::DROPS))?;
+        let slots =
+            HashMap::try_from(take_map(&mut ebpf, names::CGROUP_SLOTS)?).map_err(map_error(names::CGROUP_SLOTS))?;
+        let owners =
+            Array::try_from(take_map(&mut ebpf, names::SLOT_OWNERS)?).map_err(map_error(names::SLOT_OWNERS))?;
+        let mut free: Queue<MapData, u32> =
+            Queue::try_from(take_map(&mut ebpf, names::FREE_SLOTS)?).map_err(map_error(names::FREE_SLOTS))?;
+        let drops = PerCpuArray::try_from(take_map(&mut ebpf, names::DROPS)?).map_err(map_error(names::DROPS))?;
         // Slot 0 is the overflow row and never handed out.
         for slot in (OVERFLOW_SLOT + 1)..max_slots {
             free.push(slot, 0).map_err(map_error(names::FREE_SLOTS))?;
@@ -205,7 +206,9 @@ fn attach(ebpf: &mut Ebpf, config: &ProbeConfig, btf: Option<&Btf>) -> Result<()
     let program = ebpf
         .program_mut(program_name)
         .ok_or_else(|| ProbeError::Load(format!("program {program_name} missing from the object")))?;
-    let missing_hook = |hook: &'static str| move |e: aya::programs::ProgramError| ProbeError::MissingHook { hook, cause: error_chain(&e) };
+    let missing_hook = |hook: &'static str| {
+        move |e: aya::programs::ProgramError| ProbeError::MissingHook { hook, cause: error_chain(&e) }
+    };
     match (config.hook, btf) {
         (Hook::TpBtf, Some(btf)) => {
             let program: &mut BtfTracePoint = program.try_into().map_err(|e| ProbeError::Load(error_chain(&e)))?;

@@ -29,7 +29,9 @@ pub async fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
     TcpListener::bind(address).await.map_err(|e| {
         let hint = match e.kind() {
             std::io::ErrorKind::AddrInUse => "another process uses it; stop it or pick another --web.listen-address",
-            std::io::ErrorKind::PermissionDenied => "not permitted; use a port above 1023 or grant CAP_NET_BIND_SERVICE",
+            std::io::ErrorKind::PermissionDenied => {
+                "not permitted; use a port above 1023 or grant CAP_NET_BIND_SERVICE"
+            }
             std::io::ErrorKind::AddrNotAvailable => "no local interface has that address",
             _ => "check --web.listen-address",
         };
@@ -59,7 +61,10 @@ pub async fn serve(listener: TcpListener, source: Arc<dyn MetricsSource>) {
     }
 }
 
-async fn handle(request: Request<Incoming>, source: Arc<dyn MetricsSource>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(
+    request: Request<Incoming>,
+    source: Arc<dyn MetricsSource>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return Ok(respond(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "only GET and HEAD\n".into()));
     }

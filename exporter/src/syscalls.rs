@@ -59,15 +59,40 @@ mod tests {
     #[test]
     fn well_known_numbers() {
         let x86 = SyscallNames::new(Arch::X86_64);
-        for (nr, name) in [(0, "read"), (1, "write"), (2, "open"), (39, "getpid"), (59, "execve"), (110, "getppid"),
-            (165, "mount"), (257, "openat"), (310, "process_vm_readv"), (319, "memfd_create"),
-            (322, "execveat"), (437, "openat2"), (452, "fchmodat2"), (469, "file_setattr")] {
+        for (nr, name) in [
+            (0, "read"),
+            (1, "write"),
+            (2, "open"),
+            (39, "getpid"),
+            (59, "execve"),
+            (110, "getppid"),
+            (165, "mount"),
+            (257, "openat"),
+            (310, "process_vm_readv"),
+            (319, "memfd_create"),
+            (322, "execveat"),
+            (437, "openat2"),
+            (452, "fchmodat2"),
+            (469, "file_setattr"),
+        ] {
             assert_eq!(x86.name(nr), name, "x86_64 {nr}");
         }
         let arm = SyscallNames::new(Arch::Aarch64);
-        for (nr, name) in [(56, "openat"), (63, "read"), (64, "write"), (79, "newfstatat"),
-            (80, "fstat"), (173, "getppid"), (221, "execve"), (222, "mmap"), (40, "mount"),
-            (105, "init_module"), (279, "memfd_create"), (281, "execveat"), (437, "openat2")] {
+        for (nr, name) in [
+            (56, "openat"),
+            (63, "read"),
+            (64, "write"),
+            (79, "newfstatat"),
+            (80, "fstat"),
+            (173, "getppid"),
+            (221, "execve"),
+            (222, "mmap"),
+            (40, "mount"),
+            (105, "init_module"),
+            (279, "memfd_create"),
+            (281, "execveat"),
+            (437, "openat2"),
+        ] {
             assert_eq!(arm.name(nr), name, "aarch64 {nr}");
         }
     }

@@ -76,10 +76,16 @@ impl ContainerResolver {
         let index = RuntimeIndex::scan(&self.sources, &self.cgroup_root);
         for id in unknown {
             let entry = match paths.get(&id) {
-                Some(path) => Entry { container: Arc::new(identify(path, &index)), path: Some(path.clone()), gone_since: None },
+                Some(path) => {
+                    Entry { container: Arc::new(identify(path, &index)), path: Some(path.clone()), gone_since: None }
+                }
                 // Vanished before we looked (or not a cgroup of this mount): a negative entry,
                 // already expiring, so a short-lived cgroup is not walked for again and again.
-                None => Entry { container: Arc::new(Container::labelled(Container::UNKNOWN_ID)), path: None, gone_since: Some(now) },
+                None => Entry {
+                    container: Arc::new(Container::labelled(Container::UNKNOWN_ID)),
+                    path: None,
+                    gone_since: Some(now),
+                },
             };
             tracing::debug!(cgroup_id = id, path = ?entry.path, container = %entry.container.id, "resolved cgroup");
             self.entries.insert(id, entry);
@@ -115,9 +121,9 @@ impl ContainerResolver {
 }
 
 fn identify(path: &str, index: &RuntimeIndex) -> Container {
-    let record = index.by_cgroup_path(path).or_else(|| {
-        cgroup_path::container_id_from_cgroup_path(path).and_then(|id| index.by_id(id))
-    });
+    let record = index
+        .by_cgroup_path(path)
+        .or_else(|| cgroup_path::container_id_from_cgroup_path(path).and_then(|id| index.by_id(id)));
     match (record, cgroup_path::container_id_from_cgroup_path(path)) {
         (Some(record), _) => Container { id: cgroup_path::short_id(&record.id).to_owned(), meta: record.meta.clone() },
         (None, Some(id)) => Container::labelled(cgroup_path::short_id(id)),
@@ -164,7 +170,8 @@ mod tests {
             cg.display()
         );
         std::fs::write(state.join("state.json"), json).unwrap();
-        let sources = RuntimeSources { state_dirs: vec![tmp.path().join("run")], docker_containers: tmp.path().join("none") };
+        let sources =
+            RuntimeSources { state_dirs: vec![tmp.path().join("run")], docker_containers: tmp.path().join("none") };
         let resolver = ContainerResolver::new(cg, sources, Duration::from_secs(60));
         (tmp, resolver)
     }
@@ -177,15 +184,22 @@ mod tests {
     fn resolves_docker_host_plain_runc_and_unknown() {
         let (tmp, mut resolver) = fixture();
         let cg = tmp.path().join("cgroup");
-        let (docker, sshd, mybox, root) =
-            (ino(&cg.join("docker").join(ID)), ino(&cg.join("system.slice/sshd.service")), ino(&cg.join("mybox")), ino(&cg));
+        let (docker, sshd, mybox, root) = (
+            ino(&cg.join("docker").join(ID)),
+            ino(&cg.join("system.slice/sshd.service")),
+            ino(&cg.join("mybox")),
+            ino(&cg),
+        );
         let now = Instant::now();
         resolver.resolve_all([docker, sshd, mybox, root, 999_999_999], now);
         assert_eq!(resolver.get(docker).id, "3f2c9a61e0b7");
         assert_eq!(resolver.get(sshd).id, "host");
         assert_eq!(resolver.get(root).id, "host");
         let mybox = resolver.get(mybox);
-        assert_eq!((mybox.id.as_str(), mybox.meta.name.as_str(), mybox.meta.image.as_str()), ("mybox", "box", "busybox:1.36"));
+        assert_eq!(
+            (mybox.id.as_str(), mybox.meta.name.as_str(), mybox.meta.image.as_str()),
+            ("mybox", "box", "busybox:1.36")
+        );
         assert_eq!(resolver.get(999_999_999).id, "unknown");
     }
 

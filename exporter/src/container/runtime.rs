@@ -64,9 +64,10 @@ impl RuntimeIndex {
         let mut index = RuntimeIndex::default();
         for dir in &sources.state_dirs {
             for state_file in state_files(dir) {
-                match std::fs::read(&state_file).map_err(|e| e.to_string()).and_then(|bytes| {
-                    parse_state_json(&bytes, cgroup_root).map_err(|e| e.to_string())
-                }) {
+                match std::fs::read(&state_file)
+                    .map_err(|e| e.to_string())
+                    .and_then(|bytes| parse_state_json(&bytes, cgroup_root).map_err(|e| e.to_string()))
+                {
                     Ok(record) => index.insert(record),
                     Err(cause) => tracing::debug!(file = %state_file.display(), %cause, "skipping runtime state"),
                 }
@@ -234,19 +235,25 @@ mod tests {
             record.cgroup_path.as_deref(),
             Some("/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod0a1b2c3d_4e5f_6789_abcd_ef0123456789.slice/cri-containerd-8d2f0c1b7a6e5d4c3b2a19087f6e5d4c3b2a19087f6e5d4c3b2a19087f6e5d4c.scope")
         );
-        assert_eq!(record.meta, ContainerMeta {
-            name: "nginx".into(),
-            image: "docker.io/library/nginx:1.25".into(),
-            pod: "web-7d9c8b6f5-x2x4z".into(),
-            namespace: "shop".into(),
-        });
+        assert_eq!(
+            record.meta,
+            ContainerMeta {
+                name: "nginx".into(),
+                image: "docker.io/library/nginx:1.25".into(),
+                pod: "web-7d9c8b6f5-x2x4z".into(),
+                namespace: "shop".into(),
+            }
+        );
     }
 
     #[test]
     fn runc_state_on_a_hybrid_host() {
         let record = parse_state_json(&sample("runc-hybrid-state.json"), Path::new("/sys/fs/cgroup/unified")).unwrap();
         assert_eq!(record.id, "web1");
-        assert_eq!(record.cgroup_path.as_deref(), Some("/docker/193adf534f2a8b637990ffa989cb2212a3f82422ed4529cc50121d15b103645e"));
+        assert_eq!(
+            record.cgroup_path.as_deref(),
+            Some("/docker/193adf534f2a8b637990ffa989cb2212a3f82422ed4529cc50121d15b103645e")
+        );
         assert_eq!(record.meta.name, "web");
         assert_eq!(record.meta.pod, "");
     }
@@ -258,14 +265,30 @@ mod tests {
         assert_eq!(record.cgroup_path, None);
         assert_eq!(record.meta, ContainerMeta::default());
         let docker = parse_docker_config(&sample("docker-config.v2.json")).unwrap();
-        assert_eq!(docker, ContainerMeta { name: "redis-cache".into(), image: "redis:7-alpine".into(), pod: "".into(), namespace: "".into() });
+        assert_eq!(
+            docker,
+            ContainerMeta {
+                name: "redis-cache".into(),
+                image: "redis:7-alpine".into(),
+                pod: "".into(),
+                namespace: "".into()
+            }
+        );
     }
 
     #[test]
     fn dockershim_labels_in_config_v2() {
         let docker = parse_docker_config(br#"{"Name":"/k8s_app_pod","Config":{"Image":"sha256:abc","Labels":{
             "io.kubernetes.container.name":"app","io.kubernetes.pod.name":"pod-1","io.kubernetes.pod.namespace":"prod"}}}"#).unwrap();
-        assert_eq!(docker, ContainerMeta { name: "app".into(), image: "sha256:abc".into(), pod: "pod-1".into(), namespace: "prod".into() });
+        assert_eq!(
+            docker,
+            ContainerMeta {
+                name: "app".into(),
+                image: "sha256:abc".into(),
+                pod: "pod-1".into(),
+                namespace: "prod".into()
+            }
+        );
     }
 
     #[test]
@@ -279,7 +302,8 @@ mod tests {
     fn scan_indexes_runc_and_nested_containerd_dirs() {
         let tmp = tempfile::tempdir().unwrap();
         let runc = tmp.path().join("runc/web1");
-        let containerd = tmp.path().join("containerd/k8s.io/8d2f0c1b7a6e5d4c3b2a19087f6e5d4c3b2a19087f6e5d4c3b2a19087f6e5d4c");
+        let containerd =
+            tmp.path().join("containerd/k8s.io/8d2f0c1b7a6e5d4c3b2a19087f6e5d4c3b2a19087f6e5d4c3b2a19087f6e5d4c");
         std::fs::create_dir_all(&runc).unwrap();
         std::fs::create_dir_all(&containerd).unwrap();
         std::fs::write(runc.join("state.json"), sample("runc-hybrid-state.json")).unwrap();
@@ -292,7 +316,8 @@ mod tests {
         };
         let index = RuntimeIndex::scan(&sources, Path::new("/sys/fs/cgroup/unified"));
         assert_eq!(index.by_id("web1").unwrap().meta.name, "web");
-        let by_path = index.by_cgroup_path("/docker/193adf534f2a8b637990ffa989cb2212a3f82422ed4529cc50121d15b103645e").unwrap();
+        let by_path =
+            index.by_cgroup_path("/docker/193adf534f2a8b637990ffa989cb2212a3f82422ed4529cc50121d15b103645e").unwrap();
         assert_eq!(by_path.id, "web1");
         assert!(index.by_id("8d2f0c1b7a6e5d4c3b2a19087f6e5d4c3b2a19087f6e5d4c3b2a19087f6e5d4c").is_some());
         assert!(index.by_id("broken").is_none());

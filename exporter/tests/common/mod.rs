@@ -16,6 +16,8 @@ pub fn kernel_available(test: &str) -> bool {
         Some("/sys/kernel/btf/vmlinux missing")
     } else if cgroup2_root().is_none() {
         Some("no cgroup v2 hierarchy mounted")
+    } else if Command::new("runc").arg("--version").output().is_err() {
+        Some("runc not installed (scripts/bootstrap.sh installs it)")
     } else {
         None
     };
@@ -80,4 +82,197 @@ impl Drop for TestCgroup {
 /// Makes `n` getppid calls exactly (python's os.getppid is one syscall per call).
 pub fn getppid_loop_args(n: u64) -> Vec<String> {
     vec!["-c".into(), format!("import os\nfor _ in range({n}): os.getppid()")]
+}
+
+/// A free loopback port (bound then released; the exporter binds it right after).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// GET a path from 127.0.0.1:port; returns (status code, body).
+pub fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    Ok((status, body))
+}
+
+/// The exporter binary running with the given flags, killed on drop.
+pub struct Exporter {
+    pub port: u16,
+    child: std::process::Child,
+}
+
+impl Exporter {
+    pub fn start(extra_args: &[&str]) -> Exporter {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_exporter"))
+            .arg("--web.listen-address")
+            .arg(format!("127.0.0.1:{port}"))
+            .args(extra_args)
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("spawn exporter");
+        let mut exporter = Exporter { port, child };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            if let Ok((200, _)) = http_get(port, "/healthz") {
+                return exporter;
+            }
+            if let Ok(Some(status)) = exporter.child.try_wait() {
+                panic!("exporter exited during start-up: {status}");
+            }
+            assert!(std::time::Instant::now() < deadline, "exporter did not answer /healthz within 20 s");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    pub fn metrics(&self) -> String {
+        let (status, body) = http_get(self.port, "/metrics").expect("scrape /metrics");
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The value of the sample whose name and label set are exactly these (labels in exposition
+/// order), if /metrics has it.
+pub fn sample(metrics: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let label_text: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+    let prefix = format!("{name}{{{}}} ", label_text.join(","));
+    metrics.lines().find_map(|line| line.strip_prefix(&prefix)).and_then(|v| v.trim().parse().ok())
+}
+
+/// A busybox root filesystem for runc containers, built from the host's busybox-static.
+pub struct Rootfs {
+    pub dir: tempfile::TempDir,
+}
+
+impl Rootfs {
+    pub fn build() -> Rootfs {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bin = dir.path().join("rootfs/bin");
+        std::fs::create_dir_all(&bin).expect("mkdir rootfs/bin");
+        let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("busybox missing: run scripts/bootstrap.sh (busybox-static)");
+        std::fs::copy(busybox, bin.join("busybox")).expect("copy busybox");
+        for applet in ["sh", "dd", "sleep", "cat", "ls", "true"] {
+            std::os::unix::fs::symlink("busybox", bin.join(applet)).expect("symlink applet");
+        }
+        for d in ["proc", "dev", "sys", "tmp", "etc"] {
+            std::fs::create_dir_all(dir.path().join("rootfs").join(d)).expect("mkdir");
+        }
+        Rootfs { dir }
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("rootfs")
+    }
+}
+
+/// One runc container: a bundle directory with a config.json made by `runc spec`.
+pub struct RuncContainer {
+    pub id: String,
+    bundle: tempfile::TempDir,
+}
+
+impl RuncContainer {
+    /// `cgroups_path` is runc's cgroupsPath (e.g. `/docker/<id>`); annotations become the
+    /// labels in runc's state.json, as containerd's and CRI-O's do.
+    pub fn create(
+        rootfs: &Rootfs,
+        id: &str,
+        cgroups_path: &str,
+        annotations: &[(&str, &str)],
+        args: &[&str],
+    ) -> RuncContainer {
+        let bundle = tempfile::tempdir().expect("bundle dir");
+        let status = Command::new("runc")
+            .arg("spec")
+            .current_dir(bundle.path())
+            .status()
+            .expect("runc spec: is runc installed?");
+        assert!(status.success(), "runc spec failed");
+        let config_path = bundle.path().join("config.json");
+        let mut config: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&config_path).expect("read config.json")).expect("parse config.json");
+        config["root"]["path"] = rootfs.path().display().to_string().into();
+        config["root"]["readonly"] = true.into();
+        config["process"]["terminal"] = false.into();
+        config["process"]["args"] = args.iter().map(|a| serde_json::Value::from(*a)).collect();
+        config["linux"]["cgroupsPath"] = cgroups_path.into();
+        config["annotations"] = annotations
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+        std::fs::write(&config_path, serde_json::to_vec_pretty(&config).expect("serialise"))
+            .expect("write config.json");
+        RuncContainer { id: id.to_owned(), bundle }
+    }
+
+    /// Starts it detached; it runs its args, then exits.
+    pub fn start_detached(&self) {
+        let output = Command::new("runc")
+            .args(["run", "--detach", "--bundle"])
+            .arg(self.bundle.path())
+            .arg(&self.id)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .output()
+            .expect("runc run");
+        assert!(output.status.success(), "runc run {} failed: {}", self.id, String::from_utf8_lossy(&output.stderr));
+    }
+
+    /// Waits until the container's process has exited (runc state says "stopped").
+    pub fn wait_stopped(&self, timeout: std::time::Duration) {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let out = Command::new("runc").args(["state", &self.id]).output().expect("runc state");
+            let state: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            if state["status"] == "stopped" || !out.status.success() {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "container {} still running", self.id);
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// `runc delete`: removes its state and cgroup, as a runtime does when a container ends.
+    pub fn delete(&self) {
+        let _ = Command::new("runc").args(["delete", "--force", &self.id]).output();
+    }
+}
+
+impl Drop for RuncContainer {
+    fn drop(&mut self) {
+        self.delete();
+    }
+}
+
+/// Polls until `check` holds or the timeout passes; returns whether it held.
+pub fn eventually(timeout: std::time::Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if check() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }

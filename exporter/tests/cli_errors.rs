@@ -1,0 +1,124 @@
+//! Bad input and bad environment: one line on stderr naming the cause and the fix, a non-zero
+//! exit, no panic and no backtrace (RUST_BACKTRACE=1 is set on purpose).
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::{free_port, kernel_available};
+
+fn exporter(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_exporter")).args(args).env("RUST_BACKTRACE", "1").output().expect("run exporter")
+}
+
+/// Asserts a failed run printed exactly one line, starting `exporter: error: `, containing
+/// every `needle`.
+fn assert_one_line_error(output: &Output, needles: &[&str]) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "expected failure, got {:?}: {stderr}", output.status);
+    assert!(!stderr.contains("panicked") && !stderr.contains("stack backtrace"), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "want one line, got:\n{stderr}");
+    assert!(lines[0].starts_with("exporter: error: "), "{stderr}");
+    for needle in needles {
+        assert!(lines[0].contains(needle), "missing {needle:?} in: {stderr}");
+    }
+}
+
+fn listen_args(port: u16) -> Vec<String> {
+    vec!["--web.listen-address".into(), format!("127.0.0.1:{port}"), "--log-level".into(), "error".into()]
+}
+
+fn with_listen<'a>(listen: &'a [String], extra: &[&'a str]) -> Vec<&'a str> {
+    listen.iter().map(String::as_str).chain(extra.iter().copied()).collect()
+}
+
+#[test]
+fn bad_flag_values() {
+    for (args, needles) in [
+        (vec!["--syscall-label", "maybe"], vec!["maybe", "--syscall-label", "one of: name, none", "--help"]),
+        (vec!["--container-ttl", "5 minutes"], vec!["not a duration", "5m"]),
+        (vec!["--web.listen-address", "localhost"], vec!["HOST:PORT"]),
+        (vec!["--max-cgroups", "1"], vec!["--max-cgroups"]),
+        (vec!["--log-level", "loud"], vec!["loud"]),
+        (vec!["--no-such-flag"], vec!["--no-such-flag"]),
+    ] {
+        let output = exporter(&args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert_one_line_error(&output, &needles);
+    }
+}
+
+#[test]
+fn unreadable_rules_dir() {
+    let listen = listen_args(free_port());
+    let output = exporter(&with_listen(&listen, &["--rules-dir", "/nonexistent/rules"]));
+    assert_one_line_error(&output, &["cannot read rules directory /nonexistent/rules", "No such file"]);
+}
+
+#[test]
+fn port_in_use() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let listen = listen_args(taken.local_addr().expect("addr").port());
+    let output = exporter(&with_listen(&listen, &[]));
+    assert_one_line_error(&output, &["cannot listen on 127.0.0.1:", "in use", "--web.listen-address"]);
+}
+
+#[test]
+fn not_privileged() {
+    if !kernel_available("not_privileged") {
+        return;
+    }
+    // Root without any capability, as a container without CAP_BPF would run it.
+    let listen = listen_args(free_port());
+    let output = Command::new("setpriv")
+        .args(["--inh-caps=-all", "--bounding-set=-all", "--"])
+        .arg(env!("CARGO_BIN_EXE_exporter"))
+        .args(&listen)
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .expect("setpriv (util-linux)");
+    assert_one_line_error(&output, &["missing capabilities CAP_BPF+CAP_PERFMON", "run as root"]);
+}
+
+#[test]
+fn no_kernel_btf() {
+    if !kernel_available("no_kernel_btf") {
+        return;
+    }
+    let listen = listen_args(free_port());
+    let output = exporter(&with_listen(&listen, &["--btf-path", "/nonexistent/vmlinux"]));
+    assert_one_line_error(
+        &output,
+        &["kernel BTF not readable at /nonexistent/vmlinux", "CONFIG_DEBUG_INFO_BTF", "--hook raw-tp"],
+    );
+}
+
+/// A valid but empty BTF blob: a kernel that has BTF but no `sys_enter` tracepoint in it.
+fn empty_btf() -> Vec<u8> {
+    let mut blob = Vec::new();
+    blob.extend_from_slice(&0xeb9f_u16.to_le_bytes()); // magic
+    blob.extend_from_slice(&[1, 0]); // version, flags
+    for field in [24u32, 0, 0, 0, 1] {
+        // hdr_len, type_off, type_len, str_off, str_len
+        blob.extend_from_slice(&field.to_le_bytes());
+    }
+    blob.push(0); // the empty string
+    blob
+}
+
+#[test]
+fn missing_hook() {
+    if !kernel_available("missing_hook") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let btf = dir.path().join("vmlinux");
+    std::fs::write(&btf, empty_btf()).expect("write btf");
+    let listen = listen_args(free_port());
+    let output = exporter(&with_listen(&listen, &["--btf-path", btf.to_str().expect("utf-8")]));
+    assert_one_line_error(
+        &output,
+        &["the kernel has no tp_btf/sys_enter hook", "btf_trace_sys_enter", "--hook raw-tp"],
+    );
+}

@@ -1,0 +1,133 @@
+//! Real runc containers, the real exporter binary, the real kernel: each container's syscalls
+//! appear under exactly its labels, host activity under container_id="host", and a container
+//! that has gone disappears from /metrics after the TTL.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{eventually, kernel_available, sample, Exporter, Rootfs, RuncContainer};
+
+/// bytes dd copies one at a time: at least this many read and write syscalls.
+const N: u64 = 20_000;
+
+struct Case {
+    runc_id: String,
+    cgroups_path: String,
+    annotations: Vec<(&'static str, String)>,
+    /// container_id, container_name, image, pod, namespace as /metrics must show them.
+    labels: [String; 5],
+}
+
+fn hex64(seed: u64) -> String {
+    let a = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ std::process::id() as u64;
+    let b = a.rotate_left(17) ^ 0xd6e8_feb8_6659_fd93;
+    format!("{a:016x}{b:016x}{:016x}{:016x}", a ^ b, a.wrapping_add(b))
+}
+
+fn cases() -> Vec<Case> {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let (docker, containerd, kubepods) = (hex64(nanos), hex64(nanos + 1), hex64(nanos + 2));
+    let pod_uid = "0a1b2c3d-4e5f-4789-abcd-ef0123456789";
+    let plain = format!("tw-plain-{}", std::process::id());
+    let k8s = |name: &str, image: &str, pod: &str, ns: &str| {
+        vec![
+            ("io.kubernetes.cri.container-name", name.to_owned()),
+            ("io.kubernetes.cri.image-name", image.to_owned()),
+            ("io.kubernetes.cri.sandbox-name", pod.to_owned()),
+            ("io.kubernetes.cri.sandbox-namespace", ns.to_owned()),
+        ]
+    };
+    let labels = |id: &str, name: &str, image: &str, pod: &str, ns: &str| {
+        [id.to_owned(), name.to_owned(), image.to_owned(), pod.to_owned(), ns.to_owned()]
+    };
+    vec![
+        Case {
+            cgroups_path: format!("/docker/{docker}"),
+            annotations: vec![("io.kubernetes.cri.container-name", "redis".into()), ("io.kubernetes.cri.image-name", "redis:7".into())],
+            labels: labels(&docker[..12], "redis", "redis:7", "", ""),
+            runc_id: docker,
+        },
+        Case {
+            cgroups_path: format!(
+                "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{}.slice/cri-containerd-{containerd}.scope",
+                pod_uid.replace('-', "_")
+            ),
+            annotations: k8s("nginx", "docker.io/library/nginx:1.25", "web-7d9c8b6f5-x2x4z", "shop"),
+            labels: labels(&containerd[..12], "nginx", "docker.io/library/nginx:1.25", "web-7d9c8b6f5-x2x4z", "shop"),
+            runc_id: containerd,
+        },
+        Case {
+            cgroups_path: format!("/kubepods/besteffort/pod{pod_uid}/{kubepods}"),
+            annotations: k8s("worker", "ghcr.io/acme/worker:2.1", "batch-0", "jobs"),
+            labels: labels(&kubepods[..12], "worker", "ghcr.io/acme/worker:2.1", "batch-0", "jobs"),
+            runc_id: kubepods,
+        },
+        Case {
+            cgroups_path: format!("/{plain}"),
+            annotations: vec![],
+            labels: labels(&plain, "", "", "", ""),
+            runc_id: plain,
+        },
+    ]
+}
+
+fn syscall_count(metrics: &str, labels: &[String; 5], syscall: &str) -> Option<f64> {
+    let names = ["container_id", "container_name", "image", "pod", "namespace"];
+    let mut pairs: Vec<(&str, &str)> = names.iter().zip(labels.iter()).map(|(n, v)| (*n, v.as_str())).collect();
+    pairs.push(("syscall", syscall));
+    sample(metrics, "tracewarden_syscalls_total", &pairs)
+}
+
+#[test]
+fn containers_are_counted_under_their_own_labels_then_expire() {
+    if !kernel_available("containers_are_counted_under_their_own_labels_then_expire") {
+        return;
+    }
+    let rootfs = Rootfs::build();
+    let exporter = Exporter::start(&["--container-ttl", "2s"]);
+    let script = format!("dd if=/dev/zero of=/dev/null bs=1 count={N} 2>/dev/null; sleep 2");
+    let cases = cases();
+    let containers: Vec<RuncContainer> = cases
+        .iter()
+        .map(|case| {
+            let annotations: Vec<(&str, &str)> = case.annotations.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let container =
+                RuncContainer::create(&rootfs, &case.runc_id, &case.cgroups_path, &annotations, &["sh", "-c", &script]);
+            container.start_detached();
+            container
+        })
+        .collect();
+
+    let mut last = String::new();
+    let all_counted = eventually(Duration::from_secs(20), || {
+        last = exporter.metrics();
+        cases.iter().all(|case| {
+            ["read", "write"].iter().all(|s| syscall_count(&last, &case.labels, s).is_some_and(|n| n >= N as f64))
+        })
+    });
+    for case in &cases {
+        for syscall in ["read", "write"] {
+            let got = syscall_count(&last, &case.labels, syscall);
+            assert!(
+                got.is_some_and(|n| n >= N as f64),
+                "{} {syscall}: {got:?} (want >= {N})\n{last}",
+                case.cgroups_path
+            );
+        }
+    }
+    assert!(all_counted);
+    let host = ["host", "", "", "", ""].map(String::from);
+    assert!(syscall_count(&last, &host, "read").is_some_and(|n| n > 0.0), "no host series:\n{last}");
+
+    for container in &containers {
+        container.wait_stopped(Duration::from_secs(20));
+        container.delete();
+    }
+    let gone = eventually(Duration::from_secs(15), || {
+        last = exporter.metrics();
+        cases.iter().all(|case| !last.contains(&format!("container_id=\"{}\"", case.labels[0])))
+    });
+    assert!(gone, "containers still on /metrics after the 2 s TTL:\n{last}");
+    assert!(syscall_count(&last, &host, "read").is_some_and(|n| n > 0.0), "host series must stay");
+}
