@@ -1,0 +1,757 @@
+//! The typed AST (`Expr`) with precompiled matchers, built after type checking; evaluating it
+//! walks the tree over borrowed event values and allocates nothing.
+
+use super::event::{capability_bit, Event};
+use super::fields::{Field, FieldType, Val};
+use super::parser::Op;
+use regex::Regex;
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+/// A typed condition.
+#[derive(Clone, Debug)]
+pub enum Expr {
+    Const(bool),
+    And(Vec<Expr>),
+    Or(Vec<Expr>),
+    Not(Box<Expr>),
+    Check(Box<Pred>),
+}
+
+/// `field op values`, type-checked, with its matcher.
+#[derive(Clone, Debug)]
+pub struct Pred {
+    pub field: Field,
+    pub op: Op,
+    /// Operand values after list expansion (empty for `exists`).
+    pub values: Vec<String>,
+    pub(crate) matcher: Matcher,
+}
+
+/// An IP network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpNet {
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+impl IpNet {
+    pub fn parse(s: &str) -> Option<IpNet> {
+        let (a, p) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = a.trim().parse().ok()?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match p {
+            Some(p) => p.trim().parse::<u8>().ok().filter(|&p| p <= max)?,
+            None => max,
+        };
+        Some(IpNet { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = if self.prefix == 0 { 0 } else { u32::MAX << (32 - self.prefix) };
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = if self.prefix == 0 { 0 } else { u128::MAX << (128 - self.prefix) };
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A set of strings: linear for a few, hashed for many.
+#[derive(Clone, Debug)]
+pub(crate) enum StrSet {
+    Small(Vec<Box<str>>),
+    Hashed(HashSet<Box<str>>),
+}
+
+impl StrSet {
+    fn new(values: &[String]) -> StrSet {
+        if values.len() <= 6 {
+            StrSet::Small(values.iter().map(|v| v.as_str().into()).collect())
+        } else {
+            StrSet::Hashed(values.iter().map(|v| v.as_str().into()).collect())
+        }
+    }
+    #[inline]
+    fn contains(&self, s: &str) -> bool {
+        match self {
+            StrSet::Small(v) => v.iter().any(|x| &**x == s),
+            StrSet::Hashed(h) => h.contains(s),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Matcher {
+    Exists,
+    StrEq(Box<str>),
+    StrIn(StrSet),
+    StrOrd(Op, Box<str>),
+    Contains(Box<str>),
+    StartsWith(Box<str>),
+    EndsWith(Box<str>),
+    BContains(Box<[u8]>),
+    BStartsWith(Box<[u8]>),
+    /// regex, iglob, icontains, glob with wildcards.
+    Regex(Regex),
+    /// pmatch: the value is one of the paths or below one.
+    PMatch(Box<[Box<str>]>),
+    NumCmp(Op, i64),
+    NumIn(Box<[i64]>),
+    IpIn(Box<[IpNet]>),
+    FlagsAll(u64),
+    FlagsAny(u64),
+    FlagsEq(u64),
+    BoolEq(bool),
+    /// `evt.arg.*`: numeric matcher when the value is a number and the operand parsed as one.
+    Arg(Option<Box<Matcher>>, Box<Matcher>),
+}
+
+impl Matcher {
+    #[inline]
+    fn matches(&self, v: Val) -> bool {
+        match (self, v) {
+            (Matcher::Exists, _) => true,
+            (Matcher::StrEq(x), Val::Str(s)) => **x == *s,
+            (Matcher::StrIn(set), Val::Str(s)) => set.contains(s),
+            (Matcher::StrOrd(op, x), Val::Str(s)) => ord(*op, s.cmp(x)),
+            (Matcher::Contains(x), Val::Str(s)) => s.contains(&**x),
+            (Matcher::StartsWith(x), Val::Str(s)) => s.starts_with(&**x),
+            (Matcher::EndsWith(x), Val::Str(s)) => s.ends_with(&**x),
+            (Matcher::BContains(x), Val::Str(s)) => {
+                s.as_bytes().windows(x.len().max(1)).any(|w| w == &**x) || x.is_empty()
+            }
+            (Matcher::BStartsWith(x), Val::Str(s)) => s.as_bytes().starts_with(x),
+            (Matcher::Regex(r), Val::Str(s)) => r.is_match(s),
+            (Matcher::PMatch(ps), Val::Str(s)) => ps.iter().any(|p| {
+                s.starts_with(&**p) && (s.len() == p.len() || p.ends_with('/') || s.as_bytes()[p.len()] == b'/')
+            }),
+            (Matcher::NumCmp(op, x), Val::Num(n)) => ord(*op, n.cmp(x)),
+            (Matcher::NumIn(xs), Val::Num(n)) => xs.contains(&n),
+            (Matcher::IpIn(nets), Val::Ip(ip)) => nets.iter().any(|n| n.contains(ip)),
+            (Matcher::FlagsAll(m), Val::Flags(f)) => f & m == *m,
+            (Matcher::FlagsAny(m), Val::Flags(f)) => f & m != 0,
+            (Matcher::FlagsEq(m), Val::Flags(f)) => f == *m,
+            (Matcher::BoolEq(b), Val::Bool(x)) => *b == x,
+            (Matcher::Arg(num, text), v) => match (num, v) {
+                (Some(m), Val::Num(_)) => m.matches(v),
+                (None, Val::Num(n)) => {
+                    let mut buf = [0u8; 24];
+                    text.matches(Val::Str(fmt_i64(n, &mut buf)))
+                }
+                _ => text.matches(v),
+            },
+            _ => false,
+        }
+    }
+}
+
+fn fmt_i64(n: i64, buf: &mut [u8; 24]) -> &str {
+    let mut i = buf.len();
+    let neg = n < 0;
+    let mut u = n.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (u % 10) as u8;
+        u /= 10;
+        if u == 0 {
+            break;
+        }
+    }
+    if neg {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    std::str::from_utf8(&buf[i..]).unwrap_or("")
+}
+
+#[inline]
+fn ord(op: Op, o: std::cmp::Ordering) -> bool {
+    use std::cmp::Ordering::*;
+    match op {
+        Op::Eq => o == Equal,
+        Op::Ne => o != Equal,
+        Op::Lt => o == Less,
+        Op::Le => o != Greater,
+        Op::Gt => o == Greater,
+        Op::Ge => o != Less,
+        _ => false,
+    }
+}
+
+impl Expr {
+    /// Evaluates the condition on one event.
+    #[inline]
+    pub fn eval(&self, ev: &Event) -> bool {
+        match self {
+            Expr::Const(b) => *b,
+            Expr::And(v) => v.iter().all(|e| e.eval(ev)),
+            Expr::Or(v) => v.iter().any(|e| e.eval(ev)),
+            Expr::Not(e) => !e.eval(ev),
+            Expr::Check(p) => p.eval(ev),
+        }
+    }
+
+    /// Calls `f` on every predicate.
+    pub fn visit<'a>(&'a self, f: &mut impl FnMut(&'a Pred)) {
+        match self {
+            Expr::Const(_) => {}
+            Expr::And(v) | Expr::Or(v) => v.iter().for_each(|e| e.visit(f)),
+            Expr::Not(e) => e.visit(f),
+            Expr::Check(p) => f(p),
+        }
+    }
+
+    /// Falco-like text of the typed condition (canonical: used to compare rules).
+    pub fn to_text(&self) -> String {
+        match self {
+            Expr::Const(b) => b.to_string(),
+            Expr::And(v) => format!("({})", v.iter().map(Expr::to_text).collect::<Vec<_>>().join(" and ")),
+            Expr::Or(v) => format!("({})", v.iter().map(Expr::to_text).collect::<Vec<_>>().join(" or ")),
+            Expr::Not(e) => format!("not {}", e.to_text()),
+            Expr::Check(p) => match p.op {
+                Op::Exists => format!("{} exists", p.field.text),
+                o if o.is_list() => format!(
+                    "{} {} ({})",
+                    p.field.text,
+                    o,
+                    p.values.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>().join(", ")
+                ),
+                o => format!("{} {} {:?}", p.field.text, o, p.values.first().map(String::as_str).unwrap_or("")),
+            },
+        }
+    }
+
+    /// Folds constants: `x and false` -> false, `x or true` -> true, `not true` -> false.
+    pub fn simplify(self) -> Expr {
+        match self {
+            Expr::And(v) => {
+                let mut out = Vec::new();
+                for e in v.into_iter().map(Expr::simplify) {
+                    match e {
+                        Expr::Const(true) => {}
+                        Expr::Const(false) => return Expr::Const(false),
+                        Expr::And(inner) => out.extend(inner),
+                        e => out.push(e),
+                    }
+                }
+                match out.len() {
+                    0 => Expr::Const(true),
+                    1 => out.pop().unwrap_or(Expr::Const(true)),
+                    _ => Expr::And(out),
+                }
+            }
+            Expr::Or(v) => {
+                let mut out = Vec::new();
+                for e in v.into_iter().map(Expr::simplify) {
+                    match e {
+                        Expr::Const(false) => {}
+                        Expr::Const(true) => return Expr::Const(true),
+                        Expr::Or(inner) => out.extend(inner),
+                        e => out.push(e),
+                    }
+                }
+                match out.len() {
+                    0 => Expr::Const(false),
+                    1 => out.pop().unwrap_or(Expr::Const(false)),
+                    _ => Expr::Or(out),
+                }
+            }
+            Expr::Not(e) => match e.simplify() {
+                Expr::Const(b) => Expr::Const(!b),
+                Expr::Not(inner) => *inner,
+                e => Expr::Not(Box::new(e)),
+            },
+            e => e,
+        }
+    }
+}
+
+impl Pred {
+    #[inline]
+    pub fn eval(&self, ev: &Event) -> bool {
+        if self.op == Op::Ne {
+            // Falco: a missing value matches neither `=` nor `!=`.
+            let mut seen = false;
+            let hit = self.field.any(ev, |v| {
+                seen = true;
+                self.matcher.matches(v)
+            });
+            return seen && !hit;
+        }
+        self.field.any(ev, |v| self.matcher.matches(v))
+    }
+
+    /// Type-checks `field op values` and compiles the matcher. `Err` is the cause.
+    pub fn new(field: Field, op: Op, values: Vec<String>) -> Result<Pred, String> {
+        let matcher = build(&field, field.ty, op, &values)?;
+        Ok(Pred { field, op, values, matcher })
+    }
+}
+
+fn unsupported(field: &Field, op: Op) -> String {
+    format!("operator '{op}' is not supported by field '{}' ({})", field.text, field.ty.name())
+}
+
+fn wrong(field: &Field, want: &str, got: &str) -> String {
+    format!("wrong operand type: field '{}' ({}) needs {want}, got '{got}'", field.text, field.ty.name())
+}
+
+fn parse_num(s: &str) -> Option<i64> {
+    let t = s.trim();
+    if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        return i64::from_str_radix(h, 16).ok();
+    }
+    t.parse::<i64>().ok()
+}
+
+/// A shell glob as an anchored regex (`*` and `?` cross `/`, as fnmatch without FNM_PATHNAME).
+pub(crate) fn glob_to_regex(g: &str, icase: bool) -> String {
+    let mut r = String::from(if icase { "(?is)^" } else { "(?s)^" });
+    let mut chars = g.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '*' => r.push_str(".*"),
+            '?' => r.push('.'),
+            '[' => {
+                let mut class = String::new();
+                let mut closed = false;
+                if chars.peek() == Some(&'!') || chars.peek() == Some(&'^') {
+                    chars.next();
+                    class.push('^');
+                }
+                if chars.peek() == Some(&']') {
+                    chars.next();
+                    class.push_str("\\]");
+                }
+                for d in chars.by_ref() {
+                    if d == ']' {
+                        closed = true;
+                        break;
+                    }
+                    if d == '\\' || d == '[' || d == '&' || d == '~' {
+                        class.push('\\');
+                    }
+                    class.push(d);
+                }
+                if closed {
+                    r.push('[');
+                    r.push_str(&class);
+                    r.push(']');
+                } else {
+                    r.push_str("\\[");
+                    r.push_str(&regex::escape(&class));
+                }
+            }
+            c => r.push_str(&regex::escape(c.encode_utf8(&mut [0; 4]))),
+        }
+    }
+    r.push('$');
+    r
+}
+
+fn one<'a>(field: &Field, op: Op, values: &'a [String]) -> Result<&'a str, String> {
+    match values {
+        [v] => Ok(v),
+        _ => Err(format!("operator '{op}' needs one value for field '{}'", field.text)),
+    }
+}
+
+fn build(field: &Field, ty: FieldType, op: Op, values: &[String]) -> Result<Matcher, String> {
+    if op == Op::Exists {
+        return Ok(Matcher::Exists);
+    }
+    match ty {
+        FieldType::String => build_str(field, op, values),
+        FieldType::Number | FieldType::Port => {
+            if !matches!(op, Op::Eq | Op::Ne | Op::Lt | Op::Le | Op::Gt | Op::Ge | Op::In | Op::Intersects) {
+                return Err(unsupported(field, op));
+            }
+            let nums = values
+                .iter()
+                .map(|v| {
+                    let n = parse_num(v).ok_or_else(|| wrong(field, "a number", v))?;
+                    if ty == FieldType::Port && !(0..=65535).contains(&n) {
+                        return Err(wrong(field, "a port number 0-65535", v));
+                    }
+                    Ok(n)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            match op {
+                Op::Eq | Op::Ne | Op::Lt | Op::Le | Op::Gt | Op::Ge => {
+                    let n = *one(field, op, values).and(Ok(&nums[0]))?;
+                    Ok(Matcher::NumCmp(if op == Op::Ne { Op::Eq } else { op }, n))
+                }
+                Op::In | Op::Intersects => Ok(Matcher::NumIn(nums.into())),
+                _ => Err(unsupported(field, op)),
+            }
+        }
+        FieldType::Ip | FieldType::IpNet => {
+            if !matches!(op, Op::Eq | Op::Ne | Op::In | Op::Intersects) {
+                return Err(unsupported(field, op));
+            }
+            let nets = values
+                .iter()
+                .map(|v| IpNet::parse(v).ok_or_else(|| wrong(field, "an IP address or CIDR network", v)))
+                .collect::<Result<Vec<_>, _>>()?;
+            match op {
+                Op::Eq | Op::Ne => {
+                    one(field, op, values)?;
+                    Ok(Matcher::IpIn(nets.into()))
+                }
+                Op::In | Op::Intersects => Ok(Matcher::IpIn(nets.into())),
+                _ => Err(unsupported(field, op)),
+            }
+        }
+        FieldType::Flags => {
+            if !matches!(op, Op::Eq | Op::Ne | Op::In | Op::Intersects | Op::Contains) {
+                return Err(unsupported(field, op));
+            }
+            let mut mask = 0u64;
+            for v in values {
+                for part in v.split(['|', ' ', ',']).filter(|p| !p.is_empty()) {
+                    mask |= capability_bit(part).ok_or_else(|| wrong(field, "capability names", part))?;
+                }
+            }
+            match op {
+                Op::Contains => Ok(Matcher::FlagsAll(mask)),
+                Op::Intersects | Op::In => Ok(Matcher::FlagsAny(mask)),
+                Op::Eq | Op::Ne => Ok(Matcher::FlagsEq(mask)),
+                _ => Err(unsupported(field, op)),
+            }
+        }
+        FieldType::Bool => {
+            if !matches!(op, Op::Eq | Op::Ne) {
+                return Err(unsupported(field, op));
+            }
+            let v = one(field, op, values)?;
+            let b = match v.to_ascii_lowercase().as_str() {
+                "true" => true,
+                "false" => false,
+                _ => return Err(wrong(field, "true or false", v)),
+            };
+            match op {
+                Op::Eq | Op::Ne => Ok(Matcher::BoolEq(b)),
+                _ => Err(unsupported(field, op)),
+            }
+        }
+        FieldType::Arg => {
+            let text = build_str(field, op, values)?;
+            let num = if matches!(op, Op::Eq | Op::Ne | Op::Lt | Op::Le | Op::Gt | Op::Ge | Op::In | Op::Intersects)
+                && values.iter().all(|v| parse_num(v).is_some())
+            {
+                Some(Box::new(build(field, FieldType::Number, op, values)?))
+            } else if matches!(op, Op::Lt | Op::Le | Op::Gt | Op::Ge) {
+                return Err(wrong(field, "a number", values.first().map(String::as_str).unwrap_or("")));
+            } else {
+                None
+            };
+            Ok(Matcher::Arg(num, Box::new(text)))
+        }
+    }
+}
+
+fn build_str(field: &Field, op: Op, values: &[String]) -> Result<Matcher, String> {
+    let regex = |pat: String, shown: &str| {
+        Regex::new(&pat).map_err(|e| {
+            let msg = e.to_string();
+            let last = msg.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_owned();
+            format!("bad regex '{shown}': {}", last.trim_start_matches("error: "))
+        })
+    };
+    Ok(match op {
+        Op::Eq | Op::Ne => Matcher::StrEq(one(field, op, values)?.into()),
+        Op::Lt | Op::Le | Op::Gt | Op::Ge => Matcher::StrOrd(op, one(field, op, values)?.into()),
+        Op::Contains => Matcher::Contains(one(field, op, values)?.into()),
+        Op::IContains => {
+            let v = one(field, op, values)?;
+            Matcher::Regex(regex(format!("(?i){}", regex::escape(v)), v)?)
+        }
+        Op::BContains | Op::BStartsWith => {
+            let v = one(field, op, values)?;
+            let bytes = hex_bytes(v).ok_or_else(|| wrong(field, "hex bytes", v))?;
+            if op == Op::BContains {
+                Matcher::BContains(bytes.into())
+            } else {
+                Matcher::BStartsWith(bytes.into())
+            }
+        }
+        Op::StartsWith => Matcher::StartsWith(one(field, op, values)?.into()),
+        Op::EndsWith => Matcher::EndsWith(one(field, op, values)?.into()),
+        Op::Glob | Op::IGlob => {
+            let v = one(field, op, values)?;
+            if op == Op::Glob && !v.contains(['*', '?', '[']) {
+                Matcher::StrEq(v.into())
+            } else {
+                Matcher::Regex(regex(glob_to_regex(v, op == Op::IGlob), v)?)
+            }
+        }
+        Op::Regex => {
+            let v = one(field, op, values)?;
+            Matcher::Regex(regex(v.to_owned(), v)?)
+        }
+        Op::In | Op::Intersects => Matcher::StrIn(StrSet::new(values)),
+        Op::PMatch => {
+            if let Some(bad) = values.iter().find(|v| !v.starts_with('/')) {
+                return Err(wrong(field, "absolute paths", bad));
+            }
+            Matcher::PMatch(values.iter().map(|v| v.trim_end_matches('/').into()).collect::<Vec<Box<str>>>().into())
+        }
+        Op::Exists => Matcher::Exists,
+    })
+}
+
+fn hex_bytes(s: &str) -> Option<Vec<u8>> {
+    let t: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    if t.len() % 2 != 0 {
+        return None;
+    }
+    (0..t.len()).step_by(2).map(|i| u8::from_str_radix(t.get(i..i + 2)?, 16).ok()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::event::{Ancestor, Container, Fd};
+    use crate::rules::fields::resolve;
+
+    fn ev() -> Event {
+        let mut e = Event::from_json(
+            r#"{"type":"openat","res":3,"args":{"dirfd":-100,"name":"/etc/shadow","flags":"O_RDONLY","mode":0},
+            "proc":{"pid":42,"name":"cat","exepath":"/usr/bin/cat","args":["/etc/shadow"],"cap_effective":["CAP_SYS_ADMIN","CAP_NET_RAW"],
+              "is_exe_upper_layer":true},
+            "user":{"uid":1000,"name":"bob"},
+            "fd":{"type":"file","name":"/etc/shadow","num":3},
+            "container":{"id":"abc123","name":"web","image":"nginx:1.25","privileged":true}}"#,
+        )
+        .unwrap();
+        e.proc.ancestors = vec![
+            Ancestor { name: "bash".into(), pid: 41, ..Ancestor::default() },
+            Ancestor { name: "sshd".into(), pid: 1, ..Ancestor::default() },
+        ];
+        e
+    }
+
+    fn t(field: &str, op: Op, vals: &[&str]) -> bool {
+        let (name, arg) = match field.split_once('[') {
+            Some((n, a)) => (n, Some(a.trim_end_matches(']'))),
+            None => (field, None),
+        };
+        let f = resolve(name, arg).unwrap();
+        Pred::new(f, op, vals.iter().map(|s| s.to_string()).collect()).unwrap().eval(&ev())
+    }
+
+    fn err(field: &str, op: Op, vals: &[&str]) -> String {
+        let f = resolve(field, None).unwrap();
+        Pred::new(f, op, vals.iter().map(|s| s.to_string()).collect()).unwrap_err()
+    }
+
+    #[test]
+    fn op_eq() {
+        assert!(t("proc.name", Op::Eq, &["cat"]));
+        assert!(!t("proc.name", Op::Eq, &["ca"]));
+        assert!(t("user.uid", Op::Eq, &["1000"]));
+    }
+    #[test]
+    fn op_ne() {
+        assert!(t("proc.name", Op::Ne, &["bash"]));
+        assert!(!t("proc.name", Op::Ne, &["cat"]));
+        // Missing values match neither = nor !=.
+        assert!(!t("k8s.pod.name", Op::Ne, &["x"]));
+        assert!(!t("k8s.pod.name", Op::Eq, &["x"]));
+    }
+    #[test]
+    fn op_lt_le_gt_ge() {
+        assert!(t("user.uid", Op::Lt, &["1001"]));
+        assert!(!t("user.uid", Op::Lt, &["1000"]));
+        assert!(t("user.uid", Op::Le, &["1000"]));
+        assert!(t("user.uid", Op::Gt, &["999"]));
+        assert!(!t("user.uid", Op::Gt, &["1000"]));
+        assert!(t("user.uid", Op::Ge, &["1000"]));
+        assert!(t("proc.name", Op::Gt, &["bash"]));
+    }
+    #[test]
+    fn op_contains() {
+        assert!(t("fd.name", Op::Contains, &["shad"]));
+        assert!(!t("fd.name", Op::Contains, &["SHAD"]));
+        assert!(t("thread.cap_effective", Op::Contains, &["CAP_SYS_ADMIN"]));
+        assert!(!t("thread.cap_effective", Op::Contains, &["CAP_SYS_ADMIN|CAP_SYS_MODULE"]));
+    }
+    #[test]
+    fn op_icontains() {
+        assert!(t("fd.name", Op::IContains, &["SHAD"]));
+        assert!(!t("fd.name", Op::IContains, &["passwd"]));
+    }
+    #[test]
+    fn op_bcontains_bstartswith() {
+        assert!(t("fd.name", Op::BContains, &["736861"])); // "sha"
+        assert!(!t("fd.name", Op::BContains, &["ffff"]));
+        assert!(t("fd.name", Op::BStartsWith, &["2f657463"])); // "/etc"
+        assert!(err("fd.name", Op::BContains, &["xyz"]).contains("hex bytes"));
+    }
+    #[test]
+    fn op_startswith_endswith() {
+        assert!(t("fd.name", Op::StartsWith, &["/etc/"]));
+        assert!(!t("fd.name", Op::StartsWith, &["/usr"]));
+        assert!(t("fd.name", Op::EndsWith, &["shadow"]));
+        assert!(!t("fd.name", Op::EndsWith, &["passwd"]));
+    }
+    #[test]
+    fn op_glob_iglob() {
+        assert!(t("fd.name", Op::Glob, &["/etc/sha*"]));
+        assert!(t("fd.name", Op::Glob, &["/etc/[sp]hado?"]));
+        assert!(t("fd.name", Op::Glob, &["*"]));
+        assert!(!t("fd.name", Op::Glob, &["/ETC/*"]));
+        assert!(t("fd.name", Op::IGlob, &["/ETC/*"]));
+        assert!(t("fd.name", Op::Glob, &["/etc/shadow"]));
+    }
+    #[test]
+    fn op_regex() {
+        assert!(t("fd.name", Op::Regex, &["^/etc/(shadow|gshadow)$"]));
+        assert!(!t("fd.name", Op::Regex, &["^/etc/passwd$"]));
+        assert!(err("fd.name", Op::Regex, &["("]).starts_with("bad regex '('"));
+    }
+    #[test]
+    fn op_in() {
+        assert!(t("proc.name", Op::In, &["sh", "cat"]));
+        assert!(!t("proc.name", Op::In, &["sh", "bash"]));
+        let many: Vec<String> = (0..50).map(|i| format!("p{i}")).chain(["cat".to_string()]).collect();
+        let f = resolve("proc.name", None).unwrap();
+        assert!(Pred::new(f, Op::In, many).unwrap().eval(&ev()));
+        assert!(t("proc.aname", Op::In, &["sshd"]));
+        assert!(t("user.uid", Op::In, &["0", "1000"]));
+    }
+    #[test]
+    fn op_intersects() {
+        assert!(t("thread.cap_effective", Op::Intersects, &["CAP_SYS_MODULE", "CAP_NET_RAW"]));
+        assert!(!t("thread.cap_effective", Op::Intersects, &["CAP_SYS_MODULE"]));
+        assert!(t("proc.aname", Op::Intersects, &["x", "bash"]));
+    }
+    #[test]
+    fn op_pmatch() {
+        assert!(t("fd.name", Op::PMatch, &["/usr", "/etc"]));
+        assert!(t("fd.name", Op::PMatch, &["/etc/shadow"]));
+        assert!(!t("fd.name", Op::PMatch, &["/etc/sha"]));
+        assert!(t("fd.name", Op::PMatch, &["/etc/"]));
+        assert!(err("fd.name", Op::PMatch, &["etc"]).contains("absolute paths"));
+    }
+    #[test]
+    fn op_exists() {
+        assert!(t("fd.name", Op::Exists, &[]));
+        assert!(!t("k8s.ns.name", Op::Exists, &[]));
+        assert!(t("evt.arg.flags", Op::Exists, &[]));
+        assert!(!t("evt.arg.nope", Op::Exists, &[]));
+    }
+
+    #[test]
+    fn type_string() {
+        assert!(t("container.image.repository", Op::Eq, &["nginx"]));
+        assert!(err("proc.name", Op::Eq, &["a", "b"]).contains("needs one value"));
+    }
+    #[test]
+    fn type_number() {
+        assert!(t("proc.pid", Op::Eq, &["0x2a"]));
+        assert_eq!(
+            err("proc.pid", Op::Eq, &["abc"]),
+            "wrong operand type: field 'proc.pid' (number) needs a number, got 'abc'"
+        );
+        assert_eq!(
+            err("proc.pid", Op::Contains, &["1"]),
+            "operator 'contains' is not supported by field 'proc.pid' (number)"
+        );
+    }
+    #[test]
+    fn type_port() {
+        let mut e = ev();
+        e.fd = Some(Fd {
+            kind: "ipv4".into(),
+            rport: Some(4444),
+            rip: "1.2.3.4".parse().ok(),
+            lip: "10.0.0.1".parse().ok(),
+            lport: Some(5),
+            ..Fd::default()
+        });
+        let f = resolve("fd.rport", None).unwrap();
+        assert!(Pred::new(f.clone(), Op::In, vec!["4444".into(), "80".into()]).unwrap().eval(&e));
+        assert!(!Pred::new(f, Op::Eq, vec!["80".into()]).unwrap().eval(&e));
+        assert!(err("fd.rport", Op::Eq, &["70000"]).contains("port number"));
+    }
+    #[test]
+    fn type_ip_and_cidr() {
+        let mut e = ev();
+        e.fd = Some(Fd {
+            kind: "ipv4".into(),
+            rport: Some(4444),
+            rip: "10.1.2.3".parse().ok(),
+            lip: "192.168.0.1".parse().ok(),
+            lport: Some(5),
+            ..Fd::default()
+        });
+        let p = |f: &str, op, v: &[&str]| {
+            Pred::new(resolve(f, None).unwrap(), op, v.iter().map(|s| s.to_string()).collect()).unwrap().eval(&e)
+        };
+        assert!(p("fd.sip", Op::Eq, &["10.1.2.3"]));
+        assert!(p("fd.snet", Op::In, &["10.0.0.0/8"]));
+        assert!(!p("fd.snet", Op::In, &["172.16.0.0/12"]));
+        assert!(p("fd.cip", Op::Ne, &["10.1.2.3"]));
+        assert!(p("fd.rip", Op::In, &["::1", "10.1.0.0/16"]));
+        assert!(err("fd.sip", Op::Eq, &["nope"]).contains("IP address or CIDR"));
+        assert!(err("fd.sip", Op::Contains, &["1"]).contains("not supported"));
+    }
+    #[test]
+    fn type_flags() {
+        assert!(t("thread.cap_effective", Op::Contains, &["sys_admin"]));
+        assert!(t("thread.cap_effective", Op::Eq, &["CAP_SYS_ADMIN CAP_NET_RAW"]));
+        assert!(!t("thread.cap_permitted", Op::Contains, &["CAP_SYS_ADMIN"]));
+        assert!(err("thread.cap_effective", Op::Contains, &["CAP_NOPE"]).contains("capability names"));
+    }
+    #[test]
+    fn type_bool() {
+        assert!(t("container.privileged", Op::Eq, &["true"]));
+        assert!(t("proc.is_exe_upper_layer", Op::Eq, &["TRUE"]));
+        assert!(t("proc.is_exe_from_memfd", Op::Eq, &["false"]));
+        assert!(err("container.privileged", Op::Eq, &["yes"]).contains("true or false"));
+        assert!(err("container.privileged", Op::StartsWith, &["t"]).contains("not supported"));
+    }
+    #[test]
+    fn type_arg() {
+        assert!(t("evt.arg.flags", Op::Contains, &["O_RDONLY"]));
+        assert!(t("evt.arg.dirfd", Op::Eq, &["-100"]));
+        assert!(t("evt.arg.dirfd", Op::Lt, &["0"]));
+        assert!(t("evt.arg[1]", Op::Eq, &["/etc/shadow"]));
+        assert!(t("evt.arg.dirfd", Op::StartsWith, &["-10"]));
+        assert!(err("evt.arg.flags", Op::Lt, &["x"]).contains("needs a number"));
+    }
+
+    #[test]
+    fn ancestors_and_containers() {
+        let mut e = ev();
+        assert!(t("proc.aname[2]", Op::Eq, &["sshd"]));
+        assert!(t("proc.apid[1]", Op::Eq, &["41"]));
+        e.container = Some(Container::default());
+        assert!(!t("proc.aname", Op::Eq, &["cat"]));
+    }
+
+    #[test]
+    fn simplify_folds() {
+        let p =
+            Expr::Check(Box::new(Pred::new(resolve("proc.name", None).unwrap(), Op::Eq, vec!["x".into()]).unwrap()));
+        assert!(matches!(Expr::And(vec![p.clone(), Expr::Const(false)]).simplify(), Expr::Const(false)));
+        assert!(matches!(Expr::Or(vec![p.clone(), Expr::Const(false)]).simplify(), Expr::Check(_)));
+        assert!(matches!(Expr::Not(Box::new(Expr::Const(true))).simplify(), Expr::Const(false)));
+    }
+
+    #[test]
+    fn glob_translation() {
+        assert_eq!(glob_to_regex("/a/*.sh", false), "(?s)^/a/.*\\.sh$");
+        assert!(Regex::new(&glob_to_regex("[!a]b[", false)).is_ok());
+    }
+}

@@ -1,0 +1,293 @@
+//! What a kernel prefilter can decide for a rule: the event types it needs and necessary
+//! predicates over values the kernel has at the syscall (paths, ports, uid, comm, container).
+//!
+//! Every predicate returned is a *necessary* condition: an event failing it can never match the
+//! rule, so the kernel may drop it. Events passing it still go through the full evaluator.
+
+use super::eval::{Expr, Pred};
+use super::fields::FieldId;
+use super::parser::Op;
+use serde::Serialize;
+use std::collections::BTreeSet;
+
+/// One kernel-decidable necessary condition. Within a predicate the alternatives are ORed;
+/// the predicates of a rule are ANDed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum KernelPredicate {
+    /// The path in `field` (`fd.name` or a path argument like `evt.arg.target`) is one of
+    /// `exact`, or starts with one of `prefixes`, or its last component is one of `basenames`.
+    Path { field: String, exact: Vec<String>, prefixes: Vec<String>, basenames: Vec<String> },
+    /// The port in `field` (`fd.rport`, `fd.sport`, `fd.lport`, `fd.cport`) is one of `ports`.
+    Port { field: String, ports: Vec<u16> },
+    /// `user.uid` is one of `any_of` (if non-empty) and none of `none_of`.
+    Uid { any_of: Vec<i64>, none_of: Vec<i64> },
+    /// The process name (comm, up to 15 bytes in the kernel) is one of `names`.
+    Comm { names: Vec<String> },
+    /// The task is in a container (not the host's cgroup).
+    ContainerOnly,
+}
+
+/// Per-rule prefilter.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Default)]
+pub struct KernelFilter {
+    /// Syscall names the rule can match; `None` when the condition does not restrict `evt.type`.
+    pub event_types: Option<Vec<String>>,
+    pub predicates: Vec<KernelPredicate>,
+}
+
+/// Argument names that hold (normalised) paths.
+pub const PATH_ARGS: &[&str] =
+    &["name", "path", "pathname", "filename", "target", "linkpath", "oldpath", "newpath", "dir", "source", "dev"];
+
+/// The event types a condition can match (`None`: unrestricted).
+pub fn event_types(e: &Expr) -> Option<BTreeSet<String>> {
+    match e {
+        Expr::Const(true) => None,
+        Expr::Const(false) => Some(BTreeSet::new()),
+        Expr::Check(p) if p.field.id == FieldId::EvtType => match p.op {
+            Op::Eq | Op::In | Op::Intersects => Some(p.values.iter().cloned().collect()),
+            _ => None,
+        },
+        Expr::Check(_) | Expr::Not(_) => None,
+        Expr::And(v) => v.iter().fold(None, |acc, x| match (acc, event_types(x)) {
+            (None, s) => s,
+            (a, None) => a,
+            (Some(a), Some(b)) => Some(a.intersection(&b).cloned().collect()),
+        }),
+        Expr::Or(v) => {
+            let mut all = BTreeSet::new();
+            for x in v {
+                all.extend(event_types(x)?);
+            }
+            Some(all)
+        }
+    }
+}
+
+fn is_path_field(p: &Pred) -> bool {
+    match &p.field.id {
+        FieldId::FdName => true,
+        FieldId::EvtArgName(n) => PATH_ARGS.contains(&&**n),
+        _ => false,
+    }
+}
+
+/// The literal part of a glob before its first wildcard.
+fn glob_prefix(g: &str) -> &str {
+    &g[..g.find(['*', '?', '[']).unwrap_or(g.len())]
+}
+
+fn leaf(p: &Pred, negated: bool) -> Option<KernelPredicate> {
+    use KernelPredicate as K;
+    let id = &p.field.id;
+    if negated {
+        return match (id, p.op) {
+            (FieldId::ContainerId, Op::Eq) if p.values == ["host"] => Some(K::ContainerOnly),
+            (FieldId::UserUid, Op::Eq | Op::In) => {
+                Some(K::Uid { any_of: vec![], none_of: p.values.iter().filter_map(|v| v.parse().ok()).collect() })
+            }
+            _ => None,
+        };
+    }
+    match id {
+        _ if is_path_field(p) => {
+            let f = p.field.text.clone();
+            let (mut exact, mut prefixes) = (Vec::new(), Vec::new());
+            match p.op {
+                Op::Eq | Op::In | Op::Intersects => exact = p.values.clone(),
+                Op::StartsWith => prefixes = p.values.clone(),
+                Op::PMatch => {
+                    for v in &p.values {
+                        let v = v.trim_end_matches('/');
+                        exact.push(v.to_owned());
+                        prefixes.push(format!("{v}/"));
+                    }
+                }
+                Op::Glob => {
+                    let g = &p.values[0];
+                    let pre = glob_prefix(g);
+                    if pre.len() == g.len() {
+                        exact.push(g.clone());
+                    } else if pre.len() > 1 {
+                        prefixes.push(pre.to_owned());
+                    } else {
+                        return None;
+                    }
+                }
+                _ => return None,
+            }
+            Some(K::Path { field: f, exact, prefixes, basenames: vec![] })
+        }
+        FieldId::FdFilename if matches!(p.op, Op::Eq | Op::In) => {
+            Some(K::Path { field: "fd.name".into(), exact: vec![], prefixes: vec![], basenames: p.values.clone() })
+        }
+        FieldId::FdDirectory if matches!(p.op, Op::Eq | Op::In) => Some(K::Path {
+            field: "fd.name".into(),
+            exact: vec![],
+            prefixes: p.values.iter().map(|d| format!("{}/", d.trim_end_matches('/'))).collect(),
+            basenames: vec![],
+        }),
+        FieldId::FdRport | FieldId::FdSport | FieldId::FdLport | FieldId::FdCport
+            if matches!(p.op, Op::Eq | Op::In | Op::Intersects) =>
+        {
+            Some(K::Port {
+                field: p.field.text.clone(),
+                ports: p.values.iter().filter_map(|v| v.parse().ok()).collect(),
+            })
+        }
+        FieldId::UserUid => match p.op {
+            Op::Eq | Op::In => {
+                Some(K::Uid { any_of: p.values.iter().filter_map(|v| v.parse().ok()).collect(), none_of: vec![] })
+            }
+            Op::Ne => {
+                Some(K::Uid { any_of: vec![], none_of: p.values.iter().filter_map(|v| v.parse().ok()).collect() })
+            }
+            _ => None,
+        },
+        FieldId::ProcName if matches!(p.op, Op::Eq | Op::In) => Some(K::Comm { names: p.values.clone() }),
+        FieldId::ContainerId if p.op == Op::Ne && p.values == ["host"] => Some(K::ContainerOnly),
+        _ => None,
+    }
+}
+
+/// Same kind and field: can be merged by union in an `or`.
+fn key(k: &KernelPredicate) -> (u8, &str) {
+    match k {
+        KernelPredicate::Path { field, .. } => (0, field),
+        KernelPredicate::Port { field, .. } => (1, field),
+        KernelPredicate::Uid { .. } => (2, ""),
+        KernelPredicate::Comm { .. } => (3, ""),
+        KernelPredicate::ContainerOnly => (4, ""),
+    }
+}
+
+fn union(a: &KernelPredicate, b: &KernelPredicate) -> Option<KernelPredicate> {
+    use KernelPredicate as K;
+    fn cat<T: Clone + PartialEq>(a: &[T], b: &[T]) -> Vec<T> {
+        let mut v = a.to_vec();
+        v.extend(b.iter().filter(|x| !a.contains(x)).cloned());
+        v
+    }
+    Some(match (a, b) {
+        (
+            K::Path { field, exact: e1, prefixes: p1, basenames: b1 },
+            K::Path { exact: e2, prefixes: p2, basenames: b2, .. },
+        ) => K::Path { field: field.clone(), exact: cat(e1, e2), prefixes: cat(p1, p2), basenames: cat(b1, b2) },
+        (K::Port { field, ports: p1 }, K::Port { ports: p2, .. }) => {
+            K::Port { field: field.clone(), ports: cat(p1, p2) }
+        }
+        (K::Uid { any_of: a1, none_of: n1 }, K::Uid { any_of: a2, none_of: n2 }) => {
+            if a1.is_empty() || a2.is_empty() {
+                // "none of" sets only survive an `or` where both sides exclude the same uid.
+                let none: Vec<i64> = n1.iter().filter(|x| n2.contains(x)).copied().collect();
+                if !a1.is_empty() || !a2.is_empty() || none.is_empty() {
+                    return None;
+                }
+                K::Uid { any_of: vec![], none_of: none }
+            } else {
+                K::Uid { any_of: cat(a1, a2), none_of: vec![] }
+            }
+        }
+        (K::Comm { names: n1 }, K::Comm { names: n2 }) => K::Comm { names: cat(n1, n2) },
+        (K::ContainerOnly, K::ContainerOnly) => K::ContainerOnly,
+        _ => return None,
+    })
+}
+
+/// Necessary kernel predicates of a condition.
+pub fn necessary(e: &Expr) -> Vec<KernelPredicate> {
+    match e {
+        Expr::Check(p) => leaf(p, false).into_iter().collect(),
+        Expr::Not(inner) => match &**inner {
+            Expr::Check(p) => leaf(p, true).into_iter().collect(),
+            _ => Vec::new(),
+        },
+        Expr::And(v) => {
+            let mut out: Vec<KernelPredicate> = Vec::new();
+            for k in v.iter().flat_map(necessary) {
+                if !out.contains(&k) {
+                    out.push(k);
+                }
+            }
+            out
+        }
+        Expr::Or(v) => {
+            let mut iter = v.iter().map(necessary);
+            let Some(mut acc) = iter.next() else { return Vec::new() };
+            for next in iter {
+                acc = acc
+                    .iter()
+                    .filter_map(|a| {
+                        // Union with every same-key predicate of the other side (one suffices).
+                        next.iter().filter(|b| key(b) == key(a)).find_map(|b| union(a, b))
+                    })
+                    .collect();
+            }
+            acc
+        }
+        Expr::Const(_) => Vec::new(),
+    }
+}
+
+/// The prefilter of one condition.
+pub fn filter(e: &Expr) -> KernelFilter {
+    KernelFilter { event_types: event_types(e).map(|s| s.into_iter().collect()), predicates: necessary(e) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::compile::compile;
+    use crate::rules::loader::Definitions;
+
+    fn kf(cond: &str) -> KernelFilter {
+        let mut d = Definitions::default();
+        d.add_file("t.yaml", &format!("- macro: container\n  condition: container.id != host\n- rule: r\n  desc: d\n  condition: {cond}\n  output: o\n  priority: info\n"));
+        let c = compile(&d);
+        assert!(c.diagnostics.is_empty(), "{:?}", c.diagnostics);
+        filter(&c.rules[0].condition)
+    }
+
+    #[test]
+    fn event_types_and_paths() {
+        let k = kf("evt.type in (open, openat) and fd.name in (/etc/shadow, /etc/sudoers) and container");
+        assert_eq!(k.event_types, Some(vec!["open".into(), "openat".into()]));
+        assert_eq!(k.predicates.len(), 2);
+        assert!(matches!(&k.predicates[0], KernelPredicate::Path { exact, .. } if exact.len() == 2));
+        assert_eq!(k.predicates[1], KernelPredicate::ContainerOnly);
+    }
+
+    #[test]
+    fn or_merges_same_kind_and_drops_others() {
+        let k = kf("(evt.type = openat and fd.name startswith /etc/) or (evt.type = unlinkat and fd.name pmatch (/root) and user.uid = 0)");
+        assert_eq!(k.event_types, Some(vec!["openat".into(), "unlinkat".into()]));
+        assert_eq!(
+            k.predicates,
+            [KernelPredicate::Path {
+                field: "fd.name".into(),
+                exact: vec!["/root".into()],
+                prefixes: vec!["/etc/".into(), "/root/".into()],
+                basenames: vec![]
+            }]
+        );
+    }
+
+    #[test]
+    fn ports_uid_comm() {
+        let k = kf("evt.type = connect and fd.rport in (4444, 1337) and user.uid != 0 and proc.name in (nc, ncat)");
+        assert_eq!(k.predicates.len(), 3);
+        assert!(k.predicates.contains(&KernelPredicate::Port { field: "fd.rport".into(), ports: vec![4444, 1337] }));
+        assert!(k.predicates.contains(&KernelPredicate::Uid { any_of: vec![], none_of: vec![0] }));
+        assert!(k.predicates.contains(&KernelPredicate::Comm { names: vec!["nc".into(), "ncat".into()] }));
+    }
+
+    #[test]
+    fn unrestricted_and_impossible() {
+        assert_eq!(kf("proc.name = sh").event_types, None);
+        assert_eq!(kf("evt.type = open and evt.type = execve").event_types, Some(vec![]));
+        assert_eq!(kf("not evt.type = open").event_types, None);
+        let k = kf("fd.name glob '/etc/*.conf' and fd.filename = shadow");
+        assert_eq!(k.predicates.len(), 2);
+    }
+}

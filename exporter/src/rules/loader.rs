@@ -1,0 +1,892 @@
+//! Rules files -> rule, macro and list definitions, with `append`/`override` applied in order.
+
+use super::diag::{Diagnostic, Severity, SourceFile, SourceText, Subject};
+use super::yaml::{self, Node, Pos};
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+
+/// Falco priorities, most severe first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Priority {
+    Emergency,
+    Alert,
+    Critical,
+    Error,
+    Warning,
+    Notice,
+    Informational,
+    Debug,
+}
+
+impl Priority {
+    pub fn parse(s: &str) -> Option<Priority> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
+            "emergency" => Priority::Emergency,
+            "alert" => Priority::Alert,
+            "critical" => Priority::Critical,
+            "error" => Priority::Error,
+            "warning" => Priority::Warning,
+            "notice" => Priority::Notice,
+            "info" | "informational" => Priority::Informational,
+            "debug" => Priority::Debug,
+            _ => return None,
+        })
+    }
+    /// Lower-case Falco name, as in alerts.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Emergency => "emergency",
+            Priority::Alert => "alert",
+            Priority::Critical => "critical",
+            Priority::Error => "error",
+            Priority::Warning => "warning",
+            Priority::Notice => "notice",
+            Priority::Informational => "informational",
+            Priority::Debug => "debug",
+        }
+    }
+}
+
+impl fmt::Display for Priority {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a definition is: file index and position of its item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Loc {
+    pub file: usize,
+    pub pos: Pos,
+}
+
+#[derive(Clone, Debug)]
+pub struct ListDef {
+    pub name: String,
+    pub loc: Loc,
+    /// Items with their location.
+    pub items: Vec<(String, Loc)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct MacroDef {
+    pub name: String,
+    pub loc: Loc,
+    pub condition: SourceText,
+}
+
+/// `fields`/`comps` of an exception: one name or a list.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Clone, Debug)]
+pub struct ExceptionDef {
+    pub name: String,
+    pub loc: Loc,
+    pub fields: Option<OneOrMany>,
+    pub comps: Option<OneOrMany>,
+    pub values: Vec<Node>,
+}
+
+#[derive(Clone, Debug)]
+pub struct RuleDef {
+    pub name: String,
+    pub loc: Loc,
+    pub desc: String,
+    pub condition: SourceText,
+    pub output: String,
+    pub output_loc: Loc,
+    pub priority: Priority,
+    pub tags: Vec<String>,
+    pub enabled: bool,
+    pub source: String,
+    pub exceptions: Vec<ExceptionDef>,
+    pub skip_if_unknown_filter: bool,
+}
+
+/// Everything the files define, before compilation.
+#[derive(Debug, Default)]
+pub struct Definitions {
+    pub files: Vec<SourceFile>,
+    pub lists: Vec<ListDef>,
+    pub macros: Vec<MacroDef>,
+    pub rules: Vec<RuleDef>,
+    pub required_engine_version: Option<String>,
+    /// `(name, version)` of `required_plugin_versions`.
+    pub required_plugins: Vec<(String, String)>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// The rules files of a directory (`*.yaml`, `*.yml`, not recursive), in name order.
+pub fn rule_files(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+const RULE_KEYS: &[&str] = &[
+    "rule",
+    "desc",
+    "condition",
+    "output",
+    "priority",
+    "enabled",
+    "tags",
+    "source",
+    "exceptions",
+    "skip-if-unknown-filter",
+    "append",
+    "override",
+    "warn_evttypes",
+    "capture",
+    "capture_duration",
+];
+
+impl Definitions {
+    /// Loads every rules file of `dir` in name order.
+    pub fn load_dir(dir: &Path) -> Definitions {
+        let mut d = Definitions::default();
+        match rule_files(dir) {
+            Ok(files) => {
+                if files.is_empty() {
+                    d.push_named(
+                        Severity::Warning,
+                        dir.display().to_string(),
+                        Pos::default(),
+                        None,
+                        "no *.yaml or *.yml rules files".into(),
+                    );
+                }
+                for f in files {
+                    match std::fs::read_to_string(&f) {
+                        Ok(text) => d.add_file(&f.display().to_string(), &text),
+                        Err(e) => d.push_named(
+                            Severity::Error,
+                            f.display().to_string(),
+                            Pos::default(),
+                            None,
+                            format!("cannot read: {e}"),
+                        ),
+                    }
+                }
+            }
+            Err(e) => d.push_named(
+                Severity::Error,
+                dir.display().to_string(),
+                Pos::default(),
+                None,
+                format!("cannot read rules directory: {e}"),
+            ),
+        }
+        d
+    }
+
+    /// Loads one file's text (call in file order).
+    pub fn add_file(&mut self, name: &str, text: &str) {
+        self.files.push(SourceFile::new(name.to_owned(), text.to_owned()));
+        let file = self.files.len() - 1;
+        let docs = match yaml::parse(text) {
+            Ok(d) => d,
+            Err((pos, msg)) => {
+                self.push(Severity::Error, file, pos, None, msg);
+                return;
+            }
+        };
+        for doc in docs {
+            match doc {
+                Node::Seq { items, .. } => {
+                    for item in &items {
+                        self.item(file, item);
+                    }
+                }
+                n if n.is_null() => {}
+                other => self.push(
+                    Severity::Error,
+                    file,
+                    other.pos(),
+                    None,
+                    format!("a rules file must be a sequence of items, found {}", other.kind()),
+                ),
+            }
+        }
+    }
+
+    pub(crate) fn push(
+        &mut self,
+        severity: Severity,
+        file: usize,
+        pos: Pos,
+        subject: Option<Subject>,
+        message: String,
+    ) {
+        let file = self.files.get(file).map(|f| f.name.clone()).unwrap_or_else(|| "<rules>".to_owned());
+        self.push_named(severity, file, pos, subject, message);
+    }
+
+    fn push_named(&mut self, severity: Severity, file: String, pos: Pos, subject: Option<Subject>, message: String) {
+        self.diagnostics.push(Diagnostic { severity, file, pos, subject, message });
+    }
+
+    fn item(&mut self, file: usize, item: &Node) {
+        let Node::Map { entries, .. } = item else {
+            self.push(
+                Severity::Error,
+                file,
+                item.pos(),
+                None,
+                format!("an item must be a mapping, found {}", item.kind()),
+            );
+            return;
+        };
+        let Some((k, v)) = entries.first() else { return };
+        let kind = k.as_str().unwrap_or("");
+        match kind {
+            "rule" | "macro" | "list" => {
+                let Some(name) = v.as_str().filter(|s| !s.is_empty()) else {
+                    self.push(Severity::Error, file, v.pos(), None, format!("'{kind}' needs a name"));
+                    return;
+                };
+                let subject = Subject { kind: static_kind(kind), name: name.to_owned() };
+                let mut cx = Item { defs: self, file, node: item, subject, ok: true };
+                match kind {
+                    "rule" => cx.rule(),
+                    "macro" => cx.macro_(),
+                    _ => cx.list(),
+                }
+            }
+            "required_engine_version" => {
+                self.required_engine_version = v.as_str().map(str::to_owned);
+            }
+            "required_plugin_versions" => {
+                if let Node::Seq { items, .. } = v {
+                    for p in items {
+                        let n = p.get("name").and_then(Node::as_str).unwrap_or("").to_owned();
+                        let ver = p.get("version").and_then(Node::as_str).unwrap_or("").to_owned();
+                        self.required_plugins.push((n, ver));
+                    }
+                }
+            }
+            other => self.push(Severity::Warning, file, k.pos(), None, format!("unknown item '{other}' ignored")),
+        }
+    }
+}
+
+fn static_kind(k: &str) -> &'static str {
+    match k {
+        "rule" => "rule",
+        "macro" => "macro",
+        _ => "list",
+    }
+}
+
+/// How an item changes an earlier one.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+    Append,
+    Replace,
+}
+
+struct Item<'a> {
+    defs: &'a mut Definitions,
+    file: usize,
+    node: &'a Node,
+    subject: Subject,
+    ok: bool,
+}
+
+impl Item<'_> {
+    fn err(&mut self, pos: Pos, msg: String) {
+        self.ok = false;
+        self.defs.push(Severity::Error, self.file, pos, Some(self.subject.clone()), msg);
+    }
+    fn warn(&mut self, pos: Pos, msg: String) {
+        self.defs.push(Severity::Warning, self.file, pos, Some(self.subject.clone()), msg);
+    }
+    fn loc(&self, pos: Pos) -> Loc {
+        Loc { file: self.file, pos }
+    }
+    fn name(&self) -> String {
+        self.subject.name.clone()
+    }
+
+    fn str_key(&mut self, key: &str) -> Option<(String, Pos)> {
+        let v = self.node.get(key)?;
+        match v {
+            Node::Scalar { value, .. } => Some((value.clone(), v.pos())),
+            other => {
+                let p = other.pos();
+                self.err(p, format!("'{key}' must be a string, found {}", other.kind()));
+                None
+            }
+        }
+    }
+
+    fn bool_key(&mut self, key: &str) -> Option<bool> {
+        let v = self.node.get(key)?;
+        match v.as_bool() {
+            Some(b) => Some(b),
+            None => {
+                let p = v.pos();
+                self.err(p, format!("'{key}' must be true or false"));
+                None
+            }
+        }
+    }
+
+    fn strings(&mut self, key: &str) -> Option<Vec<String>> {
+        let v = self.node.get(key)?;
+        match v {
+            Node::Seq { items, .. } => Some(items.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect()),
+            n if n.is_null() => Some(Vec::new()),
+            other => {
+                let p = other.pos();
+                self.err(p, format!("'{key}' must be a list, found {}", other.kind()));
+                None
+            }
+        }
+    }
+
+    fn condition(&mut self, key: &str) -> Option<SourceText> {
+        let v = self.node.get(key)?;
+        match v.as_str() {
+            Some(text) => {
+                let (pos, exact) = v.text_pos();
+                Some(SourceText::new(text, self.file, pos, exact))
+            }
+            None => {
+                let p = v.pos();
+                self.err(p, format!("'{key}' must be a string, found {}", v.kind()));
+                None
+            }
+        }
+    }
+
+    /// The per-key modes from `override:` or `append: true`; checks keys.
+    fn modes(&mut self, allowed: &[&str], appendable: &[&str]) -> Option<HashMap<String, Mode>> {
+        let append = self.bool_key("append").unwrap_or(false);
+        let keys: Vec<&str> = match self.node {
+            Node::Map { entries, .. } => entries.iter().filter_map(|(k, _)| k.as_str()).collect(),
+            _ => Vec::new(),
+        };
+        let mut m = HashMap::new();
+        if let Some(ov) = self.node.get("override") {
+            if append {
+                self.err(ov.pos(), "'override' and 'append' cannot be used together".into());
+                return None;
+            }
+            let Node::Map { entries, .. } = ov else {
+                self.err(ov.pos(), format!("'override' must be a mapping, found {}", ov.kind()));
+                return None;
+            };
+            for (k, v) in entries {
+                let key = k.as_str().unwrap_or("").to_owned();
+                let mode = match v.as_str() {
+                    Some("append") => Mode::Append,
+                    Some("replace") => Mode::Replace,
+                    _ => {
+                        self.err(v.pos(), format!("override of '{key}' must be 'append' or 'replace'"));
+                        continue;
+                    }
+                };
+                if !allowed.contains(&key.as_str()) {
+                    self.err(k.pos(), format!("key '{key}' cannot be overridden"));
+                    continue;
+                }
+                if mode == Mode::Append && !appendable.contains(&key.as_str()) {
+                    self.err(k.pos(), format!("key '{key}' cannot be appended to, only replaced"));
+                    continue;
+                }
+                if !keys.contains(&key.as_str()) {
+                    self.err(k.pos(), format!("override of '{key}' but the item has no '{key}'"));
+                    continue;
+                }
+                m.insert(key, mode);
+            }
+            for k in &keys {
+                if !matches!(*k, "rule" | "macro" | "list" | "override") && !m.contains_key(*k) && self.ok {
+                    let p = self.node.get(k).map(Node::pos).unwrap_or_default();
+                    self.err(p, format!("key '{k}' has no override mode (append or replace)"));
+                }
+            }
+            if !self.ok {
+                return None;
+            }
+        } else if append {
+            for k in &keys {
+                if appendable.contains(k) {
+                    m.insert((*k).to_owned(), Mode::Append);
+                }
+            }
+        }
+        Some(m)
+    }
+
+    fn list(&mut self) {
+        let name = self.name();
+        let pos = self.node.pos();
+        let Some(modes) = self.modes(&["items"], &["items"]) else { return };
+        let items: Vec<(String, Loc)> = match self.node.get("items") {
+            Some(Node::Seq { items, .. }) => {
+                items.iter().filter_map(|n| n.as_str().map(|s| (s.to_owned(), self.loc(n.pos())))).collect()
+            }
+            Some(n) if n.is_null() => Vec::new(),
+            Some(n) => {
+                let p = n.pos();
+                self.err(p, format!("'items' must be a list, found {}", n.kind()));
+                return;
+            }
+            None => {
+                self.err(pos, "missing required key 'items'".into());
+                return;
+            }
+        };
+        let existing = self.defs.lists.iter().position(|l| l.name == name);
+        match (modes.get("items"), existing) {
+            (Some(_), None) => self.err(pos, format!("override/append of list '{name}' which is not defined")),
+            (Some(Mode::Append), Some(i)) => self.defs.lists[i].items.extend(items),
+            (Some(_), Some(i)) => self.defs.lists[i].items = items,
+            (None, Some(i)) => {
+                let same_file = self.defs.lists[i].loc.file == self.file;
+                let prev = self.defs.lists[i].loc;
+                if same_file {
+                    self.err(pos, format!("duplicate list (first defined at line {})", prev.pos.line));
+                } else {
+                    self.defs.lists[i] = ListDef { name, loc: self.loc(pos), items };
+                }
+            }
+            (None, None) => self.defs.lists.push(ListDef { name, loc: self.loc(pos), items }),
+        }
+    }
+
+    fn macro_(&mut self) {
+        let name = self.name();
+        let pos = self.node.pos();
+        let Some(modes) = self.modes(&["condition"], &["condition"]) else { return };
+        let Some(cond) = self.condition("condition") else {
+            if self.ok {
+                self.err(pos, "missing required key 'condition'".into());
+            }
+            return;
+        };
+        let existing = self.defs.macros.iter().position(|m| m.name == name);
+        match (modes.get("condition"), existing) {
+            (Some(_), None) => self.err(pos, format!("override/append of macro '{name}' which is not defined")),
+            (Some(Mode::Append), Some(i)) => self.defs.macros[i].condition.append(" ", &cond),
+            (Some(_), Some(i)) => self.defs.macros[i].condition = cond,
+            (None, Some(i)) => {
+                if self.defs.macros[i].loc.file == self.file {
+                    let l = self.defs.macros[i].loc.pos.line;
+                    self.err(pos, format!("duplicate macro (first defined at line {l})"));
+                } else {
+                    self.defs.macros[i] = MacroDef { name, loc: self.loc(pos), condition: cond };
+                }
+            }
+            (None, None) => self.defs.macros.push(MacroDef { name, loc: self.loc(pos), condition: cond }),
+        }
+    }
+
+    fn exceptions(&mut self) -> Option<Vec<ExceptionDef>> {
+        let v = self.node.get("exceptions")?;
+        let Node::Seq { items, .. } = v else {
+            if !v.is_null() {
+                let p = v.pos();
+                self.err(p, format!("'exceptions' must be a list, found {}", v.kind()));
+            }
+            return Some(Vec::new());
+        };
+        let mut out = Vec::new();
+        for e in items {
+            let Some(name) = e.get("name").and_then(Node::as_str) else {
+                self.err(e.pos(), "an exception needs a 'name'".into());
+                continue;
+            };
+            let one_or_many = |n: Option<&Node>| -> Result<Option<OneOrMany>, Pos> {
+                match n {
+                    None => Ok(None),
+                    Some(Node::Scalar { value, .. }) => Ok(Some(OneOrMany::One(value.clone()))),
+                    Some(Node::Seq { items, .. }) => Ok(Some(OneOrMany::Many(
+                        items.iter().map(|i| i.as_str().map(str::to_owned).ok_or(i.pos())).collect::<Result<_, _>>()?,
+                    ))),
+                    Some(other) => Err(other.pos()),
+                }
+            };
+            let fields = match one_or_many(e.get("fields")) {
+                Ok(f) => f,
+                Err(p) => {
+                    self.err(p, format!("exception '{name}': 'fields' must be a name or a list of names"));
+                    continue;
+                }
+            };
+            let comps = match one_or_many(e.get("comps")) {
+                Ok(f) => f,
+                Err(p) => {
+                    self.err(p, format!("exception '{name}': 'comps' must be an operator or a list of operators"));
+                    continue;
+                }
+            };
+            let values = match e.get("values") {
+                Some(Node::Seq { items, .. }) => items.clone(),
+                Some(n) if n.is_null() => Vec::new(),
+                None => Vec::new(),
+                Some(n) => {
+                    self.err(n.pos(), format!("exception '{name}': 'values' must be a list"));
+                    continue;
+                }
+            };
+            out.push(ExceptionDef { name: name.to_owned(), loc: self.loc(e.pos()), fields, comps, values });
+        }
+        Some(out)
+    }
+
+    fn rule(&mut self) {
+        let name = self.name();
+        let pos = self.node.pos();
+        if let Node::Map { entries, .. } = self.node {
+            for (k, _) in entries {
+                let key = k.as_str().unwrap_or("");
+                if !RULE_KEYS.contains(&key) {
+                    self.warn(k.pos(), format!("unknown key '{key}' ignored"));
+                }
+            }
+        }
+        let replaceable = [
+            "condition",
+            "output",
+            "desc",
+            "priority",
+            "tags",
+            "exceptions",
+            "enabled",
+            "source",
+            "skip-if-unknown-filter",
+            "warn_evttypes",
+            "capture",
+            "capture_duration",
+        ];
+        let Some(modes) = self.modes(&replaceable, &["condition", "output", "desc", "tags", "exceptions"]) else {
+            return;
+        };
+        let cond = self.condition("condition");
+        let output = self.str_key("output");
+        let desc = self.str_key("desc");
+        let priority = match self.str_key("priority") {
+            Some((p, ppos)) => match Priority::parse(&p) {
+                Some(p) => Some(p),
+                None => {
+                    self.err(ppos, format!("unknown priority '{p}' (expected one of EMERGENCY ALERT CRITICAL ERROR WARNING NOTICE INFORMATIONAL DEBUG)"));
+                    None
+                }
+            },
+            None => None,
+        };
+        let tags = self.strings("tags");
+        let enabled = self.bool_key("enabled");
+        let skip = self.bool_key("skip-if-unknown-filter");
+        let source = self.str_key("source").map(|s| s.0);
+        let exceptions = self.exceptions();
+        if !self.ok {
+            return;
+        }
+        let existing = self.defs.rules.iter().position(|r| r.name == name);
+        let only_enabled = matches!(self.node, Node::Map { entries, .. }
+            if entries.iter().all(|(k, _)| matches!(k.as_str(), Some("rule" | "enabled"))))
+            && enabled.is_some();
+        if !modes.is_empty() || self.node.get("append").and_then(Node::as_bool) == Some(true) || only_enabled {
+            let Some(i) = existing else {
+                self.err(pos, format!("override/append of rule '{name}' which is not defined"));
+                return;
+            };
+            let r = &mut self.defs.rules[i];
+            if only_enabled {
+                r.enabled = enabled.unwrap_or(r.enabled);
+                return;
+            }
+            for (key, mode) in &modes {
+                let app = *mode == Mode::Append;
+                match key.as_str() {
+                    "condition" => {
+                        if let Some(c) = &cond {
+                            if app {
+                                r.condition.append(" ", c);
+                            } else {
+                                r.condition = c.clone();
+                            }
+                        }
+                    }
+                    "output" => {
+                        if let Some((o, op)) = &output {
+                            if app {
+                                r.output.push(' ');
+                                r.output.push_str(o);
+                            } else {
+                                r.output = o.clone();
+                                r.output_loc = Loc { file: self.file, pos: *op };
+                            }
+                        }
+                    }
+                    "desc" => {
+                        if let Some((d, _)) = &desc {
+                            if app {
+                                r.desc.push(' ');
+                                r.desc.push_str(d);
+                            } else {
+                                r.desc = d.clone();
+                            }
+                        }
+                    }
+                    "tags" => {
+                        if let Some(t) = &tags {
+                            if app {
+                                for x in t {
+                                    if !r.tags.contains(x) {
+                                        r.tags.push(x.clone());
+                                    }
+                                }
+                            } else {
+                                r.tags = t.clone();
+                            }
+                        }
+                    }
+                    "exceptions" => {
+                        if let Some(ex) = &exceptions {
+                            if app {
+                                for e in ex {
+                                    match r.exceptions.iter_mut().find(|x| x.name == e.name) {
+                                        Some(x) => x.values.extend(e.values.iter().cloned()),
+                                        None => r.exceptions.push(e.clone()),
+                                    }
+                                }
+                            } else {
+                                r.exceptions = ex.clone();
+                            }
+                        }
+                    }
+                    "priority" => r.priority = priority.unwrap_or(r.priority),
+                    "enabled" => r.enabled = enabled.unwrap_or(r.enabled),
+                    "source" => r.source = source.clone().unwrap_or_default(),
+                    "skip-if-unknown-filter" => r.skip_if_unknown_filter = skip.unwrap_or(false),
+                    _ => {}
+                }
+            }
+            return;
+        }
+        let mut missing = Vec::new();
+        for (key, present) in [
+            ("condition", cond.is_some()),
+            ("output", output.is_some()),
+            ("desc", desc.is_some()),
+            ("priority", priority.is_some()),
+        ] {
+            if !present {
+                missing.push(key);
+            }
+        }
+        if !missing.is_empty() {
+            self.err(
+                pos,
+                format!("missing required key{} '{}'", if missing.len() > 1 { "s" } else { "" }, missing.join("', '")),
+            );
+            return;
+        }
+        let (output, opos) = output.unwrap_or_default();
+        let def = RuleDef {
+            name: name.clone(),
+            loc: self.loc(pos),
+            desc: desc.map(|d| d.0).unwrap_or_default(),
+            condition: cond.unwrap_or_default(),
+            output,
+            output_loc: self.loc(opos),
+            priority: priority.unwrap_or(Priority::Debug),
+            tags: tags.unwrap_or_default(),
+            enabled: enabled.unwrap_or(true),
+            source: source.unwrap_or_else(|| "syscall".to_owned()),
+            exceptions: exceptions.unwrap_or_default(),
+            skip_if_unknown_filter: skip.unwrap_or(false),
+        };
+        match existing {
+            Some(i) if self.defs.rules[i].loc.file == self.file => {
+                let l = self.defs.rules[i].loc.pos.line;
+                self.err(pos, format!("duplicate rule (first defined at line {l})"));
+            }
+            Some(i) => {
+                let prev = &self.defs.rules[i];
+                let msg = format!(
+                    "redefines the rule first defined at {}:{}",
+                    self.defs.files[prev.loc.file].name, prev.loc.pos.line
+                );
+                self.warn(pos, msg);
+                self.defs.rules[i] = def;
+            }
+            None => self.defs.rules.push(def),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(files: &[(&str, &str)]) -> Definitions {
+        let mut d = Definitions::default();
+        for (n, t) in files {
+            d.add_file(n, t);
+        }
+        d
+    }
+
+    fn errors(d: &Definitions) -> Vec<String> {
+        d.diagnostics.iter().filter(|d| d.severity == Severity::Error).map(|d| d.to_string()).collect()
+    }
+
+    const BASE: &str = "
+- list: shells
+  items: [sh, bash]
+- macro: spawned
+  condition: evt.type = execve
+- rule: shell
+  desc: a shell
+  condition: spawned and proc.name in (shells)
+  output: shell %proc.name
+  priority: info
+  tags: [a]
+  exceptions:
+    - name: ok
+      fields: [proc.pname]
+      values: [[cron]]
+";
+
+    #[test]
+    fn priorities_any_case() {
+        assert_eq!(Priority::parse("INFORMATIONAL"), Some(Priority::Informational));
+        assert_eq!(Priority::parse("Info"), Some(Priority::Informational));
+        assert_eq!(Priority::parse("wArNiNg"), Some(Priority::Warning));
+        assert_eq!(Priority::parse("EMERGENCY"), Some(Priority::Emergency));
+        assert_eq!(Priority::parse("loud"), None);
+    }
+
+    #[test]
+    fn loads_items() {
+        let d = load(&[("a.yaml", BASE)]);
+        assert!(errors(&d).is_empty(), "{:?}", errors(&d));
+        assert_eq!(d.rules[0].priority, Priority::Informational);
+        assert_eq!(d.rules[0].loc.pos, Pos { line: 6, col: 3 });
+        assert_eq!(d.lists[0].items.len(), 2);
+        assert_eq!(d.rules[0].exceptions[0].values.len(), 1);
+    }
+
+    #[test]
+    fn override_and_append_across_files() {
+        let d = load(&[
+            ("a.yaml", BASE),
+            (
+                "b.yaml",
+                "
+- list: shells
+  items: [zsh]
+  override:
+    items: append
+- macro: spawned
+  condition: and evt.dir = <
+  append: true
+- rule: shell
+  condition: and user.uid = 0
+  tags: [b]
+  exceptions:
+    - name: ok
+      values: [[sshd]]
+  override:
+    condition: append
+    tags: append
+    exceptions: append
+- rule: shell
+  priority: CRITICAL
+  override:
+    priority: replace
+",
+            ),
+        ]);
+        assert!(errors(&d).is_empty(), "{:?}", errors(&d));
+        assert_eq!(d.lists[0].items.iter().map(|i| i.0.as_str()).collect::<Vec<_>>(), ["sh", "bash", "zsh"]);
+        assert_eq!(d.macros[0].condition.text, "evt.type = execve and evt.dir = <");
+        let r = &d.rules[0];
+        assert_eq!(r.condition.text, "spawned and proc.name in (shells) and user.uid = 0");
+        assert_eq!(r.tags, ["a", "b"]);
+        assert_eq!(r.exceptions[0].values.len(), 2);
+        assert_eq!(r.priority, Priority::Critical);
+    }
+
+    #[test]
+    fn enabled_only_item_toggles() {
+        let d = load(&[("a.yaml", BASE), ("b.yaml", "- rule: shell\n  enabled: false\n")]);
+        assert!(errors(&d).is_empty());
+        assert!(!d.rules[0].enabled);
+    }
+
+    #[test]
+    fn error_override_missing() {
+        let d = load(&[("a.yaml", "- rule: nope\n  condition: x\n  override:\n    condition: append\n")]);
+        assert_eq!(errors(&d), ["a.yaml:1:3: rule 'nope': override/append of rule 'nope' which is not defined"]);
+        let d = load(&[("a.yaml", "- list: l\n  items: [a]\n  append: true\n")]);
+        assert_eq!(errors(&d), ["a.yaml:1:3: list 'l': override/append of list 'l' which is not defined"]);
+    }
+
+    #[test]
+    fn error_duplicate_rule_same_file() {
+        let text = format!("{BASE}{}", BASE.split("- rule:").nth(1).map(|r| format!("- rule:{r}")).unwrap());
+        let d = load(&[("a.yaml", &text)]);
+        assert_eq!(errors(&d).len(), 1);
+        assert!(errors(&d)[0].contains("rule 'shell': duplicate rule (first defined at line 6)"), "{:?}", errors(&d));
+    }
+
+    #[test]
+    fn redefinition_in_later_file_replaces_with_warning() {
+        let d = load(&[("a.yaml", BASE), ("b.yaml", &BASE.replace("sh, bash", "ksh").replace("- list", "- list"))]);
+        let warn: Vec<_> = d.diagnostics.iter().filter(|d| d.severity == Severity::Warning).collect();
+        assert!(warn.iter().any(|w| w.message.contains("redefines the rule first defined at a.yaml:6")), "{warn:?}");
+        assert_eq!(d.rules.len(), 1);
+    }
+
+    #[test]
+    fn error_malformed_yaml() {
+        let d = load(&[("bad.yaml", "- rule: a\n  condition: [oops\n")]);
+        let e = errors(&d);
+        assert_eq!(e.len(), 1);
+        assert!(e[0].starts_with("bad.yaml:") && e[0].contains("invalid YAML"), "{e:?}");
+    }
+
+    #[test]
+    fn error_missing_keys_and_bad_priority_all_reported() {
+        let d = load(&[("a.yaml", "- rule: a\n  condition: x\n- rule: b\n  desc: d\n  condition: x\n  output: o\n  priority: LOUD\n- macro: m\n")]);
+        let e = errors(&d);
+        assert_eq!(e.len(), 3, "{e:?}");
+        assert_eq!(e[0], "a.yaml:1:3: rule 'a': missing required keys 'output', 'desc', 'priority'");
+        assert!(e[1].starts_with("a.yaml:7:13: rule 'b': unknown priority 'LOUD'"));
+        assert_eq!(e[2], "a.yaml:8:3: macro 'm': missing required key 'condition'");
+    }
+
+    #[test]
+    fn error_bad_override_mode() {
+        let d = load(&[
+            ("a.yaml", BASE),
+            ("b.yaml", "- rule: shell\n  priority: debug\n  override:\n    priority: append\n"),
+        ]);
+        assert_eq!(errors(&d), ["b.yaml:4:5: rule 'shell': key 'priority' cannot be appended to, only replaced"]);
+    }
+
+    #[test]
+    fn plugin_versions_and_engine_version() {
+        let d = load(&[(
+            "a.yaml",
+            "- required_engine_version: 0.31.0\n- required_plugin_versions:\n  - name: k8saudit\n    version: 0.7.0\n",
+        )]);
+        assert_eq!(d.required_engine_version.as_deref(), Some("0.31.0"));
+        assert_eq!(d.required_plugins, [("k8saudit".to_owned(), "0.7.0".to_owned())]);
+    }
+}
