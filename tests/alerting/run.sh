@@ -83,12 +83,17 @@ route_is() {
 # systemd-analyze verify needs ExecStart's binary to exist. It is installed to
 # /usr/local/bin/exporter only on a real host, so verify a copy whose ExecStart names the built
 # exporter (target/debug/exporter) when present, else /bin/true, with the same arguments.
-systemd_verify() {
-    local bin=/bin/true
+unit_copy() {
+    bin=/bin/true
     [ -x target/debug/exporter ] && bin=$root/target/debug/exporter
     sed "s#^ExecStart=/usr/local/bin/exporter #ExecStart=$bin #" deploy/systemd/tracewarden.service \
         > "$tmp/tracewarden.service"
     grep -q "^ExecStart=$bin " "$tmp/tracewarden.service" || { echo "ExecStart not rewritten"; return 1; }
+}
+
+systemd_verify() {
+    local bin
+    unit_copy || return 1
     echo "verifying a copy with ExecStart=$bin (the unit's /usr/local/bin/exporter is not installed here)"
     (cd "$tmp" && systemd-analyze verify ./tracewarden.service) || return 1
     echo "systemd-analyze verify: no warnings"
@@ -96,7 +101,8 @@ systemd_verify() {
 
 systemd_security() {
     # Exposure 0 (locked down) .. 10 (unsafe); fail above 4.0 ("OK" ends at 4.9, "MEDIUM" at 6.9).
-    local out
+    local out bin
+    unit_copy || return 1
     out=$(cd "$tmp" && systemd-analyze security --offline=true --threshold=40 ./tracewarden.service 2>&1)
     local rc=$?
     printf '%s\n' "$out" | grep -E 'Overall exposure' || printf '%s\n' "$out" | tail -5
