@@ -230,7 +230,12 @@ fn test(dir: &Path, events: &Path, hostname: Option<String>, all: bool) -> ExitC
             continue;
         }
         let ev = match Event::from_json(t) {
-            Ok(e) => e,
+            Ok(mut e) => {
+                if e.num == 0 {
+                    e.num = i as u64 + 1;
+                }
+                e
+            }
             Err(e) => {
                 eprintln!("exporter: error: {}:{}:{}: bad event: {e}", events.display(), i + 1, e.column());
                 bad += 1;

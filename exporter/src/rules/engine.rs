@@ -80,6 +80,8 @@ impl Engine {
         let Compiled { rules, diagnostics, unused_macros, unused_lists, skipped_unknown } = compile(&defs);
         let mut diags = std::mem::take(&mut defs.diagnostics);
         diags.extend(diagnostics);
+        // Files load in name order, so this keeps each file's problems together, in order.
+        diags.sort_by(|a, b| (&a.file, a.pos).cmp(&(&b.file, b.pos)));
         let filters: Vec<KernelFilter> = rules.iter().map(|r| kernel::filter(&r.condition)).collect();
         let mut by_type: FastMap<Box<str>, Vec<u32>> = FastMap::default();
         let mut any_type = Vec::new();

@@ -14,6 +14,9 @@ use std::net::IpAddr;
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Event {
+    /// Event number (`evt.num`), counting from 1; 0 means unnumbered (`rules test` numbers
+    /// unnumbered lines by their position).
+    pub num: u64,
     /// Nanoseconds since the Unix epoch.
     pub time: u64,
     /// Syscall name as Falco spells it (`openat`, `execve`, `connect`, ...): `evt.type`.

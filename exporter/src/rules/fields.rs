@@ -42,6 +42,7 @@ impl FieldType {
 /// Which field (and argument).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum FieldId {
+    EvtNum,
     EvtType,
     EvtDir,
     EvtRes,
@@ -125,6 +126,7 @@ pub struct Field {
 /// Every field name this engine knows, with its type and whether it takes `[arg]`.
 /// (`evt.arg.NAME` is also accepted for `evt.arg[NAME]`.)
 pub const FIELDS: &[(&str, FieldType, &str)] = &[
+    ("evt.num", FieldType::Number, "event number"),
     ("evt.type", FieldType::String, "syscall name"),
     ("evt.dir", FieldType::String, "> enter, < exit"),
     ("evt.res", FieldType::String, "SUCCESS or the errno name"),
@@ -231,6 +233,7 @@ pub fn resolve(name: &str, arg: Option<&str>) -> Result<Field, String> {
         "proc.acmdline" => ProcAcmdline(index(arg)?),
         "proc.apid" => ProcApid(index(arg)?),
         _ if arg.is_some() => return Err(format!("field '{name}' takes no argument")),
+        "evt.num" => EvtNum,
         "evt.type" => EvtType,
         "evt.dir" => EvtDir,
         "evt.res" => EvtRes,
@@ -474,6 +477,7 @@ impl Field {
         // Ancestor n (0 = the process itself).
         let anc = |n: usize| ev.proc.ancestors.get(n.wrapping_sub(1));
         Some(match &self.id {
+            EvtNum => Val::Num(ev.num as i64),
             EvtType => return s(&ev.evt_type),
             EvtDir => Val::Str(ev.dir.as_str()),
             EvtRes => Val::Str(errno_name(ev.res)),

@@ -53,6 +53,15 @@ impl Template {
                 if !lit.is_empty() {
                     pieces.push(Piece::Text(std::mem::take(&mut lit)));
                 }
+                if name == "container.info" && arg.is_none() {
+                    // Falco's placeholder for the container details.
+                    for (t, f) in [("container_id=", "container.id"), (" container_name=", "container.name")] {
+                        pieces.push(Piece::Text(t.to_owned()));
+                        pieces.extend(resolve(f, None).ok().map(Piece::Field));
+                    }
+                    i = end;
+                    continue;
+                }
                 match resolve(name, arg) {
                     Ok(f) => pieces.push(Piece::Field(f)),
                     Err(e) => {
@@ -169,6 +178,11 @@ mod tests {
         assert_eq!(f["proc.aname[1]"], "bash");
         assert_eq!(f["nope.x"], serde_json::Value::Null);
         assert_eq!(t.field_names(), ["proc.name", "proc.aname[1]", "fd.name"]);
+        let (t, w) = Template::parse("x %container.info");
+        assert!(w.is_empty());
+        s.clear();
+        t.render(&e, &mut s);
+        assert_eq!(s, "x container_id=host container_name=host");
     }
 
     #[test]
