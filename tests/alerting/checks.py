@@ -532,9 +532,11 @@ def check_k8s_consistency():
     for key, text in cm.get("data", {}).items():
         if not key.endswith((".yaml", ".yml")):
             problems.append(f"ConfigMap key {key}: the exporter reads *.yaml/*.yml only")
-        rules = yaml.safe_load(text)
-        if not isinstance(rules, list) or not all("rule" in r and "priority" in r for r in rules):
-            problems.append(f"ConfigMap key {key}: not a list of Falco rules")
+        items = yaml.safe_load(text)
+        kinds = ("rule", "macro", "list", "required_engine_version")
+        if (not isinstance(items, list) or not all(any(k in i for k in kinds) for i in items)
+                or not any("rule" in i and "priority" in i for i in items)):
+            problems.append(f"ConfigMap key {key}: not a Falco rules file with at least one rule")
     ports = {p["name"]: p["containerPort"] for p in c["ports"]}
 
     svc = get("Service")
