@@ -146,7 +146,18 @@ for key, text in cm["data"].items():
     open(os.path.join(sys.argv[1], key), "w").write(text)
     print(f"ConfigMap key {key} -> {sys.argv[1]}/{key}")
 PY
-    "$exporter_bin" rules check --rules-dir "$tmp/cm-rules"
+    "$exporter_bin" rules check --rules-dir "$tmp/cm-rules" || return 1
+    # A rule with an unknown field is only a warning (skipped): every rule must be enabled.
+    "$exporter_bin" rules list --rules-dir "$tmp/cm-rules" --output json > "$tmp/cm-rules.json" || return 1
+    python3 - "$tmp/cm-rules.json" <<'PY'
+import json, sys, yaml
+cm = yaml.safe_load(open("deploy/kubernetes/configmap-rules.yaml"))
+want = sorted(i["rule"] for text in cm["data"].values() for i in yaml.safe_load(text) if "rule" in i)
+listed = json.load(open(sys.argv[1]))
+enabled = sorted(r["name"] for r in listed if r.get("enabled"))
+print("enabled: " + ", ".join(f'{r["name"]} ({r["priority"]})' for r in listed if r.get("enabled")))
+sys.exit(0 if enabled == want else f"enabled rules {enabled} != ConfigMap rules {want}")
+PY
 }
 
 prometheusrule_promtool() {
