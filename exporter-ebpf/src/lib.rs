@@ -15,8 +15,16 @@ pub const OVERFLOW_SLOT: u32 = 0;
 /// Default number of cgroup slots, overridable at load time (`--max-cgroups`).
 pub const DEFAULT_MAX_SLOTS: u32 = 1024;
 
-/// One row of per-slot syscall counters: the value type of `SYSCALL_COUNTS`.
+/// Syscall counters of one slot, as user space reports them.
 pub type SyscallRow = [u64; MAX_SYSCALLS];
+
+/// Index, in a kernel row, of the cgroup id that owns the slot on that CPU (0 = none).
+pub const ROW_OWNER: usize = MAX_SYSCALLS;
+
+/// The value type of `SYSCALL_COUNTS`: the counters, then the owner. Keeping the owner in the
+/// row lets the hot path validate its cached slot with the look-up it needs anyway; user space
+/// zeroes every CPU's row when it frees a slot, which invalidates every cached copy at once.
+pub type KernelRow = [u64; MAX_SYSCALLS + 1];
 
 /// Per-CPU "last cgroup seen on this CPU -> its slot" cache, the hot path's first look-up.
 #[repr(C)]
@@ -60,7 +68,6 @@ pub const DROP_REASONS: u32 = DropReason::ALL.len() as u32;
 pub mod names {
     pub const SYSCALL_COUNTS: &str = "SYSCALL_COUNTS";
     pub const CGROUP_SLOTS: &str = "CGROUP_SLOTS";
-    pub const SLOT_OWNERS: &str = "SLOT_OWNERS";
     pub const FREE_SLOTS: &str = "FREE_SLOTS";
     pub const SLOT_CACHE: &str = "SLOT_CACHE";
     pub const DROPS: &str = "DROPS";

@@ -4,11 +4,11 @@
 use std::path::{Path, PathBuf};
 
 use aya::{
-    maps::{Array, HashMap, MapData, MapError, PerCpuArray, PerCpuValues, Queue},
+    maps::{HashMap, MapData, MapError, PerCpuArray, PerCpuValues, Queue},
     programs::{BtfTracePoint, RawTracePoint},
     Btf, Ebpf, EbpfLoader,
 };
-use exporter_ebpf::{names, DropReason, SyscallRow, MAX_SYSCALLS, OVERFLOW_SLOT};
+use exporter_ebpf::{names, DropReason, KernelRow, SyscallRow, MAX_SYSCALLS, OVERFLOW_SLOT};
 
 /// The kernel object built from `exporter-ebpf` by build.rs.
 static KERNEL_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracewarden"));
@@ -99,9 +99,8 @@ pub struct KernelSnapshot {
 pub struct Probe {
     // Owns the programs and their links: dropping it detaches everything.
     _ebpf: Ebpf,
-    counts: PerCpuArray<MapData, SyscallRow>,
+    counts: PerCpuArray<MapData, KernelRow>,
     slots: HashMap<MapData, u64, u32>,
-    owners: Array<MapData, u64>,
     free: Queue<MapData, u32>,
     drops: PerCpuArray<MapData, u64>,
     max_slots: u32,
@@ -120,7 +119,6 @@ impl Probe {
         let mut ebpf = EbpfLoader::new()
             .map_max_entries(names::SYSCALL_COUNTS, max_slots)
             .map_max_entries(names::CGROUP_SLOTS, max_slots)
-            .map_max_entries(names::SLOT_OWNERS, max_slots)
             .map_max_entries(names::FREE_SLOTS, max_slots)
             .load(KERNEL_OBJECT)
             .map_err(|e| ProbeError::Load(error_chain(&e)))?;
@@ -129,8 +127,6 @@ impl Probe {
             .map_err(map_error(names::SYSCALL_COUNTS))?;
         let slots =
             HashMap::try_from(take_map(&mut ebpf, names::CGROUP_SLOTS)?).map_err(map_error(names::CGROUP_SLOTS))?;
-        let owners =
-            Array::try_from(take_map(&mut ebpf, names::SLOT_OWNERS)?).map_err(map_error(names::SLOT_OWNERS))?;
         let mut free: Queue<MapData, u32> =
             Queue::try_from(take_map(&mut ebpf, names::FREE_SLOTS)?).map_err(map_error(names::FREE_SLOTS))?;
         let drops = PerCpuArray::try_from(take_map(&mut ebpf, names::DROPS)?).map_err(map_error(names::DROPS))?;
@@ -141,7 +137,7 @@ impl Probe {
 
         attach(&mut ebpf, config, btf.as_ref())?;
         let cpus = aya::util::nr_cpus().map_err(|(_, e)| ProbeError::Load(format!("counting CPUs: {e}")))?;
-        Ok(Probe { _ebpf: ebpf, counts, slots, owners, free, drops, max_slots, cpus })
+        Ok(Probe { _ebpf: ebpf, counts, slots, free, drops, max_slots, cpus })
     }
 
     /// Reads every cgroup's counters, the overflow row and the drop counters.
@@ -171,6 +167,7 @@ impl Probe {
         let per_cpu = self.counts.get(&slot, 0).map_err(map_error(names::SYSCALL_COUNTS))?;
         let mut sum = Box::new([0u64; MAX_SYSCALLS]);
         for row in per_cpu.iter() {
+            // The zip stops before the row's trailing owner field.
             for (total, count) in sum.iter_mut().zip(row.iter()) {
                 *total += count;
             }
@@ -178,17 +175,16 @@ impl Probe {
         Ok(sum)
     }
 
-    /// Forgets a vanished cgroup: clears its owner first (every CPU's cached copy of the slot
-    /// stops matching at once), unpublishes it, zeroes its counters and returns the slot.
+    /// Forgets a vanished cgroup: unpublishes it, then zeroes every CPU's row, which also clears
+    /// the row's owner so every CPU's cached copy of the slot stops matching, and frees the slot.
     pub fn release_cgroup(&mut self, cgroup_id: u64) -> Result<(), ProbeError> {
         let slot = match self.slots.get(&cgroup_id, 0) {
             Ok(slot) => slot,
             Err(MapError::KeyNotFound) => return Ok(()),
             Err(e) => return Err(map_error(names::CGROUP_SLOTS)(e)),
         };
-        self.owners.set(slot, 0, 0).map_err(map_error(names::SLOT_OWNERS))?;
         self.slots.remove(&cgroup_id).map_err(map_error(names::CGROUP_SLOTS))?;
-        let zeros = PerCpuValues::try_from(vec![[0u64; MAX_SYSCALLS]; self.cpus])
+        let zeros = PerCpuValues::try_from(vec![[0u64; MAX_SYSCALLS + 1]; self.cpus])
             .map_err(|e| map_error(names::SYSCALL_COUNTS)(MapError::from(e)))?;
         self.counts.set(slot, zeros, 0).map_err(map_error(names::SYSCALL_COUNTS))?;
         self.free.push(slot, 0).map_err(map_error(names::FREE_SLOTS))?;
