@@ -1,9 +1,10 @@
 //! Renders /metrics in the Prometheus classic text format from a kernel snapshot whose cgroups
 //! are already resolved to containers.
 //!
-//! Cardinality: `tracewarden_syscalls_total` has at most (live containers + `host` + `unknown`
-//! + `overflow`) x (syscalls actually made) series; containers gone longer than the TTL drop out,
-//! `--max-cgroups` bounds live containers, and `--syscall-label none` removes the syscall factor.
+//! Cardinality: `tracewarden_syscalls_total` has at most (live containers, plus `host`,
+//! `unknown` and `overflow`) x (syscalls actually made) series; containers gone longer than the
+//! TTL drop out, `--max-cgroups` bounds live containers, and `--syscall-label none` removes the
+//! syscall factor.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -193,6 +194,7 @@ fn family(name: &str, help: &str, kind: MetricType, metrics: Vec<Metric>) -> Met
 mod tests {
     use super::*;
     use crate::{container::runtime::ContainerMeta, syscalls::Arch};
+    use exporter_ebpf::MAX_SYSCALLS;
 
     fn sample_rows() -> ContainerRows {
         let web = Container {
