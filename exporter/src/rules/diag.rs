@@ -57,6 +57,13 @@ impl SourceFile {
         SourceFile { name, text, line_starts }
     }
 
+    /// The rest of the line from `pos`.
+    pub fn rest_of_line(&self, pos: Pos) -> &str {
+        let o = self.offset(pos).min(self.text.len());
+        let end = self.text[o..].find('\n').map(|e| o + e).unwrap_or(self.text.len());
+        &self.text[o..end]
+    }
+
     /// Byte offset of a position (1-based line, 1-based char column).
     fn offset(&self, pos: Pos) -> usize {
         let Some(&ls) = self.line_starts.get(pos.line.saturating_sub(1) as usize) else {

@@ -250,7 +250,7 @@ impl Definitions {
         match kind {
             "rule" | "macro" | "list" => {
                 let Some(name) = v.as_str().filter(|s| !s.is_empty()) else {
-                    self.push(Severity::Error, file, v.pos(), None, format!("'{kind}' needs a name"));
+                    self.push(Severity::Error, file, k.pos(), None, format!("'{kind}' needs a name"));
                     return;
                 };
                 let subject = Subject { kind: static_kind(kind), name: name.to_owned() };
@@ -357,7 +357,10 @@ impl Item<'_> {
         let v = self.node.get(key)?;
         match v.as_str() {
             Some(text) => {
-                let (pos, exact) = v.text_pos();
+                let pos = v.text_pos();
+                // Exact columns when the text sits verbatim on one line of the file.
+                let exact = !text.contains('\n')
+                    && self.defs.files.get(self.file).is_some_and(|f| f.rest_of_line(pos).starts_with(text));
                 Some(SourceText::new(text, self.file, pos, exact))
             }
             None => {
@@ -378,7 +381,8 @@ impl Item<'_> {
         let mut m = HashMap::new();
         if let Some(ov) = self.node.get("override") {
             if append {
-                self.err(ov.pos(), "'override' and 'append' cannot be used together".into());
+                let p = self.node.key("override").map(Node::pos).unwrap_or_default();
+                self.err(p, "'override' and 'append' cannot be used together".into());
                 return None;
             }
             let Node::Map { entries, .. } = ov else {

@@ -57,6 +57,13 @@ impl Node {
             _ => None,
         }
     }
+    /// The key node of `key` in a mapping (for positions).
+    pub fn key(&self, key: &str) -> Option<&Node> {
+        match self {
+            Node::Map { entries, .. } => entries.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(k, _)| k),
+            _ => None,
+        }
+    }
     pub fn kind(&self) -> &'static str {
         match self {
             Node::Scalar { .. } => "a scalar",
@@ -65,16 +72,14 @@ impl Node {
         }
     }
     /// Where a scalar's text begins in the file (after the quote or the block indicator line).
-    pub fn text_pos(&self) -> (Pos, bool) {
+    pub fn text_pos(&self) -> Pos {
         match self {
-            Node::Scalar { pos, style, value } => match style {
-                TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => {
-                    (Pos { line: pos.line, col: pos.col + 1 }, !value.contains('\n'))
-                }
-                TScalarStyle::Plain => (*pos, false),
-                _ => (Pos { line: pos.line + 1, col: 1 }, false),
+            Node::Scalar { pos, style, .. } => match style {
+                TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => Pos { line: pos.line, col: pos.col + 1 },
+                TScalarStyle::Plain => *pos,
+                _ => Pos { line: pos.line + 1, col: 1 },
             },
-            other => (other.pos(), false),
+            other => other.pos(),
         }
     }
 }
@@ -115,7 +120,9 @@ impl MarkedEventReceiver for Builder {
                     // A block mapping's start mark is at its first ':'; use its first key's.
                     if let Node::Map { entries, pos } = &mut node {
                         if let Some((k, _)) = entries.first() {
-                            *pos = k.pos();
+                            if k.pos() < *pos {
+                                *pos = k.pos();
+                            }
                         }
                     }
                     self.push_value(node, anchor);
