@@ -45,11 +45,18 @@ pub enum DropReason {
     SlotMapFull = 1,
     /// The syscall number was negative or >= `MAX_SYSCALLS`; not counted anywhere else.
     SyscallOutOfRange = 2,
+    /// The new-cgroup ring buffer was full: that cgroup is named by the next periodic refresh
+    /// instead of at once. Its counts are not affected.
+    NewCgroupNoticeLost = 3,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 3] =
-        [DropReason::SlotsExhausted, DropReason::SlotMapFull, DropReason::SyscallOutOfRange];
+    pub const ALL: [DropReason; 4] = [
+        DropReason::SlotsExhausted,
+        DropReason::SlotMapFull,
+        DropReason::SyscallOutOfRange,
+        DropReason::NewCgroupNoticeLost,
+    ];
 
     /// The `reason` label value on `tracewarden_kernel_dropped_total`.
     pub const fn label(self) -> &'static str {
@@ -57,6 +64,7 @@ impl DropReason {
             DropReason::SlotsExhausted => "cgroup_slots_exhausted",
             DropReason::SlotMapFull => "cgroup_slot_map_full",
             DropReason::SyscallOutOfRange => "syscall_nr_out_of_range",
+            DropReason::NewCgroupNoticeLost => "new_cgroup_notice_lost",
         }
     }
 }
@@ -69,6 +77,7 @@ pub mod names {
     pub const SYSCALL_COUNTS: &str = "SYSCALL_COUNTS";
     pub const CGROUP_SLOTS: &str = "CGROUP_SLOTS";
     pub const FREE_SLOTS: &str = "FREE_SLOTS";
+    pub const NEW_CGROUPS: &str = "NEW_CGROUPS";
     pub const SLOT_CACHE: &str = "SLOT_CACHE";
     pub const DROPS: &str = "DROPS";
     /// Counting programs: on the BTF tracepoint and on the raw tracepoint.

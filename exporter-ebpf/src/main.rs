@@ -11,7 +11,7 @@ use aya_ebpf::{
     bindings::BPF_NOEXIST,
     helpers::bpf_get_current_cgroup_id,
     macros::{btf_tracepoint, map, raw_tracepoint},
-    maps::{HashMap, PerCpuArray, Queue},
+    maps::{HashMap, PerCpuArray, Queue, RingBuf},
     programs::{BtfTracePointContext, RawTracePointContext},
 };
 use exporter_ebpf::{
@@ -26,6 +26,10 @@ static CGROUP_SLOTS: HashMap<u64, u32> = HashMap::with_max_entries(DEFAULT_MAX_S
 /// Free slots. User space fills it at start and pushes slots back when it frees them.
 #[map]
 static FREE_SLOTS: Queue<u32> = Queue::with_max_entries(DEFAULT_MAX_SLOTS, 0);
+/// Ids of cgroups that just got a slot, so user space names them while they exist (a container
+/// can live for milliseconds). Written only on the slow path; 16 bytes a record.
+#[map]
+static NEW_CGROUPS: RingBuf = RingBuf::with_byte_size(64 * 1024, 0);
 #[map]
 static SLOT_CACHE: PerCpuArray<SlotCache> = PerCpuArray::with_max_entries(1, 0);
 #[map]
@@ -126,6 +130,9 @@ fn lookup_or_assign_slot(cgroup_id: u64) -> u32 {
         return OVERFLOW_SLOT;
     };
     if CGROUP_SLOTS.insert(&cgroup_id, &slot, BPF_NOEXIST as u64).is_ok() {
+        if NEW_CGROUPS.output::<u64>(cgroup_id, 0).is_err() {
+            count_drop(DropReason::NewCgroupNoticeLost);
+        }
         return slot;
     }
     // Lost a race with another CPU for the same cgroup, or the map is full: give the slot back.

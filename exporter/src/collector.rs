@@ -48,6 +48,16 @@ impl Collector {
         Ok(())
     }
 
+    /// Names cgroups the kernel just reported, and retries provisional ones.
+    pub fn resolve_new(&mut self, cgroup_ids: Vec<u64>, now: Instant) {
+        self.resolver.resolve_all(cgroup_ids, now);
+    }
+
+    /// Whether a cgroup still waits for its runtime record (worth a quick retry).
+    pub fn has_provisional(&self) -> bool {
+        self.resolver.has_provisional()
+    }
+
     /// The /metrics text.
     pub fn scrape(&mut self) -> Result<String, ProbeError> {
         let started = Instant::now();
@@ -71,8 +81,11 @@ impl Collector {
         let mut rows: ContainerRows = self.retired.clone();
         self.last_rows.clear();
         for cgroup in &snapshot.cgroups {
-            add_row(rows.entry(self.resolver.get(cgroup.cgroup_id)).or_insert_with(zero_row), &cgroup.syscalls);
             self.last_rows.insert(cgroup.cgroup_id, cgroup.syscalls.clone());
+            // A provisional cgroup is held back: its counts appear, complete, once it is named.
+            if let Some(container) = self.resolver.get(cgroup.cgroup_id) {
+                add_row(rows.entry(container).or_insert_with(zero_row), &cgroup.syscalls);
+            }
         }
         if snapshot.overflow.iter().any(|&n| n > 0) {
             let overflow = Arc::new(Container { id: OVERFLOW_ID.to_owned(), meta: ContainerMeta::default() });

@@ -1,7 +1,7 @@
 use std::{
     process::ExitCode,
     sync::{Arc, Mutex},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use anyhow::Context as _;
@@ -11,10 +11,11 @@ use exporter::{
     collector::{Collector, REFRESH_INTERVAL},
     container::{detect_cgroup2_root, runtime::RuntimeSources, ContainerResolver},
     metrics::Exposition,
-    probe::{Probe, ProbeConfig, Workload},
+    probe::{NewCgroups, Probe, ProbeConfig, Workload},
     server::{self, MetricsSource},
     syscalls::{Arch, SyscallNames},
 };
+use tokio::io::{unix::AsyncFd, Interest};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -54,18 +55,25 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     runtime.block_on(async move {
         let listener = server::bind(args.listen_address).await?;
-        let probe = Probe::load(&ProbeConfig {
+        let mut probe = Probe::load(&ProbeConfig {
             max_slots: args.max_cgroups,
             btf_path: args.btf_path.clone(),
             hook: args.hook,
             workload: Workload::Count,
         })?;
+        let new_cgroups = probe.take_new_cgroups().context("new-cgroup notices already taken")?;
+        // SAFETY: the descriptor belongs to the ring buffer map that `new_cgroups` owns, so it
+        // stays open and the same for as long as the AsyncFd holds `new_cgroups`.
+        let new_cgroups = unsafe { AsyncFd::register_with_interest(new_cgroups, Interest::READABLE) }
+            .map_err(std::io::Error::from)
+            .context("polling the new-cgroup ring buffer")?;
         let resolver = ContainerResolver::new(cgroup_root, RuntimeSources::default(), args.container_ttl);
         let hook = args.hook.name();
         let exposition = Exposition::new(args.syscall_label, SyscallNames::new(Arch::host()), hook);
         let collector = Arc::new(SharedCollector(Mutex::new(Collector::new(probe, resolver, exposition))));
         tracing::info!(address = %args.listen_address, hook, max_cgroups = args.max_cgroups, "serving /metrics");
         tokio::spawn(refresh_loop(collector.clone()));
+        tokio::spawn(new_cgroup_loop(collector.clone(), new_cgroups));
         tokio::select! {
             () = server::serve(listener, collector) => {}
             () = shutdown_signal() => tracing::info!("shutting down"),
@@ -96,6 +104,48 @@ async fn refresh_loop(collector: Arc<SharedCollector>) {
         .await;
         if let Ok(Err(e)) | Err(e) = result.map_err(|e| e.to_string()) {
             tracing::warn!(error = %e, "refreshing containers failed");
+        }
+    }
+}
+
+/// Names each cgroup as soon as the kernel gives it a slot (a container may live for
+/// milliseconds). While a runtime has not yet written a container's state, retries with a
+/// backoff from 2 ms to 100 ms: the state usually appears within milliseconds.
+async fn new_cgroup_loop(collector: Arc<SharedCollector>, mut notices: AsyncFd<NewCgroups>) {
+    const FIRST_RETRY: Duration = Duration::from_millis(2);
+    const LAST_RETRY: Duration = Duration::from_millis(100);
+    let mut retry = FIRST_RETRY;
+    loop {
+        let provisional = collector.0.lock().map(|c| c.has_provisional()).unwrap_or(false);
+        if !provisional {
+            retry = FIRST_RETRY;
+        }
+        let ids = tokio::select! {
+            ready = notices.readable_mut() => match ready {
+                Ok(mut guard) => {
+                    let ids = guard.get_inner_mut().drain();
+                    guard.clear_ready();
+                    ids
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "polling new-cgroup notices failed; the periodic refresh still names cgroups");
+                    return;
+                }
+            },
+            () = tokio::time::sleep(retry), if provisional => {
+                retry = (retry * 2).min(LAST_RETRY);
+                Vec::new()
+            }
+        };
+        let collector = collector.clone();
+        let resolved = tokio::task::spawn_blocking(move || {
+            if let Ok(mut c) = collector.0.lock() {
+                c.resolve_new(ids, Instant::now());
+            }
+        })
+        .await;
+        if let Err(e) = resolved {
+            tracing::warn!(error = %e, "resolving new cgroups failed");
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use aya::{
-    maps::{HashMap, MapData, MapError, PerCpuArray, PerCpuValues, Queue},
+    maps::{HashMap, MapData, MapError, PerCpuArray, PerCpuValues, Queue, RingBuf},
     programs::{BtfTracePoint, RawTracePoint},
     Btf, Ebpf, EbpfLoader,
 };
@@ -103,8 +103,31 @@ pub struct Probe {
     slots: HashMap<MapData, u64, u32>,
     free: Queue<MapData, u32>,
     drops: PerCpuArray<MapData, u64>,
+    new_cgroups: Option<NewCgroups>,
     max_slots: u32,
     cpus: usize,
+}
+
+/// Cgroup ids the kernel just assigned a slot to. Poll its file descriptor for readability,
+/// then `drain` it.
+pub struct NewCgroups(RingBuf<MapData>);
+
+impl NewCgroups {
+    pub fn drain(&mut self) -> Vec<u64> {
+        let mut ids = Vec::new();
+        while let Some(record) = self.0.next() {
+            if let Ok(bytes) = <[u8; 8]>::try_from(&record[..]) {
+                ids.push(u64::from_ne_bytes(bytes));
+            }
+        }
+        ids
+    }
+}
+
+impl std::os::fd::AsRawFd for NewCgroups {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.0.as_raw_fd()
+    }
 }
 
 impl Probe {
@@ -130,6 +153,8 @@ impl Probe {
         let mut free: Queue<MapData, u32> =
             Queue::try_from(take_map(&mut ebpf, names::FREE_SLOTS)?).map_err(map_error(names::FREE_SLOTS))?;
         let drops = PerCpuArray::try_from(take_map(&mut ebpf, names::DROPS)?).map_err(map_error(names::DROPS))?;
+        let new_cgroups =
+            RingBuf::try_from(take_map(&mut ebpf, names::NEW_CGROUPS)?).map_err(map_error(names::NEW_CGROUPS))?;
         // Slot 0 is the overflow row and never handed out.
         for slot in (OVERFLOW_SLOT + 1)..max_slots {
             free.push(slot, 0).map_err(map_error(names::FREE_SLOTS))?;
@@ -137,7 +162,16 @@ impl Probe {
 
         attach(&mut ebpf, config, btf.as_ref())?;
         let cpus = aya::util::nr_cpus().map_err(|(_, e)| ProbeError::Load(format!("counting CPUs: {e}")))?;
-        Ok(Probe { _ebpf: ebpf, counts, slots, free, drops, max_slots, cpus })
+        Ok(Probe {
+            _ebpf: ebpf,
+            counts,
+            slots,
+            free,
+            drops,
+            new_cgroups: Some(NewCgroups(new_cgroups)),
+            max_slots,
+            cpus,
+        })
     }
 
     /// Reads every cgroup's counters, the overflow row and the drop counters.
@@ -173,6 +207,11 @@ impl Probe {
             }
         }
         Ok(sum)
+    }
+
+    /// The new-cgroup notices, for the one task that waits on them (None after the first call).
+    pub fn take_new_cgroups(&mut self) -> Option<NewCgroups> {
+        self.new_cgroups.take()
     }
 
     /// Forgets a vanished cgroup: unpublishes it, then zeroes every CPU's row, which also clears

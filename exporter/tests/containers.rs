@@ -131,3 +131,30 @@ fn containers_are_counted_under_their_own_labels_then_expire() {
     assert!(gone, "containers still on /metrics after the 2 s TTL:\n{last}");
     assert!(syscall_count(&last, &host, "read").is_some_and(|n| n > 0.0), "host series must stay");
 }
+
+/// A container that lives for a fraction of a second and is gone (state and cgroup) before the
+/// periodic refresh would look: the kernel's new-cgroup notice gets it named while it runs.
+#[test]
+fn a_short_lived_container_is_still_named() {
+    if !kernel_available("a_short_lived_container_is_still_named") {
+        return;
+    }
+    let rootfs = Rootfs::build();
+    let exporter = Exporter::start(&["--container-ttl", "1m"]);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let id = hex64(nanos ^ 0x5eed);
+    let annotations = [("io.kubernetes.cri.container-name", "job"), ("io.kubernetes.cri.sandbox-namespace", "batch")];
+    let script = format!("dd if=/dev/zero of=/dev/null bs=1 count={N} 2>/dev/null");
+    let container = RuncContainer::create(&rootfs, &id, &format!("/docker/{id}"), &annotations, &["sh", "-c", &script]);
+    let started = std::time::Instant::now();
+    container.run_to_completion();
+    let lifetime = started.elapsed();
+    let labels = [id[..12].to_owned(), "job".into(), String::new(), String::new(), "batch".into()];
+    let mut last = String::new();
+    let counted = eventually(Duration::from_secs(5), || {
+        last = exporter.metrics();
+        syscall_count(&last, &labels, "write").is_some_and(|n| n >= N as f64)
+    });
+    assert!(counted, "container that lived {lifetime:?} not on /metrics under its labels:\n{last}");
+    assert!(!last.contains("container_id=\"unknown\""), "its syscalls must not land under unknown:\n{last}");
+}

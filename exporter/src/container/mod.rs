@@ -6,6 +6,11 @@
 //! path (plain runc containers named anything), and the name, image, pod and namespace from the
 //! runtime state (`runtime`). Entries whose cgroup is gone expire after the TTL; the caller then
 //! frees their kernel slot.
+//!
+//! A runtime puts a container's first process in its cgroup before it writes the state file, so
+//! a new cgroup without a runtime record is *provisional*: `get` holds it back and every
+//! `resolve_all` looks again, until a record appears or `SETTLE_GRACE` passes. Series therefore
+//! never change labels, and host counters never lose a cgroup that turns out to be a container.
 
 pub mod cgroup_path;
 pub mod runtime;
@@ -15,8 +20,11 @@ use std::{
     os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
     sync::Arc,
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime},
 };
+
+/// How long a new cgroup waits for its runtime record before it is taken for what its path says.
+pub const SETTLE_GRACE: Duration = Duration::from_secs(10);
 
 use runtime::{ContainerMeta, RuntimeIndex, RuntimeSources};
 
@@ -51,6 +59,8 @@ struct Entry {
     /// Path relative to the cgroup root; None for ids the walk did not find.
     path: Option<String>,
     gone_since: Option<Instant>,
+    /// Set while waiting for a runtime record: when the cgroup was first seen.
+    provisional_since: Option<Instant>,
 }
 
 pub struct ContainerResolver {
@@ -65,39 +75,79 @@ impl ContainerResolver {
         ContainerResolver { cgroup_root, sources, ttl, entries: HashMap::new() }
     }
 
-    /// Resolves every id not seen before, with one cgroupfs walk and one runtime-state scan
-    /// for the whole batch. Known ids cost a hash look-up.
+    /// Resolves every id not seen before, and looks again at provisional ones, with one
+    /// cgroupfs walk and one runtime-state scan for the whole batch. Known ids cost a look-up.
     pub fn resolve_all(&mut self, cgroup_ids: impl IntoIterator<Item = u64>, now: Instant) {
         let unknown: Vec<u64> = cgroup_ids.into_iter().filter(|id| !self.entries.contains_key(id)).collect();
-        if unknown.is_empty() {
+        let provisional: Vec<u64> =
+            self.entries.iter().filter(|(_, e)| e.provisional_since.is_some()).map(|(&id, _)| id).collect();
+        if unknown.is_empty() && provisional.is_empty() {
             return;
         }
-        let paths = walk_cgroups(&self.cgroup_root);
+        let paths = if unknown.is_empty() { HashMap::new() } else { walk_cgroups(&self.cgroup_root) };
         let index = RuntimeIndex::scan(&self.sources, &self.cgroup_root);
         for id in unknown {
             let entry = match paths.get(&id) {
-                Some(path) => {
-                    Entry { container: Arc::new(identify(path, &index)), path: Some(path.clone()), gone_since: None }
-                }
+                Some(path) => self.identify(path.clone(), &index, None, now),
                 // Vanished before we looked (or not a cgroup of this mount): a negative entry,
                 // already expiring, so a short-lived cgroup is not walked for again and again.
                 None => Entry {
                     container: Arc::new(Container::labelled(Container::UNKNOWN_ID)),
                     path: None,
                     gone_since: Some(now),
+                    provisional_since: None,
                 },
             };
-            tracing::debug!(cgroup_id = id, path = ?entry.path, container = %entry.container.id, "resolved cgroup");
+            tracing::debug!(cgroup_id = id, path = ?entry.path, container = %entry.container.id, provisional = entry.provisional_since.is_some(), "resolved cgroup");
+            self.entries.insert(id, entry);
+        }
+        for id in provisional {
+            let Some(old) = self.entries.remove(&id) else { continue };
+            let path = old.path.clone().unwrap_or_default();
+            let mut entry = self.identify(path, &index, old.provisional_since, now);
+            entry.gone_since = old.gone_since;
             self.entries.insert(id, entry);
         }
     }
 
-    /// The container of a resolved id (`unknown` if `resolve_all` never saw it).
-    pub fn get(&self, cgroup_id: u64) -> Arc<Container> {
-        self.entries
-            .get(&cgroup_id)
-            .map(|e| e.container.clone())
-            .unwrap_or_else(|| Arc::new(Container::labelled(Container::UNKNOWN_ID)))
+    /// The container of an id, or None while it is provisional (or was never resolved).
+    pub fn get(&self, cgroup_id: u64) -> Option<Arc<Container>> {
+        self.entries.get(&cgroup_id).filter(|e| e.provisional_since.is_none()).map(|e| e.container.clone())
+    }
+
+    /// Whether some cgroup is still waiting for its runtime record.
+    pub fn has_provisional(&self) -> bool {
+        self.entries.values().any(|e| e.provisional_since.is_some())
+    }
+
+    fn identify(&self, path: String, index: &RuntimeIndex, first_seen: Option<Instant>, now: Instant) -> Entry {
+        let from_path = cgroup_path::container_id_from_cgroup_path(&path);
+        let record = index.by_cgroup_path(&path).or_else(|| from_path.and_then(|id| index.by_id(id)));
+        let container = match (record, from_path) {
+            (Some(record), _) => {
+                Container { id: cgroup_path::short_id(&record.id).to_owned(), meta: record.meta.clone() }
+            }
+            (None, Some(id)) => Container::labelled(cgroup_path::short_id(id)),
+            (None, None) => Container::labelled(Container::HOST_ID),
+        };
+        let first_seen = first_seen.unwrap_or(now);
+        let may_still_get_a_record = record.is_none()
+            && (from_path.is_some() || self.created_within(&path, SETTLE_GRACE))
+            && now.duration_since(first_seen) < SETTLE_GRACE;
+        Entry {
+            container: Arc::new(container),
+            path: Some(path),
+            gone_since: None,
+            provisional_since: may_still_get_a_record.then_some(first_seen),
+        }
+    }
+
+    /// Whether the cgroup directory was made within `age` (a cgroup directory's mtime is its
+    /// creation time unless child cgroups were made in it since).
+    fn created_within(&self, path: &str, age: Duration) -> bool {
+        let modified =
+            std::fs::metadata(self.cgroup_root.join(path.trim_start_matches('/'))).and_then(|m| m.modified());
+        modified.is_ok_and(|t| SystemTime::now().duration_since(t).is_ok_and(|d| d < age))
     }
 
     /// Marks entries whose cgroup directory is gone and removes those gone longer than the
@@ -117,17 +167,6 @@ impl ContainerResolver {
             .map(|(&id, _)| id)
             .collect();
         expired.into_iter().filter_map(|id| self.entries.remove(&id).map(|e| (id, e.container))).collect()
-    }
-}
-
-fn identify(path: &str, index: &RuntimeIndex) -> Container {
-    let record = index
-        .by_cgroup_path(path)
-        .or_else(|| cgroup_path::container_id_from_cgroup_path(path).and_then(|id| index.by_id(id)));
-    match (record, cgroup_path::container_id_from_cgroup_path(path)) {
-        (Some(record), _) => Container { id: cgroup_path::short_id(&record.id).to_owned(), meta: record.meta.clone() },
-        (None, Some(id)) => Container::labelled(cgroup_path::short_id(id)),
-        (None, None) => Container::labelled(Container::HOST_ID),
     }
 }
 
@@ -180,6 +219,10 @@ mod tests {
         std::fs::metadata(path).unwrap().ino()
     }
 
+    fn id_of(resolver: &ContainerResolver, cgroup_id: u64) -> Option<String> {
+        resolver.get(cgroup_id).map(|c| c.id.clone())
+    }
+
     #[test]
     fn resolves_docker_host_plain_runc_and_unknown() {
         let (tmp, mut resolver) = fixture();
@@ -190,17 +233,48 @@ mod tests {
             ino(&cg.join("mybox")),
             ino(&cg),
         );
-        let now = Instant::now();
-        resolver.resolve_all([docker, sshd, mybox, root, 999_999_999], now);
-        assert_eq!(resolver.get(docker).id, "3f2c9a61e0b7");
-        assert_eq!(resolver.get(sshd).id, "host");
-        assert_eq!(resolver.get(root).id, "host");
-        let mybox = resolver.get(mybox);
+        let t0 = Instant::now();
+        resolver.resolve_all([docker, sshd, mybox, root, 999_999_999], t0);
+        // With its runtime record, a container is settled at once.
+        let mybox = resolver.get(mybox).expect("settled");
         assert_eq!(
             (mybox.id.as_str(), mybox.meta.name.as_str(), mybox.meta.image.as_str()),
             ("mybox", "box", "busybox:1.36")
         );
-        assert_eq!(resolver.get(999_999_999).id, "unknown");
+        assert_eq!(id_of(&resolver, 999_999_999).as_deref(), Some("unknown"));
+        // New cgroups without a record wait for one, held back from /metrics...
+        assert!(resolver.has_provisional());
+        assert_eq!(id_of(&resolver, docker), None);
+        assert_eq!(id_of(&resolver, sshd), None);
+        // ...until the grace period passes: then the path decides.
+        resolver.resolve_all([], t0 + SETTLE_GRACE);
+        assert!(!resolver.has_provisional());
+        assert_eq!(id_of(&resolver, docker).as_deref(), Some("3f2c9a61e0b7"));
+        assert_eq!(id_of(&resolver, sshd).as_deref(), Some("host"));
+        assert_eq!(id_of(&resolver, root).as_deref(), Some("host"));
+    }
+
+    #[test]
+    fn a_record_written_after_the_first_syscall_still_names_the_container() {
+        let (tmp, mut resolver) = fixture();
+        let cg = tmp.path().join("cgroup");
+        let docker = ino(&cg.join("docker").join(ID));
+        let t0 = Instant::now();
+        resolver.resolve_all([docker], t0);
+        assert_eq!(id_of(&resolver, docker), None, "no state file yet");
+        let state = tmp.path().join("run").join(ID);
+        std::fs::create_dir_all(&state).unwrap();
+        let json = format!(
+            r#"{{"id":"{ID}","config":{{"labels":["io.kubernetes.cri.container-name=api","io.kubernetes.cri.sandbox-namespace=prod"]}},"cgroup_paths":{{"":"{}/docker/{ID}"}}}}"#,
+            cg.display()
+        );
+        std::fs::write(state.join("state.json"), json).unwrap();
+        resolver.resolve_all([docker], t0 + Duration::from_millis(50));
+        let container = resolver.get(docker).expect("settled once the record exists");
+        assert_eq!(
+            (container.id.as_str(), container.meta.name.as_str(), container.meta.namespace.as_str()),
+            ("3f2c9a61e0b7", "api", "prod")
+        );
     }
 
     #[test]
@@ -211,15 +285,17 @@ mod tests {
         let (docker, sshd) = (ino(&docker_dir), ino(&cg.join("system.slice/sshd.service")));
         let t0 = Instant::now();
         resolver.resolve_all([docker, sshd, 424_242], t0);
+        resolver.resolve_all([], t0 + SETTLE_GRACE);
         std::fs::remove_dir(&docker_dir).unwrap();
-        assert!(resolver.expire(t0 + Duration::from_secs(1)).is_empty(), "nothing is past the TTL yet");
+        let t1 = t0 + SETTLE_GRACE;
+        assert!(resolver.expire(t1 + Duration::from_secs(1)).is_empty(), "nothing is past the TTL yet");
         let mut expired: Vec<(u64, String)> =
-            resolver.expire(t0 + Duration::from_secs(62)).into_iter().map(|(id, c)| (id, c.id.clone())).collect();
+            resolver.expire(t1 + Duration::from_secs(62)).into_iter().map(|(id, c)| (id, c.id.clone())).collect();
         expired.sort();
         let mut want = vec![(docker, "3f2c9a61e0b7".to_owned()), (424_242, "unknown".to_owned())];
         want.sort();
         assert_eq!(expired, want);
-        assert_eq!(resolver.get(sshd).id, "host");
-        assert_eq!(resolver.get(docker).id, "unknown", "forgotten after expiry");
+        assert_eq!(id_of(&resolver, sshd).as_deref(), Some("host"));
+        assert_eq!(id_of(&resolver, docker), None, "forgotten after expiry");
     }
 }

@@ -237,6 +237,19 @@ impl RuncContainer {
         assert!(output.status.success(), "runc run {} failed: {}", self.id, String::from_utf8_lossy(&output.stderr));
     }
 
+    /// `runc run` in the foreground: returns when the process has exited and runc has deleted
+    /// the container (state and cgroup), as a short-lived job's container goes.
+    pub fn run_to_completion(&self) {
+        let output = Command::new("runc")
+            .args(["run", "--bundle"])
+            .arg(self.bundle.path())
+            .arg(&self.id)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("runc run");
+        assert!(output.status.success(), "runc run {} failed: {}", self.id, String::from_utf8_lossy(&output.stderr));
+    }
+
     /// Waits until the container's process has exited (runc state says "stopped").
     pub fn wait_stopped(&self, timeout: std::time::Duration) {
         let deadline = std::time::Instant::now() + timeout;
