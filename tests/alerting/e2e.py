@@ -14,7 +14,13 @@ Proves:
      rule-violation page, not another instance's.
   3. every PromQL expression of the shipped rules and dashboards executes on that Prometheus
      (errors fail; expressions without data are listed, and fail with E2E_REQUIRE_DATA=1).
-  4. with the real exporter (target/debug/exporter, needs root): it is scraped (up == 1), its
+  4. rule violations: a stand-in exporter (static_metrics_server.py, labelled as such) whose
+     tracewarden_rule_matches_total rises for a critical, a warning and a notice rule makes
+     TracewardenRuleViolationCritical reach the on-call webhook and TracewardenRuleViolation the
+     ticket webhook, with every container label and the rendered annotations; the notice rule
+     notifies nobody. (The real exporter does not count rule hits yet: once it does, the same
+     path should be driven by a rule firing in a runc container.)
+  5. with the real exporter (target/debug/exporter, needs root): it is scraped (up == 1), its
      syscall counters are queryable, and it raises no ExporterDown.
 
 Every process it starts is killed on exit. Bounded waits; all traffic to 127.0.0.1.
@@ -41,6 +47,22 @@ ROOT = checks.ROOT
 EXPORTER = os.path.join(ROOT, "target", "debug", "exporter")
 RUNBOOK = "https://github.com/tracewarden/tracewarden/blob/main/README.md#runbook-"
 PAGE_WEBHOOK = "/receivers/tracewarden-page/url"
+TICKET_WEBHOOK = "/receivers/tracewarden-ticket/url"
+DEFAULT_WEBHOOK = "/receivers/tracewarden-default/url"
+CONTAINER = {"container_id": "4f1c0ffee0", "container_name": "web", "image": "nginx:1.27",
+             "pod": "web-6d9f", "namespace": "shop"}
+SIM_RULES = [("E2E critical rule", "critical"), ("E2E warning rule", "warning"),
+             ("E2E notice rule", "notice")]
+
+
+def sim_metrics(count):
+    lines = ["# HELP tracewarden_rule_matches_total Rule matches (stand-in exporter of e2e.py).",
+             "# TYPE tracewarden_rule_matches_total counter"]
+    for rule, prio in SIM_RULES:
+        lbl = dict(CONTAINER, rule=rule, priority=prio)
+        inner = ",".join(f'{k}="{v}"' for k, v in sorted(lbl.items()))
+        lines.append(f"tracewarden_rule_matches_total{{{inner}}} {count}")
+    return "\n".join(lines) + "\n"
 SLACK = "/global/slack_api_url"
 
 results = []
@@ -190,6 +212,20 @@ def main():
         note("target/debug/exporter not built: only the exporter-down path runs")
     targets.append(dead)
 
+    # stand-in exporter for the rule-violation path: each rule already hit once
+    sim_file = os.path.join(tmp, "sim-metrics.txt")
+    with open(sim_file, "w") as f:
+        f.write(sim_metrics(1))
+    sim_port_file = os.path.join(tmp, "sim.port")
+    start("stand-in-exporter", [sys.executable, os.path.join(HERE, "static_metrics_server.py"),
+                                sim_file, sim_port_file], tmp)
+    sport = wait_until(lambda: open(sim_port_file).read().strip(), 10, 0.2)
+    if not sport:
+        step("stand-in exporter listens", False, log_tail("stand-in-exporter"))
+        return
+    sim = f"127.0.0.1:{sport}"
+    targets.append(sim)
+
     # 4. Prometheus with the shipped rules
     prom = f"127.0.0.1:{free_port()}"
     prom_cfg = {
@@ -244,7 +280,59 @@ def main():
     step("inhibition: ExporterDown(down-node) silences down-node's critical rule page, not up-node's",
          instances == ["up-node:9862"], f"rule-violation pages delivered for: {instances}")
 
-    # 6. exporter down -> Prometheus -> Alertmanager -> webhook (and Slack)
+    # 6. rule violations -> Prometheus -> Alertmanager -> page / ticket webhooks
+    seen_sim = wait_until(lambda: query(prom, f'tracewarden_rule_matches_total{{instance="{sim}"}}')
+                          ["data"]["result"], 30)
+    if not seen_sim:
+        step("Prometheus scrapes the stand-in exporter", False, log_tail("prometheus"))
+    time.sleep(5)  # a few samples at 1 before the new hit
+    with open(sim_file, "w") as f:
+        f.write(sim_metrics(2))
+    t_hit = time.time()
+    note("stand-in exporter: one new hit of a critical, a warning and a notice rule")
+
+    def violation(path, alertname, rule):
+        for n in notifications(path, hook_file):
+            for a in n["alerts"]:
+                if a["labels"].get("alertname") == alertname and a["labels"].get("rule") == rule \
+                        and a["status"] == "firing":
+                    return n, a
+        return None
+
+    for path, alertname, rule, prio, sev, receiver in [
+            (PAGE_WEBHOOK, "TracewardenRuleViolationCritical", "E2E critical rule", "critical", "page",
+             "tracewarden-page"),
+            (TICKET_WEBHOOK, "TracewardenRuleViolation", "E2E warning rule", "warning", "ticket",
+             "tracewarden-ticket")]:
+        found = wait_until(lambda: violation(path, alertname, rule), 90, 1)
+        if not found:
+            step(f"{alertname} ({prio}) reaches {receiver}", False,
+                 f"nothing after {time.time() - t_hit:.0f}s; ALERTS: "
+                 f"{json.dumps(query(prom, 'ALERTS').get('data'))}")
+            continue
+        n, a = found
+        want_labels = dict(CONTAINER, alertname=alertname, severity=sev, job="tracewarden",
+                           instance=sim, rule=rule, priority=prio)
+        c = CONTAINER
+        want_ann = {
+            "summary": f'Rule "{rule}" ({prio}) fired in {c["namespace"]}/{c["pod"]}/{c["container_name"]}',
+            "description": f'tracewarden on {sim} counted 1 match(es) of the {prio} rule "{rule}" in the '
+                           f'last 5 minutes, container {c["container_name"]} (id {c["container_id"]}, '
+                           f'image {c["image"]}, pod {c["namespace"]}/{c["pod"]}).',
+            "runbook_url": RUNBOOK + alertname.lower(),
+        }
+        problems = []
+        if a["labels"] != want_labels:
+            problems.append(f"labels {a['labels']} != {want_labels}")
+        if a["annotations"] != want_ann:
+            problems.append(f"annotations {a['annotations']} != {want_ann}")
+        if n.get("receiver") != receiver:
+            problems.append(f"receiver {n.get('receiver')} != {receiver}")
+        step(f"{alertname} ({prio}) reaches {receiver} {time.time() - t_hit:.0f}s after the hit, "
+             "with container labels and annotations", not problems,
+             "\n".join(problems) or f"labels {a['labels']}\nsummary: {a['annotations']['summary']}")
+
+    # 7. exporter down -> Prometheus -> Alertmanager -> webhook (and Slack)
     note(f"waiting for TracewardenExporterDown of {dead} (for: 2m, then group_wait 10s; at most 4 min)")
 
     def down_notification():
@@ -295,7 +383,16 @@ def main():
              f"{len(slack)} Slack payload(s); channel "
              f"{slack[0].get('attachments', [{}])[0].get('channel', slack[0].get('channel')) if slack else '-'}")
 
-    # 7. the real exporter is healthy in the same Prometheus
+    # notice priority: recorded, never notified (checked after minutes of evaluation)
+    notice = [a for path in (PAGE_WEBHOOK, TICKET_WEBHOOK, DEFAULT_WEBHOOK)
+              for n in notifications(path, hook_file) for a in n["alerts"]
+              if a["labels"].get("rule") == "E2E notice rule"]
+    rec = query(prom, 'tracewarden:rule_matches:increase5m{rule="E2E notice rule"}')["data"]["result"]
+    step("the notice-priority hit notifies no receiver", not notice,
+         f"{len(notice)} notification(s); recording rule series: {len(rec)} "
+         "(evaluated every 1m, may not have run yet)")
+
+    # 8. the real exporter is healthy in the same Prometheus
     if exporter:
         r = query(prom, f'up{{instance="{exporter}"}}')
         ups = [s["value"][1] for s in r.get("data", {}).get("result", [])]
@@ -308,7 +405,7 @@ def main():
         step("no TracewardenExporterDown for the running exporter",
              r.get("status") == "success" and not r["data"]["result"], json.dumps(r.get("data")))
 
-    # 8. every shipped PromQL expression runs on this Prometheus. Alert expressions return data
+    # 9. every shipped PromQL expression runs on this Prometheus. Alert expressions return data
     #    only while they fire, so only dashboards and recording rules are expected to have data.
     alert_items = [(w, e) for w, e in checks.rule_exprs() if w.startswith("rule Tracewarden")]
     data_items = [(w, e) for w, e in checks.rule_exprs() if not w.startswith("rule Tracewarden")]

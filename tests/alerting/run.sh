@@ -231,7 +231,7 @@ check "docker-compose config -q (offline, no engine needed)" "docker-compose" \
 
 if [ "${ALERTING_E2E:-1}" != "0" ]; then
     echo "== end to end (tests/alerting/e2e.sh: real Prometheus and Alertmanager on 127.0.0.1)"
-    check "e2e: exporter down -> Prometheus -> Alertmanager -> webhook/Slack; inhibition; PromQL runs" \
+    check "e2e: rule violations and exporter down -> Prometheus -> Alertmanager -> webhooks/Slack; inhibition; PromQL runs" \
         "prometheus prometheus-alertmanager python3 py:yaml" bash "$here/e2e.sh"
 else
     echo "== end to end: not run (ALERTING_E2E=0)"
