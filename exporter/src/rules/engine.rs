@@ -139,6 +139,11 @@ impl Engine {
         &self.filters[i]
     }
 
+    /// `(index, rule, filter)` of every enabled rule: what a kernel prefilter compiles from.
+    pub fn kernel_filters(&self) -> impl Iterator<Item = (usize, &Rule, &KernelFilter)> {
+        self.rules.iter().zip(&self.filters).enumerate().filter(|(_, (r, _))| r.enabled).map(|(i, (r, f))| (i, r, f))
+    }
+
     /// The union of the event types the enabled rules need; `None` if one rule needs all.
     pub fn event_types(&self) -> Option<Vec<String>> {
         if !self.any_type.is_empty() {
@@ -248,6 +253,9 @@ mod tests {
         assert_eq!(e.candidates("openat"), &[0, 1]);
         assert_eq!(e.candidates("execve"), &[1]);
         assert_eq!(e.event_types(), None);
+        let enabled: Vec<usize> = e.kernel_filters().map(|(i, _, _)| i).collect();
+        assert_eq!(enabled, [0, 1]);
+        assert_eq!(e.kernel_filters().next().unwrap().2.event_types, Some(vec!["open".into(), "openat".into()]));
         let ev = Event::from_json(
             r#"{"type":"openat","proc":{"name":"sh"},"fd":{"type":"file","name":"/etc/x"},"container":{"id":"c1","name":"web"}}"#,
         )

@@ -2,7 +2,30 @@
 //!
 //! Every path in an `Event` is already absolute and normalised (no `.`/`..`/`//`), so path rules
 //! never have to care how the process spelled it. The JSON form is the serde form of these
-//! structs; every member is optional and defaults to empty/zero.
+//! structs; every member is optional and defaults to empty/zero (unknown members are ignored).
+//!
+//! ```json
+//! {"num": 1, "time": 1764361200000000000, "type": "openat", "dir": "<", "res": 3,
+//!  "args": {"dirfd": -100, "name": "/etc/shadow", "flags": "O_RDONLY|O_CLOEXEC", "mode": 0},
+//!  "proc": {"pid": 4242, "ppid": 4200, "name": "cat", "exe": "cat", "exepath": "/usr/bin/cat",
+//!           "args": ["/etc/shadow"], "cmdline": "cat /etc/shadow", "cwd": "/root", "tty": 34816,
+//!           "sid": 4200, "vpgid": 4242, "is_exe_upper_layer": false, "is_exe_from_memfd": false,
+//!           "cap_effective": 2199023255551, "cap_permitted": ["CAP_CHOWN", "CAP_SYS_ADMIN"],
+//!           "ancestors": [{"pid": 4200, "name": "bash", "exe": "-bash", "exepath": "/usr/bin/bash",
+//!                          "cmdline": "bash"}]},
+//!  "user": {"uid": 0, "gid": 0, "name": "root", "loginuid": -1, "loginname": ""},
+//!  "fd": {"num": 3, "type": "file", "name": "/etc/shadow", "nameraw": "../etc//shadow"},
+//!  "container": {"id": "3ad7b2c1e0f4", "name": "web", "image": "docker.io/library/nginx:1.25",
+//!                "privileged": false, "pod": "web-7d9f", "namespace": "shop"}}
+//! ```
+//!
+//! Sockets: `"fd": {"num": 5, "type": "ipv4", "l4proto": "tcp", "lip": "10.0.0.2", "lport": 40000,
+//! "rip": "203.0.113.9", "rport": 4444, "role": "client"}` (`role` `server` for accepted
+//! connections; `fd.sip`/`fd.cip`/`fd.sport`/`fd.cport` follow from it; `name` is derived).
+//! For path syscalls (`openat`, `chmod`/`fchmodat`, `chown`, `symlinkat`, `linkat`, `mount`,
+//! `unlinkat`, `renameat`, `execve`) `fd.name` holds the normalised object path, and path
+//! arguments (`name`, `filename`, `target`, `linkpath`, `oldpath`, `newpath`, ...) are normalised
+//! too. Raw numeric arguments stay numbers (`"request": 16`, `"uid": 0`).
 
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};

@@ -10,6 +10,7 @@
 //!
 //! # For the kernel prefilter
 //! - [`Engine::event_types`]: the syscalls any enabled rule needs (`None`: some rule needs all).
+//! - [`Engine::kernel_filters`]: `(index, rule, filter)` for every enabled rule.
 //! - [`Engine::kernel_filter`]`(i)` -> [`KernelFilter`] for rule `i` of [`Engine::rules`]:
 //!   `event_types` (syscall names, or `None`) and `predicates`, a list of ANDed, kernel-decidable
 //!   *necessary* conditions ([`KernelPredicate`]): `Path { field, exact, prefixes, basenames }`
