@@ -286,7 +286,8 @@ fn metrics_at_scale() {
         fifty_syscalls();
     }
     let _ = std::fs::write(root.join(own_path.trim_start_matches('/')).join("cgroup.procs"), "0");
-    std::thread::sleep(Duration::from_secs(2)); // let the refresh loop name them
+    // These cgroups have no runtime state, so they are provisional until the grace period ends.
+    std::thread::sleep(exporter::container::SETTLE_GRACE + Duration::from_secs(2));
     let mut times = Vec::new();
     let mut body = String::new();
     for _ in 0..11 {
