@@ -158,3 +158,26 @@ fn a_short_lived_container_is_still_named() {
     assert!(counted, "container that lived {lifetime:?} not on /metrics under its labels:\n{last}");
     assert!(!last.contains("container_id=\"unknown\""), "its syscalls must not land under unknown:\n{last}");
 }
+
+/// The live exposition, with host and container series, passes `promtool check metrics`
+/// (Prometheus' own linter: names, types, HELP, label syntax, counter suffixes).
+#[test]
+fn live_metrics_pass_promtool_check() {
+    if !kernel_available("live_metrics_pass_promtool_check") {
+        return;
+    }
+    let exporter = Exporter::start(&[]);
+    let metrics = exporter.metrics();
+    assert!(metrics.contains("tracewarden_syscalls_total{container_id=\"host\""), "{metrics}");
+    let mut promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (scripts/bootstrap.sh installs prometheus)");
+    std::io::Write::write_all(&mut promtool.stdin.take().expect("stdin"), metrics.as_bytes()).expect("write");
+    let output = promtool.wait_with_output().expect("promtool");
+    let findings = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success() && findings.trim().is_empty(), "promtool check metrics:\n{findings}");
+}
