@@ -14,6 +14,7 @@ pub mod collector;
 pub mod container;
 pub mod metrics;
 pub mod probe;
+pub mod process;
 pub mod rules;
 pub mod server;
 pub mod syscalls;

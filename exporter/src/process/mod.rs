@@ -1,0 +1,60 @@
+//! The user-space process table and path resolution (issue 4, items 2 and 3).
+//!
+//! - [`table`]: [`ProcessTable`], kept current from the kernel's fork/exec/exit/chdir events and
+//!   seeded from /proc; fills the rule engine's [`crate::rules::Process`] and
+//!   [`crate::rules::User`] (ancestors included) for each event.
+//! - [`procfs`]: reading and parsing `/proc/<pid>` into a [`ProcessInfo`].
+//! - [`paths`]: normalising and resolving path arguments (cwd, `*at` dirfds, symlinks inside the
+//!   process's root), so every spelling of `/etc/shadow` is `/etc/shadow`.
+//! - [`users`], [`overlay`]: uid -> name per root, and `proc.is_exe_upper_layer`.
+//!
+//! # Identity and pid reuse
+//! A process is (pid, start time): `/proc/<pid>/stat` field 22, clock ticks after boot. A pid
+//! seen again with another start time is a new process; the old one is marked exited and stays
+//! reachable through [`ProcessTable::get_exact`] for the rest of its grace. Pids are thread-group
+//! ids: the table knows processes, not threads.
+//!
+//! # Eviction
+//! At most `capacity` entries (default 32768). An exited process stays for the exit grace
+//! (default 5 s; events queued before its exit are still enriched), then [`ProcessTable::expire`]
+//! drops it (every event handler calls it). When the table is full, the oldest exited process
+//! goes first; with none, the least recently used 1/64 of the live ones (a look-up counts as a
+//! use), which happens only if exits are lost or the node runs more processes than the capacity.
+//! An ancestor chain ends at a parent that is no longer in the table (or whose pid now belongs
+//! to a process younger than the child). Children of an exited parent keep their original
+//! `ppid`; the kernel's re-parenting to a subreaper is not tracked.
+//!
+//! # Cost model
+//! - [`ProcessTable::get`], [`ProcessTable::get_exact`]: one or two hash look-ups, no system call.
+//! - [`ProcessTable::fill_event_process`]: `get` plus one `get` per ancestor (at most 16) and the
+//!   string copies into the event (buffers reused via `clone_from`); never reads /proc.
+//! - [`ProcessTable::on_exit`]: a hash look-up. [`ProcessTable::on_fork`]: a clone of the
+//!   parent's entry plus one read of the child's `stat` when the event has no start time.
+//! - [`ProcessTable::on_exec`]: a full /proc load, about ten small reads (`stat`, `status`,
+//!   `cmdline`, `loginuid`, `cgroup`, readlinks of `exe`/`cwd`/`root`), a `stat` of the root's
+//!   `/etc/passwd` and of the mount namespace (their parses are cached) and one `lstat` for the
+//!   overlay check: tens of microseconds, once per exec.
+//! - [`ProcessTable::on_chdir`]: one `lstat` per component of the new cwd.
+//! - [`ProcessTable::seed_from_proc`]: one load per process, once at start.
+//!
+//! # What the kernel side must send
+//! - fork (`sched_process_fork`, only when the child is a new thread group): parent tgid,
+//!   child tgid, and the child's start time (`start_boottime` in clock ticks) so a child that
+//!   exits before the event is read is still keyed correctly.
+//! - exec (`sched_process_exec`): tgid, `bprm->filename`; ideally also the resolved exe path
+//!   (needed to tell a memfd exec from `/dev/fd/N` when the process is already gone), argv,
+//!   comm, start time, ppid and the new euid/egid ([`ExecEvent`]).
+//! - exit (`sched_process_exit` of the group leader when the whole group is dead): tgid.
+//! - chdir/fchdir (on success only): tgid and the new directory as passed (fchdir: the path of
+//!   the descriptor).
+//! - every enriched event: tgid (and ideally its start time, for [`ProcessTable::get_exact`]).
+
+pub mod overlay;
+pub mod paths;
+pub mod procfs;
+pub mod table;
+pub mod users;
+
+pub use paths::{follow_parent_symlinks, follow_symlinks, normalize, resolve, resolve_at, symlink_target};
+pub use procfs::{Origin, ProcError, ProcessInfo};
+pub use table::{ExecEvent, ProcessTable, TableStats, DEFAULT_ANCESTOR_DEPTH, DEFAULT_CAPACITY, DEFAULT_EXIT_GRACE};

@@ -1,0 +1,85 @@
+//! uid -> user name from the `/etc/passwd` *of the process's root*, so a container's uid 1000 is
+//! named as the container names it. Parsed files are cached by the file's identity (device,
+//! inode, size, mtime), so a load costs one `stat` unless the file changed or the root is new.
+
+use std::collections::HashMap;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+/// Parsed passwd files kept; beyond it the cache starts over (roots are few: host + images).
+const MAX_FILES: usize = 256;
+
+/// A passwd file's identity: device, inode, size, mtime seconds and nanoseconds.
+type FileKey = (u64, u64, u64, i64, i64);
+
+#[derive(Default)]
+pub struct UserNames {
+    files: HashMap<FileKey, HashMap<u32, String>>,
+}
+
+impl UserNames {
+    /// The name of `uid` in `<root>/etc/passwd`; `None` without a file or an entry.
+    pub fn name(&mut self, root: &Path, uid: u32) -> Option<String> {
+        let path = root.join("etc/passwd");
+        let meta = fs::metadata(&path).ok()?;
+        let key = (meta.dev(), meta.ino(), meta.size(), meta.mtime(), meta.mtime_nsec());
+        if !self.files.contains_key(&key) {
+            let text = match fs::read_to_string(&path) {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::debug!(path = %path.display(), error = %e, "cannot read passwd");
+                    return None;
+                }
+            };
+            if self.files.len() >= MAX_FILES {
+                self.files.clear();
+            }
+            self.files.insert(key, parse_passwd(&text));
+        }
+        self.files.get(&key)?.get(&uid).cloned()
+    }
+}
+
+/// `name:x:uid:gid:...` lines; the first entry of a uid wins, as with getpwuid.
+pub fn parse_passwd(text: &str) -> HashMap<u32, String> {
+    let mut m = HashMap::new();
+    for line in text.lines() {
+        let mut f = line.split(':');
+        let (Some(name), Some(_), Some(uid)) = (f.next(), f.next(), f.next()) else { continue };
+        if name.is_empty() || name.starts_with('#') {
+            continue;
+        }
+        if let Ok(uid) = uid.trim().parse::<u32>() {
+            m.entry(uid).or_insert_with(|| name.to_owned());
+        }
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_passwd() {
+        let m = parse_passwd("root:x:0:0:root:/root:/bin/bash\n# c\nbad\ntoor:x:0:0::/:/bin/sh\nwww:x:33:33::/:\n");
+        assert_eq!(m.get(&0).map(String::as_str), Some("root"));
+        assert_eq!(m.get(&33).map(String::as_str), Some("www"));
+        assert_eq!(m.len(), 2);
+    }
+
+    #[test]
+    fn names_from_the_root_and_rereads_a_changed_file() {
+        let d = tempfile::tempdir().unwrap();
+        let mut u = UserNames::default();
+        assert_eq!(u.name(d.path(), 0), None);
+        fs::create_dir(d.path().join("etc")).unwrap();
+        fs::write(d.path().join("etc/passwd"), "root:x:0:0::/:\n").unwrap();
+        assert_eq!(u.name(d.path(), 0).as_deref(), Some("root"));
+        assert_eq!(u.name(d.path(), 1000), None);
+        // Size changes, so the key changes even within one mtime tick.
+        fs::write(d.path().join("etc/passwd"), "root:x:0:0::/:\nalice:x:1000:1000::/:\n").unwrap();
+        assert_eq!(u.name(d.path(), 1000).as_deref(), Some("alice"));
+    }
+}
