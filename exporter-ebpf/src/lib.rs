@@ -48,14 +48,20 @@ pub enum DropReason {
     /// The new-cgroup ring buffer was full: that cgroup is named by the next periodic refresh
     /// instead of at once. Its counts are not affected.
     NewCgroupNoticeLost = 3,
+    /// The syscall-event ring buffer was full: one event for the evaluator lost.
+    EventRingFull = 4,
+    /// A path argument filled its buffer: the event carries a truncated path.
+    PathTruncated = 5,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 4] = [
+    pub const ALL: [DropReason; 6] = [
         DropReason::SlotsExhausted,
         DropReason::SlotMapFull,
         DropReason::SyscallOutOfRange,
         DropReason::NewCgroupNoticeLost,
+        DropReason::EventRingFull,
+        DropReason::PathTruncated,
     ];
 
     /// The `reason` label value on `tracewarden_kernel_dropped_total`.
@@ -65,6 +71,8 @@ impl DropReason {
             DropReason::SlotMapFull => "cgroup_slot_map_full",
             DropReason::SyscallOutOfRange => "syscall_nr_out_of_range",
             DropReason::NewCgroupNoticeLost => "new_cgroup_notice_lost",
+            DropReason::EventRingFull => "event_ring_full",
+            DropReason::PathTruncated => "path_truncated",
         }
     }
 }
@@ -72,12 +80,73 @@ impl DropReason {
 /// Number of entries of the `DROPS` array.
 pub const DROP_REASONS: u32 = DropReason::ALL.len() as u32;
 
+/// Words of the `INTERESTING` bitmap: bit `nr % 64` of word `nr / 64` marks syscall `nr` as one
+/// some rule needs events of.
+pub const INTERESTING_WORDS: u32 = (MAX_SYSCALLS / 64) as u32;
+
+/// `ArgSpec` index value meaning "no such argument".
+pub const NO_ARG: u8 = 0xff;
+
+/// Bytes kept of each path argument, including the terminating NUL.
+pub const MAX_PATH: usize = 256;
+
+/// Bytes kept of a socket address (`sockaddr_in6` is the largest the rules use).
+pub const MAX_SOCKADDR: usize = 28;
+
+/// Which of a syscall's six arguments the kernel copies from user memory into its event, set
+/// per syscall number by user space in `ARG_SPECS`. Other arguments travel as raw integers.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArgSpec {
+    /// Up to two NUL-terminated path arguments (`NO_ARG` for none).
+    pub paths: [u8; 2],
+    /// A `struct sockaddr *` argument and the argument holding its length (`NO_ARG` for none).
+    pub sockaddr: u8,
+    pub sockaddr_len: u8,
+}
+
+impl ArgSpec {
+    pub const NONE: ArgSpec = ArgSpec { paths: [NO_ARG; 2], sockaddr: NO_ARG, sockaddr_len: NO_ARG };
+}
+
+/// One syscall entry some rule may care about, as the kernel sends it on `EVENTS`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct SyscallEvent {
+    pub ktime_ns: u64,
+    pub cgroup_id: u64,
+    /// Thread group id (the process id user space sees) and thread id.
+    pub tgid: u32,
+    pub tid: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub nr: u32,
+    /// Bytes of `sockaddr` copied (0 for none).
+    pub sockaddr_len: u32,
+    pub args: [u64; 6],
+    pub comm: [u8; 16],
+    /// Bytes read into `paths[i]` including the NUL; 0 for none, negative errno on failure.
+    pub path_lens: [i32; 2],
+    pub sockaddr: [u8; MAX_SOCKADDR],
+    pub _pad: [u8; 4],
+    pub paths: [[u8; MAX_PATH]; 2],
+}
+
+/// Byte offsets of the six syscall arguments in `struct pt_regs`, the tracepoint's first argument.
+#[cfg(any(target_arch = "x86_64", all(target_arch = "bpf", bpf_target_arch = "x86_64")))]
+pub const SYSCALL_ARG_OFFSETS: [usize; 6] = [112, 104, 96, 56, 72, 64]; // di, si, dx, r10, r8, r9
+#[cfg(any(target_arch = "aarch64", all(target_arch = "bpf", bpf_target_arch = "aarch64")))]
+pub const SYSCALL_ARG_OFFSETS: [usize; 6] = [0, 8, 16, 24, 32, 40]; // regs[0..5]
+
 /// Names of the maps and programs, as user space looks them up in the object.
 pub mod names {
     pub const SYSCALL_COUNTS: &str = "SYSCALL_COUNTS";
     pub const CGROUP_SLOTS: &str = "CGROUP_SLOTS";
     pub const FREE_SLOTS: &str = "FREE_SLOTS";
     pub const NEW_CGROUPS: &str = "NEW_CGROUPS";
+    pub const INTERESTING: &str = "INTERESTING";
+    pub const ARG_SPECS: &str = "ARG_SPECS";
+    pub const EVENTS: &str = "EVENTS";
     pub const SLOT_CACHE: &str = "SLOT_CACHE";
     pub const DROPS: &str = "DROPS";
     /// Counting programs: on the BTF tracepoint and on the raw tracepoint.

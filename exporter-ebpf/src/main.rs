@@ -3,19 +3,24 @@
 //!
 //! Hot path (the cgroup last seen on this CPU): one per-CPU array read for the cached
 //! (cgroup, slot), one per-CPU array read for the slot's row, whose owner field confirms the
-//! cache is still valid, one add. No hash look-up.
+//! cache is still valid, one add, then one array read and a bit test of the `INTERESTING`
+//! bitmap. No hash look-up. Only syscalls some rule needs build an event (`emit_event`).
 #![no_std]
 #![no_main]
 
 use aya_ebpf::{
     bindings::BPF_NOEXIST,
-    helpers::bpf_get_current_cgroup_id,
+    helpers::{
+        bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid,
+        bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_user_buf, bpf_probe_read_user_str_bytes,
+    },
     macros::{btf_tracepoint, map, raw_tracepoint},
-    maps::{HashMap, PerCpuArray, Queue, RingBuf},
+    maps::{Array, HashMap, PerCpuArray, Queue, RingBuf},
     programs::{BtfTracePointContext, RawTracePointContext},
 };
 use exporter_ebpf::{
-    DropReason, KernelRow, SlotCache, DEFAULT_MAX_SLOTS, DROP_REASONS, MAX_SYSCALLS, OVERFLOW_SLOT, ROW_OWNER,
+    ArgSpec, DropReason, KernelRow, SlotCache, SyscallEvent, DEFAULT_MAX_SLOTS, DROP_REASONS, INTERESTING_WORDS,
+    MAX_PATH, MAX_SOCKADDR, MAX_SYSCALLS, OVERFLOW_SLOT, ROW_OWNER, SYSCALL_ARG_OFFSETS,
 };
 
 // Sizes of the slot-indexed maps are defaults: user space sets them before load.
@@ -30,6 +35,15 @@ static FREE_SLOTS: Queue<u32> = Queue::with_max_entries(DEFAULT_MAX_SLOTS, 0);
 /// can live for milliseconds). Written only on the slow path; 16 bytes a record.
 #[map]
 static NEW_CGROUPS: RingBuf = RingBuf::with_byte_size(64 * 1024, 0);
+/// Bitmap of the syscalls some loaded rule needs events of; written by user space on (re)load.
+#[map]
+static INTERESTING: Array<u64> = Array::with_max_entries(INTERESTING_WORDS, 0);
+/// Per syscall number: which arguments to copy from user memory into its event.
+#[map]
+static ARG_SPECS: Array<ArgSpec> = Array::with_max_entries(MAX_SYSCALLS as u32, 0);
+/// Candidate events for the user-space evaluator.
+#[map]
+static EVENTS: RingBuf = RingBuf::with_byte_size(4 * 1024 * 1024, 0);
 #[map]
 static SLOT_CACHE: PerCpuArray<SlotCache> = PerCpuArray::with_max_entries(1, 0);
 #[map]
@@ -38,17 +52,30 @@ static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(DROP_REASONS, 0);
 #[btf_tracepoint(function = "sys_enter")]
 pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
     // sys_enter(struct pt_regs *regs, long id)
-    let nr: i64 = ctx.arg(1);
-    count_syscall(nr);
+    on_sys_enter(ctx.arg(0), ctx.arg(1));
     0
 }
 
-/// The same counting on the raw tracepoint: needs no kernel BTF. The benchmark compares both.
+/// The same on the raw tracepoint: needs no kernel BTF. The benchmark compares both.
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub fn sys_enter_raw(ctx: RawTracePointContext) -> i32 {
-    let nr: i64 = ctx.arg(1);
-    count_syscall(nr);
+    on_sys_enter(ctx.arg(0), ctx.arg(1));
     0
+}
+
+#[inline(always)]
+fn on_sys_enter(regs: *const u8, nr: i64) {
+    // The verifier needs the index bounded before it indexes the row and the bitmap.
+    if !(0..MAX_SYSCALLS as i64).contains(&nr) {
+        count_drop(DropReason::SyscallOutOfRange);
+        return;
+    }
+    let nr = nr as usize;
+    let cgroup_id = unsafe { bpf_get_current_cgroup_id() };
+    count_syscall(cgroup_id, nr);
+    if is_interesting(nr) {
+        emit_event(regs, nr, cgroup_id);
+    }
 }
 
 /// Same hooks, no work: the benchmark's floor for "a program is attached".
@@ -63,13 +90,7 @@ pub fn sys_enter_raw_empty(_ctx: RawTracePointContext) -> i32 {
 }
 
 #[inline(always)]
-fn count_syscall(nr: i64) {
-    // The verifier needs the index bounded before it indexes the row.
-    if !(0..MAX_SYSCALLS as i64).contains(&nr) {
-        count_drop(DropReason::SyscallOutOfRange);
-        return;
-    }
-    let cgroup_id = unsafe { bpf_get_current_cgroup_id() };
+fn count_syscall(cgroup_id: u64, nr: usize) {
     let Some(cache) = SLOT_CACHE.get_ptr_mut(0) else {
         return;
     };
@@ -78,12 +99,12 @@ fn count_syscall(nr: i64) {
         if let Some(row) = SYSCALL_COUNTS.get_ptr_mut(cache.slot) {
             let row = unsafe { &mut *row };
             if row[ROW_OWNER] == cgroup_id {
-                increment(&mut row[nr as usize]);
+                increment(&mut row[nr]);
                 return;
             }
         }
     }
-    count_slow(cgroup_id, cache, nr as usize);
+    count_slow(cgroup_id, cache, nr);
 }
 
 /// A different cgroup than last time on this CPU, or a freed slot: find or assign the slot,
@@ -143,6 +164,79 @@ fn lookup_or_assign_slot(cgroup_id: u64) -> u32 {
             count_drop(DropReason::SlotMapFull);
             OVERFLOW_SLOT
         }
+    }
+}
+
+#[inline(always)]
+fn is_interesting(nr: usize) -> bool {
+    INTERESTING.get((nr / 64) as u32).is_some_and(|word| word & (1u64 << (nr % 64)) != 0)
+}
+
+/// Builds one event in the ring buffer: identity, the six raw arguments, and the path and
+/// socket-address arguments `ARG_SPECS` names, copied from user memory. Kept out of line so
+/// the common path stays small.
+#[inline(never)]
+fn emit_event(regs: *const u8, nr: usize, cgroup_id: u64) {
+    let Some(mut entry) = EVENTS.reserve::<SyscallEvent>(0) else {
+        count_drop(DropReason::EventRingFull);
+        return;
+    };
+    let event = unsafe { &mut *entry.as_mut_ptr() };
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let uid_gid = bpf_get_current_uid_gid();
+    event.ktime_ns = unsafe { bpf_ktime_get_ns() };
+    event.cgroup_id = cgroup_id;
+    event.tgid = (pid_tgid >> 32) as u32;
+    event.tid = pid_tgid as u32;
+    event.uid = uid_gid as u32;
+    event.gid = (uid_gid >> 32) as u32;
+    event.nr = nr as u32;
+    event.comm = bpf_get_current_comm().unwrap_or([0; 16]);
+    for (i, offset) in SYSCALL_ARG_OFFSETS.iter().enumerate() {
+        event.args[i] = unsafe { bpf_probe_read_kernel(regs.add(*offset) as *const u64) }.unwrap_or(0);
+    }
+    let spec = ARG_SPECS.get(nr as u32).copied().unwrap_or(ArgSpec::NONE);
+    for i in 0..2 {
+        event.path_lens[i] = 0;
+        let Some(user) = arg_at(&event.args, spec.paths[i]) else {
+            continue;
+        };
+        let user = user as *const u8;
+        event.path_lens[i] = match unsafe { bpf_probe_read_user_str_bytes(user, &mut event.paths[i]) } {
+            Ok(bytes) => {
+                // `bytes` excludes the NUL: a string that filled the buffer was cut.
+                if bytes.len() >= MAX_PATH - 1 {
+                    count_drop(DropReason::PathTruncated);
+                }
+                bytes.len() as i32 + 1
+            }
+            Err(errno) => errno as i32,
+        };
+    }
+    event.sockaddr_len = 0;
+    if let (Some(user), Some(len)) = (arg_at(&event.args, spec.sockaddr), arg_at(&event.args, spec.sockaddr_len)) {
+        let user = user as *const u8;
+        let len = (len as usize).min(MAX_SOCKADDR);
+        // A constant-size read keeps the verifier simple; user space uses the first `len` bytes.
+        if unsafe { bpf_probe_read_user_buf(user, &mut event.sockaddr) }.is_ok() {
+            event.sockaddr_len = len as u32;
+        }
+    }
+    entry.submit(0);
+}
+
+/// Argument `index` of six (`NO_ARG` or out of range: None). Constant indices only: with a
+/// variable index LLVM may fuse the spec bytes and the verifier loses the bound.
+#[inline(always)]
+fn arg_at(args: &[u64; 6], index: u8) -> Option<u64> {
+    match index {
+        0 => Some(args[0]),
+        1 => Some(args[1]),
+        2 => Some(args[2]),
+        3 => Some(args[3]),
+        4 => Some(args[4]),
+        5 => Some(args[5]),
+        _ => None,
     }
 }
 

@@ -4,11 +4,13 @@
 use std::path::{Path, PathBuf};
 
 use aya::{
-    maps::{HashMap, MapData, MapError, PerCpuArray, PerCpuValues, Queue, RingBuf},
+    maps::{Array, HashMap, MapData, MapError, PerCpuArray, PerCpuValues, Queue, RingBuf},
     programs::{BtfTracePoint, RawTracePoint},
     Btf, Ebpf, EbpfLoader,
 };
-use exporter_ebpf::{names, DropReason, KernelRow, SyscallRow, MAX_SYSCALLS, OVERFLOW_SLOT};
+use exporter_ebpf::{
+    names, ArgSpec, DropReason, KernelRow, SyscallEvent, SyscallRow, INTERESTING_WORDS, MAX_SYSCALLS, OVERFLOW_SLOT,
+};
 
 /// The kernel object built from `exporter-ebpf` by build.rs.
 static KERNEL_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracewarden"));
@@ -104,8 +106,45 @@ pub struct Probe {
     free: Queue<MapData, u32>,
     drops: PerCpuArray<MapData, u64>,
     new_cgroups: Option<NewCgroups>,
+    events: Option<SyscallEvents>,
+    interesting: Array<MapData, u64>,
+    arg_specs: Array<MapData, KernelArgSpec>,
     max_slots: u32,
     cpus: usize,
+}
+
+/// `ArgSpec` as a map value (aya's `Pod` is implemented here, not in the shared no_std crate).
+#[derive(Clone, Copy)]
+#[repr(transparent)]
+struct KernelArgSpec(ArgSpec);
+
+// SAFETY: `ArgSpec` is `#[repr(C)]`, four plain bytes with no padding.
+unsafe impl aya::Pod for KernelArgSpec {}
+
+/// Syscall events from the kernel. Poll its file descriptor for readability, then `drain` it.
+pub struct SyscallEvents(RingBuf<MapData>);
+
+impl SyscallEvents {
+    /// Hands every queued event to `handle`, oldest first; returns how many.
+    pub fn drain(&mut self, mut handle: impl FnMut(&SyscallEvent)) -> usize {
+        let mut n = 0;
+        while let Some(record) = self.0.next() {
+            if record.len() >= std::mem::size_of::<SyscallEvent>() {
+                // SAFETY: the kernel wrote a whole `SyscallEvent` (checked length); the record
+                // may not be aligned for it, hence the unaligned read.
+                let event = unsafe { std::ptr::read_unaligned(record.as_ptr() as *const SyscallEvent) };
+                handle(&event);
+                n += 1;
+            }
+        }
+        n
+    }
+}
+
+impl std::os::fd::AsRawFd for SyscallEvents {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.0.as_raw_fd()
+    }
 }
 
 /// Cgroup ids the kernel just assigned a slot to. Poll its file descriptor for readability,
@@ -155,6 +194,10 @@ impl Probe {
         let drops = PerCpuArray::try_from(take_map(&mut ebpf, names::DROPS)?).map_err(map_error(names::DROPS))?;
         let new_cgroups =
             RingBuf::try_from(take_map(&mut ebpf, names::NEW_CGROUPS)?).map_err(map_error(names::NEW_CGROUPS))?;
+        let events = RingBuf::try_from(take_map(&mut ebpf, names::EVENTS)?).map_err(map_error(names::EVENTS))?;
+        let interesting =
+            Array::try_from(take_map(&mut ebpf, names::INTERESTING)?).map_err(map_error(names::INTERESTING))?;
+        let arg_specs = Array::try_from(take_map(&mut ebpf, names::ARG_SPECS)?).map_err(map_error(names::ARG_SPECS))?;
         // Slot 0 is the overflow row and never handed out.
         for slot in (OVERFLOW_SLOT + 1)..max_slots {
             free.push(slot, 0).map_err(map_error(names::FREE_SLOTS))?;
@@ -169,6 +212,9 @@ impl Probe {
             free,
             drops,
             new_cgroups: Some(NewCgroups(new_cgroups)),
+            events: Some(SyscallEvents(events)),
+            interesting,
+            arg_specs,
             max_slots,
             cpus,
         })
@@ -214,6 +260,25 @@ impl Probe {
         self.new_cgroups.take()
     }
 
+    /// The syscall events, for the one task that evaluates them (None after the first call).
+    pub fn take_events(&mut self) -> Option<SyscallEvents> {
+        self.events.take()
+    }
+
+    /// Makes the kernel send events for exactly these syscalls, copying the arguments each
+    /// spec names. Specs are written before the bitmap, so no event is built with a stale spec.
+    pub fn set_interest(&mut self, syscalls: &[(usize, ArgSpec)]) -> Result<(), ProbeError> {
+        let mut words = [0u64; INTERESTING_WORDS as usize];
+        for &(nr, spec) in syscalls.iter().filter(|(nr, _)| *nr < MAX_SYSCALLS) {
+            self.arg_specs.set(nr as u32, KernelArgSpec(spec), 0).map_err(map_error(names::ARG_SPECS))?;
+            words[nr / 64] |= 1 << (nr % 64);
+        }
+        for (i, word) in words.iter().enumerate() {
+            self.interesting.set(i as u32, word, 0).map_err(map_error(names::INTERESTING))?;
+        }
+        Ok(())
+    }
+
     /// Forgets a vanished cgroup: unpublishes it, then zeroes every CPU's row, which also clears
     /// the row's owner so every CPU's cached copy of the slot stops matching, and frees the slot.
     pub fn release_cgroup(&mut self, cgroup_id: u64) -> Result<(), ProbeError> {
@@ -247,7 +312,11 @@ fn attach(ebpf: &mut Ebpf, config: &ProbeConfig, btf: Option<&Btf>) -> Result<()
     match (config.hook, btf) {
         (Hook::TpBtf, Some(btf)) => {
             let program: &mut BtfTracePoint = program.try_into().map_err(|e| ProbeError::Load(error_chain(&e)))?;
-            program.load("sys_enter", btf).map_err(missing_hook("tp_btf/sys_enter"))?;
+            program.load("sys_enter", btf).map_err(|e| match e {
+                // The kernel's BTF has no such tracepoint; anything else is a rejected program.
+                aya::programs::ProgramError::Btf(_) => missing_hook("tp_btf/sys_enter")(e),
+                e => ProbeError::Load(error_chain(&e)),
+            })?;
             program.attach().map_err(missing_hook("tp_btf/sys_enter"))?;
         }
         _ => {

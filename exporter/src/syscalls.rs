@@ -1,6 +1,6 @@
 //! Syscall number -> name, for the `syscall` label.
 
-use exporter_ebpf::MAX_SYSCALLS;
+use exporter_ebpf::{ArgSpec, MAX_SYSCALLS, NO_ARG};
 
 #[path = "syscalls_table.rs"]
 mod table;
@@ -49,6 +49,31 @@ impl SyscallNames {
 
     pub fn name(&self, nr: usize) -> &str {
         &self.names[nr]
+    }
+
+    /// The number of a syscall on this architecture, if it has one.
+    pub fn number(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|n| n == name)
+    }
+}
+
+/// Which arguments of a syscall the kernel copies into its event: paths (as the caller passed
+/// them; user space resolves them against the process's cwd and root) and socket addresses.
+/// Syscalls not listed travel with their six raw arguments only.
+pub fn arg_spec(name: &str) -> ArgSpec {
+    let paths = |a: u8, b: u8| ArgSpec { paths: [a, b], ..ArgSpec::NONE };
+    let sockaddr = |addr: u8, len: u8| ArgSpec { sockaddr: addr, sockaddr_len: len, ..ArgSpec::NONE };
+    match name {
+        "open" | "creat" | "execve" | "chmod" | "chown" | "lchown" | "unlink" | "chdir" | "mkdir" | "rmdir"
+        | "truncate" | "umount2" | "memfd_create" | "acct" | "swapon" | "chroot" | "pivot_root" => paths(0, NO_ARG),
+        "openat" | "openat2" | "execveat" | "fchmodat" | "fchmodat2" | "fchownat" | "unlinkat" | "mkdirat"
+        | "name_to_handle_at" => paths(1, NO_ARG),
+        "rename" | "link" | "symlink" | "mount" => paths(0, 1),
+        "symlinkat" => paths(0, 2),
+        "renameat" | "renameat2" | "linkat" => paths(1, 3),
+        "connect" | "bind" => sockaddr(1, 2),
+        "sendto" => sockaddr(4, 5),
+        _ => ArgSpec::NONE,
     }
 }
 
@@ -105,6 +130,20 @@ mod tests {
         let arm = SyscallNames::new(Arch::Aarch64);
         assert_eq!(arm.name(2), "io_submit");
         assert_eq!(arm.name(244), "syscall_244"); // arch-specific range, unused on arm64
+    }
+
+    #[test]
+    fn arg_specs_name_the_path_and_address_arguments() {
+        assert_eq!(arg_spec("openat").paths, [1, NO_ARG]);
+        assert_eq!(arg_spec("open").paths, [0, NO_ARG]);
+        assert_eq!(arg_spec("linkat").paths, [1, 3]);
+        assert_eq!(arg_spec("symlinkat").paths, [0, 2]);
+        assert_eq!((arg_spec("connect").sockaddr, arg_spec("connect").sockaddr_len), (1, 2));
+        assert_eq!((arg_spec("sendto").sockaddr, arg_spec("sendto").sockaddr_len), (4, 5));
+        assert_eq!(arg_spec("ptrace"), ArgSpec::NONE);
+        assert_eq!(SyscallNames::new(Arch::X86_64).number("openat"), Some(257));
+        assert_eq!(SyscallNames::new(Arch::Aarch64).number("openat"), Some(56));
+        assert_eq!(SyscallNames::new(Arch::X86_64).number("no_such_call"), None);
     }
 
     /// The committed table agrees with the installed UAPI header, where the machine has it.
