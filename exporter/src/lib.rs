@@ -9,6 +9,7 @@
 //! - `rules`: the Falco-compatible rule language (parse, compile, evaluate, lint).
 //! - `cli`: command-line flags and their validation.
 
+pub mod alerts;
 pub mod cli;
 pub mod collector;
 pub mod container;

@@ -1,0 +1,377 @@
+//! [`AlertsConfig`]: everything the alert path can be told, with defaults that work unchanged.
+
+use super::AlertsError;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Queue length of an output unless its config says otherwise: about a minute of a heavy
+/// flood after rate limiting, small enough (a few MiB of JSON) to never matter for memory.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 4096;
+
+/// Exponential backoff between attempts: `initial`, doubled after each failure, at most `max`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backoff {
+    /// Wait before the first retry.
+    pub initial: Duration,
+    /// Upper bound of the wait.
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff { initial: Duration::from_millis(200), max: Duration::from_secs(5) }
+    }
+}
+
+impl Backoff {
+    /// The wait before retry number `retry` (0-based).
+    pub fn delay(&self, retry: u32) -> Duration {
+        let factor = 1u32.checked_shl(retry.min(31)).unwrap_or(u32::MAX);
+        self.initial.saturating_mul(factor).min(self.max)
+    }
+}
+
+/// The whole alert path. `Default` is: stdout on, every other output off, 1 alert/s per
+/// (rule, container) with a burst of 10.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlertsConfig {
+    /// `--alerts.rate`: tokens per second refilled in each (rule, container_id) bucket.
+    /// `0` turns rate limiting off (every alert passes).
+    pub rate: f64,
+    /// `--alerts.burst`: bucket size, the alerts one (rule, container_id) may send at once.
+    /// Must be >= 1 when `rate` > 0.
+    pub burst: u32,
+    /// One JSON line per alert on stdout (the default output of `exporter`).
+    pub stdout: bool,
+    /// Queue length of the stdout output.
+    pub stdout_queue: usize,
+    /// `--alerts-file`: JSON lines to a file with size rotation.
+    pub file: Option<FileConfig>,
+    /// `--syslog.address`: RFC 5424 syslog over UDP or TCP.
+    pub syslog: Option<SyslogConfig>,
+    /// `--webhook.url`: one HTTP POST of the alert JSON per alert.
+    pub webhook: Option<WebhookConfig>,
+    /// `--alertmanager.url`: direct push to Alertmanager's v2 API.
+    pub alertmanager: Option<AlertmanagerConfig>,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            rate: 1.0,
+            burst: 10,
+            stdout: true,
+            stdout_queue: DEFAULT_QUEUE_CAPACITY,
+            file: None,
+            syslog: None,
+            webhook: None,
+            alertmanager: None,
+        }
+    }
+}
+
+/// JSON lines to a file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileConfig {
+    /// The file; created (mode 0600 on creation) and appended to.
+    pub path: PathBuf,
+    /// Rotate before a line would take the file past this many bytes; `0`: never rotate.
+    pub max_bytes: u64,
+    /// Rotated files kept: `path.1` (newest) .. `path.N`; `0` truncates instead of keeping one.
+    pub backups: u32,
+    /// Queue length.
+    pub queue: usize,
+}
+
+impl FileConfig {
+    /// 100 MiB per file, 5 backups.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        FileConfig { path: path.into(), max_bytes: 100 << 20, backups: 5, queue: DEFAULT_QUEUE_CAPACITY }
+    }
+}
+
+/// Syslog transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyslogTransport {
+    /// RFC 5426: one message per datagram.
+    Udp,
+    /// RFC 6587 octet counting (`LEN SP MSG`) over one kept-open connection, reconnected with
+    /// backoff.
+    Tcp,
+}
+
+/// RFC 5424 syslog.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyslogConfig {
+    /// `host:port` of the receiver (resolved at each (re)connect).
+    pub address: String,
+    pub transport: SyslogTransport,
+    /// Facility code 0..=23 (`local0` = 16, the default); see [`super::facility_from_name`].
+    pub facility: u8,
+    /// Add `[tracewarden@32473 rule=".." priority=".." container_id=".." ...]` structured data
+    /// (32473 is the RFC 5612 documentation enterprise number; receivers treat it as opaque).
+    pub structured_data: bool,
+    /// Attempts after the first one for a message that could not be sent.
+    pub retries: u32,
+    pub backoff: Backoff,
+    /// TCP connect timeout.
+    pub connect_timeout: Duration,
+    /// Queue length.
+    pub queue: usize,
+}
+
+impl SyslogConfig {
+    /// Parses `udp://host:port`, `tcp://host:port` or `host:port` (UDP), the `--syslog.address`
+    /// forms, with the other settings at their defaults.
+    pub fn from_address(address: &str) -> Result<Self, AlertsError> {
+        let (transport, rest) = if let Some(r) = address.strip_prefix("udp://") {
+            (SyslogTransport::Udp, r)
+        } else if let Some(r) = address.strip_prefix("tcp://") {
+            (SyslogTransport::Tcp, r)
+        } else if address.contains("://") {
+            return Err(AlertsError::Config(format!("syslog address {address:?}: scheme must be udp:// or tcp://")));
+        } else {
+            (SyslogTransport::Udp, address)
+        };
+        let cfg = SyslogConfig {
+            address: rest.to_owned(),
+            transport,
+            facility: 16,
+            structured_data: true,
+            retries: 3,
+            backoff: Backoff::default(),
+            connect_timeout: Duration::from_secs(5),
+            queue: DEFAULT_QUEUE_CAPACITY,
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), AlertsError> {
+        let ok = match self.address.rsplit_once(':') {
+            Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0),
+            None => false,
+        };
+        if !ok {
+            return Err(AlertsError::Config(format!("syslog address {:?}: expected host:port", self.address)));
+        }
+        if self.facility > 23 {
+            return Err(AlertsError::Config(format!("syslog facility {}: must be 0..=23", self.facility)));
+        }
+        check_queue("syslog", self.queue)
+    }
+}
+
+/// Generic webhook: `POST url` with the alert JSON as body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhookConfig {
+    /// `http://host[:port]/path` (no TLS: put a local proxy in front for https).
+    pub url: String,
+    /// Extra request headers, e.g. `("Authorization", "Bearer ...")`.
+    pub headers: Vec<(String, String)>,
+    /// Per attempt: connect, send and read the response.
+    pub timeout: Duration,
+    /// Attempts after the first for connection errors, timeouts, 429 and 5xx (other 4xx fail at
+    /// once: repeating the same request cannot help).
+    pub retries: u32,
+    pub backoff: Backoff,
+    /// Queue length.
+    pub queue: usize,
+}
+
+impl WebhookConfig {
+    /// 5 s timeout, 3 retries, default backoff.
+    pub fn new(url: impl Into<String>) -> Self {
+        WebhookConfig {
+            url: url.into(),
+            headers: Vec::new(),
+            timeout: Duration::from_secs(5),
+            retries: 3,
+            backoff: Backoff::default(),
+            queue: DEFAULT_QUEUE_CAPACITY,
+        }
+    }
+}
+
+/// Direct push to Alertmanager (`POST <url>/api/v2/alerts`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlertmanagerConfig {
+    /// Alertmanager's base URL, `http://host:9093` (or with a path prefix).
+    pub url: String,
+    /// Value of the `alertname` label (the rule goes in `rule`), so Alertmanager routes and
+    /// inhibits these alerts as one family.
+    pub alertname: String,
+    /// Labels added to every alert (e.g. `instance`, `cluster`); alert labels win on conflict.
+    pub extra_labels: Vec<(String, String)>,
+    /// `endsAt` = time of sending + this: the alert resolves by itself unless it fires again.
+    pub resolve_after: Duration,
+    /// `generatorURL` of every alert, if set (e.g. this exporter's /metrics or a dashboard).
+    pub generator_url: Option<String>,
+    /// At most this many alerts per POST; a POST goes out as soon as one alert is queued.
+    pub max_batch: usize,
+    pub timeout: Duration,
+    pub retries: u32,
+    pub backoff: Backoff,
+    /// Queue length.
+    pub queue: usize,
+}
+
+impl AlertmanagerConfig {
+    /// `alertname` `TracewardenRuleMatch`, 5 min resolve, batches of 64, 5 s timeout, 3 retries.
+    pub fn new(url: impl Into<String>) -> Self {
+        AlertmanagerConfig {
+            url: url.into(),
+            alertname: "TracewardenRuleMatch".into(),
+            extra_labels: Vec::new(),
+            resolve_after: Duration::from_secs(300),
+            generator_url: None,
+            max_batch: 64,
+            timeout: Duration::from_secs(5),
+            retries: 3,
+            backoff: Backoff::default(),
+            queue: DEFAULT_QUEUE_CAPACITY,
+        }
+    }
+}
+
+fn check_queue(what: &str, n: usize) -> Result<(), AlertsError> {
+    if n == 0 {
+        return Err(AlertsError::Config(format!("{what} queue length must be at least 1")));
+    }
+    Ok(())
+}
+
+/// Checks that `url` is an absolute `http://` URL and returns it parsed.
+pub(crate) fn parse_http_url(what: &str, url: &str) -> Result<hyper::Uri, AlertsError> {
+    let uri: hyper::Uri = url
+        .parse()
+        .map_err(|e| AlertsError::Config(format!("{what} URL {url:?}: {e}; expected http://host[:port][/path]")))?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some("https") => {
+            return Err(AlertsError::Config(format!(
+                "{what} URL {url:?}: https is not supported; use http:// (e.g. through a local TLS proxy)"
+            )))
+        }
+        _ => return Err(AlertsError::Config(format!("{what} URL {url:?}: must start with http://"))),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(AlertsError::Config(format!("{what} URL {url:?}: no host")));
+    }
+    Ok(uri)
+}
+
+/// `<base>/api/v2/alerts`, keeping any path prefix of `base`.
+pub(crate) fn alertmanager_endpoint(base: &str) -> Result<hyper::Uri, AlertsError> {
+    let base_uri = parse_http_url("alertmanager", base)?;
+    if base_uri.query().is_some() {
+        return Err(AlertsError::Config(format!("alertmanager URL {base:?}: must not have a query")));
+    }
+    let full = format!("{}/api/v2/alerts", base.trim_end_matches('/'));
+    parse_http_url("alertmanager", &full)
+}
+
+impl AlertsConfig {
+    /// Checks every setting; [`super::Dispatcher::new`] calls it.
+    pub fn validate(&self) -> Result<(), AlertsError> {
+        if !self.rate.is_finite() || self.rate < 0.0 {
+            return Err(AlertsError::Config(format!("alerts rate {}: must be a number >= 0", self.rate)));
+        }
+        if self.rate > 0.0 && self.burst == 0 {
+            return Err(AlertsError::Config("alerts burst must be at least 1 when the rate is above 0".into()));
+        }
+        check_queue("stdout", self.stdout_queue)?;
+        if let Some(f) = &self.file {
+            if f.path.as_os_str().is_empty() {
+                return Err(AlertsError::Config("alerts file path is empty".into()));
+            }
+            check_queue("file", f.queue)?;
+        }
+        if let Some(s) = &self.syslog {
+            s.validate()?;
+        }
+        if let Some(w) = &self.webhook {
+            parse_http_url("webhook", &w.url)?;
+            for (k, v) in &w.headers {
+                hyper::header::HeaderName::from_bytes(k.as_bytes())
+                    .map_err(|e| AlertsError::Config(format!("webhook header name {k:?}: {e}")))?;
+                hyper::header::HeaderValue::from_str(v)
+                    .map_err(|e| AlertsError::Config(format!("webhook header {k:?} value: {e}")))?;
+            }
+            check_queue("webhook", w.queue)?;
+        }
+        if let Some(a) = &self.alertmanager {
+            alertmanager_endpoint(&a.url)?;
+            if a.alertname.is_empty() {
+                return Err(AlertsError::Config("alertmanager alertname must not be empty".into()));
+            }
+            if a.max_batch == 0 {
+                return Err(AlertsError::Config("alertmanager batch size must be at least 1".into()));
+            }
+            check_queue("alertmanager", a.queue)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_max() {
+        let b = Backoff { initial: Duration::from_millis(100), max: Duration::from_secs(1) };
+        let d: Vec<u128> = (0..6).map(|i| b.delay(i).as_millis()).collect();
+        assert_eq!(d, [100, 200, 400, 800, 1000, 1000]);
+        assert_eq!(b.delay(u32::MAX), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn syslog_address_forms() {
+        let c = SyslogConfig::from_address("tcp://127.0.0.1:6514").unwrap();
+        assert_eq!((c.transport, c.address.as_str()), (SyslogTransport::Tcp, "127.0.0.1:6514"));
+        let c = SyslogConfig::from_address("logs.example:514").unwrap();
+        assert_eq!((c.transport, c.address.as_str()), (SyslogTransport::Udp, "logs.example:514"));
+        assert!(SyslogConfig::from_address("[::1]:514").is_ok());
+        for bad in ["http://x:1", "nohost", ":514", "h:0", "h:99999"] {
+            assert!(SyslogConfig::from_address(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn validation() {
+        assert!(AlertsConfig::default().validate().is_ok());
+        let bad = |f: &dyn Fn(&mut AlertsConfig)| {
+            let mut c = AlertsConfig::default();
+            f(&mut c);
+            c.validate().unwrap_err().to_string()
+        };
+        assert!(bad(&|c| c.rate = -1.0).contains("rate"));
+        assert!(bad(&|c| c.rate = f64::NAN).contains("rate"));
+        assert!(bad(&|c| c.burst = 0).contains("burst"));
+        assert!(bad(&|c| c.webhook = Some(WebhookConfig::new("https://x/"))).contains("https"));
+        assert!(bad(&|c| c.webhook = Some(WebhookConfig::new("x/y"))).contains("http://"));
+        assert!(bad(&|c| {
+            let mut w = WebhookConfig::new("http://x/");
+            w.headers.push(("Bad Name".into(), "v".into()));
+            c.webhook = Some(w);
+        })
+        .contains("header"));
+        assert!(bad(&|c| c.alertmanager = Some(AlertmanagerConfig::new("http://am:9093/?a=1"))).contains("query"));
+        assert!(bad(&|c| c.stdout_queue = 0).contains("queue"));
+        let mut c = AlertsConfig { rate: 0.0, burst: 0, ..AlertsConfig::default() };
+        assert!(c.validate().is_ok(), "rate 0 switches limiting off, burst is then irrelevant");
+        c.alertmanager = Some(AlertmanagerConfig::new("http://am:9093/prefix/"));
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn alertmanager_endpoint_keeps_prefix() {
+        assert_eq!(alertmanager_endpoint("http://am:9093").unwrap().to_string(), "http://am:9093/api/v2/alerts");
+        assert_eq!(alertmanager_endpoint("http://am:9093/").unwrap().to_string(), "http://am:9093/api/v2/alerts");
+        assert_eq!(
+            alertmanager_endpoint("http://am/alertmanager/").unwrap().to_string(),
+            "http://am/alertmanager/api/v2/alerts"
+        );
+    }
+}

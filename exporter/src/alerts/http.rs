@@ -1,0 +1,353 @@
+//! The HTTP outputs: a generic webhook (one POST of the alert JSON per alert) and Alertmanager's
+//! v2 API (`POST /api/v2/alerts` with a JSON array, batched).
+
+use super::config::{alertmanager_endpoint, parse_http_url, AlertmanagerConfig, Backoff, WebhookConfig};
+use super::dispatcher::{Counters, Delivery};
+use super::AlertsError;
+use crate::rules::output::render_time;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE, USER_AGENT};
+use hyper::{Request, StatusCode, Uri};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::mpsc;
+
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+const UA: &str = concat!("tracewarden/", env!("CARGO_PKG_VERSION"));
+
+fn client(timeout: Duration) -> HttpClient {
+    let mut conn = HttpConnector::new();
+    conn.set_connect_timeout(Some(timeout));
+    conn.set_nodelay(true);
+    Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(conn)
+}
+
+/// Why one attempt failed, and whether trying again can help.
+#[derive(Debug)]
+struct AttemptError {
+    msg: String,
+    retryable: bool,
+}
+
+async fn post_once(
+    client: &HttpClient,
+    uri: &Uri,
+    headers: &[(HeaderName, HeaderValue)],
+    body: Bytes,
+    timeout: Duration,
+) -> Result<(), AttemptError> {
+    let mut req = Request::post(uri.clone())
+        .header(CONTENT_TYPE, "application/json")
+        .header(USER_AGENT, UA)
+        .body(Full::new(body))
+        .map_err(|e| AttemptError { msg: format!("building request: {e}"), retryable: false })?;
+    for (k, v) in headers {
+        req.headers_mut().insert(k.clone(), v.clone());
+    }
+    let attempt = async {
+        let resp = client.request(req).await.map_err(|e| AttemptError { msg: e.to_string(), retryable: true })?;
+        let status = resp.status();
+        // Read the body to the end so the connection can be reused; its content only matters
+        // for the log line of a failure.
+        let body = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        if status.is_success() {
+            return Ok(());
+        }
+        let retryable = status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS;
+        let text = String::from_utf8_lossy(&body[..body.len().min(200)]).trim().to_owned();
+        Err(AttemptError { msg: format!("HTTP {status}: {text}"), retryable })
+    };
+    match tokio::time::timeout(timeout, attempt).await {
+        Ok(r) => r,
+        Err(_) => Err(AttemptError { msg: format!("no response within {timeout:?}"), retryable: true }),
+    }
+}
+
+/// POSTs `body` with retries; true when delivered.
+#[allow(clippy::too_many_arguments)]
+async fn post_with_retries(
+    what: &str,
+    client: &HttpClient,
+    uri: &Uri,
+    headers: &[(HeaderName, HeaderValue)],
+    body: Bytes,
+    timeout: Duration,
+    retries: u32,
+    backoff: Backoff,
+) -> bool {
+    let mut attempt = 0;
+    loop {
+        match post_once(client, uri, headers, body.clone(), timeout).await {
+            Ok(()) => return true,
+            Err(e) if e.retryable && attempt < retries => {
+                tracing::debug!(output = what, %uri, error = %e.msg, attempt, "POST failed, retrying");
+                tokio::time::sleep(backoff.delay(attempt)).await;
+                attempt += 1;
+            }
+            Err(e) => {
+                tracing::warn!(output = what, %uri, error = %e.msg, attempts = attempt + 1, "alert not delivered");
+                return false;
+            }
+        }
+    }
+}
+
+pub(crate) fn webhook_headers(cfg: &WebhookConfig) -> Result<Vec<(HeaderName, HeaderValue)>, AlertsError> {
+    cfg.headers
+        .iter()
+        .map(|(k, v)| {
+            let name = HeaderName::from_bytes(k.as_bytes())
+                .map_err(|e| AlertsError::Config(format!("webhook header name {k:?}: {e}")))?;
+            let value =
+                HeaderValue::from_str(v).map_err(|e| AlertsError::Config(format!("webhook header {k:?}: {e}")))?;
+            Ok((name, value))
+        })
+        .collect()
+}
+
+/// The webhook worker: one POST per alert, body = the alert JSON line.
+pub(crate) async fn run_webhook(cfg: WebhookConfig, mut rx: mpsc::Receiver<Delivery>, counters: Arc<Counters>) {
+    // Validated by AlertsConfig::validate before the worker starts; a failure here is a bug,
+    // reported once and counted for every alert rather than panicking the task.
+    let (uri, headers) = match (parse_http_url("webhook", &cfg.url), webhook_headers(&cfg)) {
+        (Ok(u), Ok(h)) => (u, h),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!(error = %e, "webhook output disabled");
+            while rx.recv().await.is_some() {
+                counters.failed();
+            }
+            return;
+        }
+    };
+    let client = client(cfg.timeout);
+    while let Some(d) = rx.recv().await {
+        let body = Bytes::copy_from_slice(d.json.as_bytes());
+        if post_with_retries("webhook", &client, &uri, &headers, body, cfg.timeout, cfg.retries, cfg.backoff).await {
+            counters.sent();
+        } else {
+            counters.failed();
+        }
+    }
+}
+
+/// Alertmanager `severity` label of a Falco priority, matching the shipped routes:
+/// emergency/alert/critical -> `page`, error/warning -> `ticket`, anything else -> `info`.
+pub fn severity_for_priority(priority: &str) -> &'static str {
+    match priority {
+        "emergency" | "alert" | "critical" => "page",
+        "error" | "warning" => "ticket",
+        _ => "info",
+    }
+}
+
+/// One element of the `POST /api/v2/alerts` array (`postableAlert`).
+#[derive(Serialize, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+struct PostableAlert {
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
+    starts_at: String,
+    ends_at: String,
+    #[serde(rename = "generatorURL", skip_serializing_if = "Option::is_none")]
+    generator_url: Option<String>,
+}
+
+fn now_ns() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+}
+
+/// The JSON array Alertmanager gets for `alerts`, sent at `now_ns` (ns since the epoch).
+///
+/// Labels: `alertname` (config), `severity`, `rule`, `priority`, `container_id`,
+/// `container_name`, `image`, `pod`, `namespace`, `hostname`, plus `extra_labels` (alert labels
+/// win); empty values are left out (Alertmanager treats an empty label as absent anyway).
+/// Annotations: `summary` = the rendered output, `description` = the output with rule,
+/// priority, container and host spelled out, `suppressed` when the token bucket held back
+/// alerts before this one. `startsAt` = the alert's time, `endsAt` = `now + resolve_after`.
+pub fn alertmanager_body(cfg: &AlertmanagerConfig, alerts: &[Delivery], now_ns: u64) -> String {
+    let mut ends_at = String::new();
+    render_time(now_ns.saturating_add(cfg.resolve_after.as_nanos() as u64), &mut ends_at);
+    let mut now = String::new();
+    render_time(now_ns, &mut now);
+    let items: Vec<PostableAlert> = alerts
+        .iter()
+        .map(|d| {
+            let a = &d.alert;
+            let mut labels: BTreeMap<String, String> = cfg.extra_labels.iter().cloned().collect();
+            let own = [
+                ("alertname", cfg.alertname.as_str()),
+                ("severity", severity_for_priority(&a.priority)),
+                ("hostname", &a.hostname),
+            ];
+            for (k, v) in own.into_iter().chain(super::identity_labels(a)) {
+                labels.insert(k.to_owned(), v.to_owned());
+            }
+            labels.retain(|_, v| !v.is_empty());
+            let mut annotations = BTreeMap::new();
+            annotations.insert("summary".to_owned(), a.output.clone());
+            let where_ = if a.container_id == "host" || a.container_id.is_empty() {
+                format!("on host {}", a.hostname)
+            } else {
+                format!(
+                    "in container {} (id {}, image {}, pod {}/{}) on {}",
+                    a.container_name, a.container_id, a.image, a.namespace, a.pod, a.hostname
+                )
+            };
+            annotations.insert(
+                "description".to_owned(),
+                format!("{} rule \"{}\" matched {}: {}", a.priority, a.rule, where_, a.output),
+            );
+            if d.suppressed > 0 {
+                annotations.insert("suppressed".to_owned(), d.suppressed.to_string());
+            }
+            // The event time is when it happened; if the node's clock put it after "now", use
+            // now so the alert is not born already resolved or in the future.
+            let starts_at = if a.time.is_empty() || a.time > now { now.clone() } else { a.time.clone() };
+            PostableAlert {
+                labels,
+                annotations,
+                starts_at,
+                ends_at: ends_at.clone(),
+                generator_url: cfg.generator_url.clone(),
+            }
+        })
+        .collect();
+    serde_json::to_string(&items).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// The Alertmanager worker: takes what is queued (at most `max_batch`), POSTs it at once, so an
+/// alert waits only for the POST before it.
+pub(crate) async fn run_alertmanager(
+    cfg: AlertmanagerConfig,
+    mut rx: mpsc::Receiver<Delivery>,
+    counters: Arc<Counters>,
+) {
+    let uri = match alertmanager_endpoint(&cfg.url) {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::error!(error = %e, "alertmanager output disabled");
+            while rx.recv().await.is_some() {
+                counters.failed();
+            }
+            return;
+        }
+    };
+    let client = client(cfg.timeout);
+    let mut batch = Vec::with_capacity(cfg.max_batch);
+    while let Some(d) = rx.recv().await {
+        batch.push(d);
+        while batch.len() < cfg.max_batch {
+            match rx.try_recv() {
+                Ok(d) => batch.push(d),
+                Err(_) => break,
+            }
+        }
+        let body = Bytes::from(alertmanager_body(&cfg, &batch, now_ns()));
+        let ok =
+            post_with_retries("alertmanager", &client, &uri, &[], body, cfg.timeout, cfg.retries, cfg.backoff).await;
+        for _ in batch.drain(..) {
+            if ok {
+                counters.sent();
+            } else {
+                counters.failed();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::Alert;
+
+    fn delivery(priority: &str, container: &str, suppressed: u64) -> Delivery {
+        let alert = Alert {
+            time: "2026-11-28T21:00:01.000000000Z".into(),
+            rule: "Read sensitive file".into(),
+            priority: priority.into(),
+            output: "Sensitive file opened (file=/etc/shadow)".into(),
+            output_fields: BTreeMap::new(),
+            tags: vec![],
+            source: "syscall".into(),
+            hostname: "node-1".into(),
+            container_id: container.into(),
+            container_name: if container == "host" { "host".into() } else { "web".into() },
+            image: if container == "host" { String::new() } else { "nginx:1.25".into() },
+            pod: String::new(),
+            namespace: String::new(),
+        };
+        Delivery::new(alert, suppressed)
+    }
+
+    #[test]
+    fn severity_mapping() {
+        for (p, s) in [
+            ("emergency", "page"),
+            ("alert", "page"),
+            ("critical", "page"),
+            ("error", "ticket"),
+            ("warning", "ticket"),
+            ("notice", "info"),
+            ("informational", "info"),
+            ("debug", "info"),
+            ("whatever", "info"),
+        ] {
+            assert_eq!(severity_for_priority(p), s, "{p}");
+        }
+    }
+
+    #[test]
+    fn alertmanager_json_shape() {
+        let mut cfg = AlertmanagerConfig::new("http://am:9093");
+        cfg.extra_labels = vec![("instance".into(), "node-1:9862".into()), ("rule".into(), "overridden".into())];
+        cfg.generator_url = Some("http://node-1:9862/metrics".into());
+        let now = 1_795_900_000_000_000_000;
+        let body = alertmanager_body(&cfg, &[delivery("critical", "3ad7", 0), delivery("notice", "host", 7)], now);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let arr = v.as_array().unwrap();
+        assert_eq!(arr.len(), 2);
+        let a = &arr[0];
+        let labels = a["labels"].as_object().unwrap();
+        assert_eq!(labels["alertname"], "TracewardenRuleMatch");
+        assert_eq!(labels["severity"], "page");
+        assert_eq!(labels["rule"], "Read sensitive file", "alert labels win over extra labels");
+        assert_eq!(labels["instance"], "node-1:9862");
+        assert_eq!(labels["container_id"], "3ad7");
+        assert_eq!(labels["container_name"], "web");
+        assert_eq!(labels["image"], "nginx:1.25");
+        assert!(!labels.contains_key("pod"), "empty labels are left out");
+        assert_eq!(a["annotations"]["summary"], "Sensitive file opened (file=/etc/shadow)");
+        let d = a["annotations"]["description"].as_str().unwrap();
+        assert!(d.contains("critical rule \"Read sensitive file\" matched in container web (id 3ad7"), "{d}");
+        assert!(a["annotations"].get("suppressed").is_none());
+        assert_eq!(a["startsAt"], "2026-11-28T21:00:01.000000000Z");
+        let mut want_end = String::new();
+        render_time(now + 300_000_000_000, &mut want_end);
+        assert_eq!(a["endsAt"], want_end.as_str());
+        assert_eq!(a["generatorURL"], "http://node-1:9862/metrics");
+        let b = &arr[1];
+        assert_eq!(b["labels"]["severity"], "info");
+        assert_eq!(b["annotations"]["suppressed"], "7");
+        assert!(b["annotations"]["description"].as_str().unwrap().contains("on host node-1"));
+        cfg.generator_url = None;
+        let body = alertmanager_body(&cfg, &[delivery("warning", "c", 0)], now);
+        assert!(!body.contains("generatorURL"));
+        assert!(body.contains(r#""severity":"ticket""#));
+    }
+
+    #[test]
+    fn future_event_time_starts_now() {
+        let cfg = AlertmanagerConfig::new("http://am:9093");
+        let mut d = delivery("critical", "c", 0);
+        Arc::make_mut(&mut d.alert).time = "2099-01-01T00:00:00.000000000Z".into();
+        let v: serde_json::Value = serde_json::from_str(&alertmanager_body(&cfg, &[d], 0)).unwrap();
+        assert_eq!(v[0]["startsAt"], "1970-01-01T00:00:00.000000000Z");
+    }
+}

@@ -1,0 +1,122 @@
+//! What happens to an [`Alert`](crate::rules::Alert) after a rule matched: rate limiting and
+//! delivery to every configured output, plus the `--record` event recorder.
+//!
+//! ```text
+//! detection ── Dispatcher::submit(&Alert) ── token bucket per (rule, container_id)
+//!                 (never waits)                │ suppressed: counted per rule, carried as
+//!                                              │ "suppressed": N by the next alert that passes
+//!                                              ├─ try_send ─> [queue] ─> stdout     (thread)
+//!                                              ├─ try_send ─> [queue] ─> file       (thread, rotation)
+//!                                              ├─ try_send ─> [queue] ─> syslog     (task, UDP/TCP)
+//!                                              ├─ try_send ─> [queue] ─> webhook    (task, retries)
+//!                                              └─ try_send ─> [queue] ─> alertmanager (task, batches)
+//! ```
+//!
+//! Every output has its own bounded queue and its own worker, so a slow or dead receiver only
+//! fills its own queue; a full queue drops the alert and counts it (`dropped`). An alert the
+//! worker could not deliver after its retries is counted `failed`; a delivered one `sent`.
+//! [`Dispatcher::stats`] returns the counters as a plain [`AlertStats`] snapshot, to be rendered
+//! under the names in [`metric_names`].
+//!
+//! File and stdout writers run on their own OS threads (plain blocking writes); the network
+//! outputs run as tokio tasks, so [`Dispatcher::new`] must be called inside a tokio runtime.
+//!
+//! The JSON line of an alert is the [`Alert`](crate::rules::Alert) serialised as
+//! `exporter rules test` prints it, plus `"suppressed": N` at the end when N > 0.
+
+mod bucket;
+mod config;
+mod dispatcher;
+mod file;
+mod http;
+mod recorder;
+mod syslog;
+
+pub use bucket::{Clock, ManualClock, MonotonicClock, RateLimiter, Verdict};
+pub use config::{
+    AlertmanagerConfig, AlertsConfig, Backoff, FileConfig, SyslogConfig, SyslogTransport, WebhookConfig,
+    DEFAULT_QUEUE_CAPACITY,
+};
+pub use dispatcher::{alert_json, Delivery, Dispatcher, DispatcherOptions, SubmitOutcome};
+pub use file::RotatingFile;
+pub use http::{alertmanager_body, severity_for_priority};
+pub use recorder::{Recorder, RecorderStats};
+pub use syslog::{facility_from_name, frame_octet_counting, rfc5424, severity_from_priority, syslog_pri};
+
+use crate::rules::Alert;
+use std::collections::BTreeMap;
+
+/// What identifies an alert's rule and workload, as (name, value): the syslog structured data
+/// and the Alertmanager labels both carry these (empty values are left out by both).
+pub(crate) fn identity_labels(a: &Alert) -> [(&'static str, &str); 7] {
+    [
+        ("rule", &a.rule),
+        ("priority", &a.priority),
+        ("container_id", &a.container_id),
+        ("container_name", &a.container_name),
+        ("image", &a.image),
+        ("pod", &a.pod),
+        ("namespace", &a.namespace),
+    ]
+}
+
+/// Names the lead renders the counters under on /metrics.
+pub mod metric_names {
+    /// Counter, label `output`: alerts delivered.
+    pub const SENT: &str = "tracewarden_alert_outputs_sent_total";
+    /// Counter, label `output`: alerts given up after all retries (receiver down, rejected).
+    pub const FAILED: &str = "tracewarden_alert_outputs_failed_total";
+    /// Counter, label `output`: alerts refused because the output's queue was full.
+    pub const DROPPED: &str = "tracewarden_alert_outputs_dropped_total";
+    /// Counter, label `rule`: alerts held back by the per (rule, container) token bucket.
+    pub const SUPPRESSED: &str = "tracewarden_alerts_suppressed_total";
+}
+
+/// Errors of this module.
+#[derive(Debug, thiserror::Error)]
+pub enum AlertsError {
+    /// A configuration value that cannot work; the message names the setting.
+    #[error("invalid alert configuration: {0}")]
+    Config(String),
+    /// A file could not be opened, written or rotated.
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Outputs need a tokio runtime to run their tasks.
+    #[error("alert outputs need a tokio runtime: {0}")]
+    NoRuntime(String),
+}
+
+/// Counters of one output.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OutputStats {
+    /// `stdout`, `file`, `syslog`, `webhook` or `alertmanager`: the `output` label.
+    pub output: &'static str,
+    /// Alerts delivered (written, sent, accepted with 2xx).
+    pub sent: u64,
+    /// Alerts given up after all retries.
+    pub failed: u64,
+    /// Alerts refused because the queue was full or the output had stopped.
+    pub dropped: u64,
+}
+
+/// A snapshot of every alert counter.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AlertStats {
+    /// One entry per configured output, in the order stdout, file, syslog, webhook, alertmanager.
+    pub outputs: Vec<OutputStats>,
+    /// Rule name -> alerts suppressed by the token bucket since start.
+    pub suppressed: BTreeMap<String, u64>,
+    /// Alerts handed to [`Dispatcher::submit`].
+    pub submitted: u64,
+}
+
+impl AlertStats {
+    /// The counters of output `name`, if configured.
+    pub fn output(&self, name: &str) -> Option<&OutputStats> {
+        self.outputs.iter().find(|o| o.output == name)
+    }
+}
