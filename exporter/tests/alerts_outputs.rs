@@ -195,6 +195,64 @@ async fn syslog_tcp_dead_receiver_counts_failed() {
     wait_until("3 failed", || counts(&d, "syslog") == (0, 3, 0)).await;
 }
 
+#[tokio::test]
+async fn syslog_udp_dead_receiver_counts_failed() {
+    // A UDP sender learns of a dead receiver only from the ICMP port-unreachable of an earlier
+    // datagram: about every other alert fails, which is what makes the outage visible.
+    let dead = UdpSocket::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    let mut s = SyslogConfig::from_address(&format!("udp://{dead}")).unwrap();
+    s.backoff = fast();
+    let d = Dispatcher::new(only(AlertsConfig { syslog: Some(s), ..AlertsConfig::default() })).unwrap();
+    for i in 0..10u64 {
+        d.submit(&alert("r", "notice", "c"));
+        wait_until("the alert to be counted", || {
+            let (sent, failed, _) = counts(&d, "syslog");
+            sent + failed == i + 1
+        })
+        .await;
+    }
+    let (_, failed, dropped) = counts(&d, "syslog");
+    assert!(failed >= 3, "failed {failed} of 10");
+    assert_eq!(dropped, 0);
+}
+
+#[tokio::test]
+async fn syslog_tcp_receiver_that_stops_reading_times_out() {
+    // Accepts and holds connections without reading: the socket buffers fill, and each write
+    // that cannot finish within the timeout counts as failed instead of stalling the queue.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    let mut s = SyslogConfig::from_address(&format!("tcp://{addr}")).unwrap();
+    s.timeout = Duration::from_millis(200);
+    s.retries = 0;
+    let d = Dispatcher::new(only(AlertsConfig { syslog: Some(s), ..AlertsConfig::default() })).unwrap();
+    let mut big = alert("r", "notice", "c");
+    big.output = "x".repeat(2 << 20);
+    for _ in 0..20 {
+        d.submit(&big);
+    }
+    wait_until("a write timeout", || counts(&d, "syslog").1 > 0).await;
+    wait_until("every alert accounted for", || {
+        let (sent, failed, dropped) = counts(&d, "syslog");
+        sent + failed + dropped == 20
+    })
+    .await;
+    holder.abort();
+}
+
+#[test]
+fn dispatcher_can_be_shared_between_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Dispatcher>();
+    send_sync::<exporter::alerts::Recorder>();
+}
+
 // ---------------------------------------------------------------- HTTP receiver
 
 #[derive(Debug)]

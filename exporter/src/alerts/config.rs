@@ -114,8 +114,9 @@ pub struct SyslogConfig {
     /// Attempts after the first one for a message that could not be sent.
     pub retries: u32,
     pub backoff: Backoff,
-    /// TCP connect timeout.
-    pub connect_timeout: Duration,
+    /// TCP: connect timeout, and how long one message may take to write (a receiver that
+    /// stopped reading); then the connection is dropped and the attempt counts as failed.
+    pub timeout: Duration,
     /// Queue length.
     pub queue: usize,
 }
@@ -140,7 +141,7 @@ impl SyslogConfig {
             structured_data: true,
             retries: 3,
             backoff: Backoff::default(),
-            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(5),
             queue: DEFAULT_QUEUE_CAPACITY,
         };
         cfg.validate()?;

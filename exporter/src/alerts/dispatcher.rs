@@ -279,24 +279,25 @@ impl Dispatcher {
     }
 }
 
-/// Logs the first of a run of write errors as a warning and the rest at debug, so a full disk
-/// or a closed stdout does not flood the log.
-struct ErrorLog {
+/// Logs the first failure of a run as a warning and the rest at debug, so a dead receiver, a
+/// full disk or a closed stdout does not flood the log.
+#[derive(Default)]
+pub(crate) struct ErrorLog {
     failing: bool,
 }
 
 impl ErrorLog {
-    fn error(&mut self, output: &str, e: &dyn std::fmt::Display) {
+    pub(crate) fn error(&mut self, output: &str, e: &dyn std::fmt::Display) {
         if self.failing {
-            tracing::debug!(output, error = %e, "alert output write failed");
+            tracing::debug!(output, error = %e, "alert not delivered");
         } else {
-            tracing::warn!(output, error = %e, "alert output write failed (further failures logged at debug)");
+            tracing::warn!(output, error = %e, "alert not delivered (further failures logged at debug)");
         }
         self.failing = true;
     }
-    fn ok(&mut self, output: &str) {
+    pub(crate) fn ok(&mut self, output: &str) {
         if self.failing {
-            tracing::info!(output, "alert output writes again");
+            tracing::info!(output, "alert output delivers again");
         }
         self.failing = false;
     }
@@ -305,7 +306,7 @@ impl ErrorLog {
 /// The stdout worker: buffered, flushed whenever the queue runs empty.
 fn write_stream(mut rx: mpsc::Receiver<Delivery>, w: Box<dyn Write + Send>, counters: Arc<Counters>) {
     let mut w = std::io::BufWriter::with_capacity(64 << 10, w);
-    let mut log = ErrorLog { failing: false };
+    let mut log = ErrorLog::default();
     let mut pending = 0u64;
     while let Some(first) = rx.blocking_recv() {
         let mut next = Some(first);
@@ -341,7 +342,7 @@ fn write_stream(mut rx: mpsc::Receiver<Delivery>, w: Box<dyn Write + Send>, coun
 
 /// The file worker: one write per line, reopen check whenever the queue ran empty.
 fn write_file(mut rx: mpsc::Receiver<Delivery>, mut f: RotatingFile, counters: Arc<Counters>) {
-    let mut log = ErrorLog { failing: false };
+    let mut log = ErrorLog::default();
     while let Some(first) = rx.blocking_recv() {
         let mut next = Some(first);
         while let Some(d) = next {

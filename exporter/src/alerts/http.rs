@@ -2,7 +2,7 @@
 //! v2 API (`POST /api/v2/alerts` with a JSON array, batched).
 
 use super::config::{alertmanager_endpoint, parse_http_url, AlertmanagerConfig, Backoff, WebhookConfig};
-use super::dispatcher::{Counters, Delivery};
+use super::dispatcher::{Counters, Delivery, ErrorLog};
 use super::AlertsError;
 use crate::rules::output::render_time;
 use bytes::Bytes;
@@ -70,7 +70,7 @@ async fn post_once(
     }
 }
 
-/// POSTs `body` with retries; true when delivered.
+/// POSTs `body` with retries; the last error if it was not delivered.
 #[allow(clippy::too_many_arguments)]
 async fn post_with_retries(
     what: &str,
@@ -81,20 +81,17 @@ async fn post_with_retries(
     timeout: Duration,
     retries: u32,
     backoff: Backoff,
-) -> bool {
+) -> Result<(), String> {
     let mut attempt = 0;
     loop {
         match post_once(client, uri, headers, body.clone(), timeout).await {
-            Ok(()) => return true,
+            Ok(()) => return Ok(()),
             Err(e) if e.retryable && attempt < retries => {
                 tracing::debug!(output = what, %uri, error = %e.msg, attempt, "POST failed, retrying");
                 tokio::time::sleep(backoff.delay(attempt)).await;
                 attempt += 1;
             }
-            Err(e) => {
-                tracing::warn!(output = what, %uri, error = %e.msg, attempts = attempt + 1, "alert not delivered");
-                return false;
-            }
+            Err(e) => return Err(format!("POST {uri}: {} (after {} attempts)", e.msg, attempt + 1)),
         }
     }
 }
@@ -127,12 +124,18 @@ pub(crate) async fn run_webhook(cfg: WebhookConfig, mut rx: mpsc::Receiver<Deliv
         }
     };
     let client = client(cfg.timeout);
+    let mut log = ErrorLog::default();
     while let Some(d) = rx.recv().await {
         let body = Bytes::copy_from_slice(d.json.as_bytes());
-        if post_with_retries("webhook", &client, &uri, &headers, body, cfg.timeout, cfg.retries, cfg.backoff).await {
-            counters.sent();
-        } else {
-            counters.failed();
+        match post_with_retries("webhook", &client, &uri, &headers, body, cfg.timeout, cfg.retries, cfg.backoff).await {
+            Ok(()) => {
+                counters.sent();
+                log.ok("webhook");
+            }
+            Err(e) => {
+                counters.failed();
+                log.error("webhook", &e);
+            }
         }
     }
 }
@@ -240,6 +243,7 @@ pub(crate) async fn run_alertmanager(
         }
     };
     let client = client(cfg.timeout);
+    let mut log = ErrorLog::default();
     let mut batch = Vec::with_capacity(cfg.max_batch);
     while let Some(d) = rx.recv().await {
         batch.push(d);
@@ -250,10 +254,14 @@ pub(crate) async fn run_alertmanager(
             }
         }
         let body = Bytes::from(alertmanager_body(&cfg, &batch, now_ns()));
-        let ok =
+        let res =
             post_with_retries("alertmanager", &client, &uri, &[], body, cfg.timeout, cfg.retries, cfg.backoff).await;
+        match &res {
+            Ok(()) => log.ok("alertmanager"),
+            Err(e) => log.error("alertmanager", e),
+        }
         for _ in batch.drain(..) {
-            if ok {
+            if res.is_ok() {
                 counters.sent();
             } else {
                 counters.failed();

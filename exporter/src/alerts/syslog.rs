@@ -1,7 +1,7 @@
 //! RFC 5424 syslog messages, RFC 6587 octet-counting framing, and the UDP/TCP sender.
 
 use super::config::{SyslogConfig, SyslogTransport};
-use super::dispatcher::{Counters, Delivery};
+use super::dispatcher::{Counters, Delivery, ErrorLog};
 use crate::rules::Alert;
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -186,6 +186,7 @@ enum Conn {
 pub(crate) async fn run(cfg: SyslogConfig, mut rx: mpsc::Receiver<Delivery>, counters: Arc<Counters>) {
     let procid = std::process::id();
     let mut conn = Conn::None;
+    let mut log = ErrorLog::default();
     while let Some(d) = rx.recv().await {
         let msg = rfc5424(&d.alert, &d.json, cfg.facility, procid, cfg.structured_data);
         let bytes = match cfg.transport {
@@ -197,13 +198,21 @@ pub(crate) async fn run(cfg: SyslogConfig, mut rx: mpsc::Receiver<Delivery>, cou
             match send(&cfg, &mut conn, &bytes).await {
                 Ok(()) => {
                     counters.sent();
+                    log.ok("syslog");
                     break;
                 }
                 Err(e) => {
-                    // Whatever failed, start the next attempt on a fresh socket.
-                    conn = Conn::None;
-                    if attempt >= cfg.retries {
-                        tracing::warn!(address = %cfg.address, error = %e, "syslog: alert not delivered");
+                    // UDP: ECONNREFUSED is the ICMP port-unreachable of an earlier datagram,
+                    // so the receiver is down and this message would be lost too; a retry on
+                    // any socket would "succeed" without reaching anyone. Count it failed.
+                    let udp_refused =
+                        cfg.transport == SyslogTransport::Udp && e.kind() == std::io::ErrorKind::ConnectionRefused;
+                    if !udp_refused {
+                        // Start the next attempt on a fresh connection.
+                        conn = Conn::None;
+                    }
+                    if udp_refused || attempt >= cfg.retries {
+                        log.error("syslog", &format_args!("{}: {e}", cfg.address));
                         counters.failed();
                         break;
                     }
@@ -240,7 +249,11 @@ async fn send(cfg: &SyslogConfig, conn: &mut Conn, bytes: &[u8]) -> std::io::Res
             }
             Ok(())
         }
-        Conn::Tcp(s) => s.write_all(bytes).await,
+        // A receiver that stopped reading fills the socket buffer: give up after the timeout
+        // rather than hold the queue forever.
+        Conn::Tcp(s) => tokio::time::timeout(cfg.timeout, s.write_all(bytes))
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "write timed out"))?,
         Conn::None => Err(std::io::Error::other("not connected")),
     }
 }
@@ -261,7 +274,7 @@ async fn connect(cfg: &SyslogConfig) -> std::io::Result<Conn> {
             Ok(Conn::Udp(s))
         }
         SyslogTransport::Tcp => {
-            let s = tokio::time::timeout(cfg.connect_timeout, TcpStream::connect(addr))
+            let s = tokio::time::timeout(cfg.timeout, TcpStream::connect(addr))
                 .await
                 .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
             s.set_nodelay(true)?;
