@@ -62,6 +62,19 @@ async fn dead_port() -> SocketAddr {
     l.local_addr().unwrap()
 }
 
+/// A listener that accepts connections and holds them, never reading or answering.
+async fn black_hole() -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    (addr, holder)
+}
+
 async fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + WAIT;
     while !f() {
@@ -220,14 +233,7 @@ async fn syslog_udp_dead_receiver_counts_failed() {
 async fn syslog_tcp_receiver_that_stops_reading_times_out() {
     // Accepts and holds connections without reading: the socket buffers fill, and each write
     // that cannot finish within the timeout counts as failed instead of stalling the queue.
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let holder = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((s, _)) = listener.accept().await {
-            held.push(s);
-        }
-    });
+    let (addr, holder) = black_hole().await;
     let mut s = SyslogConfig::from_address(&format!("tcp://{addr}")).unwrap();
     s.timeout = Duration::from_millis(200);
     s.retries = 0;
@@ -354,14 +360,7 @@ async fn webhook_retries_server_errors_not_client_errors() {
 #[tokio::test]
 async fn webhook_timeout_is_a_failure() {
     // Accepts connections and never answers.
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let hold = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((s, _)) = listener.accept().await {
-            held.push(s);
-        }
-    });
+    let (addr, hold) = black_hole().await;
     let mut w = WebhookConfig::new(format!("http://{addr}/"));
     w.timeout = Duration::from_millis(200);
     w.retries = 1;

@@ -30,6 +30,14 @@ impl Counters {
     fn dropped(&self) {
         self.dropped.fetch_add(1, Ordering::Relaxed);
     }
+    fn snapshot(&self, output: &'static str) -> OutputStats {
+        OutputStats {
+            output,
+            sent: self.sent.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// An alert that passed the rate limiter, as every output gets it (cheap to clone).
@@ -212,16 +220,7 @@ impl Dispatcher {
     /// A snapshot of every counter.
     pub fn stats(&self) -> AlertStats {
         AlertStats {
-            outputs: self
-                .outputs
-                .iter()
-                .map(|o| OutputStats {
-                    output: o.name,
-                    sent: o.counters.sent.load(Ordering::Relaxed),
-                    failed: o.counters.failed.load(Ordering::Relaxed),
-                    dropped: o.counters.dropped.load(Ordering::Relaxed),
-                })
-                .collect(),
+            outputs: self.outputs.iter().map(|o| o.counters.snapshot(o.name)).collect(),
             suppressed: self.limiter.suppressed(),
             submitted: self.submitted.load(Ordering::Relaxed),
         }
@@ -238,10 +237,8 @@ impl Dispatcher {
     pub async fn shutdown(self, grace: Duration) -> AlertStats {
         let deadline = Instant::now() + grace;
         let Dispatcher { limiter, outputs, workers, submitted } = self;
-        // Closing the queues is what tells the workers to finish.
-        let senders: Vec<_> = outputs.iter().map(|o| o.tx.clone()).collect();
-        drop(senders);
         let counters: Vec<_> = outputs.iter().map(|o| (o.name, o.counters.clone())).collect();
+        // Dropping the senders closes the queues, which is what tells the workers to finish.
         drop(outputs);
         for w in workers {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -264,15 +261,7 @@ impl Dispatcher {
             }
         }
         AlertStats {
-            outputs: counters
-                .iter()
-                .map(|(name, c)| OutputStats {
-                    output: name,
-                    sent: c.sent.load(Ordering::Relaxed),
-                    failed: c.failed.load(Ordering::Relaxed),
-                    dropped: c.dropped.load(Ordering::Relaxed),
-                })
-                .collect(),
+            outputs: counters.iter().map(|(name, c)| c.snapshot(name)).collect(),
             suppressed: limiter.suppressed(),
             submitted: submitted.load(Ordering::Relaxed),
         }

@@ -11,7 +11,7 @@ use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE, USER_AGENT};
 use hyper::{Request, StatusCode, Uri};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -26,7 +26,12 @@ fn client(timeout: Duration) -> HttpClient {
     let mut conn = HttpConnector::new();
     conn.set_connect_timeout(Some(timeout));
     conn.set_nodelay(true);
-    Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(conn)
+    // The pool needs a timer to actually close idle connections; without one a receiver that
+    // went away would leave its sockets open until the next request finds them dead.
+    Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build(conn)
 }
 
 /// Why one attempt failed, and whether trying again can help.
