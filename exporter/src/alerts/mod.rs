@@ -119,4 +119,74 @@ impl AlertStats {
     pub fn output(&self, name: &str) -> Option<&OutputStats> {
         self.outputs.iter().find(|o| o.output == name)
     }
+
+    /// Appends the counters in the Prometheus text format (0.0.4), under [`metric_names`]:
+    /// every configured output gets all three families (zeros included, so rate() works from
+    /// the first scrape); `suppressed` lists the rules that suppressed anything.
+    pub fn write_prometheus(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let families: [(&str, &str, fn(&OutputStats) -> u64); 3] = [
+            (metric_names::SENT, "Alerts delivered by each output.", |o| o.sent),
+            (metric_names::FAILED, "Alerts an output gave up on after its retries.", |o| o.failed),
+            (metric_names::DROPPED, "Alerts refused because the output's queue was full.", |o| o.dropped),
+        ];
+        for (name, help, value) in families {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for o in &self.outputs {
+                let _ = writeln!(out, "{name}{{output=\"{}\"}} {}", o.output, value(o));
+            }
+        }
+        let name = metric_names::SUPPRESSED;
+        let _ = writeln!(out, "# HELP {name} Alerts held back by the per (rule, container) rate limit.");
+        let _ = writeln!(out, "# TYPE {name} counter");
+        for (rule, n) in &self.suppressed {
+            out.push_str(name);
+            out.push_str("{rule=\"");
+            for c in rule.chars() {
+                match c {
+                    '\\' => out.push_str("\\\\"),
+                    '"' => out.push_str("\\\""),
+                    '\n' => out.push_str("\\n"),
+                    c => out.push(c),
+                }
+            }
+            let _ = writeln!(out, "\"}} {n}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_text() {
+        let mut s = AlertStats {
+            outputs: vec![
+                OutputStats { output: "stdout", sent: 3, failed: 0, dropped: 1 },
+                OutputStats { output: "webhook", sent: 0, failed: 2, dropped: 7 },
+            ],
+            ..AlertStats::default()
+        };
+        s.suppressed.insert("Shell \"quoted\" \\ rule\n".into(), 5);
+        let mut out = String::new();
+        s.write_prometheus(&mut out);
+        let want = r#"# HELP tracewarden_alert_outputs_sent_total Alerts delivered by each output.
+# TYPE tracewarden_alert_outputs_sent_total counter
+tracewarden_alert_outputs_sent_total{output="stdout"} 3
+tracewarden_alert_outputs_sent_total{output="webhook"} 0
+# HELP tracewarden_alert_outputs_failed_total Alerts an output gave up on after its retries.
+# TYPE tracewarden_alert_outputs_failed_total counter
+tracewarden_alert_outputs_failed_total{output="stdout"} 0
+tracewarden_alert_outputs_failed_total{output="webhook"} 2
+# HELP tracewarden_alert_outputs_dropped_total Alerts refused because the output's queue was full.
+# TYPE tracewarden_alert_outputs_dropped_total counter
+tracewarden_alert_outputs_dropped_total{output="stdout"} 1
+tracewarden_alert_outputs_dropped_total{output="webhook"} 7
+# HELP tracewarden_alerts_suppressed_total Alerts held back by the per (rule, container) rate limit.
+# TYPE tracewarden_alerts_suppressed_total counter
+tracewarden_alerts_suppressed_total{rule="Shell \"quoted\" \\ rule\n"} 5
+"#;
+        assert_eq!(out, want);
+    }
 }
