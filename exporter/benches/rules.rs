@@ -2,6 +2,7 @@
 //! - evaluation of the default rules (`rules/`) over a generated mixed syscall stream, one core;
 //!   target >= 1M events/s;
 //! - load + compile of a generated 500-rule file; target < 100 ms.
+//!
 //! Medians over several rounds; plain std timing.
 
 use exporter::rules::{Engine, Event, MatchMode};
@@ -50,7 +51,7 @@ fn stream() -> Vec<Event> {
     let mut out = Vec::with_capacity(EVENTS);
     for i in 0..EVENTS {
         let roll = r.next() % 1000;
-        let in_container = r.next() % 3 != 0;
+        let in_container = !r.next().is_multiple_of(3);
         let pname = r.pick(&procs);
         let mut tty = 0;
         let (kind, json) = match roll {
@@ -66,14 +67,14 @@ fn stream() -> Vec<Event> {
             }
             400..=749 => (r.pick(&boring), r#""args":{"fd":5}"#.to_owned()),
             750..=869 => {
-                if r.next() % 10 == 0 {
+                if r.next().is_multiple_of(10) {
                     tty = 34816;
                 }
                 ("execve", r#""args":{"filename":"/usr/bin/x"}"#.to_owned())
             }
             870..=969 => {
                 let ports = ["443", "80", "5432", "6379", "4444", "3333", "53"];
-                let p = if r.next() % 20 == 0 { r.pick(&ports) } else { r.pick(&ports[..4]) };
+                let p = if r.next().is_multiple_of(20) { r.pick(&ports) } else { r.pick(&ports[..4]) };
                 (
                     "connect",
                     format!(
@@ -102,7 +103,7 @@ fn stream() -> Vec<Event> {
             i + 1,
             1_764_000_000_000_000_000u64 + i as u64,
             1000 + i % 50,
-            if r.next() % 4 == 0 { 0 } else { 1000 },
+            if r.next().is_multiple_of(4) { 0 } else { 1000 },
         );
         out.push(Event::from_json(&line).unwrap_or_else(|e| panic!("{e}: {line}")));
     }

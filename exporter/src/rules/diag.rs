@@ -119,11 +119,6 @@ impl SourceText {
         for s in &mut self.segments {
             s.offset += prefix.len();
         }
-        if let Some(first) = self.segments.first_mut() {
-            if prefix.len() > 0 {
-                first.offset = prefix.len().min(first.offset);
-            }
-        }
     }
 
     /// The file and position of a span of this text.

@@ -511,7 +511,7 @@ fn build_str(field: &Field, op: Op, values: &[String]) -> Result<Matcher, String
 
 fn hex_bytes(s: &str) -> Option<Vec<u8>> {
     let t: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    if t.len() % 2 != 0 {
+    if !t.len().is_multiple_of(2) {
         return None;
     }
     (0..t.len()).step_by(2).map(|i| u8::from_str_radix(t.get(i..i + 2)?, 16).ok()).collect()

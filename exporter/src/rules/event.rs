@@ -397,7 +397,7 @@ fn de_caps<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
         }
         fn visit_str<E: de::Error>(self, v: &str) -> Result<u64, E> {
             let mut m = 0;
-            for n in v.split(|c: char| c == ' ' || c == '|' || c == ',').filter(|s| !s.is_empty()) {
+            for n in v.split([' ', '|', ',']).filter(|s| !s.is_empty()) {
                 m |= capability_bit(n).ok_or_else(|| E::custom(format!("unknown capability {n}")))?;
             }
             Ok(m)
@@ -442,15 +442,17 @@ mod tests {
 
     #[test]
     fn socket_name_is_derived() {
-        let mut e = Event::default();
-        e.fd = Some(Fd {
-            kind: "ipv4".into(),
-            lip: Some("10.0.0.2".parse().unwrap()),
-            lport: Some(40000),
-            rip: Some("1.2.3.4".parse().unwrap()),
-            rport: Some(4444),
-            ..Fd::default()
-        });
+        let mut e = Event {
+            fd: Some(Fd {
+                kind: "ipv4".into(),
+                lip: Some("10.0.0.2".parse().unwrap()),
+                lport: Some(40000),
+                rip: Some("1.2.3.4".parse().unwrap()),
+                rport: Some(4444),
+                ..Fd::default()
+            }),
+            ..Event::default()
+        };
         e.normalize();
         assert_eq!(e.fd.unwrap().name, "10.0.0.2:40000->1.2.3.4:4444");
     }

@@ -695,8 +695,7 @@ mod tests {
 
     #[test]
     fn file_and_container_values() {
-        let mut e = Event::default();
-        e.evt_type = "openat".into();
+        let mut e = Event { evt_type: "openat".into(), ..Event::default() };
         e.args.0.push(("flags".into(), ArgValue::Str("O_WRONLY|O_CREAT".into())));
         e.fd = Some(Fd { kind: "file".into(), name: "/etc/passwd".into(), ..Fd::default() });
         e.container = Some(Container {
