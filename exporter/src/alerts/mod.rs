@@ -125,7 +125,9 @@ impl AlertStats {
     /// the first scrape); `suppressed` lists the rules that suppressed anything.
     pub fn write_prometheus(&self, out: &mut String) {
         use std::fmt::Write as _;
-        let families: [(&str, &str, fn(&OutputStats) -> u64); 3] = [
+        // (metric, help, which counter)
+        type Family = (&'static str, &'static str, fn(&OutputStats) -> u64);
+        let families: [Family; 3] = [
             (metric_names::SENT, "Alerts delivered by each output.", |o| o.sent),
             (metric_names::FAILED, "Alerts an output gave up on after its retries.", |o| o.failed),
             (metric_names::DROPPED, "Alerts refused because the output's queue was full.", |o| o.dropped),
