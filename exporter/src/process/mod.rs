@@ -5,7 +5,9 @@
 //!   [`crate::rules::User`] (ancestors included) for each event.
 //! - [`procfs`]: reading and parsing `/proc/<pid>` into a [`ProcessInfo`].
 //! - [`paths`]: normalising and resolving path arguments (cwd, `*at` dirfds, symlinks inside the
-//!   process's root), so every spelling of `/etc/shadow` is `/etc/shadow`.
+//!   process's root, hard links by inode), so every spelling of `/etc/shadow` is `/etc/shadow`.
+//!   The evaluator's one call per path argument is [`paths::resolve_in_process`]; for
+//!   `symlink` events [`paths::symlink_target_in_root`], for `linkat` [`paths::hardlink_source`].
 //! - [`users`], [`overlay`]: uid -> name per root, and `proc.is_exe_upper_layer`.
 //!
 //! # Identity and pid reuse
@@ -27,13 +29,15 @@
 //! # Cost model
 //! - [`ProcessTable::get`], [`ProcessTable::get_exact`]: one or two hash look-ups, no system call.
 //! - [`ProcessTable::fill_event_process`]: `get` plus one `get` per ancestor (at most 16) and the
-//!   string copies into the event (buffers reused via `clone_from`); never reads /proc.
+//!   string copies into the event (its buffers, ancestors included, are reused via
+//!   `clone_from`); never reads /proc.
 //! - [`ProcessTable::on_exit`]: a hash look-up. [`ProcessTable::on_fork`]: a clone of the
 //!   parent's entry plus one read of the child's `stat` when the event has no start time.
 //! - [`ProcessTable::on_exec`]: a full /proc load, about ten small reads (`stat`, `status`,
 //!   `cmdline`, `loginuid`, `cgroup`, readlinks of `exe`/`cwd`/`root`), a `stat` of the root's
 //!   `/etc/passwd` and of the mount namespace (their parses are cached) and one `lstat` for the
-//!   overlay check: tens of microseconds, once per exec.
+//!   overlay check: about 0.1 ms once per exec (measured on the 2-core development VM: `get`
+//!   25 ns, `fill_event_process` with 7 ancestors 0.7 µs, seeding 99 processes 21 ms).
 //! - [`ProcessTable::on_chdir`]: one `lstat` per component of the new cwd.
 //! - [`ProcessTable::seed_from_proc`]: one load per process, once at start.
 //!
@@ -47,7 +51,10 @@
 //! - exit (`sched_process_exit` of the group leader when the whole group is dead): tgid.
 //! - chdir/fchdir (on success only): tgid and the new directory as passed (fchdir: the path of
 //!   the descriptor).
-//! - every enriched event: tgid (and ideally its start time, for [`ProcessTable::get_exact`]).
+//! - every enriched event: tgid (and ideally its start time, for [`ProcessTable::get_exact`]);
+//!   start times in clock ticks, [`table::start_time_from_boot_ns`] converts the kernel's ns.
+//! - path events: the path as passed and the `dirfd` (the table gives the cwd); the object path
+//!   is resolved from them while the process lives (a `*at` dirfd must still be open).
 
 pub mod overlay;
 pub mod paths;
@@ -55,6 +62,12 @@ pub mod procfs;
 pub mod table;
 pub mod users;
 
-pub use paths::{follow_parent_symlinks, follow_symlinks, normalize, resolve, resolve_at, symlink_target};
+pub use paths::{
+    follow_parent_symlinks, follow_symlinks, hardlink_source, normalize, resolve, resolve_at, resolve_in_process,
+    same_file, symlink_target, symlink_target_in_root,
+};
 pub use procfs::{Origin, ProcError, ProcessInfo};
-pub use table::{ExecEvent, ProcessTable, TableStats, DEFAULT_ANCESTOR_DEPTH, DEFAULT_CAPACITY, DEFAULT_EXIT_GRACE};
+pub use table::{
+    start_time_from_boot_ns, ExecEvent, ProcessTable, TableStats, DEFAULT_ANCESTOR_DEPTH, DEFAULT_CAPACITY,
+    DEFAULT_EXIT_GRACE,
+};

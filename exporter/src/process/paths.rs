@@ -13,6 +13,7 @@
 
 use std::collections::VecDeque;
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// `AT_FDCWD`: the `dirfd` of `*at` syscalls meaning "relative to the cwd".
@@ -79,13 +80,18 @@ pub enum ResolveError {
 /// A path argument of an `*at` syscall (`openat`, `fchmodat`, `linkat`, ...): absolute paths are
 /// normalised, `dirfd == AT_FDCWD` resolves against `cwd`, any other `dirfd` against the target
 /// of `<proc_root>/<pid>/fd/<dirfd>` (so the descriptor must still be open when this runs; the
-/// kernel side should resolve it itself where it can).
+/// kernel side should resolve it itself where it can). Lexical: see [`resolve_in_process`].
 pub fn resolve_at(proc_root: &Path, pid: i32, dirfd: i64, path: &str, cwd: &str) -> Result<String, ResolveError> {
+    join_at(proc_root, pid, dirfd, path, cwd).map(|p| normalize(&p))
+}
+
+/// [`resolve_at`] without the normalisation (for [`follow_symlinks`]).
+pub fn join_at(proc_root: &Path, pid: i32, dirfd: i64, path: &str, cwd: &str) -> Result<String, ResolveError> {
     if path.starts_with('/') {
-        return Ok(normalize(path));
+        return Ok(path.to_owned());
     }
     if dirfd == AT_FDCWD {
-        return Ok(resolve(cwd, path));
+        return Ok(join(cwd, path));
     }
     let link = proc_root.join(pid.to_string()).join("fd").join(dirfd.to_string());
     let target = fs::read_link(&link).map_err(|source| ResolveError::DirFd { link, source })?;
@@ -94,7 +100,54 @@ pub fn resolve_at(proc_root: &Path, pid: i32, dirfd: i64, path: &str, cwd: &str)
     if !target.starts_with('/') {
         return Err(ResolveError::NotAPath { pid, dirfd, target: target.into_owned() });
     }
-    Ok(resolve(&target, path))
+    Ok(join(&target, path))
+}
+
+/// The object of a path syscall as the kernel finds it, in one call: [`join_at`], then
+/// [`follow_symlinks`] inside `<proc_root>/<pid>/root` (all components, or all but the last when
+/// `follow_last` is false: `O_NOFOLLOW`, `lstat`, `unlink`, `linkat` without
+/// `AT_SYMLINK_FOLLOW`). This is what turns `ln -s /etc/shadow /tmp/x; cat /tmp/x` into
+/// `/etc/shadow`. Needs the process alive; a gone process gets the lexical result.
+pub fn resolve_in_process(
+    proc_root: &Path,
+    pid: i32,
+    dirfd: i64,
+    path: &str,
+    cwd: &str,
+    follow_last: bool,
+) -> Result<String, ResolveError> {
+    let joined = join_at(proc_root, pid, dirfd, path, cwd)?;
+    let root = proc_root.join(pid.to_string()).join("root");
+    Ok(if follow_last { follow_symlinks(&root, &joined) } else { follow_parent_symlinks(&root, &joined) })
+}
+
+/// `linkat`'s `flags` bit: follow `oldpath` if it is a symlink.
+pub const AT_SYMLINK_FOLLOW: i64 = 0x400;
+
+/// The file a hard link (`link`/`linkat`) makes a new name for: `oldpath` resolved like
+/// [`resolve_in_process`], following a final symlink only with [`AT_SYMLINK_FOLLOW`]. A rule on
+/// the watched file can then match the `linkat` event itself; later opens of the new name are
+/// the same inode, which [`same_file`] tells.
+pub fn hardlink_source(
+    proc_root: &Path,
+    pid: i32,
+    olddirfd: i64,
+    oldpath: &str,
+    cwd: &str,
+    flags: i64,
+) -> Result<String, ResolveError> {
+    resolve_in_process(proc_root, pid, olddirfd, oldpath, cwd, flags & AT_SYMLINK_FOLLOW != 0)
+}
+
+/// Whether two paths inside `root` are the same file (device and inode, symlinks followed):
+/// a hard link to `/etc/shadow` under another name is `/etc/shadow`. False if either is missing.
+pub fn same_file(root: &Path, a: &str, b: &str) -> bool {
+    let id = |p: &str| {
+        let mut full = root.to_path_buf();
+        full.extend(p.split('/').filter(|c| !c.is_empty()));
+        fs::metadata(full).ok().map(|m| (m.dev(), m.ino()))
+    };
+    matches!((id(a), id(b)), (Some(x), Some(y)) if x == y)
 }
 
 /// Where a symlink created at `linkpath` with contents `target` points (`symlink`/`symlinkat`
@@ -233,11 +286,38 @@ mod tests {
         let fd = std::os::fd::AsRawFd::as_raw_fd(&f) as i64;
         let want = format!("{}/etc/shadow", std::fs::canonicalize(dir.path()).unwrap().display());
         assert_eq!(resolve_at(proc_root, me, fd, "../etc//shadow", "/").unwrap(), want);
+        assert_eq!(resolve_at(proc_root, me, fd, "", "/").unwrap(), want.trim_end_matches("/shadow"));
         assert!(matches!(resolve_at(proc_root, me, 99_999, "x", "/"), Err(ResolveError::DirFd { .. })));
 
         let (r, _w) = std::io::pipe().unwrap();
         let pfd = std::os::fd::AsRawFd::as_raw_fd(&r) as i64;
         assert!(matches!(resolve_at(proc_root, me, pfd, "x", "/"), Err(ResolveError::NotAPath { .. })));
+    }
+
+    #[test]
+    fn resolve_in_a_live_process_follows_links_and_hard_links_are_the_same_file() {
+        // The test process's own root is the host's /: build the links in a tempdir and use
+        // absolute paths through it.
+        let d = tempfile::tempdir().unwrap();
+        let base = std::fs::canonicalize(d.path()).unwrap().display().to_string();
+        std::fs::create_dir(d.path().join("etc")).unwrap();
+        std::fs::write(d.path().join("etc/shadow"), "x").unwrap();
+        symlink(format!("{base}/etc/shadow"), d.path().join("x")).unwrap();
+        std::fs::hard_link(d.path().join("etc/shadow"), d.path().join("h")).unwrap();
+        let (proc_root, me) = (Path::new("/proc"), std::process::id() as i32);
+        let shadow = format!("{base}/etc/shadow");
+        assert_eq!(resolve_in_process(proc_root, me, AT_FDCWD, "x", &base, true).unwrap(), shadow);
+        assert_eq!(resolve_in_process(proc_root, me, AT_FDCWD, "x", &base, false).unwrap(), format!("{base}/x"));
+        assert_eq!(hardlink_source(proc_root, me, AT_FDCWD, "x", &base, AT_SYMLINK_FOLLOW).unwrap(), shadow);
+        assert_eq!(hardlink_source(proc_root, me, AT_FDCWD, "x", &base, 0).unwrap(), format!("{base}/x"));
+        assert!(same_file(Path::new("/"), &format!("{base}/h"), &shadow));
+        assert!(same_file(Path::new("/"), &format!("{base}/x"), &shadow));
+        assert!(!same_file(Path::new("/"), &format!("{base}/etc"), &shadow));
+        assert!(!same_file(Path::new("/"), &format!("{base}/nope"), &format!("{base}/nope")));
+        // Inside a fake root: absolute paths are the root's.
+        let r = fake_root();
+        std::fs::hard_link(r.path().join("etc/shadow"), r.path().join("tmp/h")).unwrap();
+        assert!(same_file(r.path(), "/tmp/h", "/etc/shadow"));
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub struct ProcessInfo {
     pub start_time: Option<u64>,
     /// `comm` (at most 15 bytes): Falco's `proc.name`.
     pub comm: String,
-    /// argv[0] as the process was started (Falco's `proc.exe`); `comm` when argv is empty.
+    /// `argv[0]` as the process was started (Falco's `proc.exe`); `comm` when argv is empty.
     pub exe: String,
     /// Full path of the executable, `readlink /proc/<pid>/exe` (Falco's `proc.exepath`); keeps a
     /// ` (deleted)` suffix; `/memfd:<name> (deleted)` for a memfd.
@@ -108,7 +108,7 @@ pub enum Origin {
     Proc,
     /// Copied from the parent at fork; no exec seen yet.
     Fork,
-    /// Built from an exec event because /proc/<pid> was already gone (short-lived process):
+    /// Built from an exec event because `/proc/<pid>` was already gone (short-lived process):
     /// what the fork and the event gave.
     Exec,
 }
@@ -311,7 +311,7 @@ impl Loader {
     }
 
     /// User names and the overlay flag: both need the process's root or mount namespace, so
-    /// they are computed while /proc/<pid> exists.
+    /// they are computed while `/proc/<pid>` exists.
     pub fn refresh_derived(&mut self, p: &mut ProcessInfo) {
         let dir = self.pid_dir(p.pid);
         let root = dir.join("root");

@@ -4,9 +4,9 @@
 use super::paths::{follow_symlinks, join, resolve};
 use super::procfs::{comm_of, Loader, Origin, ProcError, ProcessInfo};
 use crate::rules::{Ancestor, Process, User};
-use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 pub const DEFAULT_CAPACITY: usize = 32768;
@@ -15,14 +15,24 @@ pub const DEFAULT_EXIT_GRACE: Duration = Duration::from_secs(5);
 /// Ancestors filled per event (parent first).
 pub const DEFAULT_ANCESTOR_DEPTH: usize = 16;
 
+/// Converts a kernel start time in nanoseconds after boot (`task->start_boottime`, what an eBPF
+/// program can read) to the clock ticks of `/proc/<pid>/stat` field 22, as the kernel's
+/// `nsec_to_clock_t` does.
+pub fn start_time_from_boot_ns(ns: u64) -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let hz = if hz > 0 { hz as u64 } else { 100 };
+    ns / (1_000_000_000 / hz)
+}
+
 /// A process is its pid *and* its start time: a reused pid has a later start time.
 type Key = (i32, Option<u64>);
 
 struct Entry {
     info: ProcessInfo,
-    /// Logical time of the last look-up or update, for LRU eviction. A `Cell` so look-ups
-    /// through `&self` (the enrichment path) count as uses.
-    last_used: Cell<u64>,
+    /// Logical time of the last look-up or update, for LRU eviction. Atomic so look-ups through
+    /// `&self` (the enrichment path, possibly several threads under a read lock) count as uses.
+    last_used: AtomicU64,
     exited_at: Option<Instant>,
 }
 
@@ -35,7 +45,7 @@ pub struct ExecEvent<'a> {
     /// The executed file's full path as the kernel resolved it (`d_path(bprm->file)`):
     /// preferred over `filename` (it names memfds and follows symlinks).
     pub exepath: Option<&'a str>,
-    /// argv, argv[0] first.
+    /// argv, `argv[0]` first.
     pub argv: Option<&'a [String]>,
     /// The new `comm`.
     pub comm: Option<&'a str>,
@@ -71,7 +81,7 @@ pub struct ProcessTable {
     current: HashMap<i32, Option<u64>>,
     /// Exited processes in exit order (may hold keys already evicted; skipped when met).
     exited: VecDeque<Key>,
-    clock: Cell<u64>,
+    clock: AtomicU64,
     stats: TableStats,
 }
 
@@ -87,7 +97,7 @@ impl ProcessTable {
             entries: HashMap::new(),
             current: HashMap::new(),
             exited: VecDeque::new(),
-            clock: Cell::new(0),
+            clock: AtomicU64::new(0),
             stats: TableStats::default(),
         }
     }
@@ -163,7 +173,7 @@ impl ProcessTable {
 
     fn entry(&self, key: &Key) -> Option<&ProcessInfo> {
         let e = self.entries.get(key)?;
-        e.last_used.set(self.tick());
+        e.last_used.store(self.tick(), Relaxed);
         Some(&e.info)
     }
 
@@ -234,10 +244,11 @@ impl ProcessTable {
         self.on_exec_event(pid, &ExecEvent { filename, ..ExecEvent::default() });
     }
 
-    /// The process replaced its image: reloaded from /proc (whose start time must match the
-    /// event's, when it has one: else the pid was reused and /proc describes another process). If /proc/<pid> is gone already, the
-    /// entry from the fork is updated with what the event says: exepath (the event's, else
-    /// `filename` resolved against the cwd), argv, comm (else the file's base name), uid/gid.
+    /// The process replaced its image: reloaded from /proc, whose start time must match the
+    /// event's when it has one (else the pid was reused and /proc describes another process).
+    /// If `/proc/<pid>` is gone already, the entry from the fork is updated with what the event
+    /// says: exepath (the event's, else `filename` resolved against the cwd), argv, comm (else
+    /// the file's base name), uid/gid; caps, cwd, tty and the rest stay the parent's.
     pub fn on_exec_event(&mut self, pid: i32, ev: &ExecEvent) {
         self.expire(Instant::now());
         let known = self.current.get(&pid).copied();
@@ -279,8 +290,10 @@ impl ProcessTable {
         if let Some(p) = ev.ppid {
             info.ppid = p;
         }
-        if let Some(u) = ev.uid {
+        if let Some(u) = ev.uid.filter(|u| *u != info.uid) {
+            // The name would need the process's root, which is gone with it.
             info.uid = u;
+            info.user_name.clear();
         }
         if let Some(g) = ev.gid {
             info.gid = g;
@@ -316,7 +329,7 @@ impl ProcessTable {
         let Some(e) = self.entries.get_mut(&(pid, start)) else { return };
         let old = if e.info.cwd.is_empty() { "/" } else { e.info.cwd.as_str() };
         e.info.cwd = follow_symlinks(&root, &join(old, new_cwd));
-        e.last_used.set(tick);
+        e.last_used.store(tick, Relaxed);
     }
 
     /// Fills the rule engine's `proc.*` and `user.*` fields of the newest process with this pid,
@@ -339,19 +352,25 @@ impl ProcessTable {
         proc.is_exe_from_memfd = p.is_exe_from_memfd;
         proc.cap_effective = p.cap_effective;
         proc.cap_permitted = p.cap_permitted;
-        proc.ancestors.clear();
+        // Reuses the event's ancestor buffers: a feeder that keeps one `Process` allocates
+        // nothing here once the strings have grown.
+        let mut n = 0;
         let mut child = p;
-        while proc.ancestors.len() < self.ancestor_depth {
+        while n < self.ancestor_depth {
             let Some(parent) = self.parent_of(child) else { break };
-            proc.ancestors.push(Ancestor {
-                pid: parent.pid as i64,
-                name: parent.comm.clone(),
-                exe: parent.exe.clone(),
-                exepath: parent.exepath.clone(),
-                cmdline: parent.cmdline.clone(),
-            });
+            if n == proc.ancestors.len() {
+                proc.ancestors.push(Ancestor::default());
+            }
+            let a = &mut proc.ancestors[n];
+            a.pid = parent.pid as i64;
+            a.name.clone_from(&parent.comm);
+            a.exe.clone_from(&parent.exe);
+            a.exepath.clone_from(&parent.exepath);
+            a.cmdline.clone_from(&parent.cmdline);
+            n += 1;
             child = parent;
         }
+        proc.ancestors.truncate(n);
         user.uid = p.uid as i64;
         user.gid = p.gid as i64;
         user.name.clone_from(&p.user_name);
@@ -389,9 +408,7 @@ impl ProcessTable {
     }
 
     fn tick(&self) -> u64 {
-        let t = self.clock.get() + 1;
-        self.clock.set(t);
-        t
+        self.clock.fetch_add(1, Relaxed) + 1
     }
 
     /// Marks a process exited (once) and queues it for expiry.
@@ -425,7 +442,7 @@ impl ProcessTable {
             self.make_room();
         }
         info.exited = false;
-        let entry = Entry { info, last_used: Cell::new(self.tick()), exited_at: None };
+        let entry = Entry { info, last_used: AtomicU64::new(self.tick()), exited_at: None };
         self.entries.insert(key, entry);
         self.current.insert(key.0, key.1);
         key
@@ -444,7 +461,8 @@ impl ProcessTable {
                 continue;
             }
             let n = (self.capacity / 64).max(1);
-            let mut by_age: Vec<(u64, Key)> = self.entries.iter().map(|(k, e)| (e.last_used.get(), *k)).collect();
+            let mut by_age: Vec<(u64, Key)> =
+                self.entries.iter().map(|(k, e)| (e.last_used.load(Relaxed), *k)).collect();
             if by_age.len() > n {
                 by_age.select_nth_unstable(n - 1);
                 by_age.truncate(n);

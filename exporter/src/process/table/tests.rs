@@ -79,6 +79,15 @@ impl FakeProc {
         }
     }
 
+    /// Gives the process its own root directory with this `/etc/passwd`; returns the root.
+    fn own_root(&self, pid: i32, passwd: &str) -> PathBuf {
+        let root = self.pid_dir(pid).join("root");
+        fs::remove_file(&root).unwrap();
+        fs::create_dir_all(root.join("etc")).unwrap();
+        fs::write(root.join("etc/passwd"), passwd).unwrap();
+        root
+    }
+
     fn remove(&self, pid: i32) {
         fs::remove_dir_all(self.pid_dir(pid)).unwrap();
     }
@@ -194,7 +203,7 @@ fn a_reused_pid_is_a_new_process() {
 fn fork_copies_the_parent_and_exec_after_proc_is_gone_keeps_event_data() {
     let fp = FakeProc::new();
     fp.add(&P { argv: &["bash", "-i"], exe: "/usr/bin/bash", cwd: "/home/u", uid: 1000, ..P::new(50, 1, "bash", 7) });
-    fs::write(fp.pid_dir(50).join("cgroup"), "0::/\n").unwrap();
+    fp.own_root(50, "u:x:1000:1000::/:\n");
     let mut t = fp.table(16);
     // The child never appears in /proc: it forked, exec'd and exited before we looked.
     t.on_fork(50, 51, Some(9));
@@ -204,6 +213,7 @@ fn fork_copies_the_parent_and_exec_after_proc_is_gone_keeps_event_data() {
         (c.comm.as_str(), c.exepath.as_str(), c.cwd.as_str(), c.uid),
         ("bash", "/usr/bin/bash", "/home/u", 1000)
     );
+    assert_eq!(c.user_name, "u");
 
     let argv = vec!["./evil".to_owned(), "-x".to_owned()];
     t.on_exec_event(51, &ExecEvent { filename: "./bin/../evil", argv: Some(&argv), ..ExecEvent::default() });
@@ -227,6 +237,7 @@ fn fork_copies_the_parent_and_exec_after_proc_is_gone_keeps_event_data() {
     );
     let m = t.get(52).unwrap();
     assert!(m.is_exe_from_memfd);
+    assert_eq!(m.user_name, "", "uid changed by the exec: the old name no longer applies");
     assert_eq!((m.comm.as_str(), m.exe.as_str(), m.uid, m.cmdline.as_str()), ("3", "/dev/fd/3", 0, "3"));
 
     // Only the exec event: no fork seen, no /proc.
@@ -335,6 +346,18 @@ fn ancestors_are_filled_parent_first_and_bounded() {
     short.seed_from_proc().unwrap();
     short.fill_event_process(30, &mut proc, &mut user);
     assert_eq!(proc.ancestors.iter().map(|a| a.pid).collect::<Vec<_>>(), vec![29, 28, 27]);
+    // A reused event whose ancestors were longer: no stale entries remain.
+    t.fill_event_process(2, &mut proc, &mut user);
+    assert_eq!(
+        proc.ancestors,
+        vec![Ancestor {
+            pid: 1,
+            name: "p1".into(),
+            exe: "/bin/p1".into(),
+            exepath: "/bin/p1".into(),
+            cmdline: "p1 arg".into()
+        }]
+    );
 }
 
 #[test]
@@ -359,10 +382,7 @@ fn fill_uses_the_table_only() {
     fp.add(&P::new(1, 0, "init", 1));
     fp.add(&P { argv: &["cat", "/etc/shadow"], exe: "/usr/bin/cat", cwd: "/root", uid: 33, ..P::new(2, 1, "cat", 2) });
     // The process's root has its own passwd: uid 33 is "www" there.
-    let root = fp.pid_dir(2).join("root");
-    fs::remove_file(&root).unwrap();
-    fs::create_dir_all(root.join("etc")).unwrap();
-    fs::write(root.join("etc/passwd"), "root:x:0:0::/:\nwww:x:33:33::/:\nalice:x:1000:1000::/:\n").unwrap();
+    fp.own_root(2, "root:x:0:0::/:\nwww:x:33:33::/:\nalice:x:1000:1000::/:\n");
     let mut t = fp.table(16);
     t.seed_from_proc().unwrap();
     fp.remove(2);
@@ -394,9 +414,7 @@ fn fill_uses_the_table_only() {
 fn chdir_resolves_relative_dotdot_and_symlinks_in_the_root() {
     let fp = FakeProc::new();
     fp.add(&P { cwd: "/", ..P::new(8, 1, "sh", 1) });
-    let root = fp.pid_dir(8).join("root");
-    fs::remove_file(&root).unwrap();
-    fs::create_dir_all(root.join("etc")).unwrap();
+    let root = fp.own_root(8, "");
     fs::create_dir_all(root.join("tmp")).unwrap();
     symlink("/etc", root.join("tmp/e")).unwrap();
     let mut t = fp.table(16);
@@ -479,4 +497,17 @@ fn real_proc_of_a_spawned_child() {
     t.expire(Instant::now() + Duration::from_secs(7200));
     assert!(t.get(pid).is_none());
     assert!(t.get_or_load(pid).is_none(), "reaped: /proc/{pid} is gone");
+}
+
+#[test]
+fn boot_ns_to_clock_ticks() {
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    assert_eq!(start_time_from_boot_ns(3 * 1_000_000_000), 3 * hz);
+    assert_eq!(start_time_from_boot_ns(1_000_000_000 / hz - 1), 0);
+}
+
+#[test]
+fn the_table_can_be_shared_between_threads() {
+    fn is_sync<T: Sync + Send>() {}
+    is_sync::<ProcessTable>();
 }
