@@ -36,7 +36,7 @@ fn evaluation_does_not_allocate() {
         events.extend(text.lines().map(|l| Event::from_json(l).unwrap()));
     }
     let mut hits = Vec::with_capacity(64);
-    let mut run = |hits: &mut Vec<u32>| {
+    let run = |hits: &mut Vec<u32>| {
         let mut n = 0;
         for ev in &events {
             hits.clear();
