@@ -63,8 +63,8 @@ pub mod table;
 pub mod users;
 
 pub use paths::{
-    follow_parent_symlinks, follow_symlinks, hardlink_source, normalize, resolve, resolve_at, resolve_in_process,
-    same_file, symlink_target, symlink_target_in_root,
+    follow_parent_symlinks, follow_symlinks, follow_symlinks_checked, hardlink_source, normalize, resolve, resolve_at,
+    resolve_in_process, same_file, symlink_target, symlink_target_in_root,
 };
 pub use procfs::{Origin, ProcError, ProcessInfo};
 pub use table::{

@@ -179,64 +179,108 @@ pub fn symlink_target_in_root(root: &Path, linkpath: &str, target: &str) -> Stri
 /// `open` without `O_NOFOLLOW` would: pass `/proc/<pid>/root` so a container's `/etc/shadow` is
 /// looked up in the container. An absolute link target restarts at `root`, `..` stops at
 /// `root` (a link to `../../..` cannot escape it), and after [`MAX_SYMLINKS`] links the rest is
-/// taken lexically (the kernel would fail with `ELOOP`). Components that do not exist are kept
+/// taken lexically (the kernel would fail with `ELOOP`), as it is after [`MAX_LOOKUPS`]
+/// look-ups ([`follow_symlinks_checked`] says so). Components that do not exist are kept
 /// as written (a file about to be created). Pass [`join`]ed, not normalised, paths so `..` after
 /// a link applies to its target.
 pub fn follow_symlinks(root: &Path, path: &str) -> String {
-    walk(root, path, true)
+    walk(root, path, true).path
 }
 
 /// [`follow_symlinks`] except the last component (`lstat`, `unlink`, `rename`, `symlink`'s
 /// linkpath, `open(O_NOFOLLOW)`): the link itself is the object.
 pub fn follow_parent_symlinks(root: &Path, path: &str) -> String {
-    walk(root, path, false)
+    walk(root, path, false).path
 }
 
-fn walk(root: &Path, path: &str, follow_last: bool) -> String {
+/// Most `lstat`s one resolution makes; beyond it the rest of the path is taken lexically and the
+/// result says it is incomplete. Each `lstat` walks the prefix again, so this bounds the cost of
+/// a hostile path (thousands of components, links to long targets) to a few milliseconds.
+pub const MAX_LOOKUPS: usize = 1024;
+
+/// A [`follow_symlinks_checked`] result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolved {
+    pub path: String,
+    /// False when [`MAX_LOOKUPS`] or [`MAX_SYMLINKS`] cut the walk short: the kernel would have
+    /// failed (`ELOOP`) or the path is built to be expensive; an evaluator may treat it as suspect.
+    pub complete: bool,
+    /// `lstat` calls made.
+    pub lookups: usize,
+}
+
+/// [`follow_symlinks`] (`follow_last`) or [`follow_parent_symlinks`], saying whether the walk
+/// was complete.
+pub fn follow_symlinks_checked(root: &Path, path: &str, follow_last: bool) -> Resolved {
+    walk(root, path, follow_last)
+}
+
+fn walk(root: &Path, path: &str, follow_last: bool) -> Resolved {
     let mut done: Vec<String> = Vec::new();
     let mut todo: VecDeque<String> = split(path).collect();
-    let mut links = 0usize;
+    let (mut links, mut lookups, mut complete) = (0usize, 0usize, true);
+    // Depth of a component that is missing or not a directory: nothing below it exists, so
+    // components below it need no look-up until `..` climbs back above it.
+    let mut dead_at: Option<usize> = None;
     while let Some(c) = todo.pop_front() {
         match c.as_str() {
             "." => continue,
             ".." => {
                 done.pop();
+                if dead_at.is_some_and(|d| done.len() <= d) {
+                    dead_at = None;
+                }
                 continue;
             }
             _ => {}
         }
-        let is_last = todo.is_empty();
-        if links >= MAX_SYMLINKS || (is_last && !follow_last) {
+        if dead_at.is_some() || (todo.is_empty() && !follow_last) {
+            done.push(c);
+            continue;
+        }
+        if links >= MAX_SYMLINKS || lookups >= MAX_LOOKUPS {
+            complete = false;
             done.push(c);
             continue;
         }
         let mut on_disk = root.to_path_buf();
         on_disk.extend(done.iter().chain(std::iter::once(&c)));
-        let is_link = fs::symlink_metadata(&on_disk).map(|m| m.file_type().is_symlink()).unwrap_or(false);
-        if !is_link {
-            done.push(c);
-            continue;
+        lookups += 1;
+        let kind = fs::symlink_metadata(&on_disk).map(|m| m.file_type());
+        match kind {
+            Ok(t) if t.is_symlink() => {}
+            Ok(t) if t.is_dir() => {
+                done.push(c);
+                continue;
+            }
+            _ => {
+                dead_at = Some(done.len());
+                done.push(c);
+                continue;
+            }
         }
         let target = match fs::read_link(&on_disk) {
             Ok(t) => t.to_string_lossy().into_owned(),
             Err(e) => {
                 tracing::debug!(path = %on_disk.display(), error = %e, "symlink vanished while resolving");
+                dead_at = Some(done.len());
                 done.push(c);
                 continue;
             }
         };
         links += 1;
-        if links == MAX_SYMLINKS {
-            tracing::debug!(path, "symlink limit reached; rest of the path taken lexically");
-        }
         if target.starts_with('/') {
             done.clear();
+            dead_at = None;
         }
-        for (i, t) in split(&target).enumerate() {
-            todo.insert(i, t);
-        }
+        let mut next: VecDeque<String> = split(&target).collect();
+        next.append(&mut todo);
+        todo = next;
     }
-    render(done.iter().map(String::as_str))
+    if !complete {
+        tracing::debug!(path, links, lookups, "symlink resolution cut short; rest of the path taken lexically");
+    }
+    Resolved { path: render(done.iter().map(String::as_str)), complete, lookups }
 }
 
 fn split(path: &str) -> impl Iterator<Item = String> + '_ {
@@ -403,6 +447,29 @@ mod tests {
         symlink("a", d.path().join("tmp/b")).unwrap();
         let got = follow_symlinks(d.path(), "/tmp/a/shadow");
         assert!(got == "/tmp/a/shadow" || got == "/tmp/b/shadow", "{got}");
+    }
+
+    #[test]
+    fn nothing_is_looked_up_below_a_missing_component_and_hostile_paths_are_bounded() {
+        let d = fake_root();
+        let deep = format!("/nope{}", "/x".repeat(500));
+        let r = follow_symlinks_checked(d.path(), &deep, true);
+        assert_eq!((r.lookups, r.complete, r.path.len()), (1, true, deep.len()));
+        // `..` climbs out of the missing part and look-ups resume: nope, tmp, x, etc, shadow.
+        symlink("/etc/shadow", d.path().join("tmp/x")).unwrap();
+        let r = follow_symlinks_checked(d.path(), "/nope/a/b/../../../tmp/x", true);
+        assert_eq!((r.path.as_str(), r.lookups), ("/etc/shadow", 5));
+        // A file is not a directory either.
+        assert_eq!(follow_symlinks_checked(d.path(), "/etc/shadow/a/b/c", true).lookups, 2);
+        // Padding that costs a look-up per component runs out of budget and says so.
+        let padded = format!("/etc{}/../tmp/x", "/../etc".repeat(MAX_LOOKUPS + 10));
+        let r = follow_symlinks_checked(d.path(), &padded, true);
+        assert_eq!((r.path.as_str(), r.complete, r.lookups), ("/tmp/x", false, MAX_LOOKUPS));
+        // Link loops: incomplete.
+        symlink("l2", d.path().join("tmp/l1")).unwrap();
+        symlink("l1", d.path().join("tmp/l2")).unwrap();
+        assert!(!follow_symlinks_checked(d.path(), "/tmp/l1", true).complete);
+        assert!(follow_symlinks_checked(d.path(), "/tmp/x", true).complete);
     }
 
     #[test]
