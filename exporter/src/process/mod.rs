@@ -51,7 +51,8 @@
 //! - exit (`sched_process_exit` of the group leader when the whole group is dead): tgid.
 //! - chdir/fchdir (on success only): tgid and the new directory as passed (fchdir: the path of
 //!   the descriptor).
-//! - every enriched event: tgid (and ideally its start time, for [`ProcessTable::get_exact`]);
+//! - every enriched event: tgid (and ideally its start time, for
+//!   [`ProcessTable::fill_event_process_at`]);
 //!   start times in clock ticks, [`table::start_time_from_boot_ns`] converts the kernel's ns.
 //! - path events: the path as passed and the `dirfd` (the table gives the cwd); the object path
 //!   is resolved from them while the process lives (a `*at` dirfd must still be open).

@@ -336,7 +336,31 @@ impl ProcessTable {
     /// ancestors included (parent first, at most the ancestor depth). Reads only the table, never
     /// /proc. Returns false (and leaves both untouched) for an unknown pid.
     pub fn fill_event_process(&self, pid: i32, proc: &mut Process, user: &mut User) -> bool {
-        let Some(p) = self.get(pid) else { return false };
+        match self.get(pid) {
+            Some(p) => {
+                self.fill_from(p, proc, user);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// [`ProcessTable::fill_event_process`] for an event that carries the process's start time:
+    /// the exact process even if the pid was reused since the event was queued. Falls back to
+    /// the newest process with the pid only when its start time is unknown; false otherwise.
+    pub fn fill_event_process_at(&self, pid: i32, start_time: u64, proc: &mut Process, user: &mut User) -> bool {
+        let p = match self.get_exact(pid, start_time) {
+            Some(p) => p,
+            None => match self.get(pid) {
+                Some(p) if p.start_time.is_none() => p,
+                _ => return false,
+            },
+        };
+        self.fill_from(p, proc, user);
+        true
+    }
+
+    fn fill_from(&self, p: &ProcessInfo, proc: &mut Process, user: &mut User) {
         proc.pid = p.pid as i64;
         proc.ppid = p.ppid as i64;
         proc.name.clone_from(&p.comm);
@@ -376,7 +400,6 @@ impl ProcessTable {
         user.name.clone_from(&p.user_name);
         user.loginuid = p.loginuid;
         user.loginname.clone_from(&p.login_name);
-        true
     }
 
     /// The parent, unless its pid now belongs to a process younger than the child (the parent

@@ -184,6 +184,15 @@ fn a_reused_pid_is_a_new_process() {
     assert_eq!((cur.comm.as_str(), cur.start_time, cur.exited), ("new", Some(20), false));
     let old = t.get_exact(100, 10).unwrap();
     assert_eq!((old.comm.as_str(), old.exited), ("old", true));
+    // An event queued by the old process is still enriched as the old process.
+    let (mut proc, mut user) = (Process::default(), User::default());
+    assert!(t.fill_event_process_at(100, 10, &mut proc, &mut user));
+    assert_eq!(proc.name, "old");
+    assert!(t.fill_event_process_at(100, 20, &mut proc, &mut user));
+    assert_eq!(proc.name, "new");
+    assert!(!t.fill_event_process_at(100, 15, &mut proc, &mut user), "no such incarnation");
+    t.on_fork(1, 102, None); // child already gone: no start time
+    assert!(t.fill_event_process_at(102, 77, &mut proc, &mut user), "start unknown: the newest is used");
     assert_eq!(t.get_exact(100, 20).map(|p| p.comm.as_str()), Some("new"));
 
     // An exec event whose start time does not match /proc: /proc describes another process.
