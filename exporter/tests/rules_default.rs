@@ -136,7 +136,7 @@ fn kernel_predicates_of_default_rules_hold_on_attack_events() {
             }
             for p in &kf.predicates {
                 let ok = match p {
-                    K::Path { field, exact, prefixes, basenames } => {
+                    K::Path { fields, exact, prefixes, basenames } => fields.iter().any(|field| {
                         let path = if field == "fd.name" {
                             ev.fd.as_ref().map(|f| f.name.clone()).unwrap_or_default()
                         } else {
@@ -148,7 +148,7 @@ fn kernel_predicates_of_default_rules_hold_on_attack_events() {
                         exact.contains(&path)
                             || prefixes.iter().any(|p| path.starts_with(p))
                             || basenames.iter().any(|b| path.rsplit('/').next() == Some(b))
-                    }
+                    }),
                     K::Port { ports, .. } => ev.fd.as_ref().and_then(|f| f.rport).is_some_and(|p| ports.contains(&p)),
                     K::Uid { any_of, none_of } => {
                         (any_of.is_empty() || any_of.contains(&ev.user.uid)) && !none_of.contains(&ev.user.uid)

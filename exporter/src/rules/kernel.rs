@@ -15,9 +15,9 @@ use std::collections::BTreeSet;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum KernelPredicate {
-    /// The path in `field` (`fd.name` or a path argument like `evt.arg.target`) is one of
-    /// `exact`, or starts with one of `prefixes`, or its last component is one of `basenames`.
-    Path { field: String, exact: Vec<String>, prefixes: Vec<String>, basenames: Vec<String> },
+    /// The path in one of `fields` (`fd.name` or path arguments like `evt.arg.target`) is one
+    /// of `exact`, or starts with one of `prefixes`, or its last component is one of `basenames`.
+    Path { fields: Vec<String>, exact: Vec<String>, prefixes: Vec<String>, basenames: Vec<String> },
     /// The port in `field` (`fd.rport`, `fd.sport`, `fd.lport`, `fd.cport`) is one of `ports`.
     Port { field: String, ports: Vec<u16> },
     /// `user.uid` is one of `any_of` (if non-empty) and none of `none_of`.
@@ -92,7 +92,7 @@ fn leaf(p: &Pred, negated: bool) -> Option<KernelPredicate> {
     }
     match id {
         _ if is_path_field(p) => {
-            let f = p.field.text.clone();
+            let f = vec![p.field.text.clone()];
             let (mut exact, mut prefixes) = (Vec::new(), Vec::new());
             match p.op {
                 Op::Eq | Op::In | Op::Intersects => exact = p.values.clone(),
@@ -117,13 +117,16 @@ fn leaf(p: &Pred, negated: bool) -> Option<KernelPredicate> {
                 }
                 _ => return None,
             }
-            Some(K::Path { field: f, exact, prefixes, basenames: vec![] })
+            Some(K::Path { fields: f, exact, prefixes, basenames: vec![] })
         }
-        FieldId::FdFilename if matches!(p.op, Op::Eq | Op::In) => {
-            Some(K::Path { field: "fd.name".into(), exact: vec![], prefixes: vec![], basenames: p.values.clone() })
-        }
+        FieldId::FdFilename if matches!(p.op, Op::Eq | Op::In) => Some(K::Path {
+            fields: vec!["fd.name".into()],
+            exact: vec![],
+            prefixes: vec![],
+            basenames: p.values.clone(),
+        }),
         FieldId::FdDirectory if matches!(p.op, Op::Eq | Op::In) => Some(K::Path {
-            field: "fd.name".into(),
+            fields: vec!["fd.name".into()],
             exact: vec![],
             prefixes: p.values.iter().map(|d| format!("{}/", d.trim_end_matches('/'))).collect(),
             basenames: vec![],
@@ -151,10 +154,10 @@ fn leaf(p: &Pred, negated: bool) -> Option<KernelPredicate> {
     }
 }
 
-/// Same kind and field: can be merged by union in an `or`.
+/// Same kind (and port field): can be merged by union in an `or`.
 fn key(k: &KernelPredicate) -> (u8, &str) {
     match k {
-        KernelPredicate::Path { field, .. } => (0, field),
+        KernelPredicate::Path { .. } => (0, ""),
         KernelPredicate::Port { field, .. } => (1, field),
         KernelPredicate::Uid { .. } => (2, ""),
         KernelPredicate::Comm { .. } => (3, ""),
@@ -171,9 +174,9 @@ fn union(a: &KernelPredicate, b: &KernelPredicate) -> Option<KernelPredicate> {
     }
     Some(match (a, b) {
         (
-            K::Path { field, exact: e1, prefixes: p1, basenames: b1 },
-            K::Path { exact: e2, prefixes: p2, basenames: b2, .. },
-        ) => K::Path { field: field.clone(), exact: cat(e1, e2), prefixes: cat(p1, p2), basenames: cat(b1, b2) },
+            K::Path { fields: f1, exact: e1, prefixes: p1, basenames: b1 },
+            K::Path { fields: f2, exact: e2, prefixes: p2, basenames: b2 },
+        ) => K::Path { fields: cat(f1, f2), exact: cat(e1, e2), prefixes: cat(p1, p2), basenames: cat(b1, b2) },
         (K::Port { field, ports: p1 }, K::Port { ports: p2, .. }) => {
             K::Port { field: field.clone(), ports: cat(p1, p2) }
         }
@@ -265,9 +268,23 @@ mod tests {
         assert_eq!(
             k.predicates,
             [KernelPredicate::Path {
-                field: "fd.name".into(),
+                fields: vec!["fd.name".into()],
                 exact: vec!["/root".into()],
                 prefixes: vec!["/etc/".into(), "/root/".into()],
+                basenames: vec![]
+            }]
+        );
+    }
+
+    #[test]
+    fn or_over_different_path_fields_keeps_a_path_predicate() {
+        let k = kf("(evt.type = symlinkat and evt.arg.target = /etc/shadow) or (evt.type = linkat and evt.arg.oldpath pmatch (/root))");
+        assert_eq!(
+            k.predicates,
+            [KernelPredicate::Path {
+                fields: vec!["evt.arg.target".into(), "evt.arg.oldpath".into()],
+                exact: vec!["/etc/shadow".into(), "/root".into()],
+                prefixes: vec!["/root/".into()],
                 basenames: vec![]
             }]
         );
