@@ -5,7 +5,7 @@
 //! - `container`: cgroup id -> container identity (path patterns, OCI runtime state, cache).
 //! - `syscalls`: syscall number -> name for x86_64 and aarch64.
 //! - `metrics`: renders the Prometheus text exposition from map snapshots.
-//! - `server`: the HTTP endpoints (the only user of hyper).
+//! - `server`: HTTP serving (the endpoints) and the HTTP client (the only user of hyper).
 //! - `rules`: the Falco-compatible rule language (parse, compile, evaluate, lint).
 //! - `cli`: command-line flags and their validation.
 

@@ -1,6 +1,7 @@
 //! [`AlertsConfig`]: everything the alert path can be told, with defaults that work unchanged.
 
 use super::AlertsError;
+use crate::server::client::{validate_header, HttpUrl};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -243,33 +244,24 @@ fn check_queue(what: &str, n: usize) -> Result<(), AlertsError> {
 }
 
 /// Checks that `url` is an absolute `http://` URL and returns it parsed.
-pub(crate) fn parse_http_url(what: &str, url: &str) -> Result<hyper::Uri, AlertsError> {
-    let uri: hyper::Uri = url
-        .parse()
-        .map_err(|e| AlertsError::Config(format!("{what} URL {url:?}: {e}; expected http://host[:port][/path]")))?;
-    match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => {
-            return Err(AlertsError::Config(format!(
-                "{what} URL {url:?}: https is not supported; use http:// (e.g. through a local TLS proxy)"
-            )))
-        }
-        _ => return Err(AlertsError::Config(format!("{what} URL {url:?}: must start with http://"))),
-    }
-    if uri.host().is_none_or(str::is_empty) {
-        return Err(AlertsError::Config(format!("{what} URL {url:?}: no host")));
-    }
-    Ok(uri)
+pub(crate) fn parse_http_url(what: &str, url: &str) -> Result<HttpUrl, AlertsError> {
+    HttpUrl::parse(what, url).map_err(AlertsError::Config)
 }
 
 /// `<base>/api/v2/alerts`, keeping any path prefix of `base`.
-pub(crate) fn alertmanager_endpoint(base: &str) -> Result<hyper::Uri, AlertsError> {
+pub(crate) fn alertmanager_endpoint(base: &str) -> Result<HttpUrl, AlertsError> {
     let base_uri = parse_http_url("alertmanager", base)?;
     if base_uri.query().is_some() {
         return Err(AlertsError::Config(format!("alertmanager URL {base:?}: must not have a query")));
     }
     let full = format!("{}/api/v2/alerts", base.trim_end_matches('/'));
     parse_http_url("alertmanager", &full)
+}
+
+/// Checks that a webhook header can be sent: `webhook header name "..": ..` or
+/// `webhook header ".." value: ..` if not.
+pub(crate) fn check_webhook_header(name: &str, value: &str) -> Result<(), AlertsError> {
+    validate_header(name, value).map_err(|e| AlertsError::Config(format!("webhook {e}")))
 }
 
 impl AlertsConfig {
@@ -294,10 +286,7 @@ impl AlertsConfig {
         if let Some(w) = &self.webhook {
             parse_http_url("webhook", &w.url)?;
             for (k, v) in &w.headers {
-                hyper::header::HeaderName::from_bytes(k.as_bytes())
-                    .map_err(|e| AlertsError::Config(format!("webhook header name {k:?}: {e}")))?;
-                hyper::header::HeaderValue::from_str(v)
-                    .map_err(|e| AlertsError::Config(format!("webhook header {k:?} value: {e}")))?;
+                check_webhook_header(k, v)?;
             }
             check_queue("webhook", w.queue)?;
         }

@@ -1,38 +1,20 @@
 //! The HTTP outputs: a generic webhook (one POST of the alert JSON per alert) and Alertmanager's
-//! v2 API (`POST /api/v2/alerts` with a JSON array, batched).
+//! v2 API (`POST /api/v2/alerts` with a JSON array, batched). The HTTP itself is
+//! [`crate::server::client`]; this module decides what to send and when to try again.
 
-use super::config::{alertmanager_endpoint, parse_http_url, AlertmanagerConfig, Backoff, WebhookConfig};
+use super::config::{
+    alertmanager_endpoint, check_webhook_header, parse_http_url, AlertmanagerConfig, Backoff, WebhookConfig,
+};
 use super::dispatcher::{Counters, Delivery, ErrorLog};
 use super::AlertsError;
 use crate::rules::output::render_time;
+use crate::server::client::{HttpClient, HttpUrl, PostError};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE, USER_AGENT};
-use hyper::{Request, StatusCode, Uri};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
-
-type HttpClient = Client<HttpConnector, Full<Bytes>>;
-
-const UA: &str = concat!("tracewarden/", env!("CARGO_PKG_VERSION"));
-
-fn client(timeout: Duration) -> HttpClient {
-    let mut conn = HttpConnector::new();
-    conn.set_connect_timeout(Some(timeout));
-    conn.set_nodelay(true);
-    // The pool needs a timer to actually close idle connections; without one a receiver that
-    // went away would leave its sockets open until the next request finds them dead.
-    Client::builder(TokioExecutor::new())
-        .pool_timer(TokioTimer::new())
-        .pool_idle_timeout(Duration::from_secs(30))
-        .build(conn)
-}
 
 /// Why one attempt failed, and whether trying again can help.
 #[derive(Debug)]
@@ -41,77 +23,62 @@ struct AttemptError {
     retryable: bool,
 }
 
+/// One POST of `body` as JSON; a 2xx is success. Connection errors, timeouts, 429 and 5xx are
+/// worth another attempt; anything else (other 4xx, a request that cannot be built) is not.
 async fn post_once(
     client: &HttpClient,
-    uri: &Uri,
-    headers: &[(HeaderName, HeaderValue)],
+    url: &HttpUrl,
+    headers: &[(String, String)],
     body: Bytes,
-    timeout: Duration,
 ) -> Result<(), AttemptError> {
-    let mut req = Request::post(uri.clone())
-        .header(CONTENT_TYPE, "application/json")
-        .header(USER_AGENT, UA)
-        .body(Full::new(body))
-        .map_err(|e| AttemptError { msg: format!("building request: {e}"), retryable: false })?;
-    for (k, v) in headers {
-        req.headers_mut().insert(k.clone(), v.clone());
-    }
-    let attempt = async {
-        let resp = client.request(req).await.map_err(|e| AttemptError { msg: e.to_string(), retryable: true })?;
-        let status = resp.status();
-        // Read the body to the end so the connection can be reused; its content only matters
-        // for the log line of a failure.
-        let body = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-        if status.is_success() {
-            return Ok(());
+    match client.post(url, headers, "application/json", body).await {
+        Ok(resp) if resp.is_success() => Ok(()),
+        Ok(resp) => {
+            let retryable = (500..600).contains(&resp.status) || resp.status == 429;
+            // The body only matters for the log line of the failure.
+            let text = String::from_utf8_lossy(&resp.body[..resp.body.len().min(200)]).trim().to_owned();
+            Err(AttemptError { msg: format!("HTTP {}: {text}", resp.status_line()), retryable })
         }
-        let retryable = status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS;
-        let text = String::from_utf8_lossy(&body[..body.len().min(200)]).trim().to_owned();
-        Err(AttemptError { msg: format!("HTTP {status}: {text}"), retryable })
-    };
-    match tokio::time::timeout(timeout, attempt).await {
-        Ok(r) => r,
-        Err(_) => Err(AttemptError { msg: format!("no response within {timeout:?}"), retryable: true }),
+        Err(e) => {
+            let retryable = match e {
+                PostError::Timeout(_) | PostError::Connection(_) => true,
+                PostError::Other(_) => false,
+            };
+            Err(AttemptError { msg: e.to_string(), retryable })
+        }
     }
 }
 
 /// POSTs `body` with retries; the last error if it was not delivered.
-#[allow(clippy::too_many_arguments)]
 async fn post_with_retries(
     what: &str,
     client: &HttpClient,
-    uri: &Uri,
-    headers: &[(HeaderName, HeaderValue)],
+    url: &HttpUrl,
+    headers: &[(String, String)],
     body: Bytes,
-    timeout: Duration,
     retries: u32,
     backoff: Backoff,
 ) -> Result<(), String> {
     let mut attempt = 0;
     loop {
-        match post_once(client, uri, headers, body.clone(), timeout).await {
+        match post_once(client, url, headers, body.clone()).await {
             Ok(()) => return Ok(()),
             Err(e) if e.retryable && attempt < retries => {
-                tracing::debug!(output = what, %uri, error = %e.msg, attempt, "POST failed, retrying");
+                tracing::debug!(output = what, uri = %url, error = %e.msg, attempt, "POST failed, retrying");
                 tokio::time::sleep(backoff.delay(attempt)).await;
                 attempt += 1;
             }
-            Err(e) => return Err(format!("POST {uri}: {} (after {} attempts)", e.msg, attempt + 1)),
+            Err(e) => return Err(format!("POST {url}: {} (after {} attempts)", e.msg, attempt + 1)),
         }
     }
 }
 
-pub(crate) fn webhook_headers(cfg: &WebhookConfig) -> Result<Vec<(HeaderName, HeaderValue)>, AlertsError> {
-    cfg.headers
-        .iter()
-        .map(|(k, v)| {
-            let name = HeaderName::from_bytes(k.as_bytes())
-                .map_err(|e| AlertsError::Config(format!("webhook header name {k:?}: {e}")))?;
-            let value =
-                HeaderValue::from_str(v).map_err(|e| AlertsError::Config(format!("webhook header {k:?}: {e}")))?;
-            Ok((name, value))
-        })
-        .collect()
+/// The configured headers, each checked to be sendable.
+pub(crate) fn webhook_headers(cfg: &WebhookConfig) -> Result<Vec<(String, String)>, AlertsError> {
+    for (k, v) in &cfg.headers {
+        check_webhook_header(k, v)?;
+    }
+    Ok(cfg.headers.clone())
 }
 
 /// The webhook worker: one POST per alert, body = the alert JSON line.
@@ -128,11 +95,11 @@ pub(crate) async fn run_webhook(cfg: WebhookConfig, mut rx: mpsc::Receiver<Deliv
             return;
         }
     };
-    let client = client(cfg.timeout);
+    let client = HttpClient::new(cfg.timeout);
     let mut log = ErrorLog::default();
     while let Some(d) = rx.recv().await {
         let body = Bytes::copy_from_slice(d.json.as_bytes());
-        match post_with_retries("webhook", &client, &uri, &headers, body, cfg.timeout, cfg.retries, cfg.backoff).await {
+        match post_with_retries("webhook", &client, &uri, &headers, body, cfg.retries, cfg.backoff).await {
             Ok(()) => {
                 counters.sent();
                 log.ok("webhook");
@@ -247,7 +214,7 @@ pub(crate) async fn run_alertmanager(
             return;
         }
     };
-    let client = client(cfg.timeout);
+    let client = HttpClient::new(cfg.timeout);
     let mut log = ErrorLog::default();
     let mut batch = Vec::with_capacity(cfg.max_batch);
     while let Some(d) = rx.recv().await {
@@ -259,8 +226,7 @@ pub(crate) async fn run_alertmanager(
             }
         }
         let body = Bytes::from(alertmanager_body(&cfg, &batch, now_ns()));
-        let res =
-            post_with_retries("alertmanager", &client, &uri, &[], body, cfg.timeout, cfg.retries, cfg.backoff).await;
+        let res = post_with_retries("alertmanager", &client, &uri, &[], body, cfg.retries, cfg.backoff).await;
         match &res {
             Ok(()) => log.ok("alertmanager"),
             Err(e) => log.error("alertmanager", e),

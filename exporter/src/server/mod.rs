@@ -1,5 +1,8 @@
-//! HTTP endpoints: `/metrics`, `/healthz` and a landing page. The only module that touches
-//! hyper; what /metrics shows comes from a `MetricsSource`.
+//! HTTP endpoints: `/metrics`, `/healthz` and a landing page; and, in [`client`], the HTTP
+//! client of the alert outputs. The only module that touches hyper; what /metrics shows comes
+//! from a `MetricsSource`.
+
+pub mod client;
 
 use std::{convert::Infallible, net::SocketAddr, sync::Arc};
 
