@@ -43,7 +43,7 @@ impl Setup {
 /// Whatever is attached for one sample; detaches on drop.
 enum Attached {
     None,
-    Probe(#[allow(dead_code)] Probe),
+    Probe(#[allow(dead_code)] Box<Probe>),
     Process(Child),
 }
 
@@ -124,7 +124,8 @@ fn attach(setup: Setup) -> Attached {
         Setup::Nothing => Attached::None,
         Setup::Empty(hook) => {
             let config = ProbeConfig { hook, workload: Workload::Empty, ..Default::default() };
-            Attached::Probe(Probe::load(&config).unwrap_or_else(|e| fail(&format!("loading the empty program: {e}"))))
+            let probe = Probe::load(&config).unwrap_or_else(|e| fail(&format!("loading the empty program: {e}")));
+            Attached::Probe(Box::new(probe))
         }
         Setup::Exporter(hook) => {
             let (child, _) = start_exporter(&["--hook", hook.name()]);

@@ -12,6 +12,7 @@ use exporter::{
     container::{detect_cgroup2_root, runtime::RuntimeSources, ContainerResolver},
     metrics::Exposition,
     probe::{NewCgroups, Probe, ProbeConfig, Workload},
+    rules::{Engine, Severity},
     server::{self, MetricsSource},
     syscalls::{Arch, SyscallNames},
 };
@@ -40,9 +41,10 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    if let Some(dir) = &args.rules_dir {
-        std::fs::read_dir(dir).with_context(|| format!("cannot read rules directory {}", dir.display()))?;
-    }
+    let rules_loaded = match &args.rules_dir {
+        Some(dir) => load_rules(dir)?,
+        None => 0,
+    };
     let cgroup_root = args
         .cgroup_root
         .clone()
@@ -69,7 +71,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             .context("polling the new-cgroup ring buffer")?;
         let resolver = ContainerResolver::new(cgroup_root, RuntimeSources::default(), args.container_ttl);
         let hook = args.hook.name();
-        let exposition = Exposition::new(args.syscall_label, SyscallNames::new(Arch::host()), hook);
+        let exposition = Exposition::new(args.syscall_label, SyscallNames::new(Arch::host()), hook, rules_loaded);
         let collector = Arc::new(SharedCollector(Mutex::new(Collector::new(probe, resolver, exposition))));
         tracing::info!(address = %args.listen_address, hook, max_cgroups = args.max_cgroups, "serving /metrics");
         tokio::spawn(refresh_loop(collector.clone()));
@@ -80,6 +82,32 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         Ok(())
     })
+}
+
+/// Loads and checks the rules: warnings are logged, errors are printed one line each
+/// (`file:line:col: rule 'name': cause`) and stop the start. Returns the enabled rules.
+fn load_rules(dir: &std::path::Path) -> anyhow::Result<usize> {
+    std::fs::read_dir(dir).with_context(|| format!("cannot read rules directory {}", dir.display()))?;
+    let engine = Engine::load_dir(dir);
+    let mut errors = 0;
+    for diagnostic in &engine.diagnostics {
+        match diagnostic.severity {
+            Severity::Error => {
+                errors += 1;
+                eprintln!("exporter: error: {diagnostic}");
+            }
+            Severity::Warning => tracing::warn!("{diagnostic}"),
+        }
+    }
+    if errors > 0 {
+        anyhow::bail!(
+            "{errors} error(s) in the rules under {}: fix them (exporter rules check --rules-dir {0})",
+            dir.display()
+        );
+    }
+    let enabled = engine.rules().iter().filter(|r| r.enabled).count();
+    tracing::info!(rules = enabled, dir = %dir.display(), "rules loaded");
+    Ok(enabled)
 }
 
 struct SharedCollector(Mutex<Collector>);

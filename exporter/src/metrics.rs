@@ -36,11 +36,18 @@ pub struct Exposition {
     syscall_label: SyscallLabel,
     names: SyscallNames,
     build_info: MetricFamily,
+    rules_loaded: MetricFamily,
     process: prometheus::process_collector::ProcessCollector,
 }
 
 impl Exposition {
-    pub fn new(syscall_label: SyscallLabel, names: SyscallNames, hook: &str) -> Exposition {
+    pub fn new(syscall_label: SyscallLabel, names: SyscallNames, hook: &str, rules_loaded: usize) -> Exposition {
+        let rules_loaded = family(
+            "tracewarden_rules_loaded",
+            "Enabled rules loaded from --rules-dir.",
+            MetricType::GAUGE,
+            vec![gauge(Vec::new(), rules_loaded as f64)],
+        );
         let build_info = family(
             "tracewarden_build_info",
             "Build and runtime facts of this exporter; the value is always 1.",
@@ -54,12 +61,13 @@ impl Exposition {
             syscall_label,
             names,
             build_info,
+            rules_loaded,
             process: prometheus::process_collector::ProcessCollector::for_self(),
         }
     }
 
     pub fn render(&self, data: &ScrapeData) -> String {
-        let mut families = vec![self.build_info.clone()];
+        let mut families = vec![self.build_info.clone(), self.rules_loaded.clone()];
         families.push(family(
             "tracewarden_kernel_map_entries",
             "Entries in use in a kernel map.",
@@ -224,7 +232,7 @@ mod tests {
             slot_capacity: 1023,
             collect_duration: Duration::from_millis(3),
         };
-        Exposition::new(label, SyscallNames::new(Arch::X86_64), "tp_btf").render(&data)
+        Exposition::new(label, SyscallNames::new(Arch::X86_64), "tp_btf", 15).render(&data)
     }
 
     #[test]
@@ -238,6 +246,7 @@ mod tests {
         assert!(text.contains(r#"tracewarden_kernel_map_capacity{map="cgroup_slots"} 1023"#));
         assert!(text.contains("tracewarden_scrape_duration_seconds 0.003"));
         assert!(text.contains(r#"tracewarden_build_info{version=""#));
+        assert!(text.contains("tracewarden_rules_loaded 15"));
         assert!(text.contains("process_resident_memory_bytes"));
     }
 

@@ -7,8 +7,31 @@ use std::process::{Command, Output};
 
 use common::{free_port, kernel_available};
 
+/// Runs the exporter, which must exit by itself: every case here is a start-up failure.
 fn exporter(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_exporter")).args(args).env("RUST_BACKTRACE", "1").output().expect("run exporter")
+    let mut command = Command::new(env!("CARGO_BIN_EXE_exporter"));
+    command.args(args).env("RUST_BACKTRACE", "1");
+    run_bounded(command)
+}
+
+/// Runs a command to completion, killing it (and failing the test) if it is still running after
+/// 30 s, so a start-up that unexpectedly succeeds cannot hang the suite.
+fn run_bounded(mut command: Command) -> Output {
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn exporter");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().expect("collect output");
+            panic!("still running after 30 s; stderr:\n{}", String::from_utf8_lossy(&output.stderr));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("collect output")
 }
 
 /// Asserts a failed run printed exactly one line, starting `exporter: error: `, containing
@@ -71,13 +94,13 @@ fn not_privileged() {
     }
     // Root without any capability, as a container without CAP_BPF would run it.
     let listen = listen_args(free_port());
-    let output = Command::new("setpriv")
+    let mut command = Command::new("setpriv");
+    command
         .args(["--inh-caps=-all", "--bounding-set=-all", "--"])
         .arg(env!("CARGO_BIN_EXE_exporter"))
         .args(&listen)
-        .env("RUST_BACKTRACE", "1")
-        .output()
-        .expect("setpriv (util-linux)");
+        .env("RUST_BACKTRACE", "1");
+    let output = run_bounded(command);
     assert_one_line_error(&output, &["missing capabilities CAP_BPF+CAP_PERFMON", "run as root"]);
 }
 
@@ -121,4 +144,24 @@ fn missing_hook() {
         &output,
         &["the kernel has no tp_btf/sys_enter hook", "btf_trace_sys_enter", "--hook raw-tp"],
     );
+}
+
+#[test]
+fn broken_rules_stop_the_start_with_file_line_and_cause() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        "- rule: Bad condition\n  desc: d\n  condition: evt.type = openat and (proc.name = cat\n  output: o\n  priority: WARNING\n",
+    )
+    .expect("write rules");
+    let listen = listen_args(free_port());
+    let output = exporter(&with_listen(&listen, &["--rules-dir", dir.path().to_str().expect("utf-8")]));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "one line for the error, one summary:\n{stderr}");
+    assert!(lines[0].starts_with("exporter: error: ") && lines[0].contains("bad.yaml:3:"), "{stderr}");
+    assert!(lines[0].contains("rule 'Bad condition'"), "{stderr}");
+    assert!(lines[1].contains("1 error(s) in the rules") && lines[1].contains("exporter rules check"), "{stderr}");
 }

@@ -166,9 +166,12 @@ fn live_metrics_pass_promtool_check() {
     if !kernel_available("live_metrics_pass_promtool_check") {
         return;
     }
-    let exporter = Exporter::start(&[]);
+    let shipped_rules = concat!(env!("CARGO_MANIFEST_DIR"), "/../rules");
+    let exporter = Exporter::start(&["--rules-dir", shipped_rules]);
     let metrics = exporter.metrics();
     assert!(metrics.contains("tracewarden_syscalls_total{container_id=\"host\""), "{metrics}");
+    let loaded = sample(&metrics, "tracewarden_rules_loaded", &[]);
+    assert!(loaded.is_some_and(|n| n >= 15.0), "shipped rules not loaded: {loaded:?}");
     let mut promtool = std::process::Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(std::process::Stdio::piped())

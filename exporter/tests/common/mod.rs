@@ -150,7 +150,7 @@ impl Drop for Exporter {
 /// order), if /metrics has it.
 pub fn sample(metrics: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     let label_text: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
-    let prefix = format!("{name}{{{}}} ", label_text.join(","));
+    let prefix = if labels.is_empty() { format!("{name} ") } else { format!("{name}{{{}}} ", label_text.join(",")) };
     metrics.lines().find_map(|line| line.strip_prefix(&prefix)).and_then(|v| v.trim().parse().ok())
 }
 
