@@ -28,20 +28,18 @@ pub struct Collector {
     exposition: Exposition,
     /// Counts of freed cgroups whose identity lives on.
     retired: ContainerRows,
-    /// The last snapshot's rows by cgroup, so a freed cgroup's final counts can be retired.
-    last_rows: HashMap<u64, Box<SyscallRow>>,
 }
 
 impl Collector {
     pub fn new(probe: Probe, resolver: ContainerResolver, exposition: Exposition) -> Collector {
-        Collector { probe, resolver, exposition, retired: HashMap::new(), last_rows: HashMap::new() }
+        Collector { probe, resolver, exposition, retired: HashMap::new() }
     }
 
     /// Resolves cgroups that appeared since the last call and frees the ones gone past the TTL.
     /// Run on a short timer so short-lived containers are named while their cgroup exists.
+    /// Reads only the cgroup ids, not their counters: it runs every second.
     pub fn refresh(&mut self, now: Instant) -> Result<(), ProbeError> {
-        let snapshot = self.probe.snapshot()?;
-        self.absorb(&snapshot, now);
+        self.resolver.resolve_all(self.probe.cgroup_ids()?, now);
         for (cgroup_id, container) in self.resolver.expire(now) {
             self.retire(cgroup_id, container)?;
         }
@@ -79,9 +77,7 @@ impl Collector {
     fn absorb(&mut self, snapshot: &KernelSnapshot, now: Instant) -> ContainerRows {
         self.resolver.resolve_all(snapshot.cgroups.iter().map(|c| c.cgroup_id), now);
         let mut rows: ContainerRows = self.retired.clone();
-        self.last_rows.clear();
         for cgroup in &snapshot.cgroups {
-            self.last_rows.insert(cgroup.cgroup_id, cgroup.syscalls.clone());
             // A provisional cgroup is held back: its counts appear, complete, once it is named.
             if let Some(container) = self.resolver.get(cgroup.cgroup_id) {
                 add_row(rows.entry(container).or_insert_with(zero_row), &cgroup.syscalls);
@@ -94,10 +90,12 @@ impl Collector {
         rows
     }
 
+    /// Frees a cgroup's kernel slot, first keeping its final counts when its identity lives on.
     fn retire(&mut self, cgroup_id: u64, container: Arc<Container>) -> Result<(), ProbeError> {
-        let row = self.last_rows.remove(&cgroup_id);
-        if let (true, Some(row)) = (outlives_its_cgroups(&container), row) {
-            add_row(self.retired.entry(container).or_insert_with(zero_row), &row);
+        if outlives_its_cgroups(&container) {
+            if let Some(row) = self.probe.cgroup_row(cgroup_id)? {
+                add_row(self.retired.entry(container).or_insert_with(zero_row), &row);
+            }
         }
         self.probe.release_cgroup(cgroup_id)
     }

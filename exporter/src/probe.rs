@@ -243,6 +243,20 @@ impl Probe {
         })
     }
 
+    /// The cgroups that hold a slot (no counters read).
+    pub fn cgroup_ids(&self) -> Result<Vec<u64>, ProbeError> {
+        self.slots.keys().collect::<Result<_, _>>().map_err(map_error(names::CGROUP_SLOTS))
+    }
+
+    /// One cgroup's counters, summed over CPUs (None if it holds no slot).
+    pub fn cgroup_row(&self, cgroup_id: u64) -> Result<Option<Box<SyscallRow>>, ProbeError> {
+        match self.slots.get(&cgroup_id, 0) {
+            Ok(slot) => self.row(slot).map(Some),
+            Err(MapError::KeyNotFound) => Ok(None),
+            Err(e) => Err(map_error(names::CGROUP_SLOTS)(e)),
+        }
+    }
+
     fn row(&self, slot: u32) -> Result<Box<SyscallRow>, ProbeError> {
         let per_cpu = self.counts.get(&slot, 0).map_err(map_error(names::SYSCALL_COUNTS))?;
         let mut sum = Box::new([0u64; MAX_SYSCALLS]);
