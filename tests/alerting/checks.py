@@ -319,10 +319,10 @@ def check_rules_conventions():
     if prio != want:
         problems.append(f"priority -> severity mapping is {prio}, want {want}")
     # Runbook sections exist.
-    runbook = open(os.path.join(ROOT, "alertmanager", "RUNBOOK.md")).read()
+    runbook = open(os.path.join(ROOT, "README.md")).read()
     for a in sorted(names):
         if not re.search(r"^#+ Runbook: %s\s*$" % re.escape(a), runbook, re.M):
-            problems.append(f"{a}: no '## Runbook: {a}' section in alertmanager/RUNBOOK.md")
+            problems.append(f"{a}: no 'Runbook: {a}' section in README.md")
     print(f"  {len(names)} alerts: severities, annotations, runbook links and sections, "
           f"priority mapping {sorted(prio)}")
     if problems:
