@@ -2,6 +2,9 @@
 //! receiver leaves the other outputs whole, suppression is carried and counted, the file
 //! output rotates, and the recorder writes what `exporter rules test --events` replays.
 
+mod common;
+
+use common::alerts::{counts, wait_until};
 use exporter::alerts::{
     AlertmanagerConfig, AlertsConfig, Backoff, Dispatcher, DispatcherOptions, FileConfig, ManualClock, Recorder,
     WebhookConfig,
@@ -61,20 +64,6 @@ fn file_lines(p: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(p).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
-async fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-fn counts(d: &Dispatcher, output: &str) -> (u64, u64, u64) {
-    let s = d.stats();
-    let o = s.output(output).unwrap_or_else(|| panic!("no output {output}"));
-    (o.sent, o.failed, o.dropped)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_and_hanging_receivers_never_block_detection_or_other_outputs() {
     const N: usize = 10_000;
@@ -122,7 +111,7 @@ async fn dead_and_hanging_receivers_never_block_detection_or_other_outputs() {
     // 10,000 x 1 ms (webhook backoff) or 300 ms per alert (Alertmanager timeout).
     assert!(took < Duration::from_secs(5), "10,000 submits took {took:?}");
 
-    wait_until("stdout and file have every alert", || {
+    wait_until("stdout and file have every alert", WAIT, || {
         counts(&d, "stdout").0 == N as u64 && counts(&d, "file").0 == N as u64
     })
     .await;
@@ -136,12 +125,12 @@ async fn dead_and_hanging_receivers_never_block_detection_or_other_outputs() {
     let (sent, _, dropped) = counts(&d, "webhook");
     assert_eq!(sent, 0);
     assert!(dropped > 0, "a 64-slot queue cannot take 10,000 alerts");
-    wait_until("webhook: every alert failed or dropped", || {
+    wait_until("webhook: every alert failed or dropped", WAIT, || {
         let (s, f, dr) = counts(&d, "webhook");
         s == 0 && f > 0 && f + dr == N as u64
     })
     .await;
-    wait_until("alertmanager: timeouts counted as failures", || counts(&d, "alertmanager").1 > 0).await;
+    wait_until("alertmanager: timeouts counted as failures", WAIT, || counts(&d, "alertmanager").1 > 0).await;
     let (s, _, dr) = counts(&d, "alertmanager");
     assert_eq!(s, 0);
     assert!(dr > 0);
@@ -179,7 +168,7 @@ async fn suppression_is_per_rule_and_container_and_carried() {
     clock.advance(Duration::from_millis(500)); // one token at 2/s
     d.submit(&alert("Flood", "c1", 300));
     d.submit(&alert("Flood", "c1", 301));
-    wait_until("12 lines written", || counts(&d, "file").0 == 12).await;
+    wait_until("12 lines written", WAIT, || counts(&d, "file").0 == 12).await;
     let lines = file_lines(&path);
     let outputs: Vec<&str> = lines.iter().map(|l| l["output"].as_str().unwrap()).collect();
     let want: Vec<String> = (0..5)
@@ -208,7 +197,7 @@ async fn file_output_rotates_with_backups() {
     for i in 10..40 {
         d.submit(&alert("R", "c", i));
     }
-    wait_until("30 written", || counts(&d, "file").0 == 30).await;
+    wait_until("30 written", WAIT, || counts(&d, "file").0 == 30).await;
     let names = |p: &PathBuf| -> Vec<u64> {
         file_lines(p).iter().map(|l| l["output_fields"]["evt.num"].as_u64().unwrap()).collect()
     };

@@ -2,7 +2,10 @@
 //! listener for syslog, and an HTTP server standing in for a webhook and for Alertmanager's
 //! `/api/v2/alerts`. Dead receivers (closed ports) must show up in `failed`/`dropped`.
 
+mod common;
+
 use bytes::Bytes;
+use common::alerts::{counts, wait_until};
 use exporter::alerts::{
     alert_json, AlertmanagerConfig, AlertsConfig, Backoff, Dispatcher, DispatcherOptions, ManualClock, SubmitOutcome,
     SyslogConfig, WebhookConfig,
@@ -73,20 +76,6 @@ async fn black_hole() -> (SocketAddr, tokio::task::JoinHandle<()>) {
         }
     });
     (addr, holder)
-}
-
-async fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-fn counts(d: &Dispatcher, output: &str) -> (u64, u64, u64) {
-    let s = d.stats();
-    let o = s.output(output).unwrap_or_else(|| panic!("no output {output}"));
-    (o.sent, o.failed, o.dropped)
 }
 
 // ---------------------------------------------------------------- syslog
@@ -160,7 +149,7 @@ async fn syslog_udp_rfc5424() {
     assert_eq!(&head[2..], ["node-1", "tracewarden", &std::process::id().to_string(), "Terminal_shell_in_container"]);
     assert!(sd.starts_with("[tracewarden@32473 rule=\"Terminal shell in container\" priority=\"warning\""), "{sd}");
     assert_eq!(msg, alert_json(&a, 0), "MSG is the alert JSON line");
-    wait_until("sent counted", || counts(&d, "syslog") == (1, 0, 0)).await;
+    wait_until("sent counted", WAIT, || counts(&d, "syslog") == (1, 0, 0)).await;
 }
 
 #[tokio::test]
@@ -183,7 +172,7 @@ async fn syslog_tcp_octet_counting_and_reconnect() {
     let (h1, _, m1) = split_5424(&frames[1]);
     assert_eq!(h1[0], "<131>1");
     assert_eq!(m1, alert_json(&b, 0));
-    wait_until("2 sent", || counts(&d, "syslog").0 == 2).await;
+    wait_until("2 sent", WAIT, || counts(&d, "syslog").0 == 2).await;
 
     // The receiver restarts: the sender must notice the closed connection and reconnect.
     drop(conn);
@@ -193,7 +182,7 @@ async fn syslog_tcp_octet_counting_and_reconnect() {
     let mut buf = Vec::new();
     let frames = read_frames(&mut conn2, &mut buf, 1).await;
     assert_eq!(split_5424(&frames[0]).2, alert_json(&a, 0));
-    wait_until("3 sent", || counts(&d, "syslog") == (3, 0, 0)).await;
+    wait_until("3 sent", WAIT, || counts(&d, "syslog") == (3, 0, 0)).await;
 }
 
 #[tokio::test]
@@ -205,7 +194,7 @@ async fn syslog_tcp_dead_receiver_counts_failed() {
     for i in 0..3 {
         d.submit(&alert("r", "notice", &format!("c{i}")));
     }
-    wait_until("3 failed", || counts(&d, "syslog") == (0, 3, 0)).await;
+    wait_until("3 failed", WAIT, || counts(&d, "syslog") == (0, 3, 0)).await;
 }
 
 #[tokio::test]
@@ -218,7 +207,7 @@ async fn syslog_udp_dead_receiver_counts_failed() {
     let d = Dispatcher::new(only(AlertsConfig { syslog: Some(s), ..AlertsConfig::default() })).unwrap();
     for i in 0..10u64 {
         d.submit(&alert("r", "notice", "c"));
-        wait_until("the alert to be counted", || {
+        wait_until("the alert to be counted", WAIT, || {
             let (sent, failed, _) = counts(&d, "syslog");
             sent + failed == i + 1
         })
@@ -243,8 +232,8 @@ async fn syslog_tcp_receiver_that_stops_reading_times_out() {
     for _ in 0..20 {
         d.submit(&big);
     }
-    wait_until("a write timeout", || counts(&d, "syslog").1 > 0).await;
-    wait_until("every alert accounted for", || {
+    wait_until("a write timeout", WAIT, || counts(&d, "syslog").1 > 0).await;
+    wait_until("every alert accounted for", WAIT, || {
         let (sent, failed, dropped) = counts(&d, "syslog");
         sent + failed + dropped == 20
     })
@@ -333,7 +322,7 @@ async fn webhook_posts_alert_json_with_suppressed_carry() {
     let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(v["suppressed"], 2);
     assert_eq!(v["rule"], "Write below etc");
-    wait_until("2 sent", || counts(&d, "webhook") == (2, 0, 0)).await;
+    wait_until("2 sent", WAIT, || counts(&d, "webhook") == (2, 0, 0)).await;
     assert_eq!(d.stats().suppressed.get("Write below etc"), Some(&2));
 }
 
@@ -348,11 +337,11 @@ async fn webhook_retries_server_errors_not_client_errors() {
     d.submit(&a);
     let bodies: Vec<Vec<u8>> = vec![next(&mut rx).await.body, next(&mut rx).await.body, next(&mut rx).await.body];
     assert!(bodies.iter().all(|b| b == alert_json(&a, 0).as_bytes()), "the same body each attempt");
-    wait_until("sent after 2 retries", || counts(&d, "webhook") == (1, 0, 0)).await;
+    wait_until("sent after 2 retries", WAIT, || counts(&d, "webhook") == (1, 0, 0)).await;
     // 400: the receiver rejects the request itself; repeating it cannot help.
     d.submit(&a);
     next(&mut rx).await;
-    wait_until("failed without retry", || counts(&d, "webhook") == (1, 1, 0)).await;
+    wait_until("failed without retry", WAIT, || counts(&d, "webhook") == (1, 1, 0)).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(rx.try_recv().is_err(), "no retry after a 4xx");
 }
@@ -367,7 +356,7 @@ async fn webhook_timeout_is_a_failure() {
     w.backoff = fast();
     let d = Dispatcher::new(only(AlertsConfig { webhook: Some(w), ..AlertsConfig::default() })).unwrap();
     d.submit(&alert("r", "warning", "c"));
-    wait_until("failed after timeouts", || counts(&d, "webhook") == (0, 1, 0)).await;
+    wait_until("failed after timeouts", WAIT, || counts(&d, "webhook") == (0, 1, 0)).await;
     hold.abort();
 }
 
@@ -409,7 +398,7 @@ async fn alertmanager_push_within_one_second() {
     render_time(unix_ns() + 300_000_000_000, &mut hi);
     assert!(lo.as_str() <= ends && ends <= hi.as_str(), "endsAt = send time + 5m: {lo} <= {ends} <= {hi}");
     assert_eq!(x["generatorURL"], "http://node-1:9862/");
-    wait_until("sent", || counts(&d, "alertmanager") == (1, 0, 0)).await;
+    wait_until("sent", WAIT, || counts(&d, "alertmanager") == (1, 0, 0)).await;
 
     // Several alerts at once: every one arrives (batched or not), each within 1 s.
     let t1 = Instant::now();
@@ -425,7 +414,7 @@ async fn alertmanager_push_within_one_second() {
     }
     let sev: Vec<_> = got.iter().map(|x| x["labels"]["severity"].as_str().unwrap().to_owned()).collect();
     assert_eq!(sev, ["ticket", "ticket", "info"]);
-    wait_until("4 sent", || counts(&d, "alertmanager") == (4, 0, 0)).await;
+    wait_until("4 sent", WAIT, || counts(&d, "alertmanager") == (4, 0, 0)).await;
 }
 
 #[tokio::test]
@@ -438,7 +427,7 @@ async fn alertmanager_retries_with_backoff() {
     for _ in 0..3 {
         assert_eq!(next(&mut rx).await.path, "/api/v2/alerts");
     }
-    wait_until("sent on the third attempt", || counts(&d, "alertmanager") == (1, 0, 0)).await;
+    wait_until("sent on the third attempt", WAIT, || counts(&d, "alertmanager") == (1, 0, 0)).await;
 }
 
 #[tokio::test]
@@ -456,7 +445,7 @@ async fn alertmanager_dead_receiver_fails_and_drops_without_blocking() {
     assert_eq!(sent, 0);
     // At most the queue (4) and one batch (2) can be taken; the rest is dropped at submit.
     assert!(dropped >= 200 - 6, "dropped {dropped}");
-    wait_until("every alert failed or dropped", || {
+    wait_until("every alert failed or dropped", WAIT, || {
         let (s, f, dr) = counts(&d, "alertmanager");
         s == 0 && f > 0 && f + dr == 200
     })

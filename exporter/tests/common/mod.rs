@@ -1,6 +1,8 @@
 //! Helpers shared by the tests that need the real kernel (root, BPF, cgroups, runc).
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod alerts;
+
 use std::{
     os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
