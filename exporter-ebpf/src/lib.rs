@@ -52,16 +52,19 @@ pub enum DropReason {
     EventRingFull = 4,
     /// A path argument filled its buffer: the event carries a truncated path.
     PathTruncated = 5,
+    /// The entry record could not be stashed until the syscall's exit: event lost.
+    PendingStashFailed = 6,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 6] = [
+    pub const ALL: [DropReason; 7] = [
         DropReason::SlotsExhausted,
         DropReason::SlotMapFull,
         DropReason::SyscallOutOfRange,
         DropReason::NewCgroupNoticeLost,
         DropReason::EventRingFull,
         DropReason::PathTruncated,
+        DropReason::PendingStashFailed,
     ];
 
     /// The `reason` label value on `tracewarden_kernel_dropped_total`.
@@ -73,6 +76,7 @@ impl DropReason {
             DropReason::NewCgroupNoticeLost => "new_cgroup_notice_lost",
             DropReason::EventRingFull => "event_ring_full",
             DropReason::PathTruncated => "path_truncated",
+            DropReason::PendingStashFailed => "pending_stash_failed",
         }
     }
 }
@@ -86,6 +90,10 @@ pub const INTERESTING_WORDS: u32 = (MAX_SYSCALLS / 64) as u32;
 
 /// `ArgSpec` index value meaning "no such argument".
 pub const NO_ARG: u8 = 0xff;
+
+/// Threads that can be inside an interesting syscall at once (entry records awaiting their exit);
+/// least recently used entries make room, so a thread that never returns cannot leak one.
+pub const MAX_PENDING: u32 = 8192;
 
 /// Bytes kept of each path argument, including the terminating NUL.
 pub const MAX_PATH: usize = 256;
@@ -109,12 +117,16 @@ impl ArgSpec {
     pub const NONE: ArgSpec = ArgSpec { paths: [NO_ARG; 2], sockaddr: NO_ARG, sockaddr_len: NO_ARG };
 }
 
-/// One syscall entry some rule may care about, as the kernel sends it on `EVENTS`.
+/// One syscall some rule may care about, as the kernel sends it on `EVENTS`: captured at entry
+/// (arguments are read before the call changes them), sent at exit with the result.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct SyscallEvent {
+    /// `bpf_ktime_get_ns` at entry (CLOCK_MONOTONIC).
     pub ktime_ns: u64,
     pub cgroup_id: u64,
+    /// The syscall's return value: >= 0 success, -errno failure.
+    pub res: i64,
     /// Thread group id (the process id user space sees) and thread id.
     pub tgid: u32,
     pub tid: u32,
@@ -147,6 +159,9 @@ pub mod names {
     pub const INTERESTING: &str = "INTERESTING";
     pub const ARG_SPECS: &str = "ARG_SPECS";
     pub const EVENTS: &str = "EVENTS";
+    pub const PENDING: &str = "PENDING";
+    /// The exit program, attached to `syscalls/sys_exit_<name>` of each interesting syscall.
+    pub const PROG_SYS_EXIT: &str = "sys_exit_tracked";
     pub const SLOT_CACHE: &str = "SLOT_CACHE";
     pub const DROPS: &str = "DROPS";
     /// Counting programs: on the BTF tracepoint and on the raw tracepoint.

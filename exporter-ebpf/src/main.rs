@@ -4,7 +4,11 @@
 //! Hot path (the cgroup last seen on this CPU): one per-CPU array read for the cached
 //! (cgroup, slot), one per-CPU array read for the slot's row, whose owner field confirms the
 //! cache is still valid, one add, then one array read and a bit test of the `INTERESTING`
-//! bitmap. No hash look-up. Only syscalls some rule needs build an event (`emit_event`).
+//! bitmap. No hash look-up. Only syscalls some rule needs build an event: `stash_entry` records
+//! identity, arguments, paths and socket address at entry (before the call can change them) in
+//! `PENDING`, keyed by thread; `sys_exit_tracked`, attached by user space to the exit tracepoint
+//! of just those syscalls, adds the result and sends the record on `EVENTS`. Other syscalls never
+//! pay for the exit side.
 #![no_std]
 #![no_main]
 
@@ -14,13 +18,13 @@ use aya_ebpf::{
         bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid,
         bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_user_buf, bpf_probe_read_user_str_bytes,
     },
-    macros::{btf_tracepoint, map, raw_tracepoint},
-    maps::{Array, HashMap, PerCpuArray, Queue, RingBuf},
-    programs::{BtfTracePointContext, RawTracePointContext},
+    macros::{btf_tracepoint, map, raw_tracepoint, tracepoint},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, Queue, RingBuf},
+    programs::{BtfTracePointContext, RawTracePointContext, TracePointContext},
 };
 use exporter_ebpf::{
     ArgSpec, DropReason, KernelRow, SlotCache, SyscallEvent, DEFAULT_MAX_SLOTS, DROP_REASONS, INTERESTING_WORDS,
-    MAX_PATH, MAX_SOCKADDR, MAX_SYSCALLS, OVERFLOW_SLOT, ROW_OWNER, SYSCALL_ARG_OFFSETS,
+    MAX_PATH, MAX_PENDING, MAX_SOCKADDR, MAX_SYSCALLS, OVERFLOW_SLOT, ROW_OWNER, SYSCALL_ARG_OFFSETS,
 };
 
 // Sizes of the slot-indexed maps are defaults: user space sets them before load.
@@ -44,6 +48,12 @@ static ARG_SPECS: Array<ArgSpec> = Array::with_max_entries(MAX_SYSCALLS as u32, 
 /// Candidate events for the user-space evaluator.
 #[map]
 static EVENTS: RingBuf = RingBuf::with_byte_size(4 * 1024 * 1024, 0);
+/// Entry records awaiting their syscall's exit, by thread id.
+#[map]
+static PENDING: LruHashMap<u32, SyscallEvent> = LruHashMap::with_max_entries(MAX_PENDING, 0);
+/// Where an entry record is built: it is too large for the 512-byte BPF stack.
+#[map]
+static SCRATCH: PerCpuArray<SyscallEvent> = PerCpuArray::with_max_entries(1, 0);
 #[map]
 static SLOT_CACHE: PerCpuArray<SlotCache> = PerCpuArray::with_max_entries(1, 0);
 #[map]
@@ -74,7 +84,7 @@ fn on_sys_enter(regs: *const u8, nr: i64) {
     let cgroup_id = unsafe { bpf_get_current_cgroup_id() };
     count_syscall(cgroup_id, nr);
     if is_interesting(nr) {
-        emit_event(regs, nr, cgroup_id);
+        stash_entry(regs, nr, cgroup_id);
     }
 }
 
@@ -172,17 +182,17 @@ fn is_interesting(nr: usize) -> bool {
     INTERESTING.get((nr / 64) as u32).is_some_and(|word| word & (1u64 << (nr % 64)) != 0)
 }
 
-/// Builds one event in the ring buffer: identity, the six raw arguments, and the path and
-/// socket-address arguments `ARG_SPECS` names, copied from user memory. Kept out of line so
-/// the common path stays small.
+/// Records a syscall's entry: identity, the six raw arguments, and the path and socket-address
+/// arguments `ARG_SPECS` names, copied from user memory, stashed in `PENDING` for the exit.
+/// Kept out of line so the common path stays small.
 #[inline(never)]
-fn emit_event(regs: *const u8, nr: usize, cgroup_id: u64) {
-    let Some(mut entry) = EVENTS.reserve::<SyscallEvent>(0) else {
-        count_drop(DropReason::EventRingFull);
+fn stash_entry(regs: *const u8, nr: usize, cgroup_id: u64) {
+    let Some(event) = SCRATCH.get_ptr_mut(0) else {
         return;
     };
-    let event = unsafe { &mut *entry.as_mut_ptr() };
+    let event = unsafe { &mut *event };
     let pid_tgid = bpf_get_current_pid_tgid();
+    event.res = 0;
     let uid_gid = bpf_get_current_uid_gid();
     event.ktime_ns = unsafe { bpf_ktime_get_ns() };
     event.cgroup_id = cgroup_id;
@@ -222,7 +232,33 @@ fn emit_event(regs: *const u8, nr: usize, cgroup_id: u64) {
             event.sockaddr_len = len as u32;
         }
     }
-    entry.submit(0);
+    if PENDING.insert(&event.tid, &*event, 0).is_err() {
+        count_drop(DropReason::PendingStashFailed);
+    }
+}
+
+/// `syscalls/sys_exit_<name>` of each interesting syscall (user space attaches it per syscall):
+/// completes the thread's entry record with the result and sends it.
+#[tracepoint]
+pub fn sys_exit_tracked(ctx: TracePointContext) -> u32 {
+    // Layout of every syscalls/sys_exit_* record: int __syscall_nr at 8, long ret at 16.
+    let (Ok(nr), Ok(ret)) = (unsafe { ctx.read_at::<i32>(8) }, unsafe { ctx.read_at::<i64>(16) }) else {
+        return 0;
+    };
+    let tid = bpf_get_current_pid_tgid() as u32;
+    let Some(pending) = PENDING.get_ptr_mut(&tid) else {
+        return 0;
+    };
+    let pending = unsafe { &mut *pending };
+    // A record of another syscall is stale (its exit was not tracked): drop it, send nothing.
+    if pending.nr as i32 == nr {
+        pending.res = ret;
+        if EVENTS.output::<SyscallEvent>(&*pending, 0).is_err() {
+            count_drop(DropReason::EventRingFull);
+        }
+    }
+    let _ = PENDING.remove(&tid);
+    0
 }
 
 /// Argument `index` of six (`NO_ARG` or out of range: None). Constant indices only: with a

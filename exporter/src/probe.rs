@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use aya::{
     maps::{Array, HashMap, MapData, MapError, PerCpuArray, PerCpuValues, Queue, RingBuf},
-    programs::{BtfTracePoint, RawTracePoint},
+    programs::{trace_point::TracePointLinkId, BtfTracePoint, RawTracePoint, TracePoint},
     Btf, Ebpf, EbpfLoader,
 };
 use exporter_ebpf::{
@@ -100,7 +100,9 @@ pub struct KernelSnapshot {
 
 pub struct Probe {
     // Owns the programs and their links: dropping it detaches everything.
-    _ebpf: Ebpf,
+    ebpf: Ebpf,
+    /// Exit tracepoints attached, by syscall name (see `set_interest`).
+    exit_links: std::collections::HashMap<String, TracePointLinkId>,
     counts: PerCpuArray<MapData, KernelRow>,
     slots: HashMap<MapData, u64, u32>,
     free: Queue<MapData, u32>,
@@ -205,8 +207,17 @@ impl Probe {
 
         attach(&mut ebpf, config, btf.as_ref())?;
         let cpus = aya::util::nr_cpus().map_err(|(_, e)| ProbeError::Load(format!("counting CPUs: {e}")))?;
+        if config.workload == Workload::Count {
+            let exit: &mut TracePoint = ebpf
+                .program_mut(names::PROG_SYS_EXIT)
+                .ok_or_else(|| ProbeError::Load(format!("program {} missing from the object", names::PROG_SYS_EXIT)))?
+                .try_into()
+                .map_err(|e| ProbeError::Load(error_chain(&e)))?;
+            exit.load().map_err(|e| ProbeError::Load(error_chain(&e)))?;
+        }
         Ok(Probe {
-            _ebpf: ebpf,
+            ebpf,
+            exit_links: std::collections::HashMap::new(),
             counts,
             slots,
             free,
@@ -279,18 +290,51 @@ impl Probe {
         self.events.take()
     }
 
-    /// Makes the kernel send events for exactly these syscalls, copying the arguments each
-    /// spec names. Specs are written before the bitmap, so no event is built with a stale spec.
-    pub fn set_interest(&mut self, syscalls: &[(usize, ArgSpec)]) -> Result<(), ProbeError> {
+    /// Makes the kernel send events for exactly these syscalls (number, name, arguments to
+    /// copy). Each needs its `syscalls/sys_exit_<name>` tracepoint; the names this kernel has
+    /// none for are returned and get no events. Order matters: exits are attached before the
+    /// bitmap marks their syscalls and detached after it unmarks them, so no entry record is
+    /// ever stashed without an exit to send it.
+    pub fn set_interest(&mut self, syscalls: &[(usize, &str, ArgSpec)]) -> Result<Vec<String>, ProbeError> {
+        let exit: &mut TracePoint = self
+            .ebpf
+            .program_mut(names::PROG_SYS_EXIT)
+            .ok_or_else(|| ProbeError::Load(format!("program {} not loaded", names::PROG_SYS_EXIT)))?
+            .try_into()
+            .map_err(|e| ProbeError::Load(error_chain(&e)))?;
+        let mut untraceable = Vec::new();
+        let mut traced = Vec::new();
+        for &(nr, name, spec) in syscalls.iter().filter(|(nr, _, _)| *nr < MAX_SYSCALLS) {
+            if !self.exit_links.contains_key(name) {
+                match exit.attach("syscalls", &format!("sys_exit_{name}")) {
+                    Ok(link) => {
+                        self.exit_links.insert(name.to_owned(), link);
+                    }
+                    Err(e) => {
+                        tracing::debug!(syscall = name, error = %error_chain(&e), "no exit tracepoint");
+                        untraceable.push(name.to_owned());
+                        continue;
+                    }
+                }
+            }
+            traced.push((nr, name, spec));
+        }
         let mut words = [0u64; INTERESTING_WORDS as usize];
-        for &(nr, spec) in syscalls.iter().filter(|(nr, _)| *nr < MAX_SYSCALLS) {
+        for &(nr, _, spec) in &traced {
             self.arg_specs.set(nr as u32, KernelArgSpec(spec), 0).map_err(map_error(names::ARG_SPECS))?;
             words[nr / 64] |= 1 << (nr % 64);
         }
         for (i, word) in words.iter().enumerate() {
             self.interesting.set(i as u32, word, 0).map_err(map_error(names::INTERESTING))?;
         }
-        Ok(())
+        let wanted: std::collections::HashSet<&str> = traced.iter().map(|(_, name, _)| *name).collect();
+        let stale: Vec<String> = self.exit_links.keys().filter(|n| !wanted.contains(n.as_str())).cloned().collect();
+        for name in stale {
+            if let Some(link) = self.exit_links.remove(&name) {
+                exit.detach(link).map_err(|e| ProbeError::Load(error_chain(&e)))?;
+            }
+        }
+        Ok(untraceable)
     }
 
     /// Forgets a vanished cgroup: unpublishes it, then zeroes every CPU's row, which also clears

@@ -5,7 +5,7 @@ mod common;
 
 use common::{kernel_available, TestCgroup};
 use exporter::{
-    probe::{Probe, ProbeConfig},
+    probe::{Probe, ProbeConfig, SyscallEvents},
     syscalls::{arg_spec, Arch, SyscallNames},
 };
 use exporter_ebpf::{DropReason, SyscallEvent};
@@ -17,12 +17,16 @@ fn text(bytes: &[u8], len: i32) -> String {
 
 fn interest(probe: &mut Probe, names: &[&str]) {
     let table = SyscallNames::new(Arch::host());
-    let specs: Vec<_> = names.iter().map(|n| (table.number(n).expect("syscall"), arg_spec(n))).collect();
-    probe.set_interest(&specs).expect("set interest");
+    let specs: Vec<_> = names.iter().map(|n| (table.number(n).expect("syscall"), *n, arg_spec(n))).collect();
+    let untraceable = probe.set_interest(&specs).expect("set interest");
+    assert!(untraceable.is_empty(), "no exit tracepoint for {untraceable:?}");
 }
 
 fn drain_for(probe: &mut Probe, cgroup_id: u64) -> Vec<SyscallEvent> {
-    let mut events = probe.take_events().expect("events");
+    drain(&mut probe.take_events().expect("events"), cgroup_id)
+}
+
+fn drain(events: &mut SyscallEvents, cgroup_id: u64) -> Vec<SyscallEvent> {
     let mut mine = Vec::new();
     events.drain(|e| {
         if e.cgroup_id == cgroup_id {
@@ -63,6 +67,7 @@ fn marked_syscalls_arrive_with_paths_and_addresses() {
     assert_eq!(u16::from_be_bytes([connect.sockaddr[2], connect.sockaddr[3]]), 4444);
     assert_eq!(&connect.sockaddr[4..8], &[127, 0, 0, 1]);
     assert_eq!(connect.sockaddr_len, 16);
+    assert_eq!(connect.res, -(libc::ECONNREFUSED as i64), "nobody listens on 4444");
     let comm = String::from_utf8_lossy(&connect.comm).trim_end_matches('\0').to_owned();
     assert_eq!(comm, "busybox");
     assert_eq!(connect.uid, 0);
@@ -89,4 +94,23 @@ fn a_full_event_ring_is_counted() {
     let delivered = drain_for(&mut probe, cgroup.id()).len() as u64;
     assert!(lost > 0, "no loss counted");
     assert!(delivered + lost >= 20_000, "delivered {delivered} + lost {lost} < 20000: events vanished silently");
+}
+
+#[test]
+fn withdrawn_interest_sends_nothing() {
+    if !kernel_available("withdrawn_interest_sends_nothing") {
+        return;
+    }
+    let mut probe = Probe::load(&ProbeConfig::default()).expect("load");
+    let mut events = probe.take_events().expect("events");
+    let cat = ["sh", "-c", "busybox cat /etc/hostname >/dev/null"];
+    interest(&mut probe, &["openat"]);
+    interest(&mut probe, &[]);
+    let cgroup = TestCgroup::new("withdrawn");
+    cgroup.run("busybox", &cat);
+    assert_eq!(drain(&mut events, cgroup.id()).len(), 0);
+    // And back: the exit tracepoint is attached again.
+    interest(&mut probe, &["openat"]);
+    cgroup.run("busybox", &cat);
+    assert!(!drain(&mut events, cgroup.id()).is_empty());
 }
