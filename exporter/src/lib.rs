@@ -13,6 +13,7 @@ pub mod alerts;
 pub mod cli;
 pub mod collector;
 pub mod container;
+pub mod decode;
 pub mod metrics;
 pub mod probe;
 pub mod process;
