@@ -1278,6 +1278,24 @@ mod tests {
     }
 
     #[test]
+    fn aarch64_numbers_and_flag_values() {
+        let fake = Fake::new();
+        let dec = Decoder::with_proc_root(Arch::Aarch64, fake.dir.path().to_path_buf());
+        let mut r = rec("openat", 3);
+        r.nr = 56; // openat on aarch64 (257 on x86_64)
+        r.args[0] = AT_FDCWD as u64;
+        r.args[2] = 0o40000 | 1; // O_DIRECTORY|O_WRONLY on aarch64 (O_DIRECT on x86_64)
+        path(&mut r, 0, "/etc/x");
+        let mut ev = Event::default();
+        dec.decode(&r, 1, 0, &fake.table(), None, &mut ev);
+        assert_eq!(ev.evt_type, "openat");
+        assert_eq!(ev.args.get("flags"), Some(&s("O_WRONLY|O_DIRECTORY")));
+        assert_eq!(fd(&ev).kind, "directory");
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Decoder>();
+    }
+
+    #[test]
     fn o_nofollow_does_not_follow_the_last_link() {
         let d = tempfile::tempdir().unwrap();
         let base = std::fs::canonicalize(d.path()).unwrap().display().to_string();
@@ -1678,7 +1696,12 @@ mod tests {
         let mut ev = Event::default();
         let mut a = rec("connect", 0);
         sockaddr_v4(&mut a, [1, 2, 3, 4], 4444);
-        dec.decode(&a, 1, 0, &table, Some(Container::default()), &mut ev);
+        let c = Container { id: "c1".into(), pod: Some("p".into()), ..Container::default() };
+        dec.decode(&a, 1, 0, &table, Some(c.clone()), &mut ev);
+        assert_eq!(ev.container.as_ref(), Some(&c));
+        let c2 = Container { id: "c2".into(), ..Container::default() };
+        dec.decode(&a, 1, 0, &table, Some(c2.clone()), &mut ev);
+        assert_eq!(ev.container.as_ref(), Some(&c2));
         let mut b = rec("openat", 3);
         b.args[0] = AT_FDCWD as u64;
         path(&mut b, 0, "/etc/hosts");
