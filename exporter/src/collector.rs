@@ -15,6 +15,7 @@ use exporter_ebpf::{SyscallRow, MAX_SYSCALLS};
 
 use crate::{
     container::{runtime::ContainerMeta, Container, ContainerResolver},
+    detect::MatchKey,
     metrics::{ContainerRows, Exposition, ScrapeData},
     probe::{KernelSnapshot, Probe, ProbeError},
 };
@@ -46,6 +47,21 @@ impl Collector {
         Ok(())
     }
 
+    /// The containers a batch of events' cgroups belong to. New cgroups are resolved, and
+    /// provisional ones looked at again, once for the batch; an event cannot wait for a
+    /// runtime's record, so an identity still provisional after that is used as it stands.
+    pub fn containers_of(&mut self, cgroup_ids: &[u64], now: Instant) -> Vec<Arc<Container>> {
+        self.resolver.resolve_all(cgroup_ids.iter().copied(), now);
+        cgroup_ids
+            .iter()
+            .map(|&id| {
+                self.resolver.current(id).unwrap_or_else(|| {
+                    Arc::new(Container { id: Container::UNKNOWN_ID.to_owned(), meta: ContainerMeta::default() })
+                })
+            })
+            .collect()
+    }
+
     /// Names cgroups the kernel just reported, and retries provisional ones.
     pub fn resolve_new(&mut self, cgroup_ids: Vec<u64>, now: Instant) {
         self.resolver.resolve_all(cgroup_ids, now);
@@ -57,13 +73,14 @@ impl Collector {
     }
 
     /// The /metrics text.
-    pub fn scrape(&mut self) -> Result<String, ProbeError> {
+    pub fn scrape(&mut self, detection: Option<(&[(MatchKey, u64)], u64)>) -> Result<String, ProbeError> {
         let started = Instant::now();
         let snapshot = self.probe.snapshot()?;
         let rows = self.absorb(&snapshot, started);
         let drops: Vec<(&'static str, u64)> = snapshot.drops.iter().map(|(reason, n)| (reason.label(), *n)).collect();
         let data = ScrapeData {
             rows: &rows,
+            detection,
             drops: &drops,
             slots_used: snapshot.slots_used,
             slot_capacity: snapshot.slot_capacity,

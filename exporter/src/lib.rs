@@ -14,6 +14,7 @@ pub mod cli;
 pub mod collector;
 pub mod container;
 pub mod decode;
+pub mod detect;
 pub mod metrics;
 pub mod probe;
 pub mod process;

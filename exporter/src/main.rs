@@ -7,11 +7,15 @@ use std::{
 use anyhow::Context as _;
 use clap::Parser;
 use exporter::{
+    alerts::{AlertsConfig, Dispatcher},
     cli::{Cli, Command, RunArgs},
     collector::{Collector, REFRESH_INTERVAL},
     container::{detect_cgroup2_root, runtime::RuntimeSources, ContainerResolver},
+    decode::Decoder,
+    detect::{self, Detector},
     metrics::Exposition,
-    probe::{NewCgroups, Probe, ProbeConfig, Workload},
+    probe::{NewCgroups, Probe, ProbeConfig, SyscallEvents, Workload},
+    process::ProcessTable,
     rules::{Engine, Severity},
     server::{self, MetricsSource},
     syscalls::{Arch, SyscallNames},
@@ -42,10 +46,8 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let rules_loaded = match &args.rules_dir {
-        Some(dir) => load_rules(dir)?,
-        None => 0,
-    };
+    let engine = args.rules_dir.as_deref().map(load_rules).transpose()?;
+    let rules_loaded = engine.as_ref().map_or(0, |e| e.rules().iter().filter(|r| r.enabled).count());
     let cgroup_root = args
         .cgroup_root
         .clone()
@@ -70,10 +72,29 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         let new_cgroups = unsafe { AsyncFd::register_with_interest(new_cgroups, Interest::READABLE) }
             .map_err(std::io::Error::from)
             .context("polling the new-cgroup ring buffer")?;
+        let names = SyscallNames::new(Arch::host());
+        let detector = match engine {
+            Some(engine) => Some(start_detection(engine, &mut probe, &names)?),
+            None => None,
+        };
         let resolver = ContainerResolver::new(cgroup_root, RuntimeSources::default(), args.container_ttl);
         let hook = args.hook.name();
-        let exposition = Exposition::new(args.syscall_label, SyscallNames::new(Arch::host()), hook, rules_loaded);
-        let collector = Arc::new(SharedCollector(Mutex::new(Collector::new(probe, resolver, exposition))));
+        let exposition = Exposition::new(args.syscall_label, names, hook, rules_loaded);
+        let collector = Arc::new(Shared {
+            collector: Mutex::new(Collector::new(probe, resolver, exposition)),
+            detector: detector.as_ref().map(|(detector, _, _)| detector.clone()),
+        });
+        if let Some((detector, events, alerts)) = detector {
+            let shared = collector.clone();
+            let containers_of = move |cgroups: &[u64]| match shared.collector.lock() {
+                Ok(mut c) => c.containers_of(cgroups, Instant::now()),
+                Err(_) => Vec::new(),
+            };
+            std::thread::Builder::new()
+                .name("detection".into())
+                .spawn(move || detect::run(events, detector, alerts, containers_of))
+                .context("starting the detection thread")?;
+        }
         tracing::info!(address = %args.listen_address, hook, max_cgroups = args.max_cgroups, "serving /metrics");
         tokio::spawn(refresh_loop(collector.clone()));
         tokio::spawn(new_cgroup_loop(collector.clone(), new_cgroups));
@@ -96,9 +117,30 @@ fn limit_malloc_arenas() {
     }
 }
 
+/// Sets up evaluation of `engine`'s rules: the kernel sends the syscalls they need, the process
+/// table is seeded from /proc, alerts go to stdout.
+fn start_detection(
+    engine: Engine,
+    probe: &mut Probe,
+    names: &SyscallNames,
+) -> anyhow::Result<(Arc<Mutex<Detector>>, SyscallEvents, Dispatcher)> {
+    let mut processes = ProcessTable::system();
+    let seeded = processes.seed_from_proc().context("reading /proc")?;
+    let detector = Detector::new(engine, Decoder::new(Arch::host()), names.clone(), processes);
+    let interest = detector.interest();
+    let untraceable = probe.set_interest(&interest)?;
+    if !untraceable.is_empty() {
+        tracing::warn!(syscalls = ?untraceable, "no exit tracepoint on this kernel: rules on these syscalls cannot match");
+    }
+    let events = probe.take_events().context("kernel events already taken")?;
+    let alerts = Dispatcher::new(AlertsConfig::default()).context("starting the alert outputs")?;
+    tracing::info!(syscalls = interest.len() - untraceable.len(), processes = seeded, "detection started");
+    Ok((Arc::new(Mutex::new(detector)), events, alerts))
+}
+
 /// Loads and checks the rules: warnings are logged, errors are printed one line each
-/// (`file:line:col: rule 'name': cause`) and stop the start. Returns the enabled rules.
-fn load_rules(dir: &std::path::Path) -> anyhow::Result<usize> {
+/// (`file:line:col: rule 'name': cause`) and stop the start.
+fn load_rules(dir: &std::path::Path) -> anyhow::Result<Engine> {
     std::fs::read_dir(dir).with_context(|| format!("cannot read rules directory {}", dir.display()))?;
     let engine = Engine::load_dir(dir);
     let mut errors = 0;
@@ -119,25 +161,35 @@ fn load_rules(dir: &std::path::Path) -> anyhow::Result<usize> {
     }
     let enabled = engine.rules().iter().filter(|r| r.enabled).count();
     tracing::info!(rules = enabled, dir = %dir.display(), "rules loaded");
-    Ok(enabled)
+    Ok(engine)
 }
 
-struct SharedCollector(Mutex<Collector>);
+/// What the server, the timers and the detection thread share.
+struct Shared {
+    collector: Mutex<Collector>,
+    detector: Option<Arc<Mutex<Detector>>>,
+}
 
-impl MetricsSource for SharedCollector {
+impl MetricsSource for Shared {
     fn render(&self) -> Result<String, String> {
-        let mut collector = self.0.lock().map_err(|_| "collector poisoned".to_owned())?;
-        collector.scrape().map_err(|e| e.to_string())
+        let detection = match &self.detector {
+            Some(detector) => Some(detector.lock().map_err(|_| "detector poisoned".to_owned())?.snapshot()),
+            None => None,
+        };
+        let mut collector = self.collector.lock().map_err(|_| "collector poisoned".to_owned())?;
+        collector
+            .scrape(detection.as_ref().map(|(matches, evaluated)| (matches.as_slice(), *evaluated)))
+            .map_err(|e| e.to_string())
     }
 }
 
 /// Names new cgroups while they exist and frees the kernel slots of vanished ones.
-async fn refresh_loop(collector: Arc<SharedCollector>) {
+async fn refresh_loop(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(REFRESH_INTERVAL);
     loop {
         tick.tick().await;
-        let collector = collector.clone();
-        let result = tokio::task::spawn_blocking(move || match collector.0.lock() {
+        let shared = shared.clone();
+        let result = tokio::task::spawn_blocking(move || match shared.collector.lock() {
             Ok(mut c) => c.refresh(Instant::now()).map_err(|e| e.to_string()),
             Err(_) => Err("collector poisoned".to_owned()),
         })
@@ -151,12 +203,12 @@ async fn refresh_loop(collector: Arc<SharedCollector>) {
 /// Names each cgroup as soon as the kernel gives it a slot (a container may live for
 /// milliseconds). While a runtime has not yet written a container's state, retries with a
 /// backoff from 2 ms to 100 ms: the state usually appears within milliseconds.
-async fn new_cgroup_loop(collector: Arc<SharedCollector>, mut notices: AsyncFd<NewCgroups>) {
+async fn new_cgroup_loop(shared: Arc<Shared>, mut notices: AsyncFd<NewCgroups>) {
     const FIRST_RETRY: Duration = Duration::from_millis(2);
     const LAST_RETRY: Duration = Duration::from_millis(100);
     let mut retry = FIRST_RETRY;
     loop {
-        let provisional = collector.0.lock().map(|c| c.has_provisional()).unwrap_or(false);
+        let provisional = shared.collector.lock().map(|c| c.has_provisional()).unwrap_or(false);
         if !provisional {
             retry = FIRST_RETRY;
         }
@@ -177,9 +229,9 @@ async fn new_cgroup_loop(collector: Arc<SharedCollector>, mut notices: AsyncFd<N
                 Vec::new()
             }
         };
-        let collector = collector.clone();
+        let shared = shared.clone();
         let resolved = tokio::task::spawn_blocking(move || {
-            if let Ok(mut c) = collector.0.lock() {
+            if let Ok(mut c) = shared.collector.lock() {
                 c.resolve_new(ids, Instant::now());
             }
         })

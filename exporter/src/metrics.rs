@@ -15,7 +15,7 @@ use prometheus::{
     Encoder, TextEncoder,
 };
 
-use crate::{cli::SyscallLabel, container::Container, syscalls::SyscallNames};
+use crate::{cli::SyscallLabel, container::Container, detect::MatchKey, syscalls::SyscallNames};
 
 /// Label names of every per-container series, in output order.
 pub const CONTAINER_LABELS: [&str; 5] = ["container_id", "container_name", "image", "pod", "namespace"];
@@ -26,6 +26,8 @@ pub type ContainerRows = HashMap<Arc<Container>, Box<SyscallRow>>;
 /// What one scrape shows, gathered by the collector.
 pub struct ScrapeData<'a> {
     pub rows: &'a ContainerRows,
+    /// Rule matches per (rule, container), and events evaluated; None without rules.
+    pub detection: Option<(&'a [(MatchKey, u64)], u64)>,
     pub drops: &'a [(&'static str, u64)],
     pub slots_used: u32,
     pub slot_capacity: u32,
@@ -100,6 +102,9 @@ impl Exposition {
         }
         let mut text = String::from_utf8(out).unwrap_or_default();
         self.write_syscalls(&mut text, data.rows);
+        if let Some((matches, evaluated)) = data.detection {
+            write_rule_matches(&mut text, matches, evaluated);
+        }
         text
     }
 
@@ -117,22 +122,7 @@ impl Exposition {
         for (container, row) in containers {
             prefix.clear();
             prefix.push_str("tracewarden_syscalls_total{");
-            let values = [
-                &container.id,
-                &container.meta.name,
-                &container.meta.image,
-                &container.meta.pod,
-                &container.meta.namespace,
-            ];
-            for (i, (name, value)) in CONTAINER_LABELS.iter().zip(values).enumerate() {
-                if i > 0 {
-                    prefix.push(',');
-                }
-                prefix.push_str(name);
-                prefix.push_str("=\"");
-                push_escaped(&mut prefix, value);
-                prefix.push('"');
-            }
+            push_container_labels(&mut prefix, container);
             match self.syscall_label {
                 SyscallLabel::Name => {
                     for (nr, &count) in row.iter().enumerate().filter(|(_, &n)| n > 0) {
@@ -145,6 +135,40 @@ impl Exposition {
                 }
             }
         }
+    }
+}
+
+/// `rule_matches_total` per (rule, container) and `events_total{source="userspace"}`.
+fn write_rule_matches(out: &mut String, matches: &[(MatchKey, u64)], evaluated: u64) {
+    use std::fmt::Write as _;
+    out.push_str("# HELP tracewarden_rule_matches_total Rule matches, per rule and container.\n");
+    out.push_str("# TYPE tracewarden_rule_matches_total counter\n");
+    let mut sorted: Vec<&(MatchKey, u64)> = matches.iter().collect();
+    sorted.sort_unstable_by(|a, b| (&a.0.rule, &a.0.container.id).cmp(&(&b.0.rule, &b.0.container.id)));
+    for (key, count) in sorted {
+        out.push_str("tracewarden_rule_matches_total{rule=\"");
+        push_escaped(out, &key.rule);
+        let _ = write!(out, "\",priority=\"{}\",", key.priority);
+        push_container_labels(out, &key.container);
+        let _ = writeln!(out, "}} {count}");
+    }
+    out.push_str("# HELP tracewarden_events_total Syscall events evaluated against the rules, by where.\n");
+    out.push_str("# TYPE tracewarden_events_total counter\n");
+    let _ = writeln!(out, "tracewarden_events_total{{source=\"userspace\"}} {evaluated}");
+}
+
+/// `container_id="..",container_name="..",image="..",pod="..",namespace=".."`, escaped.
+fn push_container_labels(out: &mut String, container: &Container) {
+    let values =
+        [&container.id, &container.meta.name, &container.meta.image, &container.meta.pod, &container.meta.namespace];
+    for (i, (name, value)) in CONTAINER_LABELS.iter().zip(values).enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(name);
+        out.push_str("=\"");
+        push_escaped(out, value);
+        out.push('"');
     }
 }
 
@@ -225,8 +249,11 @@ mod tests {
 
     fn render(label: SyscallLabel) -> String {
         let rows = sample_rows();
+        let web = rows.keys().find(|c| c.id != "host").expect("web").clone();
+        let matches = [(MatchKey { rule: "Read \"sensitive\" file".into(), priority: "warning", container: web }, 2)];
         let data = ScrapeData {
             rows: &rows,
+            detection: Some((&matches, 40)),
             drops: &[("cgroup_slots_exhausted", 5)],
             slots_used: 2,
             slot_capacity: 1023,
@@ -247,6 +274,8 @@ mod tests {
         assert!(text.contains("tracewarden_scrape_duration_seconds 0.003"));
         assert!(text.contains(r#"tracewarden_build_info{version=""#));
         assert!(text.contains("tracewarden_rules_loaded 15"));
+        assert!(text.contains(r#"tracewarden_rule_matches_total{rule="Read \"sensitive\" file",priority="warning",container_id="3f2c9a61e0b7",container_name="web",image="nginx:1.25",pod="web-0",namespace="shop \"eu\"\\\n"} 2"#), "{text}");
+        assert!(text.contains(r#"tracewarden_events_total{source="userspace"} 40"#));
         assert!(text.contains("process_resident_memory_bytes"));
     }
 

@@ -306,7 +306,7 @@ impl Probe {
         let mut traced = Vec::new();
         for &(nr, name, spec) in syscalls.iter().filter(|(nr, _, _)| *nr < MAX_SYSCALLS) {
             if !self.exit_links.contains_key(name) {
-                match exit.attach("syscalls", &format!("sys_exit_{name}")) {
+                match exit.attach("syscalls", &format!("sys_exit_{}", crate::syscalls::tracepoint_name(name))) {
                     Ok(link) => {
                         self.exit_links.insert(name.to_owned(), link);
                     }

@@ -57,6 +57,16 @@ impl SyscallNames {
     }
 }
 
+/// The `syscalls/sys_exit_*` tracepoint of a syscall: named after the kernel's
+/// `SYSCALL_DEFINE`, which differs from the `__NR_` name for a few.
+pub fn tracepoint_name(name: &str) -> &str {
+    match name {
+        "umount2" => "umount",
+        "sendfile" => "sendfile64",
+        other => other,
+    }
+}
+
 /// Which arguments of a syscall the kernel copies into its event: paths (as the caller passed
 /// them; user space resolves them against the process's cwd and root) and socket addresses.
 /// Syscalls not listed travel with their six raw arguments only.
@@ -130,6 +140,20 @@ mod tests {
         let arm = SyscallNames::new(Arch::Aarch64);
         assert_eq!(arm.name(2), "io_submit");
         assert_eq!(arm.name(244), "syscall_244"); // arch-specific range, unused on arm64
+    }
+
+    #[test]
+    fn tracepoint_names_follow_syscall_define() {
+        assert_eq!(tracepoint_name("umount2"), "umount");
+        assert_eq!(tracepoint_name("openat"), "openat");
+        // Every syscall the shipped rules use that this kernel has a tracepoint for.
+        if let Ok(events) = std::fs::read_dir("/sys/kernel/tracing/events/syscalls") {
+            let have: Vec<String> = events.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+            for name in ["umount2", "mount", "openat", "connect", "execve", "ptrace", "setns", "unshare", "symlinkat"] {
+                let tracepoint = format!("sys_exit_{}", tracepoint_name(name));
+                assert!(have.contains(&tracepoint), "{tracepoint} missing for {name}");
+            }
+        }
     }
 
     #[test]

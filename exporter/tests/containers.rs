@@ -184,3 +184,67 @@ fn live_metrics_pass_promtool_check() {
     let findings = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success() && findings.trim().is_empty(), "promtool check metrics:\n{findings}");
 }
+
+/// Detection end to end: the shipped rules, a container reading its /etc/shadow and a benign
+/// twin reading /etc/hostname. The rule fires for exactly the first container (counter under its
+/// labels, alert line on stdout) and never for the twin.
+#[test]
+fn a_rule_fires_for_exactly_the_container_that_broke_it() {
+    if !kernel_available("a_rule_fires_for_exactly_the_container_that_broke_it") {
+        return;
+    }
+    let rootfs = Rootfs::build();
+    let shipped_rules = concat!(env!("CARGO_MANIFEST_DIR"), "/../rules");
+    let exporter = Exporter::start(&["--rules-dir", shipped_rules]);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let (attack_id, benign_id) = (hex64(nanos ^ 0xa77ac), hex64(nanos ^ 0xbe9191));
+    let run = |id: &str, name: &str, file: &str| {
+        let annotations = [("io.kubernetes.cri.container-name", name), ("io.kubernetes.cri.sandbox-namespace", "shop")];
+        let script = format!("cat {file} >/dev/null; sleep 1");
+        let container =
+            RuncContainer::create(&rootfs, id, &format!("/docker/{id}"), &annotations, &["sh", "-c", &script]);
+        container.run_to_completion();
+    };
+    run(&attack_id, "thief", "/etc/shadow");
+    run(&benign_id, "reader", "/etc/hostname");
+    let rule = "Read sensitive file untrusted";
+    let labels = |id: &str, name: &str| {
+        vec![
+            ("rule", rule.to_owned()),
+            ("priority", "warning".to_owned()),
+            ("container_id", id[..12].to_owned()),
+            ("container_name", name.to_owned()),
+            ("image", String::new()),
+            ("pod", String::new()),
+            ("namespace", "shop".to_owned()),
+        ]
+    };
+    let as_pairs = |v: &[(&'static str, String)]| v.iter().map(|(k, v)| (*k, v.clone())).collect::<Vec<_>>();
+    let attack = as_pairs(&labels(&attack_id, "thief"));
+    let attack: Vec<(&str, &str)> = attack.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut last = String::new();
+    let fired = eventually(Duration::from_secs(5), || {
+        last = exporter.metrics();
+        sample(&last, "tracewarden_rule_matches_total", &attack).is_some_and(|n| n >= 1.0)
+    });
+    assert!(
+        fired,
+        "no match counted for the attacking container:\n{}",
+        last.lines().filter(|l| l.contains("rule_matches")).collect::<Vec<_>>().join("\n")
+    );
+    assert!(
+        !last.lines().any(|l| l.starts_with("tracewarden_rule_matches_total") && l.contains(&benign_id[..12])),
+        "the benign twin matched a rule"
+    );
+    let alert_seen = eventually(Duration::from_secs(5), || {
+        exporter.stdout_lines().iter().any(|line| {
+            let alert: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+            alert["rule"] == rule && alert["container_name"] == "thief" && alert["container_id"] == attack_id[..12]
+        })
+    });
+    assert!(
+        alert_seen,
+        "no alert line for the attack on stdout: {:?}",
+        exporter.stdout_lines().iter().take(5).collect::<Vec<_>>()
+    );
+}

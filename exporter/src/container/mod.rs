@@ -115,6 +115,11 @@ impl ContainerResolver {
         self.entries.get(&cgroup_id).filter(|e| e.provisional_since.is_none()).map(|e| e.container.clone())
     }
 
+    /// The best identity known now, provisional or not (for events, which cannot wait).
+    pub fn current(&self, cgroup_id: u64) -> Option<Arc<Container>> {
+        self.entries.get(&cgroup_id).map(|e| e.container.clone())
+    }
+
     /// Whether some cgroup is still waiting for its runtime record.
     pub fn has_provisional(&self) -> bool {
         self.entries.values().any(|e| e.provisional_since.is_some())

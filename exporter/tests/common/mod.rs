@@ -104,10 +104,12 @@ pub fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
     Ok((status, body))
 }
 
-/// The exporter binary running with the given flags, killed on drop.
+/// The exporter binary running with the given flags, killed on drop. Its stdout (the alert
+/// lines) is collected.
 pub struct Exporter {
     pub port: u16,
     child: std::process::Child,
+    stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Exporter {
@@ -117,10 +119,21 @@ impl Exporter {
             .arg("--web.listen-address")
             .arg(format!("127.0.0.1:{port}"))
             .args(extra_args)
+            .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
             .spawn()
             .expect("spawn exporter");
-        let mut exporter = Exporter { port, child };
+        let stdout = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut child = child;
+        if let Some(pipe) = child.stdout.take() {
+            let lines = stdout.clone();
+            std::thread::spawn(move || {
+                for line in std::io::BufRead::lines(std::io::BufReader::new(pipe)).map_while(Result::ok) {
+                    lines.lock().expect("stdout lines").push(line);
+                }
+            });
+        }
+        let mut exporter = Exporter { port, child, stdout };
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         loop {
             if let Ok((200, _)) = http_get(port, "/healthz") {
@@ -132,6 +145,11 @@ impl Exporter {
             assert!(std::time::Instant::now() < deadline, "exporter did not answer /healthz within 20 s");
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
+    }
+
+    /// The lines the exporter printed on stdout so far.
+    pub fn stdout_lines(&self) -> Vec<String> {
+        self.stdout.lock().expect("stdout lines").clone()
     }
 
     pub fn metrics(&self) -> String {
@@ -177,6 +195,9 @@ impl Rootfs {
         for d in ["proc", "dev", "sys", "tmp", "etc"] {
             std::fs::create_dir_all(dir.path().join("rootfs").join(d)).expect("mkdir");
         }
+        // Files the detection tests read: a credential file and an ordinary one.
+        std::fs::write(dir.path().join("rootfs/etc/shadow"), "root:*:19000:0:99999:7:::\n").expect("shadow");
+        std::fs::write(dir.path().join("rootfs/etc/hostname"), "box\n").expect("hostname");
         Rootfs { dir }
     }
 

@@ -1,0 +1,174 @@
+//! Rule evaluation over the kernel's syscall events: decode each record into a rule `Event`,
+//! evaluate it, count matches per (rule, container) and hand each match to the alert outputs.
+//!
+//! Counters are keyed by rule *name*, so a reload that keeps a rule keeps its counter.
+
+use std::{collections::HashMap, sync::Arc};
+
+use exporter_ebpf::{ArgSpec, SyscallEvent};
+
+use crate::{
+    alerts::Dispatcher,
+    container::Container,
+    decode::Decoder,
+    process::ProcessTable,
+    rules::{self, Engine, Event},
+    syscalls::{arg_spec, SyscallNames},
+};
+
+/// A rule's matches in one container.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MatchKey {
+    pub rule: Arc<str>,
+    /// Lower-case Falco priority name.
+    pub priority: &'static str,
+    pub container: Arc<Container>,
+}
+
+pub struct Detector {
+    engine: Engine,
+    decoder: Decoder,
+    names: SyscallNames,
+    processes: ProcessTable,
+    boot_to_epoch_ns: i64,
+    event: Event,
+    matches: Vec<u32>,
+    evaluated: u64,
+    counts: HashMap<MatchKey, u64>,
+    /// Rule names as shared strings, by rule index (built once per rule set).
+    rule_names: Vec<Arc<str>>,
+}
+
+impl Detector {
+    pub fn new(engine: Engine, decoder: Decoder, names: SyscallNames, processes: ProcessTable) -> Detector {
+        let rule_names = engine.rules().iter().map(|r| Arc::from(r.name.as_str())).collect();
+        Detector {
+            engine,
+            decoder,
+            names,
+            processes,
+            boot_to_epoch_ns: crate::decode::boot_to_epoch_ns(),
+            event: Event::default(),
+            matches: Vec::new(),
+            evaluated: 0,
+            counts: HashMap::new(),
+            rule_names,
+        }
+    }
+
+    /// The syscalls the rules need events of, with the arguments to copy: every event type of
+    /// every enabled rule that is a syscall on this architecture. A rule that does not narrow
+    /// its event types makes every syscall interesting (as in Falco, and as costly).
+    pub fn interest(&self) -> Vec<(usize, &str, ArgSpec)> {
+        let names = &self.names;
+        let wanted: Vec<String> = match self.engine.event_types() {
+            Some(types) => types,
+            None => {
+                tracing::warn!("a rule matches every event type: every syscall will be sent to user space");
+                (0..exporter_ebpf::MAX_SYSCALLS).map(|nr| names.name(nr).to_owned()).collect()
+            }
+        };
+        wanted
+            .iter()
+            .filter_map(|name| {
+                let nr = names.number(name)?;
+                Some((nr, names.name(nr), arg_spec(name)))
+            })
+            .collect()
+    }
+
+    /// Decodes, evaluates and counts one kernel record; each match goes to `alerts`.
+    pub fn handle(&mut self, raw: &SyscallEvent, container: Arc<Container>, alerts: &Dispatcher) {
+        self.evaluated += 1;
+        self.track_process(raw);
+        let rule_container = rule_container(&container);
+        self.decoder.decode(
+            raw,
+            self.evaluated,
+            self.boot_to_epoch_ns,
+            &self.processes,
+            rule_container,
+            &mut self.event,
+        );
+        self.matches.clear();
+        self.engine.evaluate(&self.event, &mut self.matches);
+        for &i in &self.matches {
+            let i = i as usize;
+            let key = MatchKey {
+                rule: self.rule_names[i].clone(),
+                priority: self.engine.rules()[i].priority.as_str(),
+                container: container.clone(),
+            };
+            *self.counts.entry(key).or_insert(0) += 1;
+            alerts.submit(&self.engine.alert(i, &self.event));
+        }
+    }
+
+    /// Keeps the process table current from the events themselves: a process seen for the first
+    /// time is loaded from /proc (usually still alive when its event arrives), and a successful
+    /// exec reloads it, so `proc.*` describes the new program.
+    fn track_process(&mut self, raw: &SyscallEvent) {
+        let pid = raw.tgid as i32;
+        let nr = raw.nr as usize;
+        let is_exec = nr < exporter_ebpf::MAX_SYSCALLS && matches!(self.names.name(nr), "execve" | "execveat");
+        if is_exec && raw.res == 0 {
+            if let Some(filename) = crate::decode::raw_path(raw, 0) {
+                self.processes.on_exec(pid, &filename);
+                return;
+            }
+        }
+        self.processes.get_or_load(pid);
+    }
+
+    /// Matches so far and the number of events evaluated.
+    pub fn snapshot(&self) -> (Vec<(MatchKey, u64)>, u64) {
+        (self.counts.iter().map(|(k, &n)| (k.clone(), n)).collect(), self.evaluated)
+    }
+}
+
+/// The engine's view of a container; `None` is the host.
+fn rule_container(container: &Container) -> Option<rules::Container> {
+    (container.id != Container::HOST_ID).then(|| rules::Container {
+        id: container.id.clone(),
+        name: container.meta.name.clone(),
+        image: container.meta.image.clone(),
+        privileged: false,
+        pod: Some(container.meta.pod.clone()).filter(|p| !p.is_empty()),
+        namespace: Some(container.meta.namespace.clone()).filter(|n| !n.is_empty()),
+    })
+}
+
+/// The detection thread: waits on the kernel's event ring, then decodes and evaluates every
+/// record in it. `containers_of` names a batch of events' cgroups. Runs until the process exits. It has
+/// a thread of its own because resolving paths reads /proc, which must not block the server.
+pub fn run(
+    mut events: crate::probe::SyscallEvents,
+    detector: Arc<std::sync::Mutex<Detector>>,
+    alerts: Dispatcher,
+    containers_of: impl Fn(&[u64]) -> Vec<Arc<Container>>,
+) {
+    use std::os::fd::AsRawFd;
+    let mut batch: Vec<SyscallEvent> = Vec::new();
+    loop {
+        let mut poll = libc::pollfd { fd: events.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd for the duration of the call.
+        let ready = unsafe { libc::poll(&mut poll, 1, 200) };
+        if ready < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            tracing::error!(error = %std::io::Error::last_os_error(), "polling kernel events failed; detection stops");
+            return;
+        }
+        batch.clear();
+        events.drain(|raw| batch.push(*raw));
+        if batch.is_empty() {
+            continue;
+        }
+        let cgroups: Vec<u64> = batch.iter().map(|raw| raw.cgroup_id).collect();
+        let containers = containers_of(&cgroups);
+        let Ok(mut detector) = detector.lock() else {
+            return;
+        };
+        for (raw, container) in batch.iter().zip(containers) {
+            detector.handle(raw, container, &alerts);
+        }
+    }
+}
