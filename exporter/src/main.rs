@@ -80,13 +80,13 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         let resolver = ContainerResolver::new(cgroup_root, RuntimeSources::default(), args.container_ttl);
         let hook = args.hook.name();
         let exposition = Exposition::new(args.syscall_label, names, hook, rules_loaded);
-        let collector = Arc::new(Shared {
+        let shared = Arc::new(Shared {
             collector: Mutex::new(Collector::new(probe, resolver, exposition)),
             detector: detector.as_ref().map(|(detector, _, _)| detector.clone()),
         });
         if let Some((detector, events, alerts)) = detector {
-            let shared = collector.clone();
-            let containers_of = move |cgroups: &[u64]| match shared.collector.lock() {
+            let for_detection = shared.clone();
+            let containers_of = move |cgroups: &[u64]| match for_detection.collector.lock() {
                 Ok(mut c) => c.containers_of(cgroups, Instant::now()),
                 Err(_) => Vec::new(),
             };
@@ -96,10 +96,10 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
                 .context("starting the detection thread")?;
         }
         tracing::info!(address = %args.listen_address, hook, max_cgroups = args.max_cgroups, "serving /metrics");
-        tokio::spawn(refresh_loop(collector.clone()));
-        tokio::spawn(new_cgroup_loop(collector.clone(), new_cgroups));
+        tokio::spawn(refresh_loop(shared.clone()));
+        tokio::spawn(new_cgroup_loop(shared.clone(), new_cgroups));
         tokio::select! {
-            () = server::serve(listener, collector) => {}
+            () = server::serve(listener, shared) => {}
             () = shutdown_signal() => tracing::info!("shutting down"),
         }
         Ok(())
