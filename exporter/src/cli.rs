@@ -4,7 +4,11 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::{probe::Hook, rules::cli::RulesCommand};
+use crate::{
+    alerts::{AlertmanagerConfig, AlertsConfig, AlertsError, FileConfig, SyslogConfig, WebhookConfig},
+    probe::Hook,
+    rules::cli::RulesCommand,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -63,9 +67,55 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE", default_value = crate::probe::DEFAULT_BTF_PATH)]
     pub btf_path: PathBuf,
 
+    /// Also write alerts as JSON lines to this file (rotated at 100 MiB, 5 kept). Alerts always go to stdout.
+    #[arg(long = "alerts-file", value_name = "FILE")]
+    pub alerts_file: Option<PathBuf>,
+
+    /// Push alerts to Alertmanager's v2 API at this base URL, e.g. http://alertmanager:9093.
+    #[arg(long = "alertmanager.url", value_name = "URL")]
+    pub alertmanager_url: Option<String>,
+
+    /// Send alerts as RFC 5424 syslog to udp://HOST:PORT or tcp://HOST:PORT.
+    #[arg(long = "syslog.address", value_name = "ADDR")]
+    pub syslog_address: Option<String>,
+
+    /// POST each alert's JSON to this URL.
+    #[arg(long = "webhook.url", value_name = "URL")]
+    pub webhook_url: Option<String>,
+
+    /// Alerts per second per (rule, container) once the burst is spent; 0 sends every alert.
+    #[arg(long = "alerts.rate", default_value_t = 1.0)]
+    pub alerts_rate: f64,
+
+    /// Alerts one (rule, container) may send at once before the rate applies.
+    #[arg(long = "alerts.burst", default_value_t = 10)]
+    pub alerts_burst: u32,
+
+    /// Write every evaluated event as a JSON line, replayable with `exporter rules test --events`.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+
     /// Log level.
     #[arg(long, value_enum, default_value_t = LogLevel::Info)]
     pub log_level: LogLevel,
+}
+
+impl RunArgs {
+    /// The alert outputs the flags ask for, checked (a bad URL or address fails here, before
+    /// anything is loaded).
+    pub fn alerts_config(&self) -> Result<AlertsConfig, AlertsError> {
+        let config = AlertsConfig {
+            rate: self.alerts_rate,
+            burst: self.alerts_burst,
+            file: self.alerts_file.as_ref().map(FileConfig::new),
+            syslog: self.syslog_address.as_deref().map(SyslogConfig::from_address).transpose()?,
+            webhook: self.webhook_url.as_ref().map(WebhookConfig::new),
+            alertmanager: self.alertmanager_url.as_ref().map(AlertmanagerConfig::new),
+            ..AlertsConfig::default()
+        };
+        config.validate()?;
+        Ok(config)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -8,7 +8,7 @@ use std::{collections::HashMap, sync::Arc};
 use exporter_ebpf::{ArgSpec, SyscallEvent};
 
 use crate::{
-    alerts::Dispatcher,
+    alerts::{Dispatcher, Recorder, RecorderStats},
     container::Container,
     decode::Decoder,
     process::ProcessTable,
@@ -30,6 +30,8 @@ pub struct Detector {
     decoder: Decoder,
     names: SyscallNames,
     processes: ProcessTable,
+    /// `--record`: every evaluated event, replayable with `rules test --events`.
+    recorder: Option<Recorder>,
     boot_to_epoch_ns: i64,
     event: Event,
     matches: Vec<u32>,
@@ -40,13 +42,20 @@ pub struct Detector {
 }
 
 impl Detector {
-    pub fn new(engine: Engine, decoder: Decoder, names: SyscallNames, processes: ProcessTable) -> Detector {
+    pub fn new(
+        engine: Engine,
+        decoder: Decoder,
+        names: SyscallNames,
+        processes: ProcessTable,
+        recorder: Option<Recorder>,
+    ) -> Detector {
         let rule_names = engine.rules().iter().map(|r| Arc::from(r.name.as_str())).collect();
         Detector {
             engine,
             decoder,
             names,
             processes,
+            recorder,
             boot_to_epoch_ns: crate::decode::boot_to_epoch_ns(),
             event: Event::default(),
             matches: Vec::new(),
@@ -90,6 +99,9 @@ impl Detector {
             rule_container,
             &mut self.event,
         );
+        if let Some(recorder) = &self.recorder {
+            recorder.record(&self.event);
+        }
         self.matches.clear();
         self.engine.evaluate(&self.event, &mut self.matches);
         for &i in &self.matches {
@@ -105,8 +117,11 @@ impl Detector {
     }
 
     /// Keeps the process table current from the events themselves: a process seen for the first
-    /// time is loaded from /proc (usually still alive when its event arrives), and a successful
-    /// exec reloads it, so `proc.*` describes the new program.
+    /// time is loaded from /proc (usually still alive when its event arrives), a successful exec
+    /// reloads it, and so does a record whose comm differs from the table's. The kernel's comm is
+    /// the truth at the syscall: a difference means the pid was reused (no exit events reach the
+    /// table yet) or the process renamed itself (runc's init does), and a stale entry would give
+    /// the rules another process's name.
     fn track_process(&mut self, raw: &SyscallEvent) {
         let pid = raw.tgid as i32;
         let nr = raw.nr as usize;
@@ -117,13 +132,31 @@ impl Detector {
                 return;
             }
         }
-        self.processes.get_or_load(pid);
+        let comm = comm_of(&raw.comm);
+        match self.processes.get(pid) {
+            Some(known) if known.comm != comm => self.processes.on_exec(pid, ""),
+            Some(_) => {}
+            None => {
+                self.processes.get_or_load(pid);
+            }
+        }
+    }
+
+    /// What `--record` wrote and dropped, if it is on.
+    pub fn record_stats(&self) -> Option<RecorderStats> {
+        self.recorder.as_ref().map(Recorder::stats)
     }
 
     /// Matches so far and the number of events evaluated.
     pub fn snapshot(&self) -> (Vec<(MatchKey, u64)>, u64) {
         (self.counts.iter().map(|(k, &n)| (k.clone(), n)).collect(), self.evaluated)
     }
+}
+
+/// The kernel's comm: up to 15 bytes, NUL-terminated.
+fn comm_of(comm: &[u8; 16]) -> std::borrow::Cow<'_, str> {
+    let len = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
+    String::from_utf8_lossy(&comm[..len])
 }
 
 /// The engine's view of a container; `None` is the host.
@@ -144,7 +177,7 @@ fn rule_container(container: &Container) -> Option<rules::Container> {
 pub fn run(
     mut events: crate::probe::SyscallEvents,
     detector: Arc<std::sync::Mutex<Detector>>,
-    alerts: Dispatcher,
+    alerts: Arc<Dispatcher>,
     containers_of: impl Fn(&[u64]) -> Vec<Arc<Container>>,
 ) {
     use std::os::fd::AsRawFd;

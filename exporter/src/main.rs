@@ -7,7 +7,7 @@ use std::{
 use anyhow::Context as _;
 use clap::Parser;
 use exporter::{
-    alerts::{AlertsConfig, Dispatcher},
+    alerts::{AlertsConfig, Dispatcher, Recorder},
     cli::{Cli, Command, RunArgs},
     collector::{Collector, REFRESH_INTERVAL},
     container::{detect_cgroup2_root, runtime::RuntimeSources, ContainerResolver},
@@ -47,6 +47,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let engine = args.rules_dir.as_deref().map(load_rules).transpose()?;
+    let alerts_config = args.alerts_config().context("alert outputs")?;
     let rules_loaded = engine.as_ref().map_or(0, |e| e.rules().iter().filter(|r| r.enabled).count());
     let cgroup_root = args
         .cgroup_root
@@ -74,7 +75,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             .context("polling the new-cgroup ring buffer")?;
         let names = SyscallNames::new(Arch::host());
         let detector = match engine {
-            Some(engine) => Some(start_detection(engine, &mut probe, &names)?),
+            Some(engine) => Some(start_detection(engine, &mut probe, &names, alerts_config, args.record.as_deref())?),
             None => None,
         };
         let resolver = ContainerResolver::new(cgroup_root, RuntimeSources::default(), args.container_ttl);
@@ -83,6 +84,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         let shared = Arc::new(Shared {
             collector: Mutex::new(Collector::new(probe, resolver, exposition)),
             detector: detector.as_ref().map(|(detector, _, _)| detector.clone()),
+            alerts: detector.as_ref().map(|(_, _, alerts)| alerts.clone()),
         });
         if let Some((detector, events, alerts)) = detector {
             let for_detection = shared.clone();
@@ -118,22 +120,28 @@ fn limit_malloc_arenas() {
 }
 
 /// Sets up evaluation of `engine`'s rules: the kernel sends the syscalls they need, the process
-/// table is seeded from /proc, alerts go to stdout.
+/// table is seeded from /proc, alerts go to the configured outputs, evaluated events optionally
+/// to a record file.
 fn start_detection(
     engine: Engine,
     probe: &mut Probe,
     names: &SyscallNames,
-) -> anyhow::Result<(Arc<Mutex<Detector>>, SyscallEvents, Dispatcher)> {
+    alerts: AlertsConfig,
+    record: Option<&std::path::Path>,
+) -> anyhow::Result<(Arc<Mutex<Detector>>, SyscallEvents, Arc<Dispatcher>)> {
     let mut processes = ProcessTable::system();
     let seeded = processes.seed_from_proc().context("reading /proc")?;
-    let detector = Detector::new(engine, Decoder::new(Arch::host()), names.clone(), processes);
+    let recorder = record
+        .map(|path| Recorder::create(path, RECORD_QUEUE).with_context(|| format!("--record {}", path.display())))
+        .transpose()?;
+    let detector = Detector::new(engine, Decoder::new(Arch::host()), names.clone(), processes, recorder);
     let interest = detector.interest();
     let untraceable = probe.set_interest(&interest)?;
     if !untraceable.is_empty() {
         tracing::warn!(syscalls = ?untraceable, "no exit tracepoint on this kernel: rules on these syscalls cannot match");
     }
     let events = probe.take_events().context("kernel events already taken")?;
-    let alerts = Dispatcher::new(AlertsConfig::default()).context("starting the alert outputs")?;
+    let alerts = Arc::new(Dispatcher::new(alerts).context("starting the alert outputs")?);
     tracing::info!(syscalls = interest.len() - untraceable.len(), processes = seeded, "detection started");
     Ok((Arc::new(Mutex::new(detector)), events, alerts))
 }
@@ -164,10 +172,14 @@ fn load_rules(dir: &std::path::Path) -> anyhow::Result<Engine> {
     Ok(engine)
 }
 
+/// Events a `--record` file may fall behind by before it drops (and counts) them.
+const RECORD_QUEUE: usize = 16 * 1024;
+
 /// What the server, the timers and the detection thread share.
 struct Shared {
     collector: Mutex<Collector>,
     detector: Option<Arc<Mutex<Detector>>>,
+    alerts: Option<Arc<Dispatcher>>,
 }
 
 impl MetricsSource for Shared {
@@ -177,9 +189,19 @@ impl MetricsSource for Shared {
             None => None,
         };
         let mut collector = self.collector.lock().map_err(|_| "collector poisoned".to_owned())?;
-        collector
+        let mut text = collector
             .scrape(detection.as_ref().map(|(matches, evaluated)| (matches.as_slice(), *evaluated)))
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        if let Some(alerts) = &self.alerts {
+            alerts.stats().write_prometheus(&mut text);
+        }
+        if let Some(detector) = &self.detector {
+            let recorded = detector.lock().map_err(|_| "detector poisoned".to_owned())?.record_stats();
+            if let Some(stats) = recorded {
+                exporter::metrics::write_record_stats(&mut text, &stats);
+            }
+        }
+        Ok(text)
     }
 }
 

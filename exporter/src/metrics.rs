@@ -157,6 +157,18 @@ fn write_rule_matches(out: &mut String, matches: &[(MatchKey, u64)], evaluated: 
     let _ = writeln!(out, "tracewarden_events_total{{source=\"userspace\"}} {evaluated}");
 }
 
+/// The `--record` file's counters: events written, and dropped because it fell behind or failed.
+pub fn write_record_stats(out: &mut String, stats: &crate::alerts::RecorderStats) {
+    use std::fmt::Write as _;
+    out.push_str("# HELP tracewarden_record_events_total Events written to the --record file.\n");
+    out.push_str("# TYPE tracewarden_record_events_total counter\n");
+    let _ = writeln!(out, "tracewarden_record_events_total {}", stats.recorded);
+    out.push_str("# HELP tracewarden_record_events_dropped_total Events the --record file lost, by reason.\n");
+    out.push_str("# TYPE tracewarden_record_events_dropped_total counter\n");
+    let _ = writeln!(out, "tracewarden_record_events_dropped_total{{reason=\"queue_full\"}} {}", stats.dropped);
+    let _ = writeln!(out, "tracewarden_record_events_dropped_total{{reason=\"write_error\"}} {}", stats.failed);
+}
+
 /// `container_id="..",container_name="..",image="..",pod="..",namespace=".."`, escaped.
 fn push_container_labels(out: &mut String, container: &Container) {
     let values =

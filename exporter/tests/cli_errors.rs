@@ -165,3 +165,17 @@ fn broken_rules_stop_the_start_with_file_line_and_cause() {
     assert!(lines[0].contains("rule 'Bad condition'"), "{stderr}");
     assert!(lines[1].contains("1 error(s) in the rules") && lines[1].contains("exporter rules check"), "{stderr}");
 }
+
+#[test]
+fn bad_alert_outputs_fail_before_anything_loads() {
+    for (args, needles) in [
+        (vec!["--webhook.url", "https://hooks.example/x"], vec!["alert outputs", "https"]),
+        (vec!["--syslog.address", "ftp://logs:514"], vec!["alert outputs", "udp:// or tcp://"]),
+        (vec!["--alertmanager.url", "not a url"], vec!["alert outputs"]),
+        (vec!["--alerts.rate=-1"], vec!["alert outputs", "rate"]),
+    ] {
+        let listen = listen_args(free_port());
+        let output = exporter(&with_listen(&listen, &args));
+        assert_one_line_error(&output, &needles);
+    }
+}

@@ -195,7 +195,16 @@ fn a_rule_fires_for_exactly_the_container_that_broke_it() {
     }
     let rootfs = Rootfs::build();
     let shipped_rules = concat!(env!("CARGO_MANIFEST_DIR"), "/../rules");
-    let exporter = Exporter::start(&["--rules-dir", shipped_rules]);
+    let out = tempfile::tempdir().expect("tempdir");
+    let (alerts_file, record_file) = (out.path().join("alerts.jsonl"), out.path().join("events.jsonl"));
+    let exporter = Exporter::start(&[
+        "--rules-dir",
+        shipped_rules,
+        "--alerts-file",
+        alerts_file.to_str().expect("utf-8"),
+        "--record",
+        record_file.to_str().expect("utf-8"),
+    ]);
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
     let (attack_id, benign_id) = (hex64(nanos ^ 0xa77ac), hex64(nanos ^ 0xbe9191));
     let run = |id: &str, name: &str, file: &str| {
@@ -234,7 +243,8 @@ fn a_rule_fires_for_exactly_the_container_that_broke_it() {
     );
     assert!(
         !last.lines().any(|l| l.starts_with("tracewarden_rule_matches_total") && l.contains(&benign_id[..12])),
-        "the benign twin matched a rule"
+        "the benign twin matched a rule: {}",
+        last.lines().filter(|l| l.contains(&benign_id[..12]) && l.contains("rule_matches")).collect::<Vec<_>>().join("\n")
     );
     let alert_seen = eventually(Duration::from_secs(5), || {
         exporter.stdout_lines().iter().any(|line| {
