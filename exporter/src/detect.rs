@@ -42,20 +42,14 @@ pub struct Detector {
 }
 
 impl Detector {
-    pub fn new(
-        engine: Engine,
-        decoder: Decoder,
-        names: SyscallNames,
-        processes: ProcessTable,
-        recorder: Option<Recorder>,
-    ) -> Detector {
+    pub fn new(engine: Engine, decoder: Decoder, names: SyscallNames, processes: ProcessTable) -> Detector {
         let rule_names = engine.rules().iter().map(|r| Arc::from(r.name.as_str())).collect();
         Detector {
             engine,
             decoder,
             names,
             processes,
-            recorder,
+            recorder: None,
             boot_to_epoch_ns: crate::decode::boot_to_epoch_ns(),
             event: Event::default(),
             matches: Vec::new(),
@@ -140,6 +134,11 @@ impl Detector {
                 self.processes.get_or_load(pid);
             }
         }
+    }
+
+    /// Writes every evaluated event to `recorder` from now on (`--record`).
+    pub fn record_to(&mut self, recorder: Recorder) {
+        self.recorder = Some(recorder);
     }
 
     /// What `--record` wrote and dropped, if it is on.

@@ -16,6 +16,7 @@ pub mod container;
 pub mod decode;
 pub mod detect;
 pub mod metrics;
+pub mod privileges;
 pub mod probe;
 pub mod process;
 pub mod rules;

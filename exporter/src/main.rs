@@ -7,13 +7,14 @@ use std::{
 use anyhow::Context as _;
 use clap::Parser;
 use exporter::{
-    alerts::{AlertsConfig, Dispatcher, Recorder},
+    alerts::{Dispatcher, Recorder},
     cli::{Cli, Command, RunArgs},
     collector::{Collector, REFRESH_INTERVAL},
     container::{detect_cgroup2_root, runtime::RuntimeSources, ContainerResolver},
     decode::Decoder,
     detect::{self, Detector},
     metrics::Exposition,
+    privileges,
     probe::{NewCgroups, Probe, ProbeConfig, SyscallEvents, Workload},
     process::ProcessTable,
     rules::{Engine, Severity},
@@ -54,28 +55,41 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         .clone()
         .or_else(detect_cgroup2_root)
         .context("no cgroup v2 hierarchy found: mount cgroup2 (or pass --cgroup-root)")?;
+    // Everything that needs privileges happens first, on this one thread; then the process
+    // drops to the capabilities it keeps (see `privileges`) before any other thread exists.
+    let listener = server::bind(args.listen_address)?;
+    let mut probe = Probe::load(&ProbeConfig {
+        max_slots: args.max_cgroups,
+        btf_path: args.btf_path.clone(),
+        hook: args.hook,
+        workload: Workload::Count,
+    })?;
+    let names = SyscallNames::new(Arch::host());
+    let detection = engine.map(|engine| prepare_detection(engine, &mut probe, &names)).transpose()?;
+    let new_cgroups = probe.take_new_cgroups().context("new-cgroup notices already taken")?;
+    privileges::drop_to_kept().context("dropping capabilities")?;
+
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
-        let listener = server::bind(args.listen_address).await?;
-        let mut probe = Probe::load(&ProbeConfig {
-            max_slots: args.max_cgroups,
-            btf_path: args.btf_path.clone(),
-            hook: args.hook,
-            workload: Workload::Count,
-        })?;
-        let new_cgroups = probe.take_new_cgroups().context("new-cgroup notices already taken")?;
         // SAFETY: the descriptor belongs to the ring buffer map that `new_cgroups` owns, so it
         // stays open and the same for as long as the AsyncFd holds `new_cgroups`.
         let new_cgroups = unsafe { AsyncFd::register_with_interest(new_cgroups, Interest::READABLE) }
             .map_err(std::io::Error::from)
             .context("polling the new-cgroup ring buffer")?;
-        let names = SyscallNames::new(Arch::host());
-        let detector = match engine {
-            Some(engine) => Some(start_detection(engine, &mut probe, &names, alerts_config, args.record.as_deref())?),
+        let detection = match detection {
+            Some((mut detector, events)) => {
+                if let Some(path) = &args.record {
+                    let recorder =
+                        Recorder::create(path, RECORD_QUEUE).with_context(|| format!("--record {}", path.display()))?;
+                    detector.record_to(recorder);
+                }
+                let alerts = Arc::new(Dispatcher::new(alerts_config).context("starting the alert outputs")?);
+                Some((Arc::new(Mutex::new(detector)), events, alerts))
+            }
             None => None,
         };
         let resolver = ContainerResolver::new(cgroup_root, RuntimeSources::default(), args.container_ttl);
@@ -83,10 +97,10 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         let exposition = Exposition::new(args.syscall_label, names, hook, rules_loaded);
         let shared = Arc::new(Shared {
             collector: Mutex::new(Collector::new(probe, resolver, exposition)),
-            detector: detector.as_ref().map(|(detector, _, _)| detector.clone()),
-            alerts: detector.as_ref().map(|(_, _, alerts)| alerts.clone()),
+            detector: detection.as_ref().map(|(detector, _, _)| detector.clone()),
+            alerts: detection.as_ref().map(|(_, _, alerts)| alerts.clone()),
         });
-        if let Some((detector, events, alerts)) = detector {
+        if let Some((detector, events, alerts)) = detection {
             let for_detection = shared.clone();
             let containers_of = move |cgroups: &[u64]| match for_detection.collector.lock() {
                 Ok(mut c) => c.containers_of(cgroups, Instant::now()),
@@ -119,31 +133,25 @@ fn limit_malloc_arenas() {
     }
 }
 
-/// Sets up evaluation of `engine`'s rules: the kernel sends the syscalls they need, the process
-/// table is seeded from /proc, alerts go to the configured outputs, evaluated events optionally
-/// to a record file.
-fn start_detection(
+/// Sets up evaluation of `engine`'s rules: the kernel sends the syscalls they need (attaching
+/// their exit tracepoints needs privileges, so this runs before the drop) and the process table
+/// is seeded from /proc.
+fn prepare_detection(
     engine: Engine,
     probe: &mut Probe,
     names: &SyscallNames,
-    alerts: AlertsConfig,
-    record: Option<&std::path::Path>,
-) -> anyhow::Result<(Arc<Mutex<Detector>>, SyscallEvents, Arc<Dispatcher>)> {
+) -> anyhow::Result<(Detector, SyscallEvents)> {
     let mut processes = ProcessTable::system();
     let seeded = processes.seed_from_proc().context("reading /proc")?;
-    let recorder = record
-        .map(|path| Recorder::create(path, RECORD_QUEUE).with_context(|| format!("--record {}", path.display())))
-        .transpose()?;
-    let detector = Detector::new(engine, Decoder::new(Arch::host()), names.clone(), processes, recorder);
+    let detector = Detector::new(engine, Decoder::new(Arch::host()), names.clone(), processes);
     let interest = detector.interest();
     let untraceable = probe.set_interest(&interest)?;
     if !untraceable.is_empty() {
         tracing::warn!(syscalls = ?untraceable, "no exit tracepoint on this kernel: rules on these syscalls cannot match");
     }
     let events = probe.take_events().context("kernel events already taken")?;
-    let alerts = Arc::new(Dispatcher::new(alerts).context("starting the alert outputs")?);
     tracing::info!(syscalls = interest.len() - untraceable.len(), processes = seeded, "detection started");
-    Ok((Arc::new(Mutex::new(detector)), events, alerts))
+    Ok((detector, events))
 }
 
 /// Loads and checks the rules: warnings are logged, errors are printed one line each

@@ -244,7 +244,10 @@ fn a_rule_fires_for_exactly_the_container_that_broke_it() {
     assert!(
         !last.lines().any(|l| l.starts_with("tracewarden_rule_matches_total") && l.contains(&benign_id[..12])),
         "the benign twin matched a rule: {}",
-        last.lines().filter(|l| l.contains(&benign_id[..12]) && l.contains("rule_matches")).collect::<Vec<_>>().join("\n")
+        last.lines()
+            .filter(|l| l.contains(&benign_id[..12]) && l.contains("rule_matches"))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     let alert_seen = eventually(Duration::from_secs(5), || {
         exporter.stdout_lines().iter().any(|line| {
@@ -257,4 +260,35 @@ fn a_rule_fires_for_exactly_the_container_that_broke_it() {
         "no alert line for the attack on stdout: {:?}",
         exporter.stdout_lines().iter().take(5).collect::<Vec<_>>()
     );
+}
+
+/// Least privilege at run time: once serving, with detection on, the exporter holds only the
+/// capabilities it still uses, in every set, and cannot regain others.
+#[test]
+fn a_running_exporter_keeps_only_the_capabilities_it_uses() {
+    if !kernel_available("a_running_exporter_keeps_only_the_capabilities_it_uses") {
+        return;
+    }
+    let shipped_rules = concat!(env!("CARGO_MANIFEST_DIR"), "/../rules");
+    let exporter = Exporter::start(&["--rules-dir", shipped_rules]);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", exporter.pid())).expect("status");
+    let field =
+        |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim().to_owned()).unwrap_or_default();
+    let hex = |name: &str| u64::from_str_radix(&field(name), 16).unwrap_or(u64::MAX);
+    let kept = exporter::privileges::kept_mask();
+    assert_eq!(hex("CapEff:"), kept, "effective");
+    assert_eq!(hex("CapPrm:"), kept, "permitted");
+    assert_eq!(hex("CapBnd:"), kept, "bounding");
+    assert_eq!(hex("CapInh:"), 0, "inheritable");
+    assert_eq!(hex("CapAmb:"), 0, "ambient");
+    assert_eq!(field("NoNewPrivs:"), "1");
+    // Every thread, not only the main one (capabilities are per thread).
+    for task in std::fs::read_dir(format!("/proc/{}/task", exporter.pid())).expect("tasks").flatten() {
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        let eff =
+            status.lines().find_map(|l| l.strip_prefix("CapEff:")).map(|v| v.trim().to_owned()).unwrap_or_default();
+        assert_eq!(u64::from_str_radix(&eff, 16).ok(), Some(kept), "thread {:?}", task.file_name());
+    }
+    // And it still works: metrics are served.
+    assert!(exporter.metrics().contains("tracewarden_rules_loaded"));
 }

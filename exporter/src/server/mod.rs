@@ -27,9 +27,10 @@ const LANDING_PAGE: &str = "<!doctype html>
 </body></html>
 ";
 
-/// Binds the listener, with an error that says what to do when the port is taken.
-pub async fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(address).await.map_err(|e| {
+/// Binds the listener, with an error that says what to do when the port is taken. Synchronous,
+/// so it can run before the process gives up its privileges (a port below 1024 needs one).
+pub fn bind(address: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(address).map_err(|e| {
         let hint = match e.kind() {
             std::io::ErrorKind::AddrInUse => "another process uses it; stop it or pick another --web.listen-address",
             std::io::ErrorKind::PermissionDenied => {
@@ -39,11 +40,20 @@ pub async fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
             _ => "check --web.listen-address",
         };
         anyhow::anyhow!("cannot listen on {address}: {e} ({hint})")
-    })
+    })?;
+    listener.set_nonblocking(true).map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
+    Ok(listener)
 }
 
 /// Serves until the task is dropped. Each connection runs on its own task.
-pub async fn serve(listener: TcpListener, source: Arc<dyn MetricsSource>) {
+pub async fn serve(listener: std::net::TcpListener, source: Arc<dyn MetricsSource>) {
+    let listener = match TcpListener::from_std(listener) {
+        Ok(listener) => listener,
+        Err(e) => {
+            tracing::error!(error = %e, "serving /metrics failed");
+            return;
+        }
+    };
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
