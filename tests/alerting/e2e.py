@@ -4,7 +4,8 @@
   webhook_receiver.py (127.0.0.1)  <-  Alertmanager (shipped alertmanager.yml, receiver URLs
                                          rewritten to the receiver)  <-  Prometheus (shipped
                                          alert rules)  -- scrapes -->  127.0.0.1:<dead port>
-                                                                       target/debug/exporter (if built)
+                                                   ^                   target/debug/exporter (root)
+                                                   +-- direct push (--alertmanager.url) --+
 
 Proves:
   1. "exporter down": a tracewarden target where nothing listens makes TracewardenExporterDown
@@ -18,10 +19,22 @@ Proves:
      tracewarden_rule_matches_total rises for a critical, a warning and a notice rule makes
      TracewardenRuleViolationCritical reach the on-call webhook and TracewardenRuleViolation the
      ticket webhook, with every container label and the rendered annotations; the notice rule
-     notifies nobody. (The real exporter does not count rule hits yet: once it does, the same
-     path should be driven by a rule firing in a runc container.)
-  5. with the real exporter (target/debug/exporter, needs root): it is scraped (up == 1), its
-     syscall counters are queryable, and it raises no ExporterDown.
+     notifies nobody. The stand-in covers what a host process cannot: a critical rule, a
+     notice rule, and container/pod labels in the rendered annotations.
+  5. with the real exporter (target/debug/exporter --rules-dir rules --alertmanager.url <AM>,
+     needs root): it is scraped (up == 1), its syscall counters are queryable, it raises no
+     ExporterDown, and a real detection goes both ways: `cat /etc/shadow` on the host fires the
+     shipped rule "Read sensitive file untrusted" (warning, container_id="host"), and
+       a. the direct push reaches Alertmanager within 2 s of the cat (measured, printed) as
+          TracewardenRuleMatch with severity=ticket, and Alertmanager's shipped routes deliver it
+          to the ticket webhook (after the ticket route's group_wait of 1m, bounded wait);
+       b. Prometheus counts the hit (tracewarden_rule_matches_total) and TracewardenRuleViolation
+          reaches the ticket webhook with rule, severity=ticket and the runbook link. A fresh
+          Prometheus only alerts on an *increase* (the first-hit branch needs `up offset 5m`), so
+          the cat runs once more after Prometheus has scraped the first hit.
+     A cat whose event the exporter lost (no match counted within 10 s) is repeated, at most 3
+     times, and the loss is printed with the exporter's event_ring_full drop counter.
+     Under CI=true a missing exporter build or running without root fails instead of skipping.
 
 Every process it starts is killed on exit. Bounded waits; all traffic to 127.0.0.1.
 """
@@ -64,6 +77,8 @@ def sim_metrics(count):
         lines.append(f"tracewarden_rule_matches_total{{{inner}}} {count}")
     return "\n".join(lines) + "\n"
 SLACK = "/global/slack_api_url"
+REAL_RULE = "Read sensitive file untrusted"  # rules/10-files.yaml, priority WARNING
+CI = os.environ.get("CI") == "true"
 
 results = []
 procs = []
@@ -161,6 +176,45 @@ def query(prom, expr):
     return json.loads(body)
 
 
+def exporter_value(exporter, metric, *match):
+    """Sum of the exporter's own /metrics samples of METRIC whose line contains every MATCH."""
+    _, text = http(f"http://{exporter}/metrics", timeout=5)
+    total = 0.0
+    for line in text.splitlines():
+        if (line.startswith(metric + "{") or line.startswith(metric + " ")) \
+                and all(m in line for m in match):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def real_matches(exporter):
+    return exporter_value(exporter, "tracewarden_rule_matches_total", f'rule="{REAL_RULE}"',
+                          'container_id="host"')
+
+
+def ring_drops(exporter):
+    return exporter_value(exporter, "tracewarden_kernel_dropped_total", 'reason="event_ring_full"')
+
+
+def am_real_alerts(am):
+    q = urllib.parse.urlencode({"filter": ['alertname="TracewardenRuleMatch"', f'rule="{REAL_RULE}"']},
+                               doseq=True)
+    return json.loads(http(f"http://{am}/api/v2/alerts?{q}", timeout=2)[1])
+
+
+def cat_shadow():
+    t = time.time()
+    subprocess.run(["cat", "/etc/shadow"], stdout=subprocess.DEVNULL, check=True)
+    return t
+
+
+def prom_real_matches(prom, exporter):
+    r = query(prom, f'tracewarden_rule_matches_total{{instance="{exporter}", rule="{REAL_RULE}", '
+                    'container_id="host"}')
+    vals = [float(s["value"][1]) for s in r.get("data", {}).get("result", [])]
+    return max(vals) if vals else None
+
+
 def main():
     for tool in ("prometheus", "prometheus-alertmanager"):
         if not any(os.access(os.path.join(d, tool), os.X_OK) for d in os.environ["PATH"].split(":")):
@@ -197,10 +251,13 @@ def main():
     dead = f"127.0.0.1:{free_port()}"  # nothing listens here: the "exporter down" target
     exporter = None
     if os.access(EXPORTER, os.X_OK) and os.geteuid() != 0:
+        if CI:
+            step("real exporter runs (needs root)", False, "CI=true: run the e2e as root")
         note("not root: the real exporter cannot load its eBPF programs; only the exporter-down path runs")
     elif os.access(EXPORTER, os.X_OK):
         exporter = f"127.0.0.1:{free_port()}"
-        start("exporter", [EXPORTER, "--web.listen-address", exporter], tmp)
+        start("exporter", [EXPORTER, "--rules-dir", os.path.join(ROOT, "rules"),
+                           "--alertmanager.url", f"http://{am}", "--web.listen-address", exporter], tmp)
         ok = wait_until(lambda: http(f"http://{exporter}/metrics")[0] == 200, 60, 0.5)
         step("real exporter (target/debug/exporter) serves /metrics", ok,
              "" if ok else log_tail("exporter"))
@@ -209,6 +266,8 @@ def main():
         else:
             exporter = None
     else:
+        if CI:
+            step("real exporter built (target/debug/exporter)", False, "CI=true: run cargo build first")
         note("target/debug/exporter not built: only the exporter-down path runs")
     targets.append(dead)
 
@@ -229,7 +288,9 @@ def main():
     # 4. Prometheus with the shipped rules
     prom = f"127.0.0.1:{free_port()}"
     prom_cfg = {
-        "global": {"scrape_interval": "2s", "scrape_timeout": "1s", "evaluation_interval": "2s"},
+        # scrape_timeout 2s: the debug-build exporter with rules loaded has answered /metrics in
+        # over 1 s on a busy 2-vCPU machine (its own tracewarden_scrape_duration_seconds: < 1 ms).
+        "global": {"scrape_interval": "2s", "scrape_timeout": "2s", "evaluation_interval": "2s"},
         "rule_files": [checks.RULES],
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": [am]}]}]},
         "scrape_configs": [{"job_name": "tracewarden", "static_configs": [{"targets": targets}]}],
@@ -252,6 +313,40 @@ def main():
     want_rules = sum(len(g["rules"]) for g in checks.load_yaml(checks.RULES)["groups"])
     step(f"Prometheus loaded all {want_rules} shipped rules", n_rules == want_rules,
          f"loaded {n_rules}")
+
+    # 4b. a real detection: the direct push reaches Alertmanager within 2 s of the cat
+    push = None  # (t_cat, t_in_alertmanager)
+    if exporter:
+        wait_until(lambda: query(prom, f'up{{instance="{exporter}"}}')["data"]["result"], 30, 0.5)
+        for attempt in range(1, 4):
+            before, drops0 = real_matches(exporter), ring_drops(exporter)
+            t_cat = cat_shadow()
+            t_am = t_count = None
+            while time.time() < t_cat + 10:  # only Alertmanager in this loop: a 20 ms resolution
+                try:
+                    if am_real_alerts(am):
+                        t_am = time.time()
+                        break
+                except (OSError, urllib.error.URLError, ValueError):
+                    pass
+                time.sleep(0.02)
+            if not t_am and real_matches(exporter) > before:
+                t_count = time.time()
+            if t_am or t_count:
+                break
+            note(f"cat /etc/shadow #{attempt}: no match counted within 10 s (event lost; exporter's "
+                 f"event_ring_full drops +{ring_drops(exporter) - drops0:.0f}); running it again")
+        if not t_am:
+            step(f'direct push: "{REAL_RULE}" reaches Alertmanager within 2 s of cat /etc/shadow', False,
+                 ("the exporter counted the match but pushed nothing within 10 s" if t_count else
+                  "the exporter counted no match for 3 cats") + "\n" + log_tail("exporter"))
+        else:
+            push = (t_cat, t_am)
+            lat = t_am - t_cat
+            alerts = am_real_alerts(am)
+            step(f'direct push: "{REAL_RULE}" reaches Alertmanager {lat:.2f} s after cat /etc/shadow '
+                 f"(bound 2 s; attempt {attempt})", lat <= 2.0,
+                 f"push latency {lat:.3f} s; labels {alerts[0]['labels'] if alerts else '-'}")
 
     # 5. inhibition in the real Alertmanager (alerts posted to its v2 API)
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -290,6 +385,26 @@ def main():
         f.write(sim_metrics(2))
     t_hit = time.time()
     note("stand-in exporter: one new hit of a critical, a warning and a notice rule")
+
+    # the real exporter's second hit: Prometheus already has the first one, so this is an increase
+    real_hit = None
+    if push:
+        for attempt in range(1, 4):
+            seen = prom_real_matches(prom, exporter)
+            if seen is None:
+                wait_until(lambda: prom_real_matches(prom, exporter), 10, 0.5)
+                seen = prom_real_matches(prom, exporter) or 0
+            drops0 = ring_drops(exporter)
+            t_cat2 = cat_shadow()
+            if wait_until(lambda: (prom_real_matches(prom, exporter) or 0) > seen, 10, 0.5):
+                real_hit = t_cat2
+                note(f"real exporter: cat /etc/shadow again; Prometheus counted it (attempt {attempt})")
+                break
+            note(f"cat /etc/shadow (second hit) #{attempt}: not counted within 10 s (exporter's "
+                 f"event_ring_full drops +{ring_drops(exporter) - drops0:.0f}); running it again")
+        step(f'tracewarden_rule_matches_total{{rule="{REAL_RULE}", container_id="host"}} rises in '
+             "Prometheus on a second cat", real_hit is not None,
+             f"value now {prom_real_matches(prom, exporter)}")
 
     def violation(path, alertname, rule):
         for n in notifications(path, hook_file):
@@ -331,6 +446,69 @@ def main():
         step(f"{alertname} ({prio}) reaches {receiver} {time.time() - t_hit:.0f}s after the hit, "
              "with container labels and annotations", not problems,
              "\n".join(problems) or f"labels {a['labels']}\nsummary: {a['annotations']['summary']}")
+
+    # 6b. the real detection's notifications, both paths, through the ticket route
+    if push:
+        t_cat, t_am = push
+
+        def pushed():
+            for n in notifications(TICKET_WEBHOOK, hook_file):
+                for a in n["alerts"]:
+                    if a["labels"].get("alertname") == "TracewardenRuleMatch" \
+                            and a["labels"].get("rule") == REAL_RULE and a["status"] == "firing":
+                        return n, a
+            return None
+
+        found = wait_until(pushed, max(5, t_am + 90 - time.time()), 1)
+        elsewhere = [p for p in (PAGE_WEBHOOK, DEFAULT_WEBHOOK) for n in notifications(p, hook_file)
+                     for a in n["alerts"] if a["labels"].get("rule") == REAL_RULE]
+        if not found:
+            step("direct push (TracewardenRuleMatch) reaches the ticket webhook", False,
+                 f"nothing {time.time() - t_cat:.0f}s after the cat; elsewhere: {elsewhere}\n"
+                 + log_tail("alertmanager"))
+        else:
+            n, a = found
+            lab = a["labels"]
+            want = {"alertname": "TracewardenRuleMatch", "rule": REAL_RULE, "priority": "warning",
+                    "severity": "ticket", "container_id": "host"}
+            problems = [f"{k}={lab.get(k)!r}, want {v!r}" for k, v in want.items() if lab.get(k) != v]
+            if not lab.get("hostname"):
+                problems.append("no hostname label")
+            if "/etc/shadow" not in a["annotations"].get("summary", "") \
+                    or not a["annotations"].get("description"):
+                problems.append(f"annotations {a['annotations']}")
+            if n.get("receiver") != "tracewarden-ticket":
+                problems.append(f"receiver {n.get('receiver')} != tracewarden-ticket")
+            if elsewhere:
+                problems.append(f"also notified on page/default: {elsewhere}")
+            step(f"direct push (TracewardenRuleMatch) reaches the ticket webhook "
+                 f"{time.time() - t_cat:.0f}s after the cat (Alertmanager: {t_am - t_cat:.2f} s; "
+                 "then the ticket route's group_wait 1m)", not problems,
+                 "\n".join(problems) or f"labels {lab}\nsummary: {a['annotations']['summary'].strip()}")
+
+    if real_hit:
+        found = wait_until(lambda: violation(TICKET_WEBHOOK, "TracewardenRuleViolation", REAL_RULE),
+                           max(5, real_hit + 90 - time.time()), 1)
+        if not found:
+            step("TracewardenRuleViolation for the real hit reaches tracewarden-ticket", False,
+                 f"nothing {time.time() - real_hit:.0f}s after the cat; ALERTS: "
+                 f"{json.dumps(query(prom, 'ALERTS').get('data'))}")
+        else:
+            n, a = found
+            lab = a["labels"]
+            want = {"alertname": "TracewardenRuleViolation", "rule": REAL_RULE, "priority": "warning",
+                    "severity": "ticket", "container_id": "host", "job": "tracewarden",
+                    "instance": exporter}
+            problems = [f"{k}={lab.get(k)!r}, want {v!r}" for k, v in want.items() if lab.get(k) != v]
+            if a["annotations"].get("runbook_url") != RUNBOOK + "tracewardenruleviolation":
+                problems.append(f"runbook_url {a['annotations'].get('runbook_url')}")
+            if not a["annotations"].get("summary", "").startswith(f'Rule "{REAL_RULE}" (warning) fired'):
+                problems.append(f"summary {a['annotations'].get('summary')!r}")
+            if n.get("receiver") != "tracewarden-ticket":
+                problems.append(f"receiver {n.get('receiver')} != tracewarden-ticket")
+            step(f"TracewardenRuleViolation for the real hit reaches tracewarden-ticket "
+                 f"{time.time() - real_hit:.0f}s after the cat, with rule, severity and runbook",
+                 not problems, "\n".join(problems) or f"labels {lab}\nannotations {a['annotations']}")
 
     # 7. exporter down -> Prometheus -> Alertmanager -> webhook (and Slack)
     note(f"waiting for TracewardenExporterDown of {dead} (for: 2m, then group_wait 10s; at most 4 min)")
@@ -396,7 +574,17 @@ def main():
     if exporter:
         r = query(prom, f'up{{instance="{exporter}"}}')
         ups = [s["value"][1] for s in r.get("data", {}).get("result", [])]
-        step("real exporter is scraped (up == 1)", ups == ["1"], f"up = {ups}")
+        r = query(prom, f'max_over_time(scrape_duration_seconds{{instance="{exporter}"}}[10m])')
+        slowest = [s["value"][1] for s in r.get("data", {}).get("result", [])]
+        r = query(prom, f'min_over_time(up{{instance="{exporter}"}}[10m])')
+        always = [s["value"][1] for s in r.get("data", {}).get("result", [])]
+        try:
+            lost = f"{ring_drops(exporter):.0f}"
+        except (OSError, urllib.error.URLError, ValueError):
+            lost = "?"
+        step("real exporter is scraped (up == 1)", ups == ["1"],
+             f"up = {ups}; min up over the run {always}; slowest scrape {slowest} s; "
+             f"kernel drops event_ring_full: {lost}")
         r = query(prom, f'sum(tracewarden_syscalls_total{{instance="{exporter}", container_id="host"}})')
         res = r.get("data", {}).get("result", [])
         step("real exporter's syscall counters are queryable in Prometheus", bool(res),
