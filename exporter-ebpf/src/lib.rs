@@ -67,7 +67,13 @@ impl DropReason {
         DropReason::PendingStashFailed,
     ];
 
-    /// The `reason` label value on `tracewarden_kernel_dropped_total`.
+    /// Whether this loses or cuts an event for the rule evaluator (exported as
+    /// `tracewarden_events_lost_total`) rather than a count (`tracewarden_kernel_dropped_total`).
+    pub const fn is_event_loss(self) -> bool {
+        matches!(self, DropReason::EventRingFull | DropReason::PathTruncated | DropReason::PendingStashFailed)
+    }
+
+    /// The `reason` label value.
     pub const fn label(self) -> &'static str {
         match self {
             DropReason::SlotsExhausted => "cgroup_slots_exhausted",

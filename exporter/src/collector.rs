@@ -77,11 +77,20 @@ impl Collector {
         let started = Instant::now();
         let snapshot = self.probe.snapshot()?;
         let rows = self.absorb(&snapshot, started);
-        let drops: Vec<(&'static str, u64)> = snapshot.drops.iter().map(|(reason, n)| (reason.label(), *n)).collect();
+        let by_family = |event_loss: bool| -> Vec<(&'static str, u64)> {
+            snapshot
+                .drops
+                .iter()
+                .filter(|(r, _)| r.is_event_loss() == event_loss)
+                .map(|(r, n)| (r.label(), *n))
+                .collect()
+        };
+        let (drops, events_lost) = (by_family(false), by_family(true));
         let data = ScrapeData {
             rows: &rows,
             detection,
             drops: &drops,
+            events_lost: &events_lost,
             slots_used: snapshot.slots_used,
             slot_capacity: snapshot.slot_capacity,
             collect_duration: started.elapsed(),

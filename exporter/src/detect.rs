@@ -170,6 +170,9 @@ fn rule_container(container: &Container) -> Option<rules::Container> {
     })
 }
 
+/// Records evaluated per hold of the detector's lock.
+const LOCK_CHUNK: usize = 256;
+
 /// The detection thread: waits on the kernel's event ring, then decodes and evaluates every
 /// record in it. `containers_of` names a batch of events' cgroups. Runs until the process exits. It has
 /// a thread of its own because resolving paths reads /proc, which must not block the server.
@@ -196,11 +199,15 @@ pub fn run(
         }
         let cgroups: Vec<u64> = batch.iter().map(|raw| raw.cgroup_id).collect();
         let containers = containers_of(&cgroups);
-        let Ok(mut detector) = detector.lock() else {
-            return;
-        };
-        for (raw, container) in batch.iter().zip(containers) {
-            detector.handle(raw, container, &alerts);
+        // The lock is taken per chunk, not per batch: a busy host fills the ring with thousands
+        // of records, and /metrics must not wait for all of them.
+        for (raws, containers) in batch.chunks(LOCK_CHUNK).zip(containers.chunks(LOCK_CHUNK)) {
+            let Ok(mut detector) = detector.lock() else {
+                return;
+            };
+            for (raw, container) in raws.iter().zip(containers) {
+                detector.handle(raw, container.clone(), &alerts);
+            }
         }
     }
 }

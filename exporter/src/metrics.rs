@@ -28,7 +28,10 @@ pub struct ScrapeData<'a> {
     pub rows: &'a ContainerRows,
     /// Rule matches per (rule, container), and events evaluated; None without rules.
     pub detection: Option<(&'a [(MatchKey, u64)], u64)>,
+    /// Kernel drop counters by reason: the counting path's (`kernel_dropped_total`)...
     pub drops: &'a [(&'static str, u64)],
+    /// ...and the event path's (`events_lost_total`).
+    pub events_lost: &'a [(&'static str, u64)],
     pub slots_used: u32,
     pub slot_capacity: u32,
     pub collect_duration: Duration,
@@ -84,9 +87,15 @@ impl Exposition {
         ));
         families.push(family(
             "tracewarden_kernel_dropped_total",
-            "Events the kernel programs could not record as intended, by reason.",
+            "Counts the kernel programs could not record as intended, by reason.",
             MetricType::COUNTER,
             data.drops.iter().map(|&(reason, n)| counter(labels(&[("reason", reason)]), n as f64)).collect(),
+        ));
+        families.push(family(
+            "tracewarden_events_lost_total",
+            "Syscall events the rule evaluator lost or got cut, by reason.",
+            MetricType::COUNTER,
+            data.events_lost.iter().map(|&(reason, n)| counter(labels(&[("reason", reason)]), n as f64)).collect(),
         ));
         families.push(family(
             "tracewarden_scrape_duration_seconds",
@@ -267,6 +276,7 @@ mod tests {
             rows: &rows,
             detection: Some((&matches, 40)),
             drops: &[("cgroup_slots_exhausted", 5)],
+            events_lost: &[("event_ring_full", 7)],
             slots_used: 2,
             slot_capacity: 1023,
             collect_duration: Duration::from_millis(3),
@@ -282,6 +292,7 @@ mod tests {
         assert!(text.contains(r#"tracewarden_syscalls_total{container_id="host",container_name="",image="",pod="",namespace="",syscall="getpid"} 2"#));
         assert!(!text.contains(r#"syscall="open""#), "zero rows are not exported");
         assert!(text.contains(r#"tracewarden_kernel_dropped_total{reason="cgroup_slots_exhausted"} 5"#));
+        assert!(text.contains(r#"tracewarden_events_lost_total{reason="event_ring_full"} 7"#));
         assert!(text.contains(r#"tracewarden_kernel_map_capacity{map="cgroup_slots"} 1023"#));
         assert!(text.contains("tracewarden_scrape_duration_seconds 0.003"));
         assert!(text.contains(r#"tracewarden_build_info{version=""#));

@@ -193,7 +193,7 @@ def real_matches(exporter):
 
 
 def ring_drops(exporter):
-    return exporter_value(exporter, "tracewarden_kernel_dropped_total", 'reason="event_ring_full"')
+    return exporter_value(exporter, "tracewarden_events_lost_total", 'reason="event_ring_full"')
 
 
 def am_real_alerts(am):
@@ -584,7 +584,7 @@ def main():
             lost = "?"
         step("real exporter is scraped (up == 1)", ups == ["1"],
              f"up = {ups}; min up over the run {always}; slowest scrape {slowest} s; "
-             f"kernel drops event_ring_full: {lost}")
+             f"events lost to a full ring: {lost}")
         r = query(prom, f'sum(tracewarden_syscalls_total{{instance="{exporter}", container_id="host"}})')
         res = r.get("data", {}).get("result", [])
         step("real exporter's syscall counters are queryable in Prometheus", bool(res),
