@@ -18,6 +18,7 @@ use crate::{
     detect::MatchKey,
     metrics::{ContainerRows, Exposition, ScrapeData},
     probe::{KernelSnapshot, Probe, ProbeError},
+    reload::RulesStatus,
 };
 
 /// Label value for syscalls of cgroups that found no free kernel slot.
@@ -47,6 +48,14 @@ impl Collector {
         Ok(())
     }
 
+    /// Makes the kernel send events for exactly these syscalls (see `Probe::set_interest`).
+    pub fn set_interest(
+        &mut self,
+        syscalls: &[(usize, &str, exporter_ebpf::ArgSpec)],
+    ) -> Result<Vec<String>, ProbeError> {
+        self.probe.set_interest(syscalls)
+    }
+
     /// The containers a batch of events' cgroups belong to. New cgroups are resolved, and
     /// provisional ones looked at again, once for the batch; an event cannot wait for a
     /// runtime's record, so an identity still provisional after that is used as it stands.
@@ -73,7 +82,11 @@ impl Collector {
     }
 
     /// The /metrics text.
-    pub fn scrape(&mut self, detection: Option<(&[(MatchKey, u64)], u64)>) -> Result<String, ProbeError> {
+    pub fn scrape(
+        &mut self,
+        rules: RulesStatus,
+        detection: Option<(&[(MatchKey, u64)], u64)>,
+    ) -> Result<String, ProbeError> {
         let started = Instant::now();
         let snapshot = self.probe.snapshot()?;
         let rows = self.absorb(&snapshot, started);
@@ -88,6 +101,7 @@ impl Collector {
         let (drops, events_lost) = (by_family(false), by_family(true));
         let data = ScrapeData {
             rows: &rows,
+            rules,
             detection,
             drops: &drops,
             events_lost: &events_lost,

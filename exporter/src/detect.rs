@@ -12,6 +12,7 @@ use crate::{
     container::Container,
     decode::Decoder,
     process::ProcessTable,
+    reload::{unix_now, RulesStatus},
     rules::{self, Engine, Event},
     syscalls::{arg_spec, SyscallNames},
 };
@@ -39,11 +40,14 @@ pub struct Detector {
     counts: HashMap<MatchKey, u64>,
     /// Rule names as shared strings, by rule index (built once per rule set).
     rule_names: Vec<Arc<str>>,
+    status: RulesStatus,
 }
 
 impl Detector {
     pub fn new(engine: Engine, decoder: Decoder, names: SyscallNames, processes: ProcessTable) -> Detector {
         let rule_names = engine.rules().iter().map(|r| Arc::from(r.name.as_str())).collect();
+        let status =
+            RulesStatus { loaded: enabled_rules(&engine), last_success_unix: Some(unix_now()), ..Default::default() };
         Detector {
             engine,
             decoder,
@@ -56,28 +60,32 @@ impl Detector {
             evaluated: 0,
             counts: HashMap::new(),
             rule_names,
+            status,
         }
     }
 
-    /// The syscalls the rules need events of, with the arguments to copy: every event type of
-    /// every enabled rule that is a syscall on this architecture. A rule that does not narrow
-    /// its event types makes every syscall interesting (as in Falco, and as costly).
+    /// The syscalls the rules need events of, with the arguments to copy.
     pub fn interest(&self) -> Vec<(usize, &str, ArgSpec)> {
-        let names = &self.names;
-        let wanted: Vec<String> = match self.engine.event_types() {
-            Some(types) => types,
-            None => {
-                tracing::warn!("a rule matches every event type: every syscall will be sent to user space");
-                (0..exporter_ebpf::MAX_SYSCALLS).map(|nr| names.name(nr).to_owned()).collect()
-            }
-        };
-        wanted
-            .iter()
-            .filter_map(|name| {
-                let nr = names.number(name)?;
-                Some((nr, names.name(nr), arg_spec(name)))
-            })
-            .collect()
+        interest_of(&self.engine, &self.names)
+    }
+
+    /// Swaps in a new rule set. Counters are keyed by rule name, so rules that stay keep
+    /// theirs. The caller has already made the kernel send the new set's syscalls.
+    pub fn replace_engine(&mut self, engine: Engine) {
+        self.rule_names = engine.rules().iter().map(|r| Arc::from(r.name.as_str())).collect();
+        self.status.loaded = enabled_rules(&engine);
+        self.status.reloads_succeeded += 1;
+        self.status.last_success_unix = Some(unix_now());
+        self.engine = engine;
+    }
+
+    /// Counts a reload that was refused (the running rules stay).
+    pub fn reload_failed(&mut self) {
+        self.status.reloads_failed += 1;
+    }
+
+    pub fn rules_status(&self) -> RulesStatus {
+        self.status
     }
 
     /// Decodes, evaluates and counts one kernel record; each match goes to `alerts`.
@@ -150,6 +158,30 @@ impl Detector {
     pub fn snapshot(&self) -> (Vec<(MatchKey, u64)>, u64) {
         (self.counts.iter().map(|(k, &n)| (k.clone(), n)).collect(), self.evaluated)
     }
+}
+
+/// The syscalls `engine`'s enabled rules need events of, with the arguments to copy: every event
+/// type that is a syscall on this architecture. A rule that does not narrow its event types makes
+/// every syscall interesting (as in Falco, and as costly).
+pub fn interest_of<'a>(engine: &Engine, names: &'a SyscallNames) -> Vec<(usize, &'a str, ArgSpec)> {
+    let wanted: Vec<String> = match engine.event_types() {
+        Some(types) => types,
+        None => {
+            tracing::warn!("a rule matches every event type: every syscall will be sent to user space");
+            (0..exporter_ebpf::MAX_SYSCALLS).map(|nr| names.name(nr).to_owned()).collect()
+        }
+    };
+    wanted
+        .iter()
+        .filter_map(|name| {
+            let nr = names.number(name)?;
+            Some((nr, names.name(nr), arg_spec(name)))
+        })
+        .collect()
+}
+
+fn enabled_rules(engine: &Engine) -> usize {
+    engine.rules().iter().filter(|r| r.enabled).count()
 }
 
 /// The kernel's comm: up to 15 bytes, NUL-terminated.

@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod privileges;
 pub mod probe;
 pub mod process;
+pub mod reload;
 pub mod rules;
 pub mod server;
 pub mod syscalls;

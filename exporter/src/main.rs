@@ -17,6 +17,7 @@ use exporter::{
     privileges,
     probe::{NewCgroups, Probe, ProbeConfig, SyscallEvents, Workload},
     process::ProcessTable,
+    reload::{self, RulesStatus},
     rules::{Engine, Severity},
     server::{self, MetricsSource},
     syscalls::{Arch, SyscallNames},
@@ -49,7 +50,6 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         .init();
     let engine = args.rules_dir.as_deref().map(load_rules).transpose()?;
     let alerts_config = args.alerts_config().context("alert outputs")?;
-    let rules_loaded = engine.as_ref().map_or(0, |e| e.rules().iter().filter(|r| r.enabled).count());
     let cgroup_root = args
         .cgroup_root
         .clone()
@@ -94,7 +94,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         };
         let resolver = ContainerResolver::new(cgroup_root, RuntimeSources::default(), args.container_ttl);
         let hook = args.hook.name();
-        let exposition = Exposition::new(args.syscall_label, names, hook, rules_loaded);
+        let exposition = Exposition::new(args.syscall_label, names.clone(), hook);
         let shared = Arc::new(Shared {
             collector: Mutex::new(Collector::new(probe, resolver, exposition)),
             detector: detection.as_ref().map(|(detector, _, _)| detector.clone()),
@@ -113,6 +113,9 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         tracing::info!(address = %args.listen_address, hook, max_cgroups = args.max_cgroups, "serving /metrics");
         tokio::spawn(refresh_loop(shared.clone()));
+        if let (Some(dir), true) = (args.rules_dir.clone(), shared.detector.is_some()) {
+            tokio::spawn(reload_loop(shared.clone(), dir, names));
+        }
         tokio::spawn(new_cgroup_loop(shared.clone(), new_cgroups));
         tokio::select! {
             () = server::serve(listener, shared) => {}
@@ -192,13 +195,16 @@ struct Shared {
 
 impl MetricsSource for Shared {
     fn render(&self) -> Result<String, String> {
-        let detection = match &self.detector {
-            Some(detector) => Some(detector.lock().map_err(|_| "detector poisoned".to_owned())?.snapshot()),
-            None => None,
+        let (rules, detection) = match &self.detector {
+            Some(detector) => {
+                let detector = detector.lock().map_err(|_| "detector poisoned".to_owned())?;
+                (detector.rules_status(), Some(detector.snapshot()))
+            }
+            None => (RulesStatus::default(), None),
         };
         let mut collector = self.collector.lock().map_err(|_| "collector poisoned".to_owned())?;
         let mut text = collector
-            .scrape(detection.as_ref().map(|(matches, evaluated)| (matches.as_slice(), *evaluated)))
+            .scrape(rules, detection.as_ref().map(|(matches, evaluated)| (matches.as_slice(), *evaluated)))
             .map_err(|e| e.to_string())?;
         if let Some(alerts) = &self.alerts {
             alerts.stats().write_prometheus(&mut text);
@@ -269,6 +275,69 @@ async fn new_cgroup_loop(shared: Arc<Shared>, mut notices: AsyncFd<NewCgroups>) 
         if let Err(e) = resolved {
             tracing::warn!(error = %e, "resolving new cgroups failed");
         }
+    }
+}
+
+/// Reloads the rules when their files change (checked every 500 ms) or on SIGHUP (always).
+async fn reload_loop(shared: Arc<Shared>, dir: std::path::PathBuf, names: SyscallNames) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangup = match signal(SignalKind::hangup()) {
+        Ok(hangup) => Some(hangup),
+        Err(e) => {
+            tracing::warn!(error = %e, "no SIGHUP handler: rules reload on file changes only");
+            None
+        }
+    };
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut last = reload::fingerprint(&dir);
+    let names = Arc::new(names);
+    loop {
+        let forced = tokio::select! {
+            _ = tick.tick() => false,
+            Some(()) = async { hangup.as_mut()?.recv().await } => true,
+        };
+        let current = reload::fingerprint(&dir);
+        if current == last && !forced {
+            continue;
+        }
+        last = current;
+        let (shared, dir, names) = (shared.clone(), dir.clone(), names.clone());
+        if let Err(e) = tokio::task::spawn_blocking(move || reload_rules(&shared, &dir, &names)).await {
+            tracing::error!(error = %e, "rules reload task failed");
+        }
+    }
+}
+
+/// Compiles the whole new rule set; on any error keeps the running one (each error logged with
+/// file:line:col). On success the kernel is told the new syscalls first, then the engine swaps.
+fn reload_rules(shared: &Shared, dir: &std::path::Path, names: &SyscallNames) {
+    let Some(detector) = &shared.detector else { return };
+    let engine = Engine::load_dir(dir);
+    if engine.has_errors() {
+        for diagnostic in engine.diagnostics.iter().filter(|d| d.severity == Severity::Error) {
+            tracing::error!("rules reload refused: {diagnostic}");
+        }
+        if let Ok(mut detector) = detector.lock() {
+            detector.reload_failed();
+        }
+        return;
+    }
+    let interest = detect::interest_of(&engine, names);
+    let traced = shared
+        .collector
+        .lock()
+        .map_err(|_| "collector poisoned".to_owned())
+        .and_then(|mut c| c.set_interest(&interest).map_err(|e| e.to_string()));
+    match (traced, detector.lock()) {
+        (Ok(untraceable), Ok(mut detector)) => {
+            detector.replace_engine(engine);
+            tracing::info!(rules = detector.rules_status().loaded, untraceable = ?untraceable, "rules reloaded");
+        }
+        (Err(e), Ok(mut detector)) => {
+            tracing::error!(error = %e, "rules reload refused: the kernel did not take the new syscalls");
+            detector.reload_failed();
+        }
+        (_, Err(_)) => tracing::error!("rules reload refused: detector poisoned"),
     }
 }
 

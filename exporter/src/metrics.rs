@@ -15,7 +15,7 @@ use prometheus::{
     Encoder, TextEncoder,
 };
 
-use crate::{cli::SyscallLabel, container::Container, detect::MatchKey, syscalls::SyscallNames};
+use crate::{cli::SyscallLabel, container::Container, detect::MatchKey, reload::RulesStatus, syscalls::SyscallNames};
 
 /// Label names of every per-container series, in output order.
 pub const CONTAINER_LABELS: [&str; 5] = ["container_id", "container_name", "image", "pod", "namespace"];
@@ -26,6 +26,8 @@ pub type ContainerRows = HashMap<Arc<Container>, Box<SyscallRow>>;
 /// What one scrape shows, gathered by the collector.
 pub struct ScrapeData<'a> {
     pub rows: &'a ContainerRows,
+    /// The rules' load and reload state (all zero without --rules-dir).
+    pub rules: RulesStatus,
     /// Rule matches per (rule, container), and events evaluated; None without rules.
     pub detection: Option<(&'a [(MatchKey, u64)], u64)>,
     /// Kernel drop counters by reason: the counting path's (`kernel_dropped_total`)...
@@ -41,18 +43,11 @@ pub struct Exposition {
     syscall_label: SyscallLabel,
     names: SyscallNames,
     build_info: MetricFamily,
-    rules_loaded: MetricFamily,
     process: prometheus::process_collector::ProcessCollector,
 }
 
 impl Exposition {
-    pub fn new(syscall_label: SyscallLabel, names: SyscallNames, hook: &str, rules_loaded: usize) -> Exposition {
-        let rules_loaded = family(
-            "tracewarden_rules_loaded",
-            "Enabled rules loaded from --rules-dir.",
-            MetricType::GAUGE,
-            vec![gauge(Vec::new(), rules_loaded as f64)],
-        );
+    pub fn new(syscall_label: SyscallLabel, names: SyscallNames, hook: &str) -> Exposition {
         let build_info = family(
             "tracewarden_build_info",
             "Build and runtime facts of this exporter; the value is always 1.",
@@ -66,13 +61,13 @@ impl Exposition {
             syscall_label,
             names,
             build_info,
-            rules_loaded,
             process: prometheus::process_collector::ProcessCollector::for_self(),
         }
     }
 
     pub fn render(&self, data: &ScrapeData) -> String {
-        let mut families = vec![self.build_info.clone(), self.rules_loaded.clone()];
+        let mut families = vec![self.build_info.clone()];
+        families.extend(rules_families(&data.rules));
         families.push(family(
             "tracewarden_kernel_map_entries",
             "Entries in use in a kernel map.",
@@ -145,6 +140,36 @@ impl Exposition {
             }
         }
     }
+}
+
+/// `rules_loaded`, `rules_reloads_total{result}`, `rules_last_reload_success_timestamp_seconds`.
+fn rules_families(rules: &RulesStatus) -> Vec<MetricFamily> {
+    let mut families = vec![
+        family(
+            "tracewarden_rules_loaded",
+            "Enabled rules in the running rule set (0 without --rules-dir).",
+            MetricType::GAUGE,
+            vec![gauge(Vec::new(), rules.loaded as f64)],
+        ),
+        family(
+            "tracewarden_rules_reloads_total",
+            "Rules reloads since start, by result; a failed reload keeps the running rules.",
+            MetricType::COUNTER,
+            vec![
+                counter(labels(&[("result", "success")]), rules.reloads_succeeded as f64),
+                counter(labels(&[("result", "failure")]), rules.reloads_failed as f64),
+            ],
+        ),
+    ];
+    if let Some(at) = rules.last_success_unix {
+        families.push(family(
+            "tracewarden_rules_last_reload_success_timestamp_seconds",
+            "When the running rule set was loaded (the initial load included).",
+            MetricType::GAUGE,
+            vec![gauge(Vec::new(), at)],
+        ));
+    }
+    families
 }
 
 /// `rule_matches_total` per (rule, container) and `events_total{source="userspace"}`.
@@ -274,6 +299,7 @@ mod tests {
         let matches = [(MatchKey { rule: "Read \"sensitive\" file".into(), priority: "warning", container: web }, 2)];
         let data = ScrapeData {
             rows: &rows,
+            rules: RulesStatus { loaded: 15, reloads_succeeded: 2, reloads_failed: 1, last_success_unix: Some(1.5e9) },
             detection: Some((&matches, 40)),
             drops: &[("cgroup_slots_exhausted", 5)],
             events_lost: &[("event_ring_full", 7)],
@@ -281,7 +307,7 @@ mod tests {
             slot_capacity: 1023,
             collect_duration: Duration::from_millis(3),
         };
-        Exposition::new(label, SyscallNames::new(Arch::X86_64), "tp_btf", 15).render(&data)
+        Exposition::new(label, SyscallNames::new(Arch::X86_64), "tp_btf").render(&data)
     }
 
     #[test]
@@ -297,6 +323,8 @@ mod tests {
         assert!(text.contains("tracewarden_scrape_duration_seconds 0.003"));
         assert!(text.contains(r#"tracewarden_build_info{version=""#));
         assert!(text.contains("tracewarden_rules_loaded 15"));
+        assert!(text.contains(r#"tracewarden_rules_reloads_total{result="failure"} 1"#));
+        assert!(text.contains("tracewarden_rules_last_reload_success_timestamp_seconds 1500000000"));
         assert!(text.contains(r#"tracewarden_rule_matches_total{rule="Read \"sensitive\" file",priority="warning",container_id="3f2c9a61e0b7",container_name="web",image="nginx:1.25",pod="web-0",namespace="shop \"eu\"\\\n"} 2"#), "{text}");
         assert!(text.contains(r#"tracewarden_events_total{source="userspace"} 40"#));
         assert!(text.contains("process_resident_memory_bytes"));

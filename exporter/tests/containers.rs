@@ -292,3 +292,75 @@ fn a_running_exporter_keeps_only_the_capabilities_it_uses() {
     // And it still works: metrics are served.
     assert!(exporter.metrics().contains("tracewarden_rules_loaded"));
 }
+
+/// Live reload: a broken rules file is refused (running rules kept, failure counted, still
+/// serving); a repaired set with one more rule goes live within seconds, without restarting, and
+/// counters of rules that stay keep counting; SIGHUP reloads even without a change.
+#[test]
+fn rules_reload_live_and_refuse_broken_sets() {
+    if !kernel_available("rules_reload_live_and_refuse_broken_sets") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../rules")).expect("rules").flatten() {
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).expect("copy rules");
+    }
+    let exporter = Exporter::start(&["--rules-dir", dir.path().to_str().expect("utf-8")]);
+    let value = |name: &str, labels: &[(&str, &str)]| sample(&exporter.metrics(), name, labels).unwrap_or(0.0);
+    let shadow_reads = || {
+        let m = exporter.metrics();
+        m.lines()
+            .filter(|l| l.starts_with("tracewarden_rule_matches_total{rule=\"Read sensitive file untrusted\""))
+            .filter(|l| l.contains("container_id=\"host\""))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    let read_shadow = || {
+        std::process::Command::new("busybox").args(["cat", "/etc/shadow"]).output().expect("cat");
+    };
+    read_shadow();
+    assert!(eventually(Duration::from_secs(5), || shadow_reads() >= 1.0), "no match before the reload");
+    let before = shadow_reads();
+    let loaded = value("tracewarden_rules_loaded", &[]);
+
+    std::fs::write(
+        dir.path().join("90-extra.yaml"),
+        "- rule: Broken\n  desc: d\n  condition: evt.type = (\n  output: o\n  priority: INFO\n",
+    )
+    .expect("write broken");
+    assert!(
+        eventually(Duration::from_secs(5), || value("tracewarden_rules_reloads_total", &[("result", "failure")])
+            >= 1.0),
+        "a broken set was not counted as a failed reload"
+    );
+    assert_eq!(value("tracewarden_rules_loaded", &[]), loaded, "the running rules must stay");
+
+    std::fs::write(
+        dir.path().join("90-extra.yaml"),
+        "- rule: Hostname read\n  desc: d\n  condition: open_read and fd.name = /etc/hostname\n  output: o %fd.name\n  priority: INFO\n",
+    )
+    .expect("write fixed");
+    assert!(
+        eventually(Duration::from_secs(5), || value("tracewarden_rules_loaded", &[]) == loaded + 1.0),
+        "the repaired set did not go live"
+    );
+    assert!(value("tracewarden_rules_reloads_total", &[("result", "success")]) >= 1.0);
+    read_shadow();
+    assert!(
+        eventually(Duration::from_secs(5), || shadow_reads() > before),
+        "the unchanged rule's counter did not carry on"
+    );
+    std::process::Command::new("busybox").args(["cat", "/etc/hostname"]).output().expect("cat");
+    assert!(
+        eventually(Duration::from_secs(5), || exporter.metrics().contains("rule=\"Hostname read\"")),
+        "the new rule never matched"
+    );
+
+    let successes = value("tracewarden_rules_reloads_total", &[("result", "success")]);
+    unsafe { libc::kill(exporter.pid() as i32, libc::SIGHUP) };
+    assert!(
+        eventually(Duration::from_secs(5), || value("tracewarden_rules_reloads_total", &[("result", "success")])
+            > successes),
+        "SIGHUP did not reload"
+    );
+}
