@@ -14,7 +14,7 @@ use std::{
 use exporter_ebpf::{SyscallRow, MAX_SYSCALLS};
 
 use crate::{
-    container::{runtime::ContainerMeta, Container, ContainerResolver},
+    container::{Container, ContainerResolver},
     detect::MatchKey,
     metrics::{ContainerRows, Exposition, ScrapeData},
     probe::{KernelSnapshot, Probe, ProbeError},
@@ -64,9 +64,7 @@ impl Collector {
         cgroup_ids
             .iter()
             .map(|&id| {
-                self.resolver.current(id).unwrap_or_else(|| {
-                    Arc::new(Container { id: Container::UNKNOWN_ID.to_owned(), meta: ContainerMeta::default() })
-                })
+                self.resolver.current(id).unwrap_or_else(|| Arc::new(Container::labelled(Container::UNKNOWN_ID)))
             })
             .collect()
     }
@@ -124,7 +122,7 @@ impl Collector {
             }
         }
         if snapshot.overflow.iter().any(|&n| n > 0) {
-            let overflow = Arc::new(Container { id: OVERFLOW_ID.to_owned(), meta: ContainerMeta::default() });
+            let overflow = Arc::new(Container::labelled(OVERFLOW_ID));
             add_row(rows.entry(overflow).or_insert_with(zero_row), &snapshot.overflow);
         }
         rows

@@ -64,11 +64,6 @@ impl Detector {
         }
     }
 
-    /// The syscalls the rules need events of, with the arguments to copy.
-    pub fn interest(&self) -> Vec<(usize, &str, ArgSpec)> {
-        interest_of(&self.engine, &self.names)
-    }
-
     /// Swaps in a new rule set. Counters are keyed by rule name, so rules that stay keep
     /// theirs. The caller has already made the kernel send the new set's syscalls.
     pub fn replace_engine(&mut self, engine: Engine) {

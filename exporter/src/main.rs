@@ -146,15 +146,14 @@ fn prepare_detection(
 ) -> anyhow::Result<(Detector, SyscallEvents)> {
     let mut processes = ProcessTable::system();
     let seeded = processes.seed_from_proc().context("reading /proc")?;
-    let detector = Detector::new(engine, Decoder::new(Arch::host()), names.clone(), processes);
-    let interest = detector.interest();
+    let interest = detect::interest_of(&engine, names);
     let untraceable = probe.set_interest(&interest)?;
     if !untraceable.is_empty() {
         tracing::warn!(syscalls = ?untraceable, "no exit tracepoint on this kernel: rules on these syscalls cannot match");
     }
     let events = probe.take_events().context("kernel events already taken")?;
     tracing::info!(syscalls = interest.len() - untraceable.len(), processes = seeded, "detection started");
-    Ok((detector, events))
+    Ok((Detector::new(engine, Decoder::new(Arch::host()), names.clone(), processes), events))
 }
 
 /// Loads and checks the rules: warnings are logged, errors are printed one line each

@@ -7,10 +7,11 @@
 //! else (CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_DAC_OVERRIDE, CAP_SETUID, ...) leaves the effective,
 //! permitted, inheritable, ambient and bounding sets, and no_new_privs is set.
 
-const CAP_DAC_READ_SEARCH: u32 = 2;
-const CAP_SYS_PTRACE: u32 = 19;
-const CAP_PERFMON: u32 = 38;
-const CAP_BPF: u32 = 39;
+pub const CAP_DAC_READ_SEARCH: u32 = 2;
+pub const CAP_SYS_PTRACE: u32 = 19;
+pub const CAP_SYS_ADMIN: u32 = 21;
+pub const CAP_PERFMON: u32 = 38;
+pub const CAP_BPF: u32 = 39;
 
 /// The capabilities a running exporter keeps.
 pub const KEPT: [(u32, &str); 4] = [

@@ -427,9 +427,7 @@ fn check_capabilities() -> Result<(), ProbeError> {
     }
 }
 
-const CAP_SYS_ADMIN: u32 = 21;
-const CAP_PERFMON: u32 = 38;
-const CAP_BPF: u32 = 39;
+use crate::privileges::{CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN};
 
 fn parse_cap_eff(status: &str) -> Option<u64> {
     let hex = status.lines().find_map(|line| line.strip_prefix("CapEff:"))?;

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{eventually, kernel_available, sample, Exporter, Rootfs, RuncContainer};
+use common::{eventually, kernel_available, sample, Exporter, Rootfs, RuncContainer, SHIPPED_RULES};
 
 /// bytes dd copies one at a time: at least this many read and write syscalls.
 const N: u64 = 20_000;
@@ -166,8 +166,7 @@ fn live_metrics_pass_promtool_check() {
     if !kernel_available("live_metrics_pass_promtool_check") {
         return;
     }
-    let shipped_rules = concat!(env!("CARGO_MANIFEST_DIR"), "/../rules");
-    let exporter = Exporter::start(&["--rules-dir", shipped_rules]);
+    let exporter = Exporter::start(&["--rules-dir", SHIPPED_RULES]);
     let metrics = exporter.metrics();
     assert!(metrics.contains("tracewarden_syscalls_total{container_id=\"host\""), "{metrics}");
     let loaded = sample(&metrics, "tracewarden_rules_loaded", &[]);
@@ -194,12 +193,11 @@ fn a_rule_fires_for_exactly_the_container_that_broke_it() {
         return;
     }
     let rootfs = Rootfs::build();
-    let shipped_rules = concat!(env!("CARGO_MANIFEST_DIR"), "/../rules");
     let out = tempfile::tempdir().expect("tempdir");
     let (alerts_file, record_file) = (out.path().join("alerts.jsonl"), out.path().join("events.jsonl"));
     let exporter = Exporter::start(&[
         "--rules-dir",
-        shipped_rules,
+        SHIPPED_RULES,
         "--alerts-file",
         alerts_file.to_str().expect("utf-8"),
         "--record",
@@ -269,8 +267,7 @@ fn a_running_exporter_keeps_only_the_capabilities_it_uses() {
     if !kernel_available("a_running_exporter_keeps_only_the_capabilities_it_uses") {
         return;
     }
-    let shipped_rules = concat!(env!("CARGO_MANIFEST_DIR"), "/../rules");
-    let exporter = Exporter::start(&["--rules-dir", shipped_rules]);
+    let exporter = Exporter::start(&["--rules-dir", SHIPPED_RULES]);
     let status = std::fs::read_to_string(format!("/proc/{}/status", exporter.pid())).expect("status");
     let field =
         |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim().to_owned()).unwrap_or_default();
@@ -302,7 +299,7 @@ fn rules_reload_live_and_refuse_broken_sets() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../rules")).expect("rules").flatten() {
+    for entry in std::fs::read_dir(SHIPPED_RULES).expect("rules").flatten() {
         std::fs::copy(entry.path(), dir.path().join(entry.file_name())).expect("copy rules");
     }
     let exporter = Exporter::start(&["--rules-dir", dir.path().to_str().expect("utf-8")]);

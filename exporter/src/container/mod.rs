@@ -41,7 +41,8 @@ impl Container {
     pub const HOST_ID: &'static str = "host";
     pub const UNKNOWN_ID: &'static str = "unknown";
 
-    fn labelled(id: &str) -> Container {
+    /// A container known only by its id label (`host`, `unknown`, `overflow`).
+    pub fn labelled(id: &str) -> Container {
         Container { id: id.to_owned(), meta: ContainerMeta::default() }
     }
 }

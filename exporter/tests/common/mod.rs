@@ -9,6 +9,9 @@ use std::{
     process::Command,
 };
 
+/// The rules the project ships.
+pub const SHIPPED_RULES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../rules");
+
 /// True when kernel tests can run. Under CI=true a missing prerequisite is a failure with the
 /// reason, never a skip; elsewhere the test is skipped with the reason printed.
 pub fn kernel_available(test: &str) -> bool {
