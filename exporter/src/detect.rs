@@ -131,7 +131,7 @@ impl Detector {
         }
         let comm = comm_of(&raw.comm);
         match self.processes.get(pid) {
-            Some(known) if known.comm != comm => self.processes.on_exec(pid, ""),
+            Some(known) if known.comm != comm => self.processes.reload(pid),
             Some(_) => {}
             None => {
                 self.processes.get_or_load(pid);

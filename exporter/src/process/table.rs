@@ -239,6 +239,18 @@ impl ProcessTable {
         self.insert(info);
     }
 
+    /// Replaces what the table holds for `pid` with /proc's view, for a caller that knows its
+    /// entry is stale (the kernel reported another comm: the pid was reused, or the process
+    /// renamed itself). When /proc no longer has the pid the entry is dropped: no information
+    /// beats another process's.
+    pub fn reload(&mut self, pid: i32) {
+        if self.load(pid).is_none() {
+            if let Some(start) = self.current.get(&pid).copied() {
+                self.remove(&(pid, start));
+            }
+        }
+    }
+
     /// [`ProcessTable::on_exec_event`] with only the filename.
     pub fn on_exec(&mut self, pid: i32, filename: &str) {
         self.on_exec_event(pid, &ExecEvent { filename, ..ExecEvent::default() });

@@ -520,3 +520,24 @@ fn the_table_can_be_shared_between_threads() {
     fn is_sync<T: Sync + Send>() {}
     is_sync::<ProcessTable>();
 }
+
+#[test]
+fn reload_replaces_a_stale_entry_or_drops_it_when_proc_has_none() {
+    let fp = FakeProc::new();
+    fp.add(&P::new(300, 1, "runc", 10));
+    let mut t = fp.table(16);
+    assert_eq!(loaded(&mut t, 300).comm, "runc");
+    // Renamed in place (same start time), as runc's init does with prctl.
+    fp.add(&P::new(300, 1, "runc:[2:INIT]", 10));
+    t.reload(300);
+    assert_eq!(t.get(300).map(|p| p.comm.as_str()), Some("runc:[2:INIT]"));
+    // Reused by a later process.
+    fp.remove(300);
+    fp.add(&P::new(300, 1, "cat", 20));
+    t.reload(300);
+    assert_eq!(t.get(300).map(|p| (p.comm.as_str(), p.start_time)), Some(("cat", Some(20))));
+    // Gone from /proc: forgotten, not rebuilt from nothing.
+    fp.remove(300);
+    t.reload(300);
+    assert!(t.get(300).is_none());
+}
