@@ -54,10 +54,12 @@ pub enum DropReason {
     PathTruncated = 5,
     /// The entry record could not be stashed until the syscall's exit: event lost.
     PendingStashFailed = 6,
+    /// The per-(cgroup, rule) hit map was full: one kernel-decided rule hit not counted.
+    RuleHitMapFull = 7,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 7] = [
+    pub const ALL: [DropReason; 8] = [
         DropReason::SlotsExhausted,
         DropReason::SlotMapFull,
         DropReason::SyscallOutOfRange,
@@ -65,12 +67,19 @@ impl DropReason {
         DropReason::EventRingFull,
         DropReason::PathTruncated,
         DropReason::PendingStashFailed,
+        DropReason::RuleHitMapFull,
     ];
 
     /// Whether this loses or cuts an event for the rule evaluator (exported as
     /// `tracewarden_events_lost_total`) rather than a count (`tracewarden_kernel_dropped_total`).
     pub const fn is_event_loss(self) -> bool {
-        matches!(self, DropReason::EventRingFull | DropReason::PathTruncated | DropReason::PendingStashFailed)
+        matches!(
+            self,
+            DropReason::EventRingFull
+                | DropReason::PathTruncated
+                | DropReason::PendingStashFailed
+                | DropReason::RuleHitMapFull
+        )
     }
 
     /// The `reason` label value.
@@ -83,6 +92,7 @@ impl DropReason {
             DropReason::EventRingFull => "event_ring_full",
             DropReason::PathTruncated => "path_truncated",
             DropReason::PendingStashFailed => "pending_stash_failed",
+            DropReason::RuleHitMapFull => "rule_hit_map_full",
         }
     }
 }
@@ -107,6 +117,12 @@ pub const MAX_PATH: usize = 256;
 /// Bytes kept of a socket address (`sockaddr_in6` is the largest the rules use).
 pub const MAX_SOCKADDR: usize = 28;
 
+/// `ArgSpec::open_flags` value of `creat`: always opens for writing.
+pub const OPEN_FLAGS_CREAT: u8 = 0xfe;
+/// `ArgSpec::open_flags` value of `openat2`: the flags are the first word of the copied
+/// `struct open_how` (travelling in the `sockaddr` buffer).
+pub const OPEN_FLAGS_HOW: u8 = 0xfd;
+
 /// Which of a syscall's six arguments the kernel copies from user memory into its event, set
 /// per syscall number by user space in `ARG_SPECS`. Other arguments travel as raw integers.
 #[repr(C)]
@@ -117,11 +133,159 @@ pub struct ArgSpec {
     /// A `struct sockaddr *` argument and the argument holding its length (`NO_ARG` for none).
     pub sockaddr: u8,
     pub sockaddr_len: u8,
+    /// The open(2) flags argument (`NO_ARG`, an index, `OPEN_FLAGS_CREAT` or `OPEN_FLAGS_HOW`).
+    pub open_flags: u8,
+    /// 1 when a non-negative result is a new file descriptor for `paths[0]`: the exit program
+    /// then names the file from the descriptor (symlinks, `..` and the cwd already resolved).
+    pub returns_fd: u8,
+    pub _pad: [u8; 2],
 }
 
 impl ArgSpec {
-    pub const NONE: ArgSpec = ArgSpec { paths: [NO_ARG; 2], sockaddr: NO_ARG, sockaddr_len: NO_ARG };
+    pub const NONE: ArgSpec = ArgSpec {
+        paths: [NO_ARG; 2],
+        sockaddr: NO_ARG,
+        sockaddr_len: NO_ARG,
+        open_flags: NO_ARG,
+        returns_fd: 0,
+        _pad: [0; 2],
+    };
 }
+
+/// Rules the kernel prefilter tells apart, one bit each in `u64` masks. Bit `OTHER_RULES` stands
+/// for every rule without a bit of its own (beyond the first 63, or with nothing the kernel can
+/// check): events of their syscalls always go to user space.
+pub const KERNEL_RULE_BITS: usize = 64;
+pub const OTHER_RULES: u32 = 63;
+
+/// The prefilter's per-rule facts, as masks over rule bits, written by user space on (re)load.
+/// A rule's bit in a mask means "this rule requires ...": an event lacking it cannot match.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FilterMasks {
+    /// `evt.rawres >= 0` (or `= 0`, which implies it).
+    pub success: u64,
+    /// `evt.rawres = 0`.
+    pub res_zero: u64,
+    /// `container.id != host`.
+    pub container_only: u64,
+    /// `evt.is_open_write = true` / `evt.is_open_read = true`.
+    pub open_write: u64,
+    pub open_read: u64,
+    /// A path in `PATHS` (exact entries or prefixes).
+    pub path: u64,
+    /// A remote port (connect, sendto) in `PORTS`.
+    pub rport: u64,
+    /// `user.uid` in a list (`UIDS[uid].any`).
+    pub uid_any: u64,
+    /// `proc.name` in a list (`COMMS[comm].any`).
+    pub comm_any: u64,
+    /// Rules whose whole condition is the conjunction of the above: when every predicate was
+    /// decidable for an event, the kernel counts the hit in `RULE_HITS` itself.
+    pub complete: u64,
+    /// Stable id of each bit's rule, the `RULE_HITS` key (ids survive reloads; bits do not).
+    pub rule_ids: [u32; KERNEL_RULE_BITS],
+    /// Which rule set the bits refer to; copied into every event so user space reads its bits
+    /// with the right table across a reload.
+    pub generation: u32,
+    pub _pad: u32,
+}
+
+impl FilterMasks {
+    /// No rule requires anything: every rule bit passes every check.
+    pub const NONE: FilterMasks = FilterMasks {
+        success: 0,
+        res_zero: 0,
+        container_only: 0,
+        open_write: 0,
+        open_read: 0,
+        path: 0,
+        rport: 0,
+        uid_any: 0,
+        comm_any: 0,
+        complete: 0,
+        rule_ids: [0; KERNEL_RULE_BITS],
+        generation: 0,
+        _pad: 0,
+    };
+}
+
+/// Value of the `COMMS` and `UIDS` maps: rules that list this value (`any`) and rules that
+/// exclude it (`none`, from `not proc.name in (...)` or `user.uid != N`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RuleMasks {
+    pub any: u64,
+    pub none: u64,
+}
+
+/// `CGROUP_KIND` values, written by user space as it resolves cgroups. Absent: not known yet,
+/// so a container-only predicate is undecided (the event goes to user space).
+pub const CGROUP_HOST: u8 = 1;
+pub const CGROUP_CONTAINER: u8 = 2;
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RuleHitKey {
+    pub cgroup_id: u64,
+    pub rule_id: u32,
+    pub _pad: u32,
+}
+
+/// Per CPU: hits of a kernel-decided rule in one cgroup, and when its last sampled alert event
+/// went to user space.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RuleHitValue {
+    pub hits: u64,
+    pub last_sent_ns: u64,
+}
+
+/// One alert event per (cgroup, rule, CPU) and this interval goes up for a kernel-counted rule.
+pub const SAMPLE_INTERVAL_NS: u64 = 1_000_000_000;
+
+/// What happened to events of interesting syscalls at exit, index into `FILTER_STATS`.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FilterOutcome {
+    /// No rule can match: dropped in the kernel.
+    Dropped = 0,
+    /// Every possible match was decided and counted in the kernel (no event, or a sampled one).
+    Counted = 1,
+    /// Sent to user space for evaluation.
+    Sent = 2,
+}
+pub const FILTER_OUTCOMES: u32 = 3;
+
+/// Byte offsets in kernel structures (from the kernel's BTF) for naming an opened file.
+/// `valid == 0`: unknown, no path walk.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelOffsets {
+    pub task_files: u32,
+    pub task_fs: u32,
+    pub files_fdt: u32,
+    pub fdt_max_fds: u32,
+    pub fdt_fd: u32,
+    pub file_path: u32,
+    pub path_mnt: u32,
+    pub path_dentry: u32,
+    pub fs_root: u32,
+    pub fs_pwd: u32,
+    pub dentry_parent: u32,
+    pub dentry_name: u32,
+    pub qstr_len: u32,
+    pub qstr_name: u32,
+    pub mount_mnt: u32,
+    pub mount_parent: u32,
+    pub mount_mountpoint: u32,
+    pub vfsmount_root: u32,
+    pub valid: u32,
+}
+
+/// `SyscallEvent::flags`: `paths[1]` holds the kernel's name of the opened file (absolute,
+/// relative to the process's root), not a second argument.
+pub const EVENT_RESOLVED_PATH: u32 = 1;
 
 /// One syscall some rule may care about, as the kernel sends it on `EVENTS`: captured at entry
 /// (arguments are read before the call changes them), sent at exit with the result.
@@ -146,7 +310,15 @@ pub struct SyscallEvent {
     /// Bytes read into `paths[i]` including the NUL; 0 for none, negative errno on failure.
     pub path_lens: [i32; 2],
     pub sockaddr: [u8; MAX_SOCKADDR],
-    pub _pad: [u8; 4],
+    /// `EVENT_*` bits.
+    pub flags: u32,
+    /// Rule bits the kernel prefilter left possible (`OTHER_RULES` included), and those among
+    /// them it decided and already counted (the event is then a sampled alert).
+    pub rules: u64,
+    pub decided: u64,
+    /// `FilterMasks::generation` of the tables that judged the event.
+    pub generation: u32,
+    pub _pad: u32,
     pub paths: [[u8; MAX_PATH]; 2],
 }
 
@@ -166,6 +338,16 @@ pub mod names {
     pub const ARG_SPECS: &str = "ARG_SPECS";
     pub const EVENTS: &str = "EVENTS";
     pub const PENDING: &str = "PENDING";
+    pub const FILTER: &str = "FILTER";
+    pub const SYSCALL_RULES: &str = "SYSCALL_RULES";
+    pub const PATHS: &str = "PATHS";
+    pub const PORTS: &str = "PORTS";
+    pub const COMMS: &str = "COMMS";
+    pub const UIDS: &str = "UIDS";
+    pub const CGROUP_KIND: &str = "CGROUP_KIND";
+    pub const RULE_HITS: &str = "RULE_HITS";
+    pub const FILTER_STATS: &str = "FILTER_STATS";
+    pub const OFFSETS: &str = "OFFSETS";
     /// The exit program, attached to `syscalls/sys_exit_<name>` of each interesting syscall.
     pub const PROG_SYS_EXIT: &str = "sys_exit_tracked";
     pub const SLOT_CACHE: &str = "SLOT_CACHE";

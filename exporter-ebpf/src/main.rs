@@ -13,18 +13,21 @@
 #![no_main]
 
 use aya_ebpf::{
-    bindings::BPF_NOEXIST,
+    bindings::{BPF_F_NO_PREALLOC, BPF_NOEXIST},
     helpers::{
-        bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid,
-        bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_user_buf, bpf_probe_read_user_str_bytes,
+        bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task,
+        bpf_get_current_uid_gid, bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_user_buf,
+        bpf_probe_read_user_str_bytes, generated,
     },
     macros::{btf_tracepoint, map, raw_tracepoint, tracepoint},
-    maps::{Array, HashMap, LruHashMap, PerCpuArray, Queue, RingBuf},
+    maps::{lpm_trie::Key, Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, PerCpuHashMap, Queue, RingBuf},
     programs::{BtfTracePointContext, RawTracePointContext, TracePointContext},
 };
 use exporter_ebpf::{
-    ArgSpec, DropReason, KernelRow, SlotCache, SyscallEvent, DEFAULT_MAX_SLOTS, DROP_REASONS, INTERESTING_WORDS,
-    MAX_PATH, MAX_PENDING, MAX_SOCKADDR, MAX_SYSCALLS, OVERFLOW_SLOT, ROW_OWNER, SYSCALL_ARG_OFFSETS,
+    ArgSpec, DropReason, FilterMasks, FilterOutcome, KernelOffsets, KernelRow, RuleHitKey, RuleHitValue, RuleMasks,
+    SlotCache, SyscallEvent, CGROUP_HOST, DEFAULT_MAX_SLOTS, DROP_REASONS, EVENT_RESOLVED_PATH, FILTER_OUTCOMES,
+    INTERESTING_WORDS, KERNEL_RULE_BITS, MAX_PATH, MAX_PENDING, MAX_SOCKADDR, MAX_SYSCALLS, NO_ARG, OPEN_FLAGS_CREAT,
+    OPEN_FLAGS_HOW, OVERFLOW_SLOT, ROW_OWNER, SAMPLE_INTERVAL_NS, SYSCALL_ARG_OFFSETS,
 };
 
 // Sizes of the slot-indexed maps are defaults: user space sets them before load.
@@ -54,6 +57,40 @@ static PENDING: LruHashMap<u32, SyscallEvent> = LruHashMap::with_max_entries(MAX
 /// Where an entry record is built: it is too large for the 512-byte BPF stack.
 #[map]
 static SCRATCH: PerCpuArray<SyscallEvent> = PerCpuArray::with_max_entries(1, 0);
+/// The prefilter's tables (see `FilterMasks`), all written by user space on (re)load.
+#[map]
+static FILTER: Array<FilterMasks> = Array::with_max_entries(1, 0);
+/// Per syscall number: the rule bits that can match it.
+#[map]
+static SYSCALL_RULES: Array<u64> = Array::with_max_entries(MAX_SYSCALLS as u32, 0);
+/// Watched paths: exact ones with their NUL, prefixes without. Each value holds the bits of every
+/// rule matching that key, including those of shorter prefixes (the trie returns one entry).
+#[map]
+static PATHS: LpmTrie<[u8; MAX_PATH], u64> = LpmTrie::with_max_entries(4096, BPF_F_NO_PREALLOC);
+/// Remote ports (host order) -> rule bits.
+#[map]
+static PORTS: HashMap<u16, u64> = HashMap::with_max_entries(1024, 0);
+#[map]
+static COMMS: HashMap<[u8; 16], RuleMasks> = HashMap::with_max_entries(1024, 0);
+#[map]
+static UIDS: HashMap<u32, RuleMasks> = HashMap::with_max_entries(256, 0);
+/// Host or container, per cgroup id, as user space resolved it.
+#[map]
+static CGROUP_KIND: LruHashMap<u64, u8> = LruHashMap::with_max_entries(16384, 0);
+/// Hits of kernel-decided rules per (cgroup, rule id), per CPU.
+#[map]
+static RULE_HITS: PerCpuHashMap<RuleHitKey, RuleHitValue> = PerCpuHashMap::with_max_entries(16384, 0);
+#[map]
+static FILTER_STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(FILTER_OUTCOMES, 0);
+/// Kernel structure offsets for naming opened files (from BTF, by user space).
+#[map]
+static OFFSETS: Array<KernelOffsets> = Array::with_max_entries(1, 0);
+/// Where a file's name is assembled, backwards from `WALK_END`.
+#[map]
+static WALK_BUF: PerCpuArray<[u8; 2 * MAX_PATH + MAX_NAME + 1]> = PerCpuArray::with_max_entries(1, 0);
+/// The `PATHS` look-up key (260 bytes, too large for the stack next to the rest).
+#[map]
+static LPM_KEY: PerCpuArray<Key<[u8; MAX_PATH]>> = PerCpuArray::with_max_entries(1, 0);
 #[map]
 static SLOT_CACHE: PerCpuArray<SlotCache> = PerCpuArray::with_max_entries(1, 0);
 #[map]
@@ -201,6 +238,11 @@ fn stash_entry(regs: *const u8, nr: usize, cgroup_id: u64) {
     event.uid = uid_gid as u32;
     event.gid = (uid_gid >> 32) as u32;
     event.nr = nr as u32;
+    event.flags = 0;
+    // Until the exit's prefilter narrows them: every rule possible, none decided.
+    event.rules = u64::MAX;
+    event.decided = 0;
+    event.generation = 0;
     event.comm = bpf_get_current_comm().unwrap_or([0; 16]);
     for (i, offset) in SYSCALL_ARG_OFFSETS.iter().enumerate() {
         event.args[i] = unsafe { bpf_probe_read_kernel(regs.add(*offset) as *const u64) }.unwrap_or(0);
@@ -238,7 +280,8 @@ fn stash_entry(regs: *const u8, nr: usize, cgroup_id: u64) {
 }
 
 /// `syscalls/sys_exit_<name>` of each interesting syscall (user space attaches it per syscall):
-/// completes the thread's entry record with the result and sends it.
+/// completes the thread's entry record with the result, runs the prefilter, and sends the record
+/// only if a rule can still match and the kernel could not decide it alone.
 #[tracepoint]
 pub fn sys_exit_tracked(ctx: TracePointContext) -> u32 {
     // Layout of every syscalls/sys_exit_* record: int __syscall_nr at 8, long ret at 16.
@@ -253,12 +296,392 @@ pub fn sys_exit_tracked(ctx: TracePointContext) -> u32 {
     // A record of another syscall is stale (its exit was not tracked): drop it, send nothing.
     if pending.nr as i32 == nr {
         pending.res = ret;
-        if EVENTS.output::<SyscallEvent>(&*pending, 0).is_err() {
-            count_drop(DropReason::EventRingFull);
-        }
+        // An exec changed the name: the rules see the new program.
+        pending.comm = bpf_get_current_comm().unwrap_or(pending.comm);
+        judge(pending);
     }
     let _ = PENDING.remove(&tid);
     0
+}
+
+/// The prefilter: narrows the rules that can match `event` with what the kernel knows (result,
+/// container, comm, uid, open flags, path, remote port), counts the rules it decided outright,
+/// and sends the event when user space has something left to evaluate (or a sampled alert).
+#[inline(never)]
+fn judge(event: &mut SyscallEvent) {
+    let (Some(masks), Some(spec)) = (FILTER.get(0), ARG_SPECS.get(event.nr)) else {
+        return send(event, FilterOutcome::Sent);
+    };
+    // Generation 0: no tables yet, or user space is rewriting them. Send unfiltered.
+    if masks.generation == 0 {
+        return send(event, FilterOutcome::Sent);
+    }
+    let mut rules = SYSCALL_RULES.get(event.nr).copied().unwrap_or(0);
+    let mut undecided = 0u64;
+    if event.res < 0 {
+        rules &= !masks.success;
+    }
+    if event.res != 0 {
+        rules &= !masks.res_zero;
+    }
+    match unsafe { CGROUP_KIND.get(&event.cgroup_id) } {
+        Some(&CGROUP_HOST) => rules &= !masks.container_only,
+        Some(_) => {}
+        None => undecided |= masks.container_only,
+    }
+    rules = narrow(rules, masks.comm_any, unsafe { COMMS.get(&event.comm) });
+    rules = narrow(rules, masks.uid_any, unsafe { UIDS.get(&event.uid) });
+    match open_access(event, spec) {
+        Some((read, write)) => {
+            if !read {
+                rules &= !masks.open_read;
+            }
+            if !write {
+                rules &= !masks.open_write;
+            }
+        }
+        None => undecided |= masks.open_read | masks.open_write,
+    }
+    if rules & masks.path != 0 {
+        match path_rules(event, spec) {
+            Some(matching) => rules &= !masks.path | matching,
+            None => undecided |= masks.path,
+        }
+    }
+    if rules & masks.rport != 0 {
+        match remote_port(event) {
+            Some(port) => rules &= !masks.rport | unsafe { PORTS.get(&port) }.copied().unwrap_or(0),
+            None => undecided |= masks.rport,
+        }
+    }
+    let decided = rules & masks.complete & !undecided;
+    event.rules = rules;
+    event.decided = decided;
+    event.generation = masks.generation;
+    if rules == 0 {
+        return count_outcome(FilterOutcome::Dropped);
+    }
+    let sampled = decided != 0 && count_hits(event.cgroup_id, decided, &masks.rule_ids);
+    if rules & !decided != 0 || sampled {
+        send(event, if rules & !decided != 0 { FilterOutcome::Sent } else { FilterOutcome::Counted });
+    } else {
+        count_outcome(FilterOutcome::Counted);
+    }
+}
+
+/// Applies a `COMMS`/`UIDS` look-up: rules listing values (`listed`) keep only those that list
+/// this one; rules excluding this value drop.
+#[inline(always)]
+fn narrow(rules: u64, listed: u64, entry: Option<&RuleMasks>) -> u64 {
+    match entry {
+        Some(m) => rules & (!listed | m.any) & !m.none,
+        None => rules & !listed,
+    }
+}
+
+#[inline(always)]
+fn send(event: &SyscallEvent, outcome: FilterOutcome) {
+    if EVENTS.output::<SyscallEvent>(event, 0).is_err() {
+        count_drop(DropReason::EventRingFull);
+    } else {
+        count_outcome(outcome);
+    }
+}
+
+#[inline(always)]
+fn count_outcome(outcome: FilterOutcome) {
+    if let Some(cell) = FILTER_STATS.get_ptr_mut(outcome as u32) {
+        increment(unsafe { &mut *cell });
+    }
+}
+
+/// Counts a hit of every rule in `decided` for the cgroup; true when one of them is due an
+/// alert event (its first hit here, or `SAMPLE_INTERVAL_NS` since the last one on this CPU).
+#[inline(never)]
+fn count_hits(cgroup_id: u64, decided: u64, rule_ids: &[u32; KERNEL_RULE_BITS]) -> bool {
+    let now = unsafe { bpf_ktime_get_ns() };
+    let mut sample = false;
+    for bit in 0..KERNEL_RULE_BITS {
+        if decided >> bit & 1 == 0 {
+            continue;
+        }
+        let key = RuleHitKey { cgroup_id, rule_id: rule_ids[bit], _pad: 0 };
+        match RULE_HITS.get_ptr_mut(&key) {
+            Some(hit) => {
+                let hit = unsafe { &mut *hit };
+                increment(&mut hit.hits);
+                if now.wrapping_sub(hit.last_sent_ns) >= SAMPLE_INTERVAL_NS {
+                    hit.last_sent_ns = now;
+                    sample = true;
+                }
+            }
+            None => {
+                let first = RuleHitValue { hits: 1, last_sent_ns: now };
+                if RULE_HITS.insert(&key, &first, 0).is_err() {
+                    count_drop(DropReason::RuleHitMapFull);
+                }
+                sample = true;
+            }
+        }
+    }
+    sample
+}
+
+/// (read, write) access of an open-family call, as the rules' `evt.is_open_read/write` define
+/// it; `Some((true, true))` for other syscalls (nothing to narrow), `None` when unknown.
+#[inline(always)]
+fn open_access(event: &SyscallEvent, spec: &ArgSpec) -> Option<(bool, bool)> {
+    let flags = match spec.open_flags {
+        NO_ARG => return Some((true, true)),
+        OPEN_FLAGS_CREAT => return Some((false, true)),
+        OPEN_FLAGS_HOW if event.sockaddr_len >= 8 => u64::from_ne_bytes([
+            event.sockaddr[0],
+            event.sockaddr[1],
+            event.sockaddr[2],
+            event.sockaddr[3],
+            event.sockaddr[4],
+            event.sockaddr[5],
+            event.sockaddr[6],
+            event.sockaddr[7],
+        ]),
+        index => arg_at(&event.args, index)?,
+    };
+    // O_RDONLY 0, O_WRONLY 1, O_RDWR 2 (the same on every architecture).
+    let access = flags & 3;
+    Some((access == 0 || access == 2, access == 1 || access == 2))
+}
+
+/// The rules whose path predicate `event` satisfies, or `None` when the kernel cannot tell: no
+/// path, a relative or unnormalised one (`..`, `//`), or a name that did not fit.
+#[inline(never)]
+fn path_rules(event: &mut SyscallEvent, spec: &ArgSpec) -> Option<u64> {
+    let key = LPM_KEY.get_ptr_mut(0)?;
+    let key = unsafe { &mut *key };
+    if spec.returns_fd == 1 && event.res >= 0 {
+        // The file actually opened: symlinks, `..`, `//` and the cwd resolved by the kernel.
+        let len = name_open_file(event.res as u64, &mut event.paths[1])?;
+        event.path_lens[1] = len as i32;
+        event.flags |= EVENT_RESOLVED_PATH;
+        return Some(lookup_path(key, &event.paths[1], len));
+    }
+    let mut matching = 0;
+    let mut seen = false;
+    for i in 0..2 {
+        let len = event.path_lens[i];
+        if len <= 0 {
+            continue;
+        }
+        let len = len as usize;
+        if !is_normalised(&event.paths[i], len) {
+            return None;
+        }
+        matching |= lookup_path(key, &event.paths[i], len);
+        seen = true;
+    }
+    seen.then_some(matching)
+}
+
+/// `PATHS` look-up of `path[..len]` (`len` counts the NUL, so exact entries need the whole path
+/// and prefix entries match any path they start).
+#[inline(always)]
+fn lookup_path(key: &mut Key<[u8; MAX_PATH]>, path: &[u8; MAX_PATH], len: usize) -> u64 {
+    let len = len & (MAX_PATH - 1);
+    key.prefix_len = (len * 8) as u32;
+    // SAFETY: both buffers are MAX_PATH bytes and `len` is masked below that.
+    if unsafe {
+        generated::bpf_probe_read_kernel(key.data.as_mut_ptr() as *mut _, len as u32, path.as_ptr() as *const _)
+    } != 0
+    {
+        return 0;
+    }
+    PATHS.get(&*key).copied().unwrap_or(0)
+}
+
+/// Whether a NUL-terminated path of `len` bytes (NUL included) is absolute and normalised: no
+/// empty, `.` or `..` component and no trailing slash (the root `/` itself is).
+#[inline(never)]
+fn is_normalised(path: &[u8; MAX_PATH], len: usize) -> bool {
+    // Room to look three bytes past any slash without leaving the buffer.
+    if !(2..MAX_PATH - 3).contains(&len) || path[0] != b'/' {
+        return false;
+    }
+    if len == 2 {
+        return true;
+    }
+    if path[(len - 2) & (MAX_PATH - 1)] == b'/' {
+        return false;
+    }
+    let end = |c: u8| c == b'/' || c == 0;
+    // Each step looks only at bytes, never at state from earlier steps: the verifier then walks
+    // the loop in one pass instead of one path per combination of counters.
+    for i in 0..MAX_PATH - 3 {
+        if i + 1 >= len {
+            return true;
+        }
+        if path[i] != b'/' {
+            continue;
+        }
+        let (a, b, c) = (path[i + 1], path[i + 2], path[i + 3]);
+        if a == b'/' || (a == b'.' && (end(b) || (b == b'.' && end(c)))) {
+            return false;
+        }
+    }
+    true
+}
+
+/// Components a file name may have before the walk gives up (the event then goes to user space).
+const MAX_COMPONENTS: usize = 48;
+/// Longest component copied (NAME_MAX).
+const MAX_NAME: usize = 255;
+/// The walk writes a path backwards ending at this index of `WALK_BUF`; the buffer is larger so
+/// that (position & mask) + (length & mask) stays inside it for the verifier.
+const WALK_END: usize = 511;
+
+/// Names the file behind descriptor `fd` of the current task, relative to the task's root
+/// (`/etc/shadow` inside a container), into `out` (NUL-terminated). Returns the length with the
+/// NUL, or `None` if it cannot (no offsets, deeper than `MAX_COMPONENTS`, longer than `out`).
+#[inline(never)]
+fn name_open_file(fd: u64, out: &mut [u8; MAX_PATH]) -> Option<usize> {
+    let o = OFFSETS.get(0)?;
+    if o.valid == 0 {
+        return None;
+    }
+    let task = unsafe { bpf_get_current_task() } as *const u8;
+    let files: *const u8 = read_at(task, o.task_files)?;
+    let fdt: *const u8 = read_at(files, o.files_fdt)?;
+    let max_fds: u32 = read_at(fdt, o.fdt_max_fds)?;
+    if fd >= max_fds as u64 {
+        return None;
+    }
+    let fd_array: *const u8 = read_at(fdt, o.fdt_fd)?;
+    let file: *const u8 = read_at(fd_array, (fd * 8) as u32)?;
+    let fs: *const u8 = read_at(task, o.task_fs)?;
+    let mut walk = Walk {
+        vfsmount: read_at(file, o.file_path + o.path_mnt)?,
+        dentry: read_at(file, o.file_path + o.path_dentry)?,
+        root_mnt: read_at(fs, o.fs_root + o.path_mnt)?,
+        root_dentry: read_at(fs, o.fs_root + o.path_dentry)?,
+        pos: WALK_END as u64,
+        state: WALK_RUNNING,
+    };
+    let buf = WALK_BUF.get_ptr_mut(0)?;
+    let buf = unsafe { &mut *buf };
+    buf[WALK_END] = 0;
+    // bpf_loop: the verifier checks the step once instead of unrolling a loop whose branches
+    // (component or mount crossing) would multiply its paths.
+    let step: extern "C" fn(u64, *mut core::ffi::c_void) -> i64 = walk_step;
+    unsafe { generated::bpf_loop(MAX_COMPONENTS as u32, step as *mut _, &mut walk as *mut Walk as *mut _, 0) };
+    if walk.state != WALK_DONE {
+        return None;
+    }
+    let mut pos = walk.pos as usize & WALK_END;
+    if pos == WALK_END {
+        pos -= 1;
+        buf[pos] = b'/';
+    }
+    let len = WALK_END + 1 - pos;
+    if len > MAX_PATH {
+        count_drop(DropReason::PathTruncated);
+        return None;
+    }
+    // SAFETY: `len <= MAX_PATH` bytes from inside WALK_BUF into `out`. The mask restates
+    // 1 <= len <= MAX_PATH in a form the verifier keeps.
+    let src = unsafe { buf.as_ptr().add(pos) };
+    let size = (((len - 1) & (MAX_PATH - 1)) + 1) as u32;
+    if unsafe { generated::bpf_probe_read_kernel(out.as_mut_ptr() as *mut _, size, src as *const _) } != 0 {
+        return None;
+    }
+    Some(len)
+}
+
+const WALK_RUNNING: u64 = 0;
+const WALK_DONE: u64 = 1;
+const WALK_FAILED: u64 = 2;
+
+/// State of a path walk between `walk_step` calls (on the caller's stack).
+#[repr(C)]
+struct Walk {
+    dentry: *const u8,
+    vfsmount: *const u8,
+    root_dentry: *const u8,
+    root_mnt: *const u8,
+    /// Where the path written so far starts in `WALK_BUF`.
+    pos: u64,
+    state: u64,
+}
+
+/// One step up: to the parent directory (writing this component's name before the path), or
+/// across the top of a mount to where it is mounted. Returns 1 to stop the loop.
+extern "C" fn walk_step(_index: u64, ctx: *mut core::ffi::c_void) -> i64 {
+    let walk = unsafe { &mut *(ctx as *mut Walk) };
+    walk.state = match step_up(walk) {
+        Some(WALK_RUNNING) => return 0,
+        Some(state) => state,
+        None => WALK_FAILED,
+    };
+    1
+}
+
+#[inline(always)]
+fn step_up(walk: &mut Walk) -> Option<u64> {
+    if walk.dentry == walk.root_dentry && walk.vfsmount == walk.root_mnt {
+        return Some(WALK_DONE);
+    }
+    let o = OFFSETS.get(0)?;
+    let mnt_root: *const u8 = read_at(walk.vfsmount, o.vfsmount_root)?;
+    if walk.dentry == mnt_root {
+        // The top of a mount: continue from where it is mounted, in the parent mount.
+        let mount = unsafe { walk.vfsmount.sub(o.mount_mnt as usize) };
+        let parent: *const u8 = read_at(mount, o.mount_parent)?;
+        if parent == mount {
+            // The namespace's root mount: the file is outside the task's root; stop here.
+            return Some(WALK_DONE);
+        }
+        walk.dentry = read_at(mount, o.mount_mountpoint)?;
+        walk.vfsmount = unsafe { parent.add(o.mount_mnt as usize) };
+        return Some(WALK_RUNNING);
+    }
+    let parent: *const u8 = read_at(walk.dentry, o.dentry_parent)?;
+    let len: u32 = read_at(walk.dentry, o.dentry_name + o.qstr_len)?;
+    let name: *const u8 = read_at(walk.dentry, o.dentry_name + o.qstr_name)?;
+    let (len, pos) = (len as usize, walk.pos as usize & WALK_END);
+    if len == 0 || len > MAX_NAME || pos < len + 1 {
+        return None;
+    }
+    let buf = WALK_BUF.get_ptr_mut(0)?;
+    let buf = unsafe { &mut *buf };
+    let start = (pos - len) & WALK_END;
+    // SAFETY: start + len <= WALK_END; both masked so the verifier sees the bound.
+    let dst = unsafe { buf.as_mut_ptr().add(start) };
+    if unsafe { generated::bpf_probe_read_kernel(dst as *mut _, (len & MAX_NAME) as u32, name as *const _) } != 0 {
+        return None;
+    }
+    let slash = (start - 1) & WALK_END;
+    buf[slash] = b'/';
+    walk.pos = slash as u64;
+    walk.dentry = parent;
+    Some(WALK_RUNNING)
+}
+
+/// Reads a `T` at `base + offset` of kernel memory.
+#[inline(always)]
+fn read_at<T>(base: *const u8, offset: u32) -> Option<T> {
+    if base.is_null() {
+        return None;
+    }
+    unsafe { bpf_probe_read_kernel(base.add(offset as usize) as *const T) }.ok()
+}
+
+/// The remote port of a connect/sendto address: `Some(0)` for non-IP families (no port can
+/// match), `None` when no address was copied.
+#[inline(always)]
+fn remote_port(event: &SyscallEvent) -> Option<u16> {
+    if event.sockaddr_len < 4 {
+        return None;
+    }
+    let family = u16::from_ne_bytes([event.sockaddr[0], event.sockaddr[1]]);
+    // AF_INET and AF_INET6 keep the port, big-endian, right after the family.
+    Some(if family == 2 || family == 10 { u16::from_be_bytes([event.sockaddr[2], event.sockaddr[3]]) } else { 0 })
 }
 
 /// Argument `index` of six (`NO_ARG` or out of range: None). Constant indices only: with a

@@ -6,7 +6,7 @@
 //! series disappear with it once its last cgroup expires.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -17,9 +17,20 @@ use crate::{
     container::{Container, ContainerResolver},
     detect::MatchKey,
     metrics::{ContainerRows, Exposition, ScrapeData},
+    prefilter::{self, RuleIds},
     probe::{KernelSnapshot, Probe, ProbeError},
     reload::RulesStatus,
+    rules::Engine,
+    syscalls::SyscallNames,
 };
+
+/// A rule set as the kernel's prefilter runs it: the generation stamped on its events and the
+/// rule behind each bit, so the detector knows which matches the kernel already counted.
+#[derive(Debug, Clone, Default)]
+pub struct KernelRuleSet {
+    pub generation: u32,
+    pub bits: Vec<Option<Arc<str>>>,
+}
 
 /// Label value for syscalls of cgroups that found no free kernel slot.
 pub const OVERFLOW_ID: &str = "overflow";
@@ -30,30 +41,72 @@ pub struct Collector {
     exposition: Exposition,
     /// Counts of freed cgroups whose identity lives on.
     retired: ContainerRows,
+    /// Stable ids of the rules the kernel counts hits of.
+    rule_ids: RuleIds,
+    /// Cgroups whose host/container kind the kernel prefilter has been told.
+    kinds_told: HashSet<u64>,
+    /// Kernel-counted rule hits of freed cgroups.
+    retired_hits: HashMap<MatchKey, u64>,
 }
 
 impl Collector {
     pub fn new(probe: Probe, resolver: ContainerResolver, exposition: Exposition) -> Collector {
-        Collector { probe, resolver, exposition, retired: HashMap::new() }
+        Collector {
+            probe,
+            resolver,
+            exposition,
+            retired: HashMap::new(),
+            rule_ids: RuleIds::default(),
+            kinds_told: HashSet::new(),
+            retired_hits: HashMap::new(),
+        }
+    }
+
+    /// Makes the kernel run `engine`: its syscalls' events (see `Probe::apply_rules`) and the
+    /// prefilter compiled from its rules. Returns the syscalls this kernel cannot trace.
+    pub fn apply_rules(
+        &mut self,
+        engine: &Engine,
+        names: &SyscallNames,
+    ) -> Result<(Vec<String>, KernelRuleSet), ProbeError> {
+        let interest = crate::detect::interest_of(engine, names);
+        let tables = prefilter::compile(engine, names, &mut self.rule_ids);
+        let bits = tables.bits.iter().map(|b| b.as_ref().map(|r| r.name.clone())).collect();
+        let (untraceable, generation) = self.probe.apply_rules(&interest, tables)?;
+        Ok((untraceable, KernelRuleSet { generation, bits }))
+    }
+
+    /// Tells the kernel prefilter which of these cgroups are the host's and which containers'
+    /// (once each), as soon as the resolver knows.
+    fn tell_kinds(&mut self, cgroup_ids: &[u64]) {
+        for &id in cgroup_ids {
+            if self.kinds_told.contains(&id) {
+                continue;
+            }
+            let Some(container) = self.resolver.current(id) else { continue };
+            if container.id == Container::UNKNOWN_ID {
+                continue;
+            }
+            match self.probe.set_cgroup_kind(id, container.id == Container::HOST_ID) {
+                Ok(()) => {
+                    self.kinds_told.insert(id);
+                }
+                Err(e) => tracing::debug!(cgroup_id = id, error = %e, "cgroup kind not written"),
+            }
+        }
     }
 
     /// Resolves cgroups that appeared since the last call and frees the ones gone past the TTL.
     /// Run on a short timer so short-lived containers are named while their cgroup exists.
     /// Reads only the cgroup ids, not their counters: it runs every second.
     pub fn refresh(&mut self, now: Instant) -> Result<(), ProbeError> {
-        self.resolver.resolve_all(self.probe.cgroup_ids()?, now);
+        let ids = self.probe.cgroup_ids()?;
+        self.resolver.resolve_all(ids.iter().copied(), now);
+        self.tell_kinds(&ids);
         for (cgroup_id, container) in self.resolver.expire(now) {
             self.retire(cgroup_id, container)?;
         }
         Ok(())
-    }
-
-    /// Makes the kernel send events for exactly these syscalls (see `Probe::set_interest`).
-    pub fn set_interest(
-        &mut self,
-        syscalls: &[(usize, &str, exporter_ebpf::ArgSpec)],
-    ) -> Result<Vec<String>, ProbeError> {
-        self.probe.set_interest(syscalls)
     }
 
     /// The containers a batch of events' cgroups belong to. New cgroups are resolved, and
@@ -61,6 +114,7 @@ impl Collector {
     /// runtime's record, so an identity still provisional after that is used as it stands.
     pub fn containers_of(&mut self, cgroup_ids: &[u64], now: Instant) -> Vec<Arc<Container>> {
         self.resolver.resolve_all(cgroup_ids.iter().copied(), now);
+        self.tell_kinds(cgroup_ids);
         cgroup_ids
             .iter()
             .map(|&id| {
@@ -71,7 +125,8 @@ impl Collector {
 
     /// Names cgroups the kernel just reported, and retries provisional ones.
     pub fn resolve_new(&mut self, cgroup_ids: Vec<u64>, now: Instant) {
-        self.resolver.resolve_all(cgroup_ids, now);
+        self.resolver.resolve_all(cgroup_ids.iter().copied(), now);
+        self.tell_kinds(&cgroup_ids);
     }
 
     /// Whether a cgroup still waits for its runtime record (worth a quick retry).
@@ -97,10 +152,15 @@ impl Collector {
                 .collect()
         };
         let (drops, events_lost) = (by_family(false), by_family(true));
+        let matches = match detection {
+            Some((matches, evaluated)) => Some((self.with_kernel_hits(matches)?, evaluated)),
+            None => None,
+        };
+        let [dropped, counted, _sent] = snapshot.filter_outcomes;
         let data = ScrapeData {
             rows: &rows,
             rules,
-            detection,
+            detection: matches.as_ref().map(|(m, evaluated)| (m.as_slice(), *evaluated, dropped + counted)),
             drops: &drops,
             events_lost: &events_lost,
             slots_used: snapshot.slots_used,
@@ -128,13 +188,44 @@ impl Collector {
         rows
     }
 
-    /// Frees a cgroup's kernel slot, first keeping its final counts when its identity lives on.
+    /// The user-space matches plus the rule hits the kernel counted (live and retired).
+    fn with_kernel_hits(&self, matches: &[(MatchKey, u64)]) -> Result<Vec<(MatchKey, u64)>, ProbeError> {
+        let mut all: HashMap<MatchKey, u64> = self.retired_hits.clone();
+        for (key, n) in matches {
+            *all.entry(key.clone()).or_default() += n;
+        }
+        for (key, n) in self.kernel_hits(None)? {
+            *all.entry(key).or_default() += n;
+        }
+        Ok(all.into_iter().collect())
+    }
+
+    /// Kernel-counted hits by rule and container, of one cgroup or of all.
+    fn kernel_hits(&self, only: Option<u64>) -> Result<Vec<(MatchKey, u64)>, ProbeError> {
+        let mut out = Vec::new();
+        for hit in self.probe.rule_hits()?.into_iter().filter(|h| only.is_none_or(|id| h.cgroup_id == id)) {
+            let Some(rule) = self.rule_ids.rule(hit.rule_id) else { continue };
+            let container = self
+                .resolver
+                .current(hit.cgroup_id)
+                .unwrap_or_else(|| Arc::new(Container::labelled(Container::UNKNOWN_ID)));
+            out.push((MatchKey { rule: rule.name.clone(), priority: rule.priority, container }, hit.hits));
+        }
+        Ok(out)
+    }
+
+    /// Frees a cgroup's kernel slot, first keeping its final counts when its identity lives on
+    /// (and its kernel-counted rule hits always, like the evaluator's).
     fn retire(&mut self, cgroup_id: u64, container: Arc<Container>) -> Result<(), ProbeError> {
         if outlives_its_cgroups(&container) {
             if let Some(row) = self.probe.cgroup_row(cgroup_id)? {
                 add_row(self.retired.entry(container).or_insert_with(zero_row), &row);
             }
         }
+        for (key, n) in self.kernel_hits(Some(cgroup_id))? {
+            *self.retired_hits.entry(key).or_default() += n;
+        }
+        self.kinds_told.remove(&cgroup_id);
         self.probe.release_cgroup(cgroup_id)
     }
 }

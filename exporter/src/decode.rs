@@ -57,7 +57,7 @@ use crate::process::paths::{self, AT_FDCWD, AT_SYMLINK_FOLLOW};
 use crate::process::ProcessTable;
 use crate::rules::{ArgValue, Container, Event, Fd, Role};
 use crate::syscalls::{Arch, SyscallNames};
-use exporter_ebpf::{SyscallEvent, MAX_PATH, MAX_SYSCALLS};
+use exporter_ebpf::{SyscallEvent, EVENT_RESOLVED_PATH, MAX_PATH, MAX_SYSCALLS};
 use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -690,7 +690,13 @@ impl Cx<'_> {
             self.args.str(name, "");
             return None;
         };
-        let resolved = self.resolve(dirfd, &p, last);
+        // The kernel named the file it opened (symlinks, `..` and the cwd already resolved):
+        // that beats resolving the argument again after the fact.
+        let named = (slot == 0 && raw.flags & EVENT_RESOLVED_PATH != 0).then(|| raw_path(raw, 1)).flatten();
+        let resolved = match named {
+            Some(path) => path.into_owned(),
+            None => self.resolve(dirfd, &p, last),
+        };
         self.args.str(name, &resolved);
         if let Some(kind) = object {
             self.set_object(kind, &resolved, Some(&p));

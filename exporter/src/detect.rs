@@ -9,6 +9,7 @@ use exporter_ebpf::{ArgSpec, SyscallEvent};
 
 use crate::{
     alerts::{Dispatcher, Recorder, RecorderStats},
+    collector::KernelRuleSet,
     container::Container,
     decode::Decoder,
     process::ProcessTable,
@@ -41,10 +42,20 @@ pub struct Detector {
     /// Rule names as shared strings, by rule index (built once per rule set).
     rule_names: Vec<Arc<str>>,
     status: RulesStatus,
+    /// The kernel prefilter's rule bits: of the running rule set, and of the one before (its
+    /// events may still be queued after a reload).
+    kernel_rules: KernelRuleSet,
+    previous_kernel_rules: KernelRuleSet,
 }
 
 impl Detector {
-    pub fn new(engine: Engine, decoder: Decoder, names: SyscallNames, processes: ProcessTable) -> Detector {
+    pub fn new(
+        engine: Engine,
+        kernel_rules: KernelRuleSet,
+        decoder: Decoder,
+        names: SyscallNames,
+        processes: ProcessTable,
+    ) -> Detector {
         let rule_names = engine.rules().iter().map(|r| Arc::from(r.name.as_str())).collect();
         let status =
             RulesStatus { loaded: enabled_rules(&engine), last_success_unix: Some(unix_now()), ..Default::default() };
@@ -61,12 +72,15 @@ impl Detector {
             counts: HashMap::new(),
             rule_names,
             status,
+            kernel_rules,
+            previous_kernel_rules: KernelRuleSet::default(),
         }
     }
 
     /// Swaps in a new rule set. Counters are keyed by rule name, so rules that stay keep
     /// theirs. The caller has already made the kernel send the new set's syscalls.
-    pub fn replace_engine(&mut self, engine: Engine) {
+    pub fn replace_engine(&mut self, engine: Engine, kernel_rules: KernelRuleSet) {
+        self.previous_kernel_rules = std::mem::replace(&mut self.kernel_rules, kernel_rules);
         self.rule_names = engine.rules().iter().map(|r| Arc::from(r.name.as_str())).collect();
         self.status.loaded = enabled_rules(&engine);
         self.status.reloads_succeeded += 1;
@@ -103,14 +117,30 @@ impl Detector {
         self.engine.evaluate(&self.event, &mut self.matches);
         for &i in &self.matches {
             let i = i as usize;
-            let key = MatchKey {
-                rule: self.rule_names[i].clone(),
-                priority: self.engine.rules()[i].priority.as_str(),
-                container: container.clone(),
-            };
-            *self.counts.entry(key).or_insert(0) += 1;
+            // A rule the kernel decided is already in its hit counters: this event is its
+            // sampled alert.
+            if !self.kernel_counted(raw, &self.rule_names[i]) {
+                let key = MatchKey {
+                    rule: self.rule_names[i].clone(),
+                    priority: self.engine.rules()[i].priority.as_str(),
+                    container: container.clone(),
+                };
+                *self.counts.entry(key).or_insert(0) += 1;
+            }
             alerts.submit(&self.engine.alert(i, &self.event));
         }
+    }
+
+    /// Whether the kernel counted `rule` for this event (its bit is in `decided`, read with the
+    /// rule set of the event's generation).
+    fn kernel_counted(&self, raw: &SyscallEvent, rule: &str) -> bool {
+        if raw.decided == 0 {
+            return false;
+        }
+        let set =
+            [&self.kernel_rules, &self.previous_kernel_rules].into_iter().find(|s| s.generation == raw.generation);
+        let Some(set) = set else { return false };
+        set.bits.iter().enumerate().any(|(bit, name)| raw.decided >> bit & 1 == 1 && name.as_deref() == Some(rule))
     }
 
     /// Keeps the process table current from the events themselves: a process seen for the first

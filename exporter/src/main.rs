@@ -65,8 +65,13 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         workload: Workload::Count,
     })?;
     let names = SyscallNames::new(Arch::host());
-    let detection = engine.map(|engine| prepare_detection(engine, &mut probe, &names)).transpose()?;
     let new_cgroups = probe.take_new_cgroups().context("new-cgroup notices already taken")?;
+    let events = probe.take_events().context("kernel events already taken")?;
+    let resolver = ContainerResolver::new(cgroup_root, RuntimeSources::default(), args.container_ttl);
+    let hook = args.hook.name();
+    let exposition = Exposition::new(args.syscall_label, names.clone(), hook);
+    let mut collector = Collector::new(probe, resolver, exposition);
+    let detection = engine.map(|engine| prepare_detection(engine, &mut collector, events, &names)).transpose()?;
     privileges::drop_to_kept().context("dropping capabilities")?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -92,11 +97,8 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             }
             None => None,
         };
-        let resolver = ContainerResolver::new(cgroup_root, RuntimeSources::default(), args.container_ttl);
-        let hook = args.hook.name();
-        let exposition = Exposition::new(args.syscall_label, names.clone(), hook);
         let shared = Arc::new(Shared {
-            collector: Mutex::new(Collector::new(probe, resolver, exposition)),
+            collector: Mutex::new(collector),
             detector: detection.as_ref().map(|(detector, _, _)| detector.clone()),
             alerts: detection.as_ref().map(|(_, _, alerts)| alerts.clone()),
         });
@@ -141,19 +143,20 @@ fn limit_malloc_arenas() {
 /// is seeded from /proc.
 fn prepare_detection(
     engine: Engine,
-    probe: &mut Probe,
+    collector: &mut Collector,
+    events: SyscallEvents,
     names: &SyscallNames,
 ) -> anyhow::Result<(Detector, SyscallEvents)> {
     let mut processes = ProcessTable::system();
     let seeded = processes.seed_from_proc().context("reading /proc")?;
-    let interest = detect::interest_of(&engine, names);
-    let untraceable = probe.set_interest(&interest)?;
+    let (untraceable, kernel_rules) = collector.apply_rules(&engine, names)?;
     if !untraceable.is_empty() {
         tracing::warn!(syscalls = ?untraceable, "no exit tracepoint on this kernel: rules on these syscalls cannot match");
     }
-    let events = probe.take_events().context("kernel events already taken")?;
-    tracing::info!(syscalls = interest.len() - untraceable.len(), processes = seeded, "detection started");
-    Ok((Detector::new(engine, Decoder::new(Arch::host()), names.clone(), processes), events))
+    let decided = kernel_rules.bits.iter().flatten().count();
+    tracing::info!(processes = seeded, kernel_filtered_rules = decided, "detection started");
+    let detector = Detector::new(engine, kernel_rules, Decoder::new(Arch::host()), names.clone(), processes);
+    Ok((detector, events))
 }
 
 /// Loads and checks the rules: warnings are logged, errors are printed one line each
@@ -201,10 +204,13 @@ impl MetricsSource for Shared {
             }
             None => (RulesStatus::default(), None),
         };
-        let mut collector = self.collector.lock().map_err(|_| "collector poisoned".to_owned())?;
-        let mut text = collector
-            .scrape(rules, detection.as_ref().map(|(matches, evaluated)| (matches.as_slice(), *evaluated)))
-            .map_err(|e| e.to_string())?;
+        // The collector is released before the detector is locked again (see reload_rules).
+        let mut text = {
+            let mut collector = self.collector.lock().map_err(|_| "collector poisoned".to_owned())?;
+            collector
+                .scrape(rules, detection.as_ref().map(|(matches, evaluated)| (matches.as_slice(), *evaluated)))
+                .map_err(|e| e.to_string())?
+        };
         if let Some(alerts) = &self.alerts {
             alerts.stats().write_prometheus(&mut text);
         }
@@ -321,22 +327,26 @@ fn reload_rules(shared: &Shared, dir: &std::path::Path, names: &SyscallNames) {
         }
         return;
     }
-    let interest = detect::interest_of(&engine, names);
-    let traced = shared
+    // The detector is held while the kernel switches, so the first events of the new
+    // generation are read with its rule bits (lock order: detector, then collector).
+    let Ok(mut detector) = detector.lock() else {
+        tracing::error!("rules reload refused: detector poisoned");
+        return;
+    };
+    let applied = shared
         .collector
         .lock()
         .map_err(|_| "collector poisoned".to_owned())
-        .and_then(|mut c| c.set_interest(&interest).map_err(|e| e.to_string()));
-    match (traced, detector.lock()) {
-        (Ok(untraceable), Ok(mut detector)) => {
-            detector.replace_engine(engine);
+        .and_then(|mut c| c.apply_rules(&engine, names).map_err(|e| e.to_string()));
+    match applied {
+        Ok((untraceable, kernel_rules)) => {
+            detector.replace_engine(engine, kernel_rules);
             tracing::info!(rules = detector.rules_status().loaded, untraceable = ?untraceable, "rules reloaded");
         }
-        (Err(e), Ok(mut detector)) => {
-            tracing::error!(error = %e, "rules reload refused: the kernel did not take the new syscalls");
+        Err(e) => {
+            tracing::error!(error = %e, "rules reload refused: the kernel did not take the new rules");
             detector.reload_failed();
         }
-        (_, Err(_)) => tracing::error!("rules reload refused: detector poisoned"),
     }
 }
 

@@ -23,13 +23,17 @@ pub const CONTAINER_LABELS: [&str; 5] = ["container_id", "container_name", "imag
 /// A syscall-count row per container, summed over the container's cgroups.
 pub type ContainerRows = HashMap<Arc<Container>, Box<SyscallRow>>;
 
+/// Rule matches per (rule, container), events evaluated in user space, and events the kernel
+/// prefilter settled itself (dropped or counted).
+pub type Detection<'a> = (&'a [(MatchKey, u64)], u64, u64);
+
 /// What one scrape shows, gathered by the collector.
 pub struct ScrapeData<'a> {
     pub rows: &'a ContainerRows,
     /// The rules' load and reload state (all zero without --rules-dir).
     pub rules: RulesStatus,
-    /// Rule matches per (rule, container), and events evaluated; None without rules.
-    pub detection: Option<(&'a [(MatchKey, u64)], u64)>,
+    /// None without rules.
+    pub detection: Option<Detection<'a>>,
     /// Kernel drop counters by reason: the counting path's (`kernel_dropped_total`)...
     pub drops: &'a [(&'static str, u64)],
     /// ...and the event path's (`events_lost_total`).
@@ -106,8 +110,8 @@ impl Exposition {
         }
         let mut text = String::from_utf8(out).unwrap_or_default();
         self.write_syscalls(&mut text, data.rows);
-        if let Some((matches, evaluated)) = data.detection {
-            write_rule_matches(&mut text, matches, evaluated);
+        if let Some((matches, evaluated, in_kernel)) = data.detection {
+            write_rule_matches(&mut text, matches, evaluated, in_kernel);
         }
         text
     }
@@ -172,8 +176,8 @@ fn rules_families(rules: &RulesStatus) -> Vec<MetricFamily> {
     families
 }
 
-/// `rule_matches_total` per (rule, container) and `events_total{source="userspace"}`.
-fn write_rule_matches(out: &mut String, matches: &[(MatchKey, u64)], evaluated: u64) {
+/// `rule_matches_total` per (rule, container) and `events_total{source}`.
+fn write_rule_matches(out: &mut String, matches: &[(MatchKey, u64)], evaluated: u64, in_kernel: u64) {
     use std::fmt::Write as _;
     out.push_str("# HELP tracewarden_rule_matches_total Rule matches, per rule and container.\n");
     out.push_str("# TYPE tracewarden_rule_matches_total counter\n");
@@ -186,8 +190,11 @@ fn write_rule_matches(out: &mut String, matches: &[(MatchKey, u64)], evaluated: 
         push_container_labels(out, &key.container);
         let _ = writeln!(out, "}} {count}");
     }
-    out.push_str("# HELP tracewarden_events_total Syscall events evaluated against the rules, by where.\n");
+    out.push_str(
+        "# HELP tracewarden_events_total Events of the rules' syscalls by where they were settled: kernel (the prefilter dropped or counted them) or userspace (evaluated).\n",
+    );
     out.push_str("# TYPE tracewarden_events_total counter\n");
+    let _ = writeln!(out, "tracewarden_events_total{{source=\"kernel\"}} {in_kernel}");
     let _ = writeln!(out, "tracewarden_events_total{{source=\"userspace\"}} {evaluated}");
 }
 
@@ -300,7 +307,7 @@ mod tests {
         let data = ScrapeData {
             rows: &rows,
             rules: RulesStatus { loaded: 15, reloads_succeeded: 2, reloads_failed: 1, last_success_unix: Some(1.5e9) },
-            detection: Some((&matches, 40)),
+            detection: Some((&matches, 40, 960)),
             drops: &[("cgroup_slots_exhausted", 5)],
             events_lost: &[("event_ring_full", 7)],
             slots_used: 2,
@@ -327,6 +334,7 @@ mod tests {
         assert!(text.contains("tracewarden_rules_last_reload_success_timestamp_seconds 1500000000"));
         assert!(text.contains(r#"tracewarden_rule_matches_total{rule="Read \"sensitive\" file",priority="warning",container_id="3f2c9a61e0b7",container_name="web",image="nginx:1.25",pod="web-0",namespace="shop \"eu\"\\\n"} 2"#), "{text}");
         assert!(text.contains(r#"tracewarden_events_total{source="userspace"} 40"#));
+        assert!(text.contains(r#"tracewarden_events_total{source="kernel"} 960"#));
         assert!(text.contains("process_resident_memory_bytes"));
     }
 

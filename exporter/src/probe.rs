@@ -4,13 +4,19 @@
 use std::path::{Path, PathBuf};
 
 use aya::{
-    maps::{Array, HashMap, MapData, MapError, PerCpuArray, PerCpuValues, Queue, RingBuf},
+    maps::{
+        lpm_trie::{Key, LpmTrie},
+        Array, HashMap, MapData, MapError, PerCpuArray, PerCpuHashMap, PerCpuValues, Queue, RingBuf,
+    },
     programs::{trace_point::TracePointLinkId, BtfTracePoint, RawTracePoint, TracePoint},
     Btf, Ebpf, EbpfLoader,
 };
 use exporter_ebpf::{
-    names, ArgSpec, DropReason, KernelRow, SyscallEvent, SyscallRow, INTERESTING_WORDS, MAX_SYSCALLS, OVERFLOW_SLOT,
+    names, ArgSpec, DropReason, FilterMasks, KernelOffsets, KernelRow, RuleHitKey, RuleHitValue, RuleMasks,
+    SyscallEvent, SyscallRow, CGROUP_CONTAINER, CGROUP_HOST, INTERESTING_WORDS, MAX_PATH, MAX_SYSCALLS, OVERFLOW_SLOT,
 };
+
+use crate::prefilter::KernelTables;
 
 /// The kernel object built from `exporter-ebpf` by build.rs.
 static KERNEL_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracewarden"));
@@ -96,6 +102,16 @@ pub struct KernelSnapshot {
     pub drops: Vec<(DropReason, u64)>,
     pub slots_used: u32,
     pub slot_capacity: u32,
+    /// Events of interesting syscalls by what the prefilter did with them (`FilterOutcome`).
+    pub filter_outcomes: [u64; 3],
+}
+
+/// Hits of a kernel-decided rule in one cgroup, summed over CPUs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleHits {
+    pub cgroup_id: u64,
+    pub rule_id: u32,
+    pub hits: u64,
 }
 
 pub struct Probe {
@@ -110,18 +126,38 @@ pub struct Probe {
     new_cgroups: Option<NewCgroups>,
     events: Option<SyscallEvents>,
     interesting: Array<MapData, u64>,
-    arg_specs: Array<MapData, KernelArgSpec>,
+    arg_specs: Array<MapData, Plain<ArgSpec>>,
+    prefilter: PrefilterMaps,
     max_slots: u32,
     cpus: usize,
 }
 
-/// `ArgSpec` as a map value (aya's `Pod` is implemented here, not in the shared no_std crate).
+/// The prefilter's maps, and what was last written to the keyed ones (to remove stale keys).
+struct PrefilterMaps {
+    masks: Array<MapData, Plain<FilterMasks>>,
+    syscall_rules: Array<MapData, u64>,
+    paths: LpmTrie<MapData, [u8; MAX_PATH], u64>,
+    ports: HashMap<MapData, u16, u64>,
+    comms: HashMap<MapData, [u8; 16], Plain<RuleMasks>>,
+    uids: HashMap<MapData, u32, Plain<RuleMasks>>,
+    cgroup_kind: HashMap<MapData, u64, u8>,
+    rule_hits: PerCpuHashMap<MapData, Plain<RuleHitKey>, Plain<RuleHitValue>>,
+    outcomes: PerCpuArray<MapData, u64>,
+    /// Written once at load; held so the map outlives the programs' loading.
+    _offsets: Array<MapData, Plain<KernelOffsets>>,
+    written: Option<KernelTables>,
+    generation: u32,
+}
+
+/// A shared `#[repr(C)]` type as a map key or value (aya's `Pod` is implemented here, not in
+/// the no_std crate). Only used with types made of integers and integer arrays, whose padding
+/// is explicit.
 #[derive(Clone, Copy)]
 #[repr(transparent)]
-struct KernelArgSpec(ArgSpec);
+struct Plain<T>(T);
 
-// SAFETY: `ArgSpec` is `#[repr(C)]`, four plain bytes with no padding.
-unsafe impl aya::Pod for KernelArgSpec {}
+// SAFETY: see `Plain`: every `T` used is `#[repr(C)]` plain data, valid for any bit pattern.
+unsafe impl<T: Copy + 'static> aya::Pod for Plain<T> {}
 
 /// Syscall events from the kernel. Poll its file descriptor for readability, then `drain` it.
 pub struct SyscallEvents(RingBuf<MapData>);
@@ -200,6 +236,7 @@ impl Probe {
         let interesting =
             Array::try_from(take_map(&mut ebpf, names::INTERESTING)?).map_err(map_error(names::INTERESTING))?;
         let arg_specs = Array::try_from(take_map(&mut ebpf, names::ARG_SPECS)?).map_err(map_error(names::ARG_SPECS))?;
+        let prefilter = PrefilterMaps::take(&mut ebpf, &config.btf_path)?;
         // Slot 0 is the overflow row and never handed out.
         for slot in (OVERFLOW_SLOT + 1)..max_slots {
             free.push(slot, 0).map_err(map_error(names::FREE_SLOTS))?;
@@ -226,6 +263,7 @@ impl Probe {
             events: Some(SyscallEvents(events)),
             interesting,
             arg_specs,
+            prefilter,
             max_slots,
             cpus,
         })
@@ -245,7 +283,13 @@ impl Probe {
                 Ok((reason, per_cpu.iter().sum()))
             })
             .collect::<Result<_, ProbeError>>()?;
+        let mut filter_outcomes = [0u64; 3];
+        for (i, total) in filter_outcomes.iter_mut().enumerate() {
+            let per_cpu = self.prefilter.outcomes.get(&(i as u32), 0).map_err(map_error(names::FILTER_STATS))?;
+            *total = per_cpu.iter().sum();
+        }
         Ok(KernelSnapshot {
+            filter_outcomes,
             slots_used: cgroups.len() as u32,
             cgroups,
             overflow: self.row(OVERFLOW_SLOT)?,
@@ -321,7 +365,7 @@ impl Probe {
         }
         let mut words = [0u64; INTERESTING_WORDS as usize];
         for &(nr, _, spec) in &traced {
-            self.arg_specs.set(nr as u32, KernelArgSpec(spec), 0).map_err(map_error(names::ARG_SPECS))?;
+            self.arg_specs.set(nr as u32, Plain(spec), 0).map_err(map_error(names::ARG_SPECS))?;
             words[nr / 64] |= 1 << (nr % 64);
         }
         for (i, word) in words.iter().enumerate() {
@@ -337,6 +381,88 @@ impl Probe {
         Ok(untraceable)
     }
 
+    /// Installs a rule set: the syscalls to send (see `set_interest`) and the prefilter's
+    /// tables. While the tables change the kernel sends every event unfiltered (generation 0),
+    /// so nothing is dropped on half-written tables; the new generation goes live last.
+    pub fn apply_rules(
+        &mut self,
+        interest: &[(usize, &str, ArgSpec)],
+        tables: KernelTables,
+    ) -> Result<(Vec<String>, u32), ProbeError> {
+        let f = &mut self.prefilter;
+        f.masks.set(0, Plain(FilterMasks::NONE), 0).map_err(map_error(names::FILTER))?;
+        let untraceable = self.set_interest(interest)?;
+        let f = &mut self.prefilter;
+        let mut per_syscall = vec![0u64; MAX_SYSCALLS];
+        for &(nr, bits) in &tables.syscall_rules {
+            per_syscall[nr] = bits;
+        }
+        for (nr, bits) in per_syscall.iter().enumerate() {
+            f.syscall_rules.set(nr as u32, bits, 0).map_err(map_error(names::SYSCALL_RULES))?;
+        }
+        let old = f.written.take().unwrap_or_else(KernelTables::empty);
+        for e in old.paths.iter().filter(|e| !tables.paths.iter().any(|n| n.key == e.key)) {
+            ignore_missing(f.paths.remove(&path_key(&e.key, e.prefix_bits)), names::PATHS)?;
+        }
+        for e in &tables.paths {
+            f.paths.insert(&path_key(&e.key, e.prefix_bits), e.rules, 0).map_err(map_error(names::PATHS))?;
+        }
+        for (port, _) in old.ports.iter().filter(|(p, _)| !tables.ports.iter().any(|(n, _)| n == p)) {
+            ignore_missing(f.ports.remove(port), names::PORTS)?;
+        }
+        for (port, bits) in &tables.ports {
+            f.ports.insert(port, bits, 0).map_err(map_error(names::PORTS))?;
+        }
+        for (comm, _) in old.comms.iter().filter(|(c, _)| !tables.comms.iter().any(|(n, _)| n == c)) {
+            ignore_missing(f.comms.remove(comm), names::COMMS)?;
+        }
+        for (comm, m) in &tables.comms {
+            f.comms.insert(comm, Plain(*m), 0).map_err(map_error(names::COMMS))?;
+        }
+        for (uid, _) in old.uids.iter().filter(|(u, _)| !tables.uids.iter().any(|(n, _)| n == u)) {
+            ignore_missing(f.uids.remove(uid), names::UIDS)?;
+        }
+        for (uid, m) in &tables.uids {
+            f.uids.insert(uid, Plain(*m), 0).map_err(map_error(names::UIDS))?;
+        }
+        // Generation 0 means "unfiltered"; live generations are 1, 2, ...
+        f.generation = f.generation.checked_add(1).filter(|&g| g != 0).unwrap_or(1);
+        let masks = FilterMasks { generation: f.generation, ..tables.masks };
+        f.masks.set(0, Plain(masks), 0).map_err(map_error(names::FILTER))?;
+        let generation = f.generation;
+        f.written = Some(tables);
+        Ok((untraceable, generation))
+    }
+
+    /// Tells the prefilter whether a cgroup is the host's or a container's.
+    pub fn set_cgroup_kind(&mut self, cgroup_id: u64, host: bool) -> Result<(), ProbeError> {
+        let kind = if host { CGROUP_HOST } else { CGROUP_CONTAINER };
+        self.prefilter.cgroup_kind.insert(cgroup_id, kind, 0).map_err(map_error(names::CGROUP_KIND))
+    }
+
+    /// Hits of kernel-decided rules, per (cgroup, rule id), summed over CPUs.
+    pub fn rule_hits(&self) -> Result<Vec<RuleHits>, ProbeError> {
+        let mut out = Vec::new();
+        for entry in self.prefilter.rule_hits.iter() {
+            let (Plain(key), per_cpu) = entry.map_err(map_error(names::RULE_HITS))?;
+            let hits = per_cpu.iter().map(|Plain(v)| v.hits).sum();
+            out.push(RuleHits { cgroup_id: key.cgroup_id, rule_id: key.rule_id, hits });
+        }
+        Ok(out)
+    }
+
+    /// Forgets a vanished cgroup's prefilter state (kind and rule hits; read them first).
+    fn release_prefilter_state(&mut self, cgroup_id: u64) -> Result<(), ProbeError> {
+        let f = &mut self.prefilter;
+        ignore_missing(f.cgroup_kind.remove(&cgroup_id), names::CGROUP_KIND)?;
+        let keys: Vec<Plain<RuleHitKey>> =
+            f.rule_hits.keys().filter_map(Result::ok).filter(|Plain(k)| k.cgroup_id == cgroup_id).collect();
+        for key in keys {
+            ignore_missing(f.rule_hits.remove(&key), names::RULE_HITS)?;
+        }
+        Ok(())
+    }
+
     /// Forgets a vanished cgroup: unpublishes it, then zeroes every CPU's row, which also clears
     /// the row's owner so every CPU's cached copy of the slot stops matching, and frees the slot.
     pub fn release_cgroup(&mut self, cgroup_id: u64) -> Result<(), ProbeError> {
@@ -350,7 +476,67 @@ impl Probe {
             .map_err(|e| map_error(names::SYSCALL_COUNTS)(MapError::from(e)))?;
         self.counts.set(slot, zeros, 0).map_err(map_error(names::SYSCALL_COUNTS))?;
         self.free.push(slot, 0).map_err(map_error(names::FREE_SLOTS))?;
-        Ok(())
+        self.release_prefilter_state(cgroup_id)
+    }
+}
+
+impl PrefilterMaps {
+    fn take(ebpf: &mut Ebpf, btf_path: &Path) -> Result<PrefilterMaps, ProbeError> {
+        macro_rules! take {
+            ($kind:ident, $name:expr) => {
+                $kind::try_from(take_map(ebpf, $name)?).map_err(map_error($name))?
+            };
+        }
+        Ok(PrefilterMaps {
+            masks: take!(Array, names::FILTER),
+            syscall_rules: take!(Array, names::SYSCALL_RULES),
+            paths: take!(LpmTrie, names::PATHS),
+            ports: take!(HashMap, names::PORTS),
+            comms: take!(HashMap, names::COMMS),
+            uids: take!(HashMap, names::UIDS),
+            cgroup_kind: take!(HashMap, names::CGROUP_KIND),
+            rule_hits: take!(PerCpuHashMap, names::RULE_HITS),
+            outcomes: take!(PerCpuArray, names::FILTER_STATS),
+            _offsets: write_offsets(take!(Array, names::OFFSETS), btf_path)?,
+            written: None,
+            generation: 0,
+        })
+    }
+}
+
+/// Gives the exit program the kernel's structure offsets so it can name opened files. Without
+/// them (no BTF) it still runs; opened files are then judged by their path argument.
+fn write_offsets(
+    mut map: Array<MapData, Plain<KernelOffsets>>,
+    btf_path: &Path,
+) -> Result<Array<MapData, Plain<KernelOffsets>>, ProbeError> {
+    let offsets = match std::fs::read(btf_path)
+        .map_err(|e| e.to_string())
+        .and_then(|btf| crate::kernel_layout::offsets(&btf).map_err(|e| e.to_string()))
+    {
+        Ok(offsets) => offsets,
+        Err(cause) => {
+            tracing::warn!(path = %btf_path.display(), %cause, "no kernel structure offsets: opened files are judged by the path argument");
+            KernelOffsets::default()
+        }
+    };
+    map.set(0, Plain(offsets), 0).map_err(map_error(names::OFFSETS))?;
+    Ok(map)
+}
+
+fn path_key(key: &[u8], prefix_bits: u32) -> Key<[u8; MAX_PATH]> {
+    let mut data = [0u8; MAX_PATH];
+    let n = key.len().min(MAX_PATH);
+    data[..n].copy_from_slice(&key[..n]);
+    Key::new(prefix_bits, data)
+}
+
+/// A removal of a key that is already gone is not an error.
+fn ignore_missing(result: Result<(), MapError>, map: &'static str) -> Result<(), ProbeError> {
+    match result {
+        Ok(()) | Err(MapError::KeyNotFound) => Ok(()),
+        Err(MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+        Err(e) => Err(map_error(map)(e)),
     }
 }
 

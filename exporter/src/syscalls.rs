@@ -1,6 +1,6 @@
 //! Syscall number -> name, for the `syscall` label.
 
-use exporter_ebpf::{ArgSpec, MAX_SYSCALLS, NO_ARG};
+use exporter_ebpf::{ArgSpec, MAX_SYSCALLS, NO_ARG, OPEN_FLAGS_CREAT, OPEN_FLAGS_HOW};
 
 #[path = "syscalls_table.rs"]
 mod table;
@@ -73,11 +73,19 @@ pub fn tracepoint_name(name: &str) -> &str {
 pub fn arg_spec(name: &str) -> ArgSpec {
     let paths = |a: u8, b: u8| ArgSpec { paths: [a, b], ..ArgSpec::NONE };
     let sockaddr = |addr: u8, len: u8| ArgSpec { sockaddr: addr, sockaddr_len: len, ..ArgSpec::NONE };
+    // The open family: the result is a descriptor for the path, and the flags say read/write.
+    let open = |path: u8, open_flags: u8| ArgSpec { open_flags, returns_fd: 1, ..paths(path, NO_ARG) };
     match name {
-        "open" | "creat" | "execve" | "chmod" | "chown" | "lchown" | "unlink" | "chdir" | "mkdir" | "rmdir"
-        | "truncate" | "umount2" | "memfd_create" | "acct" | "swapon" | "chroot" | "pivot_root" => paths(0, NO_ARG),
-        "openat" | "openat2" | "execveat" | "fchmodat" | "fchmodat2" | "fchownat" | "unlinkat" | "mkdirat"
-        | "name_to_handle_at" => paths(1, NO_ARG),
+        "open" => open(0, 1),
+        "creat" => open(0, OPEN_FLAGS_CREAT),
+        "openat" => open(1, 2),
+        // The flags live in `struct open_how`, copied through the sockaddr buffer.
+        "openat2" => ArgSpec { sockaddr: 2, sockaddr_len: 3, ..open(1, OPEN_FLAGS_HOW) },
+        "execve" | "chmod" | "chown" | "lchown" | "unlink" | "chdir" | "mkdir" | "rmdir" | "truncate" | "umount2"
+        | "memfd_create" | "acct" | "swapon" | "chroot" | "pivot_root" => paths(0, NO_ARG),
+        "execveat" | "fchmodat" | "fchmodat2" | "fchownat" | "unlinkat" | "mkdirat" | "name_to_handle_at" => {
+            paths(1, NO_ARG)
+        }
         "rename" | "link" | "symlink" | "mount" => paths(0, 1),
         "symlinkat" => paths(0, 2),
         "renameat" | "renameat2" | "linkat" => paths(1, 3),
@@ -159,6 +167,10 @@ mod tests {
     #[test]
     fn arg_specs_name_the_path_and_address_arguments() {
         assert_eq!(arg_spec("openat").paths, [1, NO_ARG]);
+        assert_eq!((arg_spec("openat").open_flags, arg_spec("openat").returns_fd), (2, 1));
+        assert_eq!((arg_spec("openat2").sockaddr, arg_spec("openat2").open_flags), (2, OPEN_FLAGS_HOW));
+        assert_eq!(arg_spec("creat").open_flags, OPEN_FLAGS_CREAT);
+        assert_eq!(arg_spec("chmod").returns_fd, 0);
         assert_eq!(arg_spec("open").paths, [0, NO_ARG]);
         assert_eq!(arg_spec("linkat").paths, [1, 3]);
         assert_eq!(arg_spec("symlinkat").paths, [0, 2]);

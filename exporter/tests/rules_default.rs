@@ -120,10 +120,50 @@ fn slug(rule: &str) -> String {
     .to_owned()
 }
 
+/// What the kernel's test of one predicate says about a recorded event.
+fn holds(p: &exporter::rules::KernelPredicate, ev: &exporter::rules::Event) -> bool {
+    use exporter::rules::KernelPredicate as K;
+    let open_flags = || match ev.args.get("flags") {
+        Some(exporter::rules::ArgValue::Str(s)) => {
+            let has = |n: &str| s.split('|').any(|p| p == n);
+            let rdwr = has("O_RDWR");
+            Some((rdwr || !has("O_WRONLY"), has("O_WRONLY") || rdwr))
+        }
+        Some(exporter::rules::ArgValue::Int(f)) => Some((f & 3 == 0 || f & 3 == 2, f & 3 == 1 || f & 3 == 2)),
+        _ if ev.evt_type == "creat" => Some((false, true)),
+        _ => None,
+    };
+    match p {
+        K::Path { fields, exact, prefixes, basenames } => fields.iter().any(|field| {
+            let path = if field == "fd.name" {
+                ev.fd.as_ref().map(|f| f.name.clone()).unwrap_or_default()
+            } else {
+                match ev.args.get(field.trim_start_matches("evt.arg.")) {
+                    Some(exporter::rules::ArgValue::Str(s)) => s.clone(),
+                    _ => String::new(),
+                }
+            };
+            exact.contains(&path)
+                || prefixes.iter().any(|p| path.starts_with(p))
+                || basenames.iter().any(|b| path.rsplit('/').next() == Some(b))
+        }),
+        K::Port { ports, .. } => ev.fd.as_ref().and_then(|f| f.rport).is_some_and(|p| ports.contains(&p)),
+        K::Uid { any_of, none_of } => {
+            (any_of.is_empty() || any_of.contains(&ev.user.uid)) && !none_of.contains(&ev.user.uid)
+        }
+        K::Comm { names } => names.contains(&ev.proc.name),
+        K::NotComm { names } => !names.contains(&ev.proc.name),
+        K::ContainerOnly => ev.container.is_some(),
+        K::Success => ev.res >= 0,
+        K::ResultZero => ev.res == 0,
+        K::OpenRead => open_flags().is_some_and(|(read, _)| read),
+        K::OpenWrite => open_flags().is_some_and(|(_, write)| write),
+    }
+}
+
 #[test]
 fn kernel_predicates_of_default_rules_hold_on_attack_events() {
     // A necessary condition must never reject an event the rule matches.
-    use exporter::rules::KernelPredicate as K;
     let e = default_rules();
     let mut hits = Vec::new();
     for (file, line, ev, _) in recorded() {
@@ -135,31 +175,32 @@ fn kernel_predicates_of_default_rules_hold_on_attack_events() {
                 assert!(t.contains(&ev.evt_type), "{file}:{line}");
             }
             for p in &kf.predicates {
-                let ok = match p {
-                    K::Path { fields, exact, prefixes, basenames } => fields.iter().any(|field| {
-                        let path = if field == "fd.name" {
-                            ev.fd.as_ref().map(|f| f.name.clone()).unwrap_or_default()
-                        } else {
-                            match ev.args.get(field.trim_start_matches("evt.arg.")) {
-                                Some(exporter::rules::ArgValue::Str(s)) => s.clone(),
-                                _ => String::new(),
-                            }
-                        };
-                        exact.contains(&path)
-                            || prefixes.iter().any(|p| path.starts_with(p))
-                            || basenames.iter().any(|b| path.rsplit('/').next() == Some(b))
-                    }),
-                    K::Port { ports, .. } => ev.fd.as_ref().and_then(|f| f.rport).is_some_and(|p| ports.contains(&p)),
-                    K::Uid { any_of, none_of } => {
-                        (any_of.is_empty() || any_of.contains(&ev.user.uid)) && !none_of.contains(&ev.user.uid)
-                    }
-                    K::Comm { names } => names.contains(&ev.proc.name),
-                    K::ContainerOnly => ev.container.is_some(),
-                };
-                assert!(ok, "{file}:{line}: kernel predicate {p:?} rejects a matching event");
+                assert!(holds(p, &ev), "{file}:{line}: kernel predicate {p:?} rejects a matching event");
             }
         }
     }
+}
+
+#[test]
+fn complete_kernel_filters_decide_exactly_what_the_rule_decides() {
+    // For a rule the kernel counts alone, its predicates must also be sufficient: on every
+    // recorded event, attack or benign, the kernel's verdict is the evaluator's.
+    let e = default_rules();
+    let mut complete = 0;
+    for (_, rule, kf) in e.kernel_filters() {
+        if !kf.complete {
+            continue;
+        }
+        complete += 1;
+        for (file, line, ev, _) in recorded() {
+            let types = kf.event_types.as_ref().expect("complete filters name their event types");
+            let kernel = types.contains(&ev.evt_type) && kf.predicates.iter().all(|p| holds(p, &ev));
+            // This rule alone (first-match mode may report an earlier rule for the event).
+            let matches = rule.condition.eval(&ev);
+            assert_eq!(kernel, matches, "{file}:{line}: rule '{}' (kernel {kernel}, evaluator {matches})", rule.name);
+        }
+    }
+    assert!(complete >= 3, "the shipped rules have kernel-decided rules ({complete})");
 }
 
 /// `exporter rules test` of the default rules on one events file.

@@ -17,15 +17,39 @@ use std::collections::BTreeSet;
 pub enum KernelPredicate {
     /// The path in one of `fields` (`fd.name` or path arguments like `evt.arg.target`) is one
     /// of `exact`, or starts with one of `prefixes`, or its last component is one of `basenames`.
-    Path { fields: Vec<String>, exact: Vec<String>, prefixes: Vec<String>, basenames: Vec<String> },
+    Path {
+        fields: Vec<String>,
+        exact: Vec<String>,
+        prefixes: Vec<String>,
+        basenames: Vec<String>,
+    },
     /// The port in `field` (`fd.rport`, `fd.sport`, `fd.lport`, `fd.cport`) is one of `ports`.
-    Port { field: String, ports: Vec<u16> },
+    Port {
+        field: String,
+        ports: Vec<u16>,
+    },
     /// `user.uid` is one of `any_of` (if non-empty) and none of `none_of`.
-    Uid { any_of: Vec<i64>, none_of: Vec<i64> },
+    Uid {
+        any_of: Vec<i64>,
+        none_of: Vec<i64>,
+    },
     /// The process name (comm, up to 15 bytes in the kernel) is one of `names`.
-    Comm { names: Vec<String> },
+    Comm {
+        names: Vec<String>,
+    },
+    /// The process name is none of `names` (`not proc.name in (...)`, exceptions).
+    NotComm {
+        names: Vec<String>,
+    },
     /// The task is in a container (not the host's cgroup).
     ContainerOnly,
+    /// The syscall succeeded (`evt.rawres >= 0`).
+    Success,
+    /// The syscall returned exactly 0 (`evt.rawres = 0`, `evt.res = SUCCESS`).
+    ResultZero,
+    /// An open for reading / for writing (`evt.is_open_read = true`, `evt.is_open_write = true`).
+    OpenRead,
+    OpenWrite,
 }
 
 /// Per-rule prefilter.
@@ -34,6 +58,9 @@ pub struct KernelFilter {
     /// Syscall names the rule can match; `None` when the condition does not restrict `evt.type`.
     pub event_types: Option<Vec<String>>,
     pub predicates: Vec<KernelPredicate>,
+    /// The condition is exactly the conjunction of `event_types` and `predicates` (each exact):
+    /// the kernel can decide the rule alone when it can evaluate every predicate for an event.
+    pub complete: bool,
 }
 
 /// Argument names that hold (normalised) paths.
@@ -78,6 +105,10 @@ fn glob_prefix(g: &str) -> &str {
     &g[..g.find(['*', '?', '[']).unwrap_or(g.len())]
 }
 
+fn is_true(p: &Pred) -> bool {
+    p.op == Op::Eq && p.values == ["true"]
+}
+
 fn leaf(p: &Pred, negated: bool) -> Option<KernelPredicate> {
     use KernelPredicate as K;
     let id = &p.field.id;
@@ -87,10 +118,16 @@ fn leaf(p: &Pred, negated: bool) -> Option<KernelPredicate> {
             (FieldId::UserUid, Op::Eq | Op::In) => {
                 Some(K::Uid { any_of: vec![], none_of: p.values.iter().filter_map(|v| v.parse().ok()).collect() })
             }
+            (FieldId::ProcName, Op::Eq | Op::In) => Some(K::NotComm { names: p.values.clone() }),
             _ => None,
         };
     }
     match id {
+        FieldId::EvtRawres if p.op == Op::Ge && p.values == ["0"] => Some(K::Success),
+        FieldId::EvtRawres if p.op == Op::Eq && p.values == ["0"] => Some(K::ResultZero),
+        FieldId::EvtRes if p.op == Op::Eq && p.values == ["SUCCESS"] => Some(K::ResultZero),
+        FieldId::EvtIsOpenRead if is_true(p) => Some(K::OpenRead),
+        FieldId::EvtIsOpenWrite if is_true(p) => Some(K::OpenWrite),
         _ if is_path_field(p) => {
             let f = vec![p.field.text.clone()];
             let (mut exact, mut prefixes) = (Vec::new(), Vec::new());
@@ -162,6 +199,11 @@ fn key(k: &KernelPredicate) -> (u8, &str) {
         KernelPredicate::Uid { .. } => (2, ""),
         KernelPredicate::Comm { .. } => (3, ""),
         KernelPredicate::ContainerOnly => (4, ""),
+        KernelPredicate::NotComm { .. } => (5, ""),
+        KernelPredicate::Success => (6, ""),
+        KernelPredicate::ResultZero => (7, ""),
+        KernelPredicate::OpenRead => (8, ""),
+        KernelPredicate::OpenWrite => (9, ""),
     }
 }
 
@@ -193,7 +235,33 @@ fn union(a: &KernelPredicate, b: &KernelPredicate) -> Option<KernelPredicate> {
             }
         }
         (K::Comm { names: n1 }, K::Comm { names: n2 }) => K::Comm { names: cat(n1, n2) },
-        (K::ContainerOnly, K::ContainerOnly) => K::ContainerOnly,
+        (K::NotComm { names: n1 }, K::NotComm { names: n2 }) => {
+            // Excluded on both sides of the `or` only.
+            let both: Vec<String> = n1.iter().filter(|n| n2.contains(n)).cloned().collect();
+            if both.is_empty() {
+                return None;
+            }
+            K::NotComm { names: both }
+        }
+        (a, b) if a == b => a.clone(),
+        _ => return None,
+    })
+}
+
+/// Two predicates of one kind ANDed, as one (exclusion lists add up), if they combine.
+fn both(a: &KernelPredicate, b: &KernelPredicate) -> Option<KernelPredicate> {
+    use KernelPredicate as K;
+    fn cat<T: Clone + PartialEq>(a: &[T], b: &[T]) -> Vec<T> {
+        let mut v = a.to_vec();
+        v.extend(b.iter().filter(|x| !a.contains(x)).cloned());
+        v
+    }
+    Some(match (a, b) {
+        _ if a == b => a.clone(),
+        (K::NotComm { names: n1 }, K::NotComm { names: n2 }) => K::NotComm { names: cat(n1, n2) },
+        (K::Uid { any_of: a1, none_of: n1 }, K::Uid { any_of: a2, none_of: n2 }) if a1.is_empty() && a2.is_empty() => {
+            K::Uid { any_of: vec![], none_of: cat(n1, n2) }
+        }
         _ => return None,
     })
 }
@@ -204,13 +272,22 @@ pub fn necessary(e: &Expr) -> Vec<KernelPredicate> {
         Expr::Check(p) => leaf(p, false).into_iter().collect(),
         Expr::Not(inner) => match &**inner {
             Expr::Check(p) => leaf(p, true).into_iter().collect(),
+            // not (a or b) = not a and not b: exceptions compile to this.
+            Expr::Or(v) => v
+                .iter()
+                .filter_map(|x| match x {
+                    Expr::Check(p) => leaf(p, true),
+                    _ => None,
+                })
+                .collect(),
             _ => Vec::new(),
         },
         Expr::And(v) => {
             let mut out: Vec<KernelPredicate> = Vec::new();
             for k in v.iter().flat_map(necessary) {
-                if !out.contains(&k) {
-                    out.push(k);
+                match out.iter_mut().find_map(|o| both(o, &k).map(|merged| (o, merged))) {
+                    Some((o, merged)) => *o = merged,
+                    None => out.push(k),
                 }
             }
             out
@@ -233,9 +310,57 @@ pub fn necessary(e: &Expr) -> Vec<KernelPredicate> {
     }
 }
 
+/// Whether a leaf's kernel predicate says exactly what the leaf says (not just a necessary
+/// condition): `fd.name` only (other path fields depend on which argument the kernel sees), no
+/// wildcard or directory match, names that fit the kernel's comm.
+fn exact(p: &Pred, negated: bool) -> bool {
+    use KernelPredicate as K;
+    match (leaf(p, negated), &p.field.id) {
+        (Some(K::Path { .. }), FieldId::FdName) => match p.op {
+            Op::Eq | Op::In | Op::StartsWith | Op::PMatch => true,
+            Op::Glob => glob_prefix(&p.values[0]).len() == p.values[0].len(),
+            _ => false,
+        },
+        // The remote port as the kernel copies it (prefilter applies it to connect/sendto only).
+        (Some(K::Port { .. }), FieldId::FdRport) => true,
+        (Some(K::Path { .. } | K::Port { .. }), _) => false,
+        (Some(_), _) => true,
+        (None, FieldId::EvtType) => !negated && matches!(p.op, Op::Eq | Op::In),
+        // Every event the evaluator sees is an exit event.
+        (None, FieldId::EvtDir) => !negated && p.op == Op::Eq && p.values == ["<"],
+        (None, _) => false,
+    }
+}
+
+/// Whether `e` is a conjunction of exact leaves (see [`KernelFilter::complete`]).
+fn complete(e: &Expr) -> bool {
+    match e {
+        Expr::Const(true) => true,
+        Expr::Check(p) => exact(p, false),
+        Expr::Not(inner) => match &**inner {
+            Expr::Check(p) => exact(p, true),
+            Expr::Or(v) => v.iter().all(|x| matches!(x, Expr::Check(p) if exact(p, true))),
+            _ => false,
+        },
+        Expr::And(v) => v.iter().all(complete),
+        Expr::Or(v) => v.len() == 1 && complete(&v[0]),
+        Expr::Const(false) => false,
+    }
+}
+
 /// The prefilter of one condition.
 pub fn filter(e: &Expr) -> KernelFilter {
-    KernelFilter { event_types: event_types(e).map(|s| s.into_iter().collect()), predicates: necessary(e) }
+    let predicates = necessary(e);
+    // One predicate of each kind per rule in the kernel's tables; two (say, two path tests
+    // ANDed) keep the first as a filter and leave the decision to user space.
+    let mut kinds: Vec<(u8, &str)> = predicates.iter().map(key).collect();
+    kinds.sort_unstable();
+    let distinct = kinds.windows(2).all(|w| w[0] != w[1]);
+    KernelFilter {
+        event_types: event_types(e).map(|s| s.into_iter().collect()),
+        complete: complete(e) && distinct && event_types(e).is_some(),
+        predicates,
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,395 @@
+//! Compiles the rules' kernel predicates (`rules::kernel`) into the tables the kernel's
+//! prefilter reads: one bit per rule in masks, per-syscall rule bits, a path trie, and port,
+//! comm and uid maps. Pure data: `probe` writes it, tests check it without a kernel.
+//!
+//! Every table entry only ever *removes* rules an event cannot match, so anything the kernel
+//! cannot express (a basename test, a port on a syscall whose address is not the remote one, a
+//! full table) is simply left out: the rule is then checked in user space only.
+
+use std::{collections::HashMap, sync::Arc};
+
+use exporter_ebpf::{FilterMasks, RuleMasks, KERNEL_RULE_BITS, MAX_PATH, MAX_SYSCALLS, OTHER_RULES};
+
+use crate::{
+    rules::{kernel::KernelPredicate, Engine},
+    syscalls::SyscallNames,
+};
+
+/// Capacities of the kernel maps (see exporter-ebpf's main.rs).
+pub const MAX_PATH_ENTRIES: usize = 4096;
+pub const MAX_PORT_ENTRIES: usize = 1024;
+pub const MAX_COMM_ENTRIES: usize = 1024;
+pub const MAX_UID_ENTRIES: usize = 256;
+
+/// Syscalls whose copied socket address is the remote end.
+const REMOTE_ADDRESS_SYSCALLS: &[&str] = &["connect", "sendto"];
+
+/// A `PATHS` entry: key bytes (`prefix_bits / 8` of them are significant) and rule bits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathEntry {
+    pub key: Vec<u8>,
+    pub prefix_bits: u32,
+    pub rules: u64,
+}
+
+/// Everything the kernel prefilter needs for one rule set.
+#[derive(Debug, Clone)]
+pub struct KernelTables {
+    pub masks: FilterMasks,
+    /// Rule bits per syscall number (only syscalls some rule names).
+    pub syscall_rules: Vec<(usize, u64)>,
+    pub paths: Vec<PathEntry>,
+    pub ports: Vec<(u16, u64)>,
+    pub comms: Vec<([u8; 16], RuleMasks)>,
+    pub uids: Vec<(u32, RuleMasks)>,
+    /// The rule behind each bit (`None` for unused bits and `OTHER_RULES`).
+    pub bits: Vec<Option<RuleId>>,
+}
+
+impl KernelTables {
+    /// No rules: nothing to send.
+    pub fn empty() -> KernelTables {
+        Tables::default().finish()
+    }
+}
+
+/// A rule as the kernel's hit counters know it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleId {
+    pub id: u32,
+    pub name: Arc<str>,
+    /// Lower-case Falco priority name.
+    pub priority: &'static str,
+}
+
+/// Stable ids for rule names, so kernel hit counters keyed by id keep their meaning across
+/// reloads (bits are reassigned on every reload; ids never are).
+#[derive(Debug, Default)]
+pub struct RuleIds {
+    by_name: HashMap<Arc<str>, RuleId>,
+    by_id: Vec<Arc<str>>,
+}
+
+impl RuleIds {
+    fn get_or_assign(&mut self, name: &str, priority: &'static str) -> RuleId {
+        if let Some(known) = self.by_name.get_mut(name) {
+            // A reload may change a rule's priority; its counter follows the rule.
+            known.priority = priority;
+            return known.clone();
+        }
+        let name: Arc<str> = Arc::from(name);
+        let id = RuleId { id: self.by_id.len() as u32, name: name.clone(), priority };
+        self.by_id.push(name.clone());
+        self.by_name.insert(name, id.clone());
+        id
+    }
+
+    /// The rule behind a kernel hit counter's id.
+    pub fn rule(&self, id: u32) -> Option<&RuleId> {
+        self.by_name.get(self.by_id.get(id as usize)?)
+    }
+}
+
+/// Builds the tables for `engine`'s enabled rules. The first 63 rules with event types get a
+/// bit; later ones, and rules matching every event type, share `OTHER_RULES` (no kernel test).
+pub fn compile(engine: &Engine, names: &SyscallNames, ids: &mut RuleIds) -> KernelTables {
+    let mut t = Tables::default();
+    let mut next_bit = 0u32;
+    for (_, rule, filter) in engine.kernel_filters() {
+        let Some(types) = &filter.event_types else {
+            // Matches any event type: every syscall is interesting, and nothing is filtered.
+            for nr in 0..MAX_SYSCALLS {
+                t.add_syscall(nr, 1 << OTHER_RULES);
+            }
+            continue;
+        };
+        let bit = next_bit.min(OTHER_RULES);
+        for nr in types.iter().filter_map(|name| names.number(name)) {
+            t.add_syscall(nr, 1 << bit);
+        }
+        if bit == OTHER_RULES {
+            continue;
+        }
+        next_bit += 1;
+        t.bits[bit as usize] = Some(ids.get_or_assign(&rule.name, rule.priority.as_str()));
+        let remote_only = types.iter().all(|ty| REMOTE_ADDRESS_SYSCALLS.contains(&ty.as_str()));
+        let mut expressible = true;
+        for predicate in &filter.predicates {
+            expressible &= t.add(1 << bit, predicate, remote_only);
+        }
+        if filter.complete && expressible {
+            t.masks.complete |= 1 << bit;
+        }
+    }
+    t.finish()
+}
+
+#[derive(Debug)]
+struct Tables {
+    masks: FilterMasks,
+    syscalls: Vec<u64>,
+    /// (key, prefix_bits) -> rule bits, before prefix propagation.
+    paths: HashMap<(Vec<u8>, u32), u64>,
+    ports: HashMap<u16, u64>,
+    comms: HashMap<[u8; 16], RuleMasks>,
+    uids: HashMap<u32, RuleMasks>,
+    bits: Vec<Option<RuleId>>,
+}
+
+impl Default for Tables {
+    fn default() -> Self {
+        Tables {
+            masks: FilterMasks::NONE,
+            syscalls: vec![0; MAX_SYSCALLS],
+            paths: HashMap::new(),
+            ports: HashMap::new(),
+            comms: HashMap::new(),
+            uids: HashMap::new(),
+            bits: vec![None; KERNEL_RULE_BITS],
+        }
+    }
+}
+
+impl Tables {
+    fn add_syscall(&mut self, nr: usize, bits: u64) {
+        if let Some(word) = self.syscalls.get_mut(nr) {
+            *word |= bits;
+        }
+    }
+
+    /// Adds one predicate of the rule with bit `bit`; false if the kernel cannot apply it.
+    fn add(&mut self, bit: u64, predicate: &KernelPredicate, remote_only: bool) -> bool {
+        use KernelPredicate as K;
+        let m = &mut self.masks;
+        match predicate {
+            K::Success => m.success |= bit,
+            K::ResultZero => m.res_zero |= bit,
+            K::ContainerOnly => m.container_only |= bit,
+            K::OpenRead => m.open_read |= bit,
+            K::OpenWrite => m.open_write |= bit,
+            K::Path { exact, prefixes, basenames, .. } => return self.add_paths(bit, exact, prefixes, basenames),
+            K::Port { field, ports } => {
+                // Only the remote port of connect/sendto is in the kernel's copy of the address.
+                let fits = self.ports.len() + ports.len() <= MAX_PORT_ENTRIES;
+                if field != "fd.rport" || !remote_only || !fits {
+                    return false;
+                }
+                for &port in ports {
+                    *self.ports.entry(port).or_default() |= bit;
+                }
+                self.masks.rport |= bit;
+            }
+            K::Uid { any_of, none_of } => {
+                let valid = |v: &i64| u32::try_from(*v).ok();
+                if self.uids.len() + any_of.len() + none_of.len() > MAX_UID_ENTRIES {
+                    return false;
+                }
+                if !any_of.is_empty() {
+                    // A listed uid outside u32 can never match: leaving it out is exact.
+                    for uid in any_of.iter().filter_map(valid) {
+                        self.uids.entry(uid).or_default().any |= bit;
+                    }
+                    self.masks.uid_any |= bit;
+                }
+                for uid in none_of.iter().filter_map(valid) {
+                    self.uids.entry(uid).or_default().none |= bit;
+                }
+            }
+            K::Comm { names } | K::NotComm { names } => {
+                if self.comms.len() + names.len() > MAX_COMM_ENTRIES {
+                    return false;
+                }
+                let listed = matches!(predicate, K::Comm { .. });
+                // Names longer than the kernel's comm never equal a process name: left out.
+                for key in names.iter().filter_map(|n| comm_key(n)) {
+                    let entry = self.comms.entry(key).or_default();
+                    if listed {
+                        entry.any |= bit;
+                    } else {
+                        entry.none |= bit;
+                    }
+                }
+                if listed {
+                    self.masks.comm_any |= bit;
+                }
+            }
+        }
+        true
+    }
+
+    fn add_paths(&mut self, bit: u64, exact: &[String], prefixes: &[String], basenames: &[String]) -> bool {
+        let fits = |p: &String| p.len() < MAX_PATH;
+        let room = self.paths.len() + exact.len() + prefixes.len() <= MAX_PATH_ENTRIES;
+        // Basenames need the last component; the kernel does not look for it.
+        if !basenames.is_empty() || !exact.iter().chain(prefixes).all(fits) || !room {
+            return false;
+        }
+        for p in exact {
+            let mut key = p.as_bytes().to_vec();
+            key.push(0);
+            let bits = (key.len() * 8) as u32;
+            *self.paths.entry((key, bits)).or_default() |= bit;
+        }
+        for p in prefixes {
+            let key = p.as_bytes().to_vec();
+            let bits = (key.len() * 8) as u32;
+            *self.paths.entry((key, bits)).or_default() |= bit;
+        }
+        self.masks.path |= bit;
+        true
+    }
+
+    fn finish(self) -> KernelTables {
+        // The trie returns only the longest matching entry, so each entry carries the bits of
+        // every entry that is a prefix of it.
+        let entries: Vec<(&(Vec<u8>, u32), &u64)> = self.paths.iter().collect();
+        let mut paths: Vec<PathEntry> = entries
+            .iter()
+            .map(|&((key, prefix_bits), _)| {
+                let rules = entries
+                    .iter()
+                    .filter(|((k, b), _)| *b <= *prefix_bits && key.starts_with(&k[..(*b / 8) as usize]))
+                    .fold(0, |acc, (_, &r)| acc | r);
+                PathEntry { key: key.clone(), prefix_bits: *prefix_bits, rules }
+            })
+            .collect();
+        paths.sort_by(|a, b| a.key.cmp(&b.key));
+        let mut masks = self.masks;
+        for (bit, rule) in self.bits.iter().enumerate() {
+            masks.rule_ids[bit] = rule.as_ref().map_or(u32::MAX, |r| r.id);
+        }
+        KernelTables {
+            masks,
+            syscall_rules: self.syscalls.iter().enumerate().filter(|(_, &b)| b != 0).map(|(nr, &b)| (nr, b)).collect(),
+            paths,
+            ports: sorted(self.ports),
+            comms: sorted(self.comms),
+            uids: sorted(self.uids),
+            bits: self.bits,
+        }
+    }
+}
+
+fn sorted<K: Ord, V>(map: HashMap<K, V>) -> Vec<(K, V)> {
+    let mut v: Vec<(K, V)> = map.into_iter().collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+/// The kernel's comm for a name: NUL-padded, `None` if longer than 15 bytes.
+pub fn comm_key(name: &str) -> Option<[u8; 16]> {
+    let bytes = name.as_bytes();
+    if bytes.len() > 15 {
+        return None;
+    }
+    let mut key = [0u8; 16];
+    key[..bytes.len()].copy_from_slice(bytes);
+    Some(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::syscalls::Arch;
+
+    fn tables(rules: &str) -> (KernelTables, Engine) {
+        let engine = Engine::from_sources(&[("t.yaml", rules)]);
+        assert!(!engine.has_errors(), "{:?}", engine.diagnostics);
+        let t = compile(&engine, &SyscallNames::new(Arch::X86_64), &mut RuleIds::default());
+        (t, engine)
+    }
+
+    fn rule(name: &str, condition: &str) -> String {
+        format!("- rule: {name}\n  desc: d\n  condition: {condition}\n  output: o\n  priority: warning\n")
+    }
+
+    #[test]
+    fn open_rule_is_complete_with_paths_and_comm_exclusions() {
+        let src = rule(
+            "etc write",
+            "evt.type in (open, openat) and evt.is_open_write = true and evt.rawres >= 0 and fd.name pmatch (/etc) and not proc.name in (dpkg, containerd-shim-runc-v2) and container.id != host",
+        );
+        let (t, _) = tables(&src);
+        let m = t.masks;
+        assert_eq!((m.open_write, m.success, m.path, m.container_only, m.complete), (1, 1, 1, 1, 1));
+        assert_eq!((m.open_read, m.res_zero, m.comm_any, m.rport), (0, 0, 0, 0));
+        assert_eq!(t.syscall_rules, vec![(2, 1), (257, 1)]);
+        let keys: Vec<(&[u8], u32)> = t.paths.iter().map(|p| (p.key.as_slice(), p.prefix_bits)).collect();
+        assert_eq!(keys, [(&b"/etc\0"[..], 40), (&b"/etc/"[..], 40)]);
+        // Only the name that fits a comm is a kernel exclusion.
+        assert_eq!(t.comms, vec![(comm_key("dpkg").unwrap(), RuleMasks { any: 0, none: 1 })]);
+        assert_eq!(t.bits[0].as_ref().map(|r| (&*r.name, r.priority)), Some(("etc write", "warning")));
+    }
+
+    #[test]
+    fn path_entries_carry_the_bits_of_their_prefixes() {
+        let src = format!(
+            "{}{}",
+            rule("a", "evt.type = openat and fd.name startswith /etc/"),
+            rule("b", "evt.type = openat and fd.name in (/etc/shadow, /root)")
+        );
+        let (t, _) = tables(&src);
+        let get = |k: &[u8]| t.paths.iter().find(|p| p.key == k).map(|p| p.rules);
+        assert_eq!(get(b"/etc/"), Some(0b01));
+        assert_eq!(get(b"/etc/shadow\0"), Some(0b11));
+        assert_eq!(get(b"/root\0"), Some(0b10));
+        assert_eq!(t.masks.path, 0b11);
+    }
+
+    #[test]
+    fn what_the_kernel_cannot_express_stays_in_user_space() {
+        let src = format!(
+            "{}{}{}{}",
+            // A basename needs the last component: no path test, not complete.
+            rule("base", "evt.type = openat and fd.filename = shadow"),
+            // The remote port of bind is not the copied address.
+            rule("bind port", "evt.type in (bind, connect) and fd.rport = 4444"),
+            rule("conn port", "evt.type = connect and fd.rport in (4444, 1337) and user.uid != 0"),
+            // Any event type: every syscall, no bit of its own.
+            rule("any", "proc.name = nc"),
+        );
+        let (t, _) = tables(&src);
+        assert_eq!(t.masks.path, 0);
+        assert_eq!(t.masks.complete & 0b1, 0);
+        assert_eq!(t.masks.rport, 0b100);
+        assert_eq!(t.ports, vec![(1337, 0b100), (4444, 0b100)]);
+        assert_eq!(t.uids, vec![(0, RuleMasks { any: 0, none: 0b100 })]);
+        assert_eq!(t.masks.complete, 0b100, "connect + port list + uid exclusion is decided in the kernel");
+        assert_eq!(t.syscall_rules.len(), MAX_SYSCALLS);
+        assert!(t.syscall_rules.iter().all(|(_, b)| b & (1 << OTHER_RULES) != 0));
+        assert!(t.bits[3].is_none());
+    }
+
+    #[test]
+    fn ids_survive_reloads_and_bits_do_not() {
+        let names = SyscallNames::new(Arch::X86_64);
+        let mut ids = RuleIds::default();
+        let first = Engine::from_sources(&[(
+            "t.yaml",
+            &format!("{}{}", rule("a", "evt.type = ptrace"), rule("b", "evt.type = mount")),
+        )]);
+        let t1 = compile(&first, &names, &mut ids);
+        let second = Engine::from_sources(&[("t.yaml", &rule("b", "evt.type = mount"))]);
+        let t2 = compile(&second, &names, &mut ids);
+        assert_eq!(t1.masks.rule_ids[1], t2.masks.rule_ids[0], "rule b keeps its id at another bit");
+        assert_eq!(ids.rule(t2.masks.rule_ids[0]).map(|r| &*r.name), Some("b"));
+        assert_eq!(t2.masks.rule_ids[1], u32::MAX);
+    }
+
+    #[test]
+    fn shipped_rules_compile_to_tables_that_fit() {
+        let engine = Engine::load_dir(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../rules")));
+        let t = compile(&engine, &SyscallNames::new(Arch::X86_64), &mut RuleIds::default());
+        let named = t.bits.iter().filter(|b| b.is_some()).count();
+        assert_eq!(named, engine.rules().iter().filter(|r| r.enabled).count());
+        let complete: Vec<&str> = t
+            .bits
+            .iter()
+            .enumerate()
+            .filter(|(bit, _)| t.masks.complete >> bit & 1 == 1)
+            .filter_map(|(_, r)| r.as_ref().map(|r| &*r.name))
+            .collect();
+        assert!(complete.contains(&"Write below etc"), "{complete:?}");
+        assert!(t.paths.iter().any(|p| p.key == b"/etc/shadow\0"));
+    }
+}
