@@ -1,0 +1,108 @@
+//! The in-kernel prefilter, end to end through the real exporter: a rule the kernel decides
+//! alone is counted exactly without events (one sampled alert), files are named as the kernel
+//! opened them, and a full event ring loses events without touching the kernel's counts.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{eventually, kernel_available, sample, Exporter, TestCgroup};
+
+const HOST: [(&str, &str); 5] =
+    [("container_id", "host"), ("container_name", ""), ("image", ""), ("pod", ""), ("namespace", "")];
+
+/// A rules directory with one kernel-decidable rule on writes below `watched`, and one rule the
+/// kernel can only prefilter (it does not do `contains`) on opens below `flooded`.
+fn rules_dir(watched: &str, flooded: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules = format!(
+        "- rule: Decided write\n  desc: d\n  condition: evt.type in (open, openat) and evt.is_open_write = true and evt.rawres >= 0 and fd.name startswith {watched}/\n  output: wrote %fd.name\n  priority: error\n\
+         - rule: Flooded open\n  desc: d\n  condition: evt.type = openat and evt.rawres >= 0 and fd.name startswith {flooded}/ and fd.name contains /f\n  output: opened %fd.name\n  priority: notice\n"
+    );
+    std::fs::write(dir.path().join("rules.yaml"), rules).expect("write rules");
+    dir
+}
+
+fn rule_count(metrics: &str, rule: &str, priority: &str) -> f64 {
+    let mut labels = vec![("rule", rule), ("priority", priority)];
+    labels.extend(HOST);
+    sample(metrics, "tracewarden_rule_matches_total", &labels).unwrap_or(0.0)
+}
+
+/// Python in `cgroup`: `n` opens for writing of relative names after a chdir (the kernel must
+/// resolve them against the cwd), then `n` opens for reading of the same files.
+fn write_then_read(cgroup: &TestCgroup, dir: &std::path::Path, n: u32) {
+    let script = format!(
+        "import os\nos.chdir({dir:?})\nfor i in range({n}):\n    open('f%d' % i, 'w').close()\nfor i in range({n}):\n    open('../{name}/f%d' % i).close()\n",
+        dir = dir.to_str().expect("utf-8"),
+        name = dir.file_name().and_then(|n| n.to_str()).expect("name"),
+    );
+    cgroup.run("python3", &["-c", &script]);
+}
+
+#[test]
+fn a_kernel_decided_rule_is_counted_exactly_with_sampled_alerts() {
+    if !kernel_available("a_kernel_decided_rule_is_counted_exactly_with_sampled_alerts") {
+        return;
+    }
+    let watched = tempfile::Builder::new().prefix("tw-decided-").tempdir_in("/tmp").expect("tempdir");
+    let rules = rules_dir(watched.path().to_str().expect("utf-8"), "/nonexistent-flood");
+    let exporter = Exporter::start(&["--rules-dir", rules.path().to_str().expect("utf-8")]);
+    let cgroup = TestCgroup::new("prefilter");
+    let before = exporter.metrics();
+    let evaluated_before = sample(&before, "tracewarden_events_total", &[("source", "userspace")]).unwrap_or(0.0);
+    const N: u32 = 2000;
+    write_then_read(&cgroup, watched.path(), N);
+
+    let mut last = String::new();
+    let counted = eventually(Duration::from_secs(5), || {
+        last = exporter.metrics();
+        rule_count(&last, "Decided write", "error") == N as f64
+    });
+    assert!(counted, "want {N} kernel-counted writes (reads not counted):\n{last}");
+    let evaluated = sample(&last, "tracewarden_events_total", &[("source", "userspace")]).unwrap_or(0.0);
+    let in_kernel = sample(&last, "tracewarden_events_total", &[("source", "kernel")]).unwrap_or(0.0);
+    // The writes were counted in the kernel and the reads dropped there: user space saw only
+    // the sampled alerts (one per CPU per second) and the host's unrelated opens that passed.
+    assert!(in_kernel >= 2.0 * N as f64, "kernel settled {in_kernel}");
+    assert!(evaluated - evaluated_before < N as f64 / 20.0, "user space evaluated {}", evaluated - evaluated_before);
+    let alerts = exporter.stdout_lines().iter().filter(|l| l.contains("\"rule\":\"Decided write\"")).count();
+    assert!((1..=20).contains(&alerts), "{alerts} sampled alerts for {N} hits");
+    let named = exporter.stdout_lines().iter().any(|l| l.contains(&format!("{}/f", watched.path().display())));
+    assert!(named, "the alert names the file by its absolute path");
+}
+
+#[test]
+fn a_full_event_ring_loses_events_but_not_kernel_counts() {
+    if !kernel_available("a_full_event_ring_loses_events_but_not_kernel_counts") {
+        return;
+    }
+    let watched = tempfile::Builder::new().prefix("tw-exact-").tempdir_in("/tmp").expect("tempdir");
+    let flooded = tempfile::Builder::new().prefix("tw-flood-").tempdir_in("/tmp").expect("tempdir");
+    let rules = rules_dir(watched.path().to_str().expect("utf-8"), flooded.path().to_str().expect("utf-8"));
+    let exporter = Exporter::start(&["--rules-dir", rules.path().to_str().expect("utf-8")]);
+    let cgroup = TestCgroup::new("prefilter-flood");
+    // Stop the exporter so nothing drains the ring: its 4 MiB hold ~6,000 events.
+    let pid = exporter.pid().to_string();
+    let signal = |sig: &str| {
+        let status = std::process::Command::new("kill").args([sig, &pid]).status().expect("kill");
+        assert!(status.success(), "kill {sig} {pid}");
+    };
+    signal("-STOP");
+    const FLOOD: u32 = 20_000;
+    const EXACT: u32 = 700;
+    write_then_read(&cgroup, flooded.path(), FLOOD / 2);
+    write_then_read(&cgroup, watched.path(), EXACT);
+    signal("-CONT");
+
+    // Every flood event is either evaluated (once the exporter drains its ring) or counted lost.
+    let lost = |m: &str| sample(m, "tracewarden_events_lost_total", &[("reason", "event_ring_full")]).unwrap_or(0.0);
+    let mut last = String::new();
+    let settled = eventually(Duration::from_secs(10), || {
+        last = exporter.metrics();
+        rule_count(&last, "Flooded open", "notice") + lost(&last) >= FLOOD as f64
+    });
+    assert!(settled, "want {FLOOD} flood events matched or counted lost:\n{last}");
+    assert!(lost(&last) > 0.0 && rule_count(&last, "Flooded open", "notice") > 0.0, "{last}");
+    assert_eq!(rule_count(&last, "Decided write", "error"), EXACT as f64, "kernel counts are exact:\n{last}");
+}
