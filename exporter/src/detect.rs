@@ -94,7 +94,12 @@ impl Detector {
     }
 
     pub fn rules_status(&self) -> RulesStatus {
-        self.status
+        self.status.clone()
+    }
+
+    /// Records the running rules' files and digests (`rules_file_info`).
+    pub fn set_rule_files(&mut self, files: Vec<(String, String)>) {
+        self.status.files = files.into();
     }
 
     /// Decodes, evaluates and counts one kernel record; each match goes to `alerts`.

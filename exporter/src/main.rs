@@ -87,6 +87,9 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             .context("polling the new-cgroup ring buffer")?;
         let detection = match detection {
             Some((mut detector, events)) => {
+                if let Some(dir) = &args.rules_dir {
+                    detector.set_rule_files(reload::file_digests(dir));
+                }
                 if let Some(path) = &args.record {
                     let recorder =
                         Recorder::create(path, RECORD_QUEUE).with_context(|| format!("--record {}", path.display()))?;
@@ -341,6 +344,7 @@ fn reload_rules(shared: &Shared, dir: &std::path::Path, names: &SyscallNames) {
     match applied {
         Ok((untraceable, kernel_rules)) => {
             detector.replace_engine(engine, kernel_rules);
+            detector.set_rule_files(reload::file_digests(dir));
             tracing::info!(rules = detector.rules_status().loaded, untraceable = ?untraceable, "rules reloaded");
         }
         Err(e) => {

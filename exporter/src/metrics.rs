@@ -146,7 +146,8 @@ impl Exposition {
     }
 }
 
-/// `rules_loaded`, `rules_reloads_total{result}`, `rules_last_reload_success_timestamp_seconds`.
+/// `rules_loaded`, `rules_reloads_total{result}`, `rules_last_reload_success_timestamp_seconds`,
+/// `rules_file_info{file,sha256}`.
 fn rules_families(rules: &RulesStatus) -> Vec<MetricFamily> {
     let mut families = vec![
         family(
@@ -171,6 +172,14 @@ fn rules_families(rules: &RulesStatus) -> Vec<MetricFamily> {
             "When the running rule set was loaded (the initial load included).",
             MetricType::GAUGE,
             vec![gauge(Vec::new(), at)],
+        ));
+    }
+    if !rules.files.is_empty() {
+        families.push(family(
+            "tracewarden_rules_file_info",
+            "The running rules files, with the SHA-256 of each (always 1).",
+            MetricType::GAUGE,
+            rules.files.iter().map(|(file, sha)| gauge(labels(&[("file", file), ("sha256", sha)]), 1.0)).collect(),
         ));
     }
     families
@@ -306,7 +315,13 @@ mod tests {
         let matches = [(MatchKey { rule: "Read \"sensitive\" file".into(), priority: "warning", container: web }, 2)];
         let data = ScrapeData {
             rows: &rows,
-            rules: RulesStatus { loaded: 15, reloads_succeeded: 2, reloads_failed: 1, last_success_unix: Some(1.5e9) },
+            rules: RulesStatus {
+                loaded: 15,
+                reloads_succeeded: 2,
+                reloads_failed: 1,
+                last_success_unix: Some(1.5e9),
+                files: vec![("10-files.yaml".to_owned(), "ab12".to_owned())].into(),
+            },
             detection: Some((&matches, 40, 960)),
             drops: &[("cgroup_slots_exhausted", 5)],
             events_lost: &[("event_ring_full", 7)],
@@ -330,6 +345,7 @@ mod tests {
         assert!(text.contains("tracewarden_scrape_duration_seconds 0.003"));
         assert!(text.contains(r#"tracewarden_build_info{version=""#));
         assert!(text.contains("tracewarden_rules_loaded 15"));
+        assert!(text.contains(r#"tracewarden_rules_file_info{file="10-files.yaml",sha256="ab12"} 1"#), "{text}");
         assert!(text.contains(r#"tracewarden_rules_reloads_total{result="failure"} 1"#));
         assert!(text.contains("tracewarden_rules_last_reload_success_timestamp_seconds 1500000000"));
         assert!(text.contains(r#"tracewarden_rule_matches_total{rule="Read \"sensitive\" file",priority="warning",container_id="3f2c9a61e0b7",container_name="web",image="nginx:1.25",pod="web-0",namespace="shop \"eu\"\\\n"} 2"#), "{text}");

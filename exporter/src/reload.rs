@@ -8,9 +8,8 @@ use std::{
     path::Path,
 };
 
-/// Changes whenever a rules file is added, removed, renamed or edited.
-pub fn fingerprint(dir: &Path) -> u64 {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+/// The rules files of `dir` (`*.yaml`, `*.yml`), sorted.
+fn rules_files(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .map(|entries| {
             entries
@@ -21,7 +20,28 @@ pub fn fingerprint(dir: &Path) -> u64 {
         })
         .unwrap_or_default();
     files.sort();
-    for file in files {
+    files
+}
+
+/// Each rules file's name and the SHA-256 of its contents (`rules_file_info`), so a fleet can
+/// tell which version of the rules each node runs.
+pub fn file_digests(dir: &Path) -> Vec<(String, String)> {
+    use sha2::Digest as _;
+    rules_files(dir)
+        .into_iter()
+        .filter_map(|path| {
+            let bytes = std::fs::read(&path).ok()?;
+            let name = path.file_name()?.to_string_lossy().into_owned();
+            let digest = sha2::Sha256::digest(&bytes);
+            Some((name, digest.iter().map(|b| format!("{b:02x}")).collect()))
+        })
+        .collect()
+}
+
+/// Changes whenever a rules file is added, removed, renamed or edited.
+pub fn fingerprint(dir: &Path) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for file in rules_files(dir) {
         file.hash(&mut hasher);
         match std::fs::read(&file) {
             Ok(bytes) => bytes.hash(&mut hasher),
@@ -32,13 +52,15 @@ pub fn fingerprint(dir: &Path) -> u64 {
 }
 
 /// The rules' state as /metrics shows it.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RulesStatus {
     pub loaded: usize,
     pub reloads_succeeded: u64,
     pub reloads_failed: u64,
     /// Unix time of the last successful load (the initial one included).
     pub last_success_unix: Option<f64>,
+    /// The running rules' files and their SHA-256 (see [`file_digests`]).
+    pub files: std::sync::Arc<[(String, String)]>,
 }
 
 /// Seconds since the Unix epoch, now.
@@ -49,6 +71,21 @@ pub fn unix_now() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digests_name_each_rules_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("b.yaml"), "abc").unwrap();
+        std::fs::write(dir.path().join("a.yml"), "").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "ignored").unwrap();
+        assert_eq!(
+            file_digests(dir.path()),
+            [
+                ("a.yml".to_owned(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".to_owned()),
+                ("b.yaml".to_owned(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad".to_owned()),
+            ]
+        );
+    }
 
     #[test]
     fn fingerprint_sees_edits_additions_and_removals_only_of_rules_files() {

@@ -342,6 +342,14 @@ fn rules_reload_live_and_refuse_broken_sets() {
         "the repaired set did not go live"
     );
     assert!(value("tracewarden_rules_reloads_total", &[("result", "success")]) >= 1.0);
+    // The new file shows in rules_file_info with its digest.
+    let digest = exporter
+        .metrics()
+        .lines()
+        .find(|l| l.starts_with("tracewarden_rules_file_info{file=\"90-extra.yaml\""))
+        .map(str::to_owned)
+        .expect("rules_file_info of the new file");
+    assert!(digest.contains("sha256=\"") && digest.ends_with(" 1"), "{digest}");
     read_shadow();
     assert!(
         eventually(Duration::from_secs(5), || shadow_reads() > before),
