@@ -121,6 +121,8 @@ struct ListedRule<'a> {
     event_types: &'a Option<Vec<String>>,
     source: String,
     kernel_predicates: &'a [KernelPredicate],
+    /// The whole condition is the kernel predicates: the kernel can count it alone.
+    kernel_complete: bool,
 }
 
 fn list(dir: &Path, format: OutputFormat) -> ExitCode {
@@ -139,6 +141,7 @@ fn list(dir: &Path, format: OutputFormat) -> ExitCode {
                 event_types: &k.event_types,
                 source: format!("{}:{}", r.file, r.pos.line),
                 kernel_predicates: &k.predicates,
+                kernel_complete: k.complete,
             }
         })
         .collect();
