@@ -219,6 +219,16 @@ pub struct RuleMasks {
     pub none: u64,
 }
 
+/// Key of the `INODES` map: a watched file by identity, so a hard link to it (another name for
+/// the same inode) is recognised when opened.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct InodeKey {
+    /// The kernel's `dev_t` of the file system (`MKDEV(major, minor)`, 20-bit minor).
+    pub dev: u64,
+    pub ino: u64,
+}
+
 /// `CGROUP_KIND` values, written by user space as it resolves cgroups. Absent: not known yet,
 /// so a container-only predicate is undecided (the event goes to user space).
 pub const CGROUP_HOST: u8 = 1;
@@ -280,12 +290,21 @@ pub struct KernelOffsets {
     pub mount_parent: u32,
     pub mount_mountpoint: u32,
     pub vfsmount_root: u32,
+    pub file_inode: u32,
+    pub inode_ino: u32,
+    pub inode_sb: u32,
+    pub inode_nlink: u32,
+    pub inode_mode: u32,
+    pub sb_dev: u32,
     pub valid: u32,
 }
 
 /// `SyscallEvent::flags`: `paths[1]` holds the kernel's name of the opened file (absolute,
 /// relative to the process's root), not a second argument.
 pub const EVENT_RESOLVED_PATH: u32 = 1;
+/// `SyscallEvent::flags`: the opened file has other names (hard links), so its path alone does not
+/// say whether it is a watched file; `dev` and `ino` do.
+pub const EVENT_MULTI_LINK: u32 = 2;
 
 /// One syscall some rule may care about, as the kernel sends it on `EVENTS`: captured at entry
 /// (arguments are read before the call changes them), sent at exit with the result.
@@ -318,7 +337,9 @@ pub struct SyscallEvent {
     pub decided: u64,
     /// `FilterMasks::generation` of the tables that judged the event.
     pub generation: u32,
-    pub _pad: u32,
+    /// Device (kernel `dev_t`) and inode of the opened file, with `EVENT_RESOLVED_PATH`.
+    pub dev: u32,
+    pub ino: u64,
     pub paths: [[u8; MAX_PATH]; 2],
 }
 
@@ -348,6 +369,7 @@ pub mod names {
     pub const RULE_HITS: &str = "RULE_HITS";
     pub const FILTER_STATS: &str = "FILTER_STATS";
     pub const OFFSETS: &str = "OFFSETS";
+    pub const INODES: &str = "INODES";
     /// The exit program, attached to `syscalls/sys_exit_<name>` of each interesting syscall.
     pub const PROG_SYS_EXIT: &str = "sys_exit_tracked";
     pub const SLOT_CACHE: &str = "SLOT_CACHE";

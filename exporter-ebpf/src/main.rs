@@ -24,10 +24,11 @@ use aya_ebpf::{
     programs::{BtfTracePointContext, RawTracePointContext, TracePointContext},
 };
 use exporter_ebpf::{
-    ArgSpec, DropReason, FilterMasks, FilterOutcome, KernelOffsets, KernelRow, RuleHitKey, RuleHitValue, RuleMasks,
-    SlotCache, SyscallEvent, CGROUP_HOST, DEFAULT_MAX_SLOTS, DROP_REASONS, EVENT_RESOLVED_PATH, FILTER_OUTCOMES,
-    INTERESTING_WORDS, KERNEL_RULE_BITS, MAX_PATH, MAX_PENDING, MAX_SOCKADDR, MAX_SYSCALLS, NO_ARG, OPEN_FLAGS_CREAT,
-    OPEN_FLAGS_HOW, OVERFLOW_SLOT, ROW_OWNER, SAMPLE_INTERVAL_NS, SYSCALL_ARG_OFFSETS,
+    ArgSpec, DropReason, FilterMasks, FilterOutcome, InodeKey, KernelOffsets, KernelRow, RuleHitKey, RuleHitValue,
+    RuleMasks, SlotCache, SyscallEvent, CGROUP_HOST, DEFAULT_MAX_SLOTS, DROP_REASONS, EVENT_MULTI_LINK,
+    EVENT_RESOLVED_PATH, FILTER_OUTCOMES, INTERESTING_WORDS, KERNEL_RULE_BITS, MAX_PATH, MAX_PENDING, MAX_SOCKADDR,
+    MAX_SYSCALLS, NO_ARG, OPEN_FLAGS_CREAT, OPEN_FLAGS_HOW, OVERFLOW_SLOT, ROW_OWNER, SAMPLE_INTERVAL_NS,
+    SYSCALL_ARG_OFFSETS,
 };
 
 // Sizes of the slot-indexed maps are defaults: user space sets them before load.
@@ -82,6 +83,9 @@ static CGROUP_KIND: LruHashMap<u64, u8> = LruHashMap::with_max_entries(16384, 0)
 static RULE_HITS: PerCpuHashMap<RuleHitKey, RuleHitValue> = PerCpuHashMap::with_max_entries(16384, 0);
 #[map]
 static FILTER_STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(FILTER_OUTCOMES, 0);
+/// Watched files by (device, inode) -> rule bits, so a hard link to one is seen as that file.
+#[map]
+static INODES: HashMap<InodeKey, u64> = HashMap::with_max_entries(4096, 0);
 /// Kernel structure offsets for naming opened files (from BTF, by user space).
 #[map]
 static OFFSETS: Array<KernelOffsets> = Array::with_max_entries(1, 0);
@@ -459,10 +463,18 @@ fn path_rules(event: &mut SyscallEvent, spec: &ArgSpec) -> Option<u64> {
     let key = unsafe { &mut *key };
     if spec.returns_fd == 1 && event.res >= 0 {
         // The file actually opened: symlinks, `..`, `//` and the cwd resolved by the kernel.
-        let len = name_open_file(event.res as u64, &mut event.paths[1])?;
+        let len = name_open_file(event.res as u64, event)?;
         event.path_lens[1] = len as i32;
         event.flags |= EVENT_RESOLVED_PATH;
-        return Some(lookup_path(key, &event.paths[1], len));
+        let by_inode = InodeKey { dev: event.dev as u64, ino: event.ino };
+        let by_path = lookup_path(key, &event.paths[1], len);
+        return match unsafe { INODES.get(&by_inode) } {
+            Some(linked) => Some(by_path | linked),
+            // Another name of this file may be watched, and user space may know it (it looks
+            // watched files up by identity in each root) before this map does.
+            None if event.flags & EVENT_MULTI_LINK != 0 => None,
+            None => Some(by_path),
+        };
     }
     let mut matching = 0;
     let mut seen = false;
@@ -529,6 +541,9 @@ fn is_normalised(path: &[u8; MAX_PATH], len: usize) -> bool {
     true
 }
 
+const S_IFMT: u16 = 0o170000;
+const S_IFREG: u16 = 0o100000;
+
 /// Components a file name may have before the walk gives up (the event then goes to user space).
 const MAX_COMPONENTS: usize = 48;
 /// Longest component copied (NAME_MAX).
@@ -541,7 +556,7 @@ const WALK_END: usize = 511;
 /// (`/etc/shadow` inside a container), into `out` (NUL-terminated). Returns the length with the
 /// NUL, or `None` if it cannot (no offsets, deeper than `MAX_COMPONENTS`, longer than `out`).
 #[inline(never)]
-fn name_open_file(fd: u64, out: &mut [u8; MAX_PATH]) -> Option<usize> {
+fn name_open_file(fd: u64, event: &mut SyscallEvent) -> Option<usize> {
     let o = OFFSETS.get(0)?;
     if o.valid == 0 {
         return None;
@@ -555,6 +570,17 @@ fn name_open_file(fd: u64, out: &mut [u8; MAX_PATH]) -> Option<usize> {
     }
     let fd_array: *const u8 = read_at(fdt, o.fdt_fd)?;
     let file: *const u8 = read_at(fd_array, (fd * 8) as u32)?;
+    // The file's identity, for watched files opened through a hard link.
+    let inode: *const u8 = read_at(file, o.file_inode)?;
+    let sb: *const u8 = read_at(inode, o.inode_sb)?;
+    event.ino = read_at(inode, o.inode_ino)?;
+    event.dev = read_at(sb, o.sb_dev)?;
+    let links: u32 = read_at(inode, o.inode_nlink)?;
+    let mode: u16 = read_at(inode, o.inode_mode)?;
+    // Only regular files have other names (a directory's link count is its subdirectories).
+    if links > 1 && mode & S_IFMT == S_IFREG {
+        event.flags |= EVENT_MULTI_LINK;
+    }
     let fs: *const u8 = read_at(task, o.task_fs)?;
     let mut walk = Walk {
         vfsmount: read_at(file, o.file_path + o.path_mnt)?,
@@ -588,6 +614,7 @@ fn name_open_file(fd: u64, out: &mut [u8; MAX_PATH]) -> Option<usize> {
     // 1 <= len <= MAX_PATH in a form the verifier keeps.
     let src = unsafe { buf.as_ptr().add(pos) };
     let size = (((len - 1) & (MAX_PATH - 1)) + 1) as u32;
+    let out = &mut event.paths[1];
     if unsafe { generated::bpf_probe_read_kernel(out.as_mut_ptr() as *mut _, size, src as *const _) } != 0 {
         return None;
     }

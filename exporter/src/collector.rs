@@ -7,6 +7,7 @@
 
 use std::{
     collections::{HashMap, HashSet},
+    path::PathBuf,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -22,6 +23,7 @@ use crate::{
     reload::RulesStatus,
     rules::Engine,
     syscalls::SyscallNames,
+    watched::{self, WatchedInodes},
 };
 
 /// A rule set as the kernel's prefilter runs it: the generation stamped on its events and the
@@ -47,10 +49,19 @@ pub struct Collector {
     kinds_told: HashSet<u64>,
     /// Kernel-counted rule hits of freed cgroups.
     retired_hits: HashMap<MatchKey, u64>,
+    /// The exact paths the running rules watch, with their rule bits (for `watched`).
+    watched_paths: Vec<(String, u64)>,
+    watched: Arc<WatchedInodes>,
 }
 
 impl Collector {
-    pub fn new(probe: Probe, resolver: ContainerResolver, exposition: Exposition) -> Collector {
+    /// `watched` is shared with the detector, which names hard-linked watched files with it.
+    pub fn new(
+        probe: Probe,
+        resolver: ContainerResolver,
+        exposition: Exposition,
+        watched: Arc<WatchedInodes>,
+    ) -> Collector {
         Collector {
             probe,
             resolver,
@@ -59,6 +70,8 @@ impl Collector {
             rule_ids: RuleIds::default(),
             kinds_told: HashSet::new(),
             retired_hits: HashMap::new(),
+            watched_paths: Vec::new(),
+            watched,
         }
     }
 
@@ -72,8 +85,36 @@ impl Collector {
         let interest = crate::detect::interest_of(engine, names);
         let tables = prefilter::compile(engine, names, &mut self.rule_ids);
         let bits = tables.bits.iter().map(|b| b.as_ref().map(|r| r.name.clone())).collect();
+        self.watched_paths = tables.exact_paths();
         let (untraceable, generation) = self.probe.apply_rules(&interest, tables)?;
+        self.refresh_watched()?;
         Ok((untraceable, KernelRuleSet { generation, bits }))
+    }
+
+    /// Finds the watched files again in the host's root and each container's (a file replaced
+    /// by rename gets a new inode; a new container brings its own copies).
+    fn refresh_watched(&mut self) -> Result<(), ProbeError> {
+        if self.watched_paths.is_empty() {
+            return Ok(());
+        }
+        // pid 1's root is the host's even when the exporter runs in a container (hostPID); where
+        // it cannot be entered (pid 1 in another user namespace), the exporter's own root is.
+        let host_root = PathBuf::from("/proc/1/root");
+        let mut roots = vec![if std::fs::read_dir(&host_root).is_ok() { host_root } else { PathBuf::from("/") }];
+        let mut seen = HashSet::new();
+        for id in self.kinds_told.iter().copied() {
+            let Some(container) = self.resolver.current(id) else { continue };
+            if container.id == Container::HOST_ID || !seen.insert(container.id.clone()) {
+                continue;
+            }
+            if let Some(pid) = self.resolver.cgroup_dir(id).and_then(|dir| first_pid(&dir)) {
+                roots.push(PathBuf::from(format!("/proc/{pid}/root")));
+            }
+        }
+        let files = watched::scan(&self.watched_paths, &roots);
+        self.probe.set_watched_inodes(&files)?;
+        self.watched.replace(&self.watched_paths, &files);
+        Ok(())
     }
 
     /// Tells the kernel prefilter which of these cgroups are the host's and which containers'
@@ -106,7 +147,7 @@ impl Collector {
         for (cgroup_id, container) in self.resolver.expire(now) {
             self.retire(cgroup_id, container)?;
         }
-        Ok(())
+        self.refresh_watched()
     }
 
     /// The containers a batch of events' cgroups belong to. New cgroups are resolved, and
@@ -127,6 +168,17 @@ impl Collector {
     pub fn resolve_new(&mut self, cgroup_ids: Vec<u64>, now: Instant) {
         self.resolver.resolve_all(cgroup_ids.iter().copied(), now);
         self.tell_kinds(&cgroup_ids);
+        // A new container brings its own watched files: find them before its first commands run
+        // (this also runs on each retry while the container is provisional, after its pivot).
+        let containers = cgroup_ids
+            .iter()
+            .filter_map(|&id| self.resolver.current(id))
+            .any(|c| c.id != Container::HOST_ID && c.id != Container::UNKNOWN_ID);
+        if containers || self.resolver.has_provisional() {
+            if let Err(e) = self.refresh_watched() {
+                tracing::debug!(error = %e, "watched files not refreshed");
+            }
+        }
     }
 
     /// Whether a cgroup still waits for its runtime record (worth a quick retry).
@@ -228,6 +280,11 @@ impl Collector {
         self.kinds_told.remove(&cgroup_id);
         self.probe.release_cgroup(cgroup_id)
     }
+}
+
+/// A process in the cgroup directory `dir`, if any.
+fn first_pid(dir: &std::path::Path) -> Option<u32> {
+    std::fs::read_to_string(dir.join("cgroup.procs")).ok()?.lines().next()?.trim().parse().ok()
 }
 
 /// `host` and `unknown` gather many cgroups over time and must keep counting; a container's

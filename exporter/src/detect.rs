@@ -5,7 +5,7 @@
 
 use std::{collections::HashMap, sync::Arc};
 
-use exporter_ebpf::{ArgSpec, SyscallEvent};
+use exporter_ebpf::{ArgSpec, SyscallEvent, EVENT_MULTI_LINK, EVENT_RESOLVED_PATH};
 
 use crate::{
     alerts::{Dispatcher, Recorder, RecorderStats},
@@ -16,6 +16,7 @@ use crate::{
     reload::{unix_now, RulesStatus},
     rules::{self, Engine, Event},
     syscalls::{arg_spec, SyscallNames},
+    watched::WatchedInodes,
 };
 
 /// A rule's matches in one container.
@@ -46,6 +47,8 @@ pub struct Detector {
     /// events may still be queued after a reload).
     kernel_rules: KernelRuleSet,
     previous_kernel_rules: KernelRuleSet,
+    /// Watched files by identity: an opened hard link to one is named by its watched path.
+    watched: Arc<WatchedInodes>,
 }
 
 impl Detector {
@@ -55,6 +58,7 @@ impl Detector {
         decoder: Decoder,
         names: SyscallNames,
         processes: ProcessTable,
+        watched: Arc<WatchedInodes>,
     ) -> Detector {
         let rule_names = engine.rules().iter().map(|r| Arc::from(r.name.as_str())).collect();
         let status =
@@ -74,6 +78,7 @@ impl Detector {
             status,
             kernel_rules,
             previous_kernel_rules: KernelRuleSet::default(),
+            watched,
         }
     }
 
@@ -115,6 +120,16 @@ impl Detector {
             rule_container,
             &mut self.event,
         );
+        if raw.flags & EVENT_RESOLVED_PATH != 0 {
+            let multi_link = raw.flags & EVENT_MULTI_LINK != 0;
+            let watched = self.watched.path_of(raw.dev as u64, raw.ino, raw.tgid, multi_link);
+            if let (Some(watched), Some(fd)) = (watched, self.event.fd.as_mut()) {
+                if *fd.name != *watched {
+                    fd.name.clear();
+                    fd.name.push_str(&watched);
+                }
+            }
+        }
         if let Some(recorder) = &self.recorder {
             recorder.record(&self.event);
         }

@@ -12,7 +12,7 @@ const KIND_UNION: u32 = 5;
 
 /// The structures and members, in `KernelOffsets` field order. A member may sit inside
 /// anonymous structs or unions; its offset is then the sum along the way.
-const MEMBERS: [(&str, &str); 17] = [
+const MEMBERS: [(&str, &str); 24] = [
     ("task_struct", "files"),
     ("task_struct", "fs"),
     ("files_struct", "fdt"),
@@ -30,10 +30,14 @@ const MEMBERS: [(&str, &str); 17] = [
     ("mount", "mnt"),
     ("mount", "mnt_parent"),
     ("mount", "mnt_mountpoint"),
+    ("vfsmount", "mnt_root"),
+    ("file", "f_inode"),
+    ("inode", "i_ino"),
+    ("inode", "i_sb"),
+    ("inode", "i_nlink"),
+    ("inode", "i_mode"),
+    ("super_block", "s_dev"),
 ];
-
-/// `vfsmount.mnt_root`, looked up separately because `MEMBERS` fills one array.
-const VFSMOUNT_ROOT: (&str, &str) = ("vfsmount", "mnt_root");
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum LayoutError {
@@ -54,7 +58,7 @@ pub fn offsets(btf: &[u8]) -> Result<KernelOffsets, LayoutError> {
     for (slot, (strukt, member)) in found.iter_mut().zip(MEMBERS) {
         *slot = types.member_offset(strukt, member)?;
     }
-    let [task_files, task_fs, files_fdt, fdt_max_fds, fdt_fd, file_path, path_mnt, path_dentry, fs_root, fs_pwd, dentry_parent, dentry_name, qstr_len, qstr_name, mount_mnt, mount_parent, mount_mountpoint] =
+    let [task_files, task_fs, files_fdt, fdt_max_fds, fdt_fd, file_path, path_mnt, path_dentry, fs_root, fs_pwd, dentry_parent, dentry_name, qstr_len, qstr_name, mount_mnt, mount_parent, mount_mountpoint, vfsmount_root, file_inode, inode_ino, inode_sb, inode_nlink, inode_mode, sb_dev] =
         found;
     Ok(KernelOffsets {
         task_files,
@@ -74,7 +78,13 @@ pub fn offsets(btf: &[u8]) -> Result<KernelOffsets, LayoutError> {
         mount_mnt,
         mount_parent,
         mount_mountpoint,
-        vfsmount_root: types.member_offset(VFSMOUNT_ROOT.0, VFSMOUNT_ROOT.1)?,
+        vfsmount_root,
+        file_inode,
+        inode_ino,
+        inode_sb,
+        inode_nlink,
+        inode_mode,
+        sb_dev,
         valid: 1,
     })
 }

@@ -25,3 +25,4 @@ pub mod reload;
 pub mod rules;
 pub mod server;
 pub mod syscalls;
+pub mod watched;

@@ -21,6 +21,7 @@ use exporter::{
     rules::{Engine, Severity},
     server::{self, MetricsSource},
     syscalls::{Arch, SyscallNames},
+    watched::WatchedInodes,
 };
 use tokio::io::{unix::AsyncFd, Interest};
 
@@ -70,8 +71,10 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     let resolver = ContainerResolver::new(cgroup_root, RuntimeSources::default(), args.container_ttl);
     let hook = args.hook.name();
     let exposition = Exposition::new(args.syscall_label, names.clone(), hook);
-    let mut collector = Collector::new(probe, resolver, exposition);
-    let detection = engine.map(|engine| prepare_detection(engine, &mut collector, events, &names)).transpose()?;
+    let watched = Arc::new(WatchedInodes::default());
+    let mut collector = Collector::new(probe, resolver, exposition, watched.clone());
+    let detection =
+        engine.map(|engine| prepare_detection(engine, &mut collector, events, &names, watched)).transpose()?;
     privileges::drop_to_kept().context("dropping capabilities")?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -149,6 +152,7 @@ fn prepare_detection(
     collector: &mut Collector,
     events: SyscallEvents,
     names: &SyscallNames,
+    watched: Arc<WatchedInodes>,
 ) -> anyhow::Result<(Detector, SyscallEvents)> {
     let mut processes = ProcessTable::system();
     let seeded = processes.seed_from_proc().context("reading /proc")?;
@@ -158,7 +162,7 @@ fn prepare_detection(
     }
     let decided = kernel_rules.bits.iter().flatten().count();
     tracing::info!(processes = seeded, kernel_filtered_rules = decided, "detection started");
-    let detector = Detector::new(engine, kernel_rules, Decoder::new(Arch::host()), names.clone(), processes);
+    let detector = Detector::new(engine, kernel_rules, Decoder::new(Arch::host()), names.clone(), processes, watched);
     Ok((detector, events))
 }
 

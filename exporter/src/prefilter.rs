@@ -51,6 +51,17 @@ impl KernelTables {
     pub fn empty() -> KernelTables {
         Tables::default().finish()
     }
+
+    /// The exact paths the rules watch (not prefixes), with the rule bits a file there matches.
+    pub fn exact_paths(&self) -> Vec<(String, u64)> {
+        self.paths
+            .iter()
+            .filter_map(|e| {
+                let path = e.key.strip_suffix(&[0])?;
+                Some((String::from_utf8_lossy(path).into_owned(), e.rules))
+            })
+            .collect()
+    }
 }
 
 /// A rule as the kernel's hit counters know it.

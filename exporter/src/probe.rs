@@ -12,7 +12,7 @@ use aya::{
     Btf, Ebpf, EbpfLoader,
 };
 use exporter_ebpf::{
-    names, ArgSpec, DropReason, FilterMasks, KernelOffsets, KernelRow, RuleHitKey, RuleHitValue, RuleMasks,
+    names, ArgSpec, DropReason, FilterMasks, InodeKey, KernelOffsets, KernelRow, RuleHitKey, RuleHitValue, RuleMasks,
     SyscallEvent, SyscallRow, CGROUP_CONTAINER, CGROUP_HOST, INTERESTING_WORDS, MAX_PATH, MAX_SYSCALLS, OVERFLOW_SLOT,
 };
 
@@ -143,6 +143,9 @@ struct PrefilterMaps {
     cgroup_kind: HashMap<MapData, u64, u8>,
     rule_hits: PerCpuHashMap<MapData, Plain<RuleHitKey>, Plain<RuleHitValue>>,
     outcomes: PerCpuArray<MapData, u64>,
+    inodes: HashMap<MapData, Plain<InodeKey>, u64>,
+    /// The watched inodes last written.
+    inodes_written: Vec<InodeKey>,
     /// Written once at load; held so the map outlives the programs' loading.
     _offsets: Array<MapData, Plain<KernelOffsets>>,
     written: Option<KernelTables>,
@@ -434,6 +437,20 @@ impl Probe {
         Ok((untraceable, generation))
     }
 
+    /// Makes these files (by device and inode) count as their watched paths in the prefilter.
+    pub fn set_watched_inodes(&mut self, files: &[crate::watched::WatchedFile]) -> Result<(), ProbeError> {
+        let f = &mut self.prefilter;
+        let keys: Vec<InodeKey> = files.iter().map(|w| InodeKey { dev: w.dev, ino: w.ino }).collect();
+        for stale in f.inodes_written.iter().filter(|k| !keys.contains(k)) {
+            ignore_missing(f.inodes.remove(&Plain(*stale)), names::INODES)?;
+        }
+        for (key, file) in keys.iter().zip(files) {
+            f.inodes.insert(Plain(*key), file.rules, 0).map_err(map_error(names::INODES))?;
+        }
+        f.inodes_written = keys;
+        Ok(())
+    }
+
     /// Tells the prefilter whether a cgroup is the host's or a container's.
     pub fn set_cgroup_kind(&mut self, cgroup_id: u64, host: bool) -> Result<(), ProbeError> {
         let kind = if host { CGROUP_HOST } else { CGROUP_CONTAINER };
@@ -497,6 +514,8 @@ impl PrefilterMaps {
             cgroup_kind: take!(HashMap, names::CGROUP_KIND),
             rule_hits: take!(PerCpuHashMap, names::RULE_HITS),
             outcomes: take!(PerCpuArray, names::FILTER_STATS),
+            inodes: take!(HashMap, names::INODES),
+            inodes_written: Vec::new(),
             _offsets: write_offsets(take!(Array, names::OFFSETS), btf_path)?,
             written: None,
             generation: 0,

@@ -122,6 +122,12 @@ impl ContainerResolver {
     }
 
     /// Whether some cgroup is still waiting for its runtime record.
+    /// The cgroup's directory, if it was found in cgroupfs.
+    pub fn cgroup_dir(&self, cgroup_id: u64) -> Option<PathBuf> {
+        let path = self.entries.get(&cgroup_id)?.path.as_deref()?;
+        Some(self.cgroup_root.join(path.trim_start_matches('/')))
+    }
+
     pub fn has_provisional(&self) -> bool {
         self.entries.values().any(|e| e.provisional_since.is_some())
     }
