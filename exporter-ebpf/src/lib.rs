@@ -138,7 +138,10 @@ pub struct ArgSpec {
     /// 1 when a non-negative result is a new file descriptor for `paths[0]`: the exit program
     /// then names the file from the descriptor (symlinks, `..` and the cwd already resolved).
     pub returns_fd: u8,
-    pub _pad: [u8; 2],
+    /// 1 for execve and execveat: a successful exec may report its exit under the other one's
+    /// number (this kernel reports a successful execveat's exit as execve's).
+    pub exec_family: u8,
+    pub _pad: u8,
 }
 
 impl ArgSpec {
@@ -148,7 +151,8 @@ impl ArgSpec {
         sockaddr_len: NO_ARG,
         open_flags: NO_ARG,
         returns_fd: 0,
-        _pad: [0; 2],
+        exec_family: 0,
+        _pad: 0,
     };
 }
 
@@ -180,6 +184,8 @@ pub struct FilterMasks {
     pub uid_any: u64,
     /// `proc.name` in a list (`COMMS[comm].any`).
     pub comm_any: u64,
+    /// `proc.is_exe_from_memfd = true` (the task's executable is a memfd).
+    pub memfd_exe: u64,
     /// Rules whose whole condition is the conjunction of the above: when every predicate was
     /// decidable for an event, the kernel counts the hit in `RULE_HITS` itself.
     pub complete: u64,
@@ -203,6 +209,7 @@ impl FilterMasks {
         rport: 0,
         uid_any: 0,
         comm_any: 0,
+        memfd_exe: 0,
         complete: 0,
         rule_ids: [0; KERNEL_RULE_BITS],
         generation: 0,
@@ -296,6 +303,8 @@ pub struct KernelOffsets {
     pub inode_nlink: u32,
     pub inode_mode: u32,
     pub sb_dev: u32,
+    pub task_mm: u32,
+    pub mm_exe_file: u32,
     pub valid: u32,
 }
 

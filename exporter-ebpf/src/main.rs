@@ -298,7 +298,9 @@ pub fn sys_exit_tracked(ctx: TracePointContext) -> u32 {
     };
     let pending = unsafe { &mut *pending };
     // A record of another syscall is stale (its exit was not tracked): drop it, send nothing.
-    if pending.nr as i32 == nr {
+    // Exceptions: the exec family, whose successful calls may exit under the other's number.
+    let same_exec = |nr: u32| ARG_SPECS.get(nr).is_some_and(|s| s.exec_family == 1);
+    if pending.nr as i32 == nr || (nr >= 0 && same_exec(pending.nr) && same_exec(nr as u32)) {
         pending.res = ret;
         // An exec changed the name: the rules see the new program.
         pending.comm = bpf_get_current_comm().unwrap_or(pending.comm);
@@ -345,6 +347,13 @@ fn judge(event: &mut SyscallEvent) {
             }
         }
         None => undecided |= masks.open_read | masks.open_write,
+    }
+    if rules & masks.memfd_exe != 0 {
+        match exe_is_memfd() {
+            Some(true) => {}
+            Some(false) => rules &= !masks.memfd_exe,
+            None => undecided |= masks.memfd_exe,
+        }
     }
     if rules & masks.path != 0 {
         match path_rules(event, spec) {
@@ -688,6 +697,23 @@ fn step_up(walk: &mut Walk) -> Option<u64> {
     walk.pos = slash as u64;
     walk.dentry = parent;
     Some(WALK_RUNNING)
+}
+
+/// Whether the current task runs a memfd (`memfd_create` + `execveat`): memfd files are named
+/// `memfd:<name>`. `None` when it cannot tell.
+#[inline(never)]
+fn exe_is_memfd() -> Option<bool> {
+    let o = OFFSETS.get(0)?;
+    if o.valid == 0 {
+        return None;
+    }
+    let task = unsafe { bpf_get_current_task() } as *const u8;
+    let mm: *const u8 = read_at(task, o.task_mm)?;
+    let exe: *const u8 = read_at(mm, o.mm_exe_file)?;
+    let dentry: *const u8 = read_at(exe, o.file_path + o.path_dentry)?;
+    let name: *const u8 = read_at(dentry, o.dentry_name + o.qstr_name)?;
+    let prefix: [u8; 6] = read_at(name, 0)?;
+    Some(&prefix == b"memfd:")
 }
 
 /// Reads a `T` at `base + offset` of kernel memory.

@@ -135,11 +135,13 @@ impl Detector {
         }
         self.matches.clear();
         self.engine.evaluate(&self.event, &mut self.matches);
-        for &i in &self.matches {
+        // Rules the kernel decided for this event are already in its hit counters, and its
+        // verdict stands (it is exact by construction, and knows what user space may have lost,
+        // such as a process gone before it was read): alert on them, count the rest.
+        let decided = self.kernel_decided(raw);
+        for &i in decided.iter().chain(self.matches.iter().filter(|i| !decided.contains(i))) {
             let i = i as usize;
-            // A rule the kernel decided is already in its hit counters: this event is its
-            // sampled alert.
-            if !self.kernel_counted(raw, &self.rule_names[i]) {
+            if !decided.contains(&(i as u32)) {
                 let key = MatchKey {
                     rule: self.rule_names[i].clone(),
                     priority: self.engine.rules()[i].priority.as_str(),
@@ -151,16 +153,26 @@ impl Detector {
         }
     }
 
-    /// Whether the kernel counted `rule` for this event (its bit is in `decided`, read with the
-    /// rule set of the event's generation).
-    fn kernel_counted(&self, raw: &SyscallEvent, rule: &str) -> bool {
+    /// Indices of the rules the kernel decided (and counted) for this event: the bits of
+    /// `decided`, read with the rule set of the event's generation, by rule name.
+    fn kernel_decided(&self, raw: &SyscallEvent) -> Vec<u32> {
         if raw.decided == 0 {
-            return false;
+            return Vec::new();
         }
-        let set =
-            [&self.kernel_rules, &self.previous_kernel_rules].into_iter().find(|s| s.generation == raw.generation);
-        let Some(set) = set else { return false };
-        set.bits.iter().enumerate().any(|(bit, name)| raw.decided >> bit & 1 == 1 && name.as_deref() == Some(rule))
+        let Some(set) =
+            [&self.kernel_rules, &self.previous_kernel_rules].into_iter().find(|s| s.generation == raw.generation)
+        else {
+            return Vec::new();
+        };
+        set.bits
+            .iter()
+            .enumerate()
+            .filter(|&(bit, _)| raw.decided >> bit & 1 == 1)
+            .filter_map(|(_, name)| {
+                let name = name.as_deref()?;
+                self.rule_names.iter().position(|n| **n == *name).map(|i| i as u32)
+            })
+            .collect()
     }
 
     /// Keeps the process table current from the events themselves: a process seen for the first
@@ -216,6 +228,13 @@ pub fn interest_of<'a>(engine: &Engine, names: &'a SyscallNames) -> Vec<(usize, 
             (0..exporter_ebpf::MAX_SYSCALLS).map(|nr| names.name(nr).to_owned()).collect()
         }
     };
+    // A successful execveat exits as execve: the exit program needs both members' specs.
+    let mut wanted = wanted;
+    for (a, b) in [("execve", "execveat"), ("execveat", "execve")] {
+        if wanted.iter().any(|w| w == a) && !wanted.iter().any(|w| w == b) {
+            wanted.push(b.to_owned());
+        }
+    }
     wanted
         .iter()
         .filter_map(|name| {

@@ -178,6 +178,7 @@ impl Tables {
             K::ContainerOnly => m.container_only |= bit,
             K::OpenRead => m.open_read |= bit,
             K::OpenWrite => m.open_write |= bit,
+            K::ExeFromMemfd => m.memfd_exe |= bit,
             K::Path { exact, prefixes, basenames, .. } => return self.add_paths(bit, exact, prefixes, basenames),
             K::Port { field, ports } => {
                 // Only the remote port of connect/sendto is in the kernel's copy of the address.

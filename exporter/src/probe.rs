@@ -351,19 +351,24 @@ impl Probe {
             .map_err(|e| ProbeError::Load(error_chain(&e)))?;
         let mut untraceable = Vec::new();
         let mut traced = Vec::new();
+        let mut wanted = std::collections::HashSet::new();
         for &(nr, name, spec) in syscalls.iter().filter(|(nr, _, _)| *nr < MAX_SYSCALLS) {
-            if !self.exit_links.contains_key(name) {
-                match exit.attach("syscalls", &format!("sys_exit_{}", crate::syscalls::tracepoint_name(name))) {
-                    Ok(link) => {
-                        self.exit_links.insert(name.to_owned(), link);
-                    }
-                    Err(e) => {
-                        tracing::debug!(syscall = name, error = %error_chain(&e), "no exit tracepoint");
-                        untraceable.push(name.to_owned());
-                        continue;
+            // Keyed by tracepoint: the exec family shares its two exits.
+            for tracepoint in crate::syscalls::exit_tracepoints(name) {
+                if !self.exit_links.contains_key(tracepoint) {
+                    match exit.attach("syscalls", &format!("sys_exit_{tracepoint}")) {
+                        Ok(link) => {
+                            self.exit_links.insert(tracepoint.to_owned(), link);
+                        }
+                        Err(e) => tracing::debug!(tracepoint, error = %error_chain(&e), "no exit tracepoint"),
                     }
                 }
             }
+            if !self.exit_links.contains_key(crate::syscalls::tracepoint_name(name)) {
+                untraceable.push(name.to_owned());
+                continue;
+            }
+            wanted.extend(crate::syscalls::exit_tracepoints(name).into_iter().map(str::to_owned));
             traced.push((nr, name, spec));
         }
         let mut words = [0u64; INTERESTING_WORDS as usize];
@@ -374,8 +379,7 @@ impl Probe {
         for (i, word) in words.iter().enumerate() {
             self.interesting.set(i as u32, word, 0).map_err(map_error(names::INTERESTING))?;
         }
-        let wanted: std::collections::HashSet<&str> = traced.iter().map(|(_, name, _)| *name).collect();
-        let stale: Vec<String> = self.exit_links.keys().filter(|n| !wanted.contains(n.as_str())).cloned().collect();
+        let stale: Vec<String> = self.exit_links.keys().filter(|n| !wanted.contains(*n)).cloned().collect();
         for name in stale {
             if let Some(link) = self.exit_links.remove(&name) {
                 exit.detach(link).map_err(|e| ProbeError::Load(error_chain(&e)))?;

@@ -59,6 +59,15 @@ impl SyscallNames {
 
 /// The `syscalls/sys_exit_*` tracepoint of a syscall: named after the kernel's
 /// `SYSCALL_DEFINE`, which differs from the `__NR_` name for a few.
+/// The exit tracepoints a syscall's events may complete at: its own, and for the exec family
+/// the other member's too (a successful execveat exits as execve here).
+pub fn exit_tracepoints(name: &str) -> Vec<&str> {
+    match name {
+        "execve" | "execveat" => vec!["execve", "execveat"],
+        other => vec![tracepoint_name(other)],
+    }
+}
+
 pub fn tracepoint_name(name: &str) -> &str {
     match name {
         "umount2" => "umount",
@@ -81,11 +90,11 @@ pub fn arg_spec(name: &str) -> ArgSpec {
         "openat" => open(1, 2),
         // The flags live in `struct open_how`, copied through the sockaddr buffer.
         "openat2" => ArgSpec { sockaddr: 2, sockaddr_len: 3, ..open(1, OPEN_FLAGS_HOW) },
-        "execve" | "chmod" | "chown" | "lchown" | "unlink" | "chdir" | "mkdir" | "rmdir" | "truncate" | "umount2"
+        "execve" => ArgSpec { exec_family: 1, ..paths(0, NO_ARG) },
+        "execveat" => ArgSpec { exec_family: 1, ..paths(1, NO_ARG) },
+        "chmod" | "chown" | "lchown" | "unlink" | "chdir" | "mkdir" | "rmdir" | "truncate" | "umount2"
         | "memfd_create" | "acct" | "swapon" | "chroot" | "pivot_root" => paths(0, NO_ARG),
-        "execveat" | "fchmodat" | "fchmodat2" | "fchownat" | "unlinkat" | "mkdirat" | "name_to_handle_at" => {
-            paths(1, NO_ARG)
-        }
+        "fchmodat" | "fchmodat2" | "fchownat" | "unlinkat" | "mkdirat" | "name_to_handle_at" => paths(1, NO_ARG),
         "rename" | "link" | "symlink" | "mount" => paths(0, 1),
         "symlinkat" => paths(0, 2),
         "renameat" | "renameat2" | "linkat" => paths(1, 3),

@@ -143,3 +143,29 @@ fn a_hard_link_to_a_watched_file_is_the_watched_file() {
     let named = eventually(Duration::from_secs(5), || exporter.stdout_lines().iter().any(|l| l.contains(&want)));
     assert!(named, "the alert names the watched path: {:?}", exporter.stdout_lines());
 }
+
+#[test]
+fn a_memfd_exec_is_decided_in_the_kernel() {
+    if !kernel_available("a_memfd_exec_is_decided_in_the_kernel") {
+        return;
+    }
+    let exporter = Exporter::start(&["--rules-dir", common::SHIPPED_RULES]);
+    let cgroup = TestCgroup::new("prefilter-memfd");
+    // fexecve: execveat(fd, "", AT_EMPTY_PATH), whose success this kernel reports at execve's exit.
+    let script = "import os\nfd = os.memfd_create('payload')\nos.write(fd, open('/bin/true', 'rb').read())\nos.execve(fd, ['payload'], {})\n";
+    cgroup.run("python3", &["-c", script]);
+    cgroup.run("/bin/true", &[]);
+    let mut last = String::new();
+    let seen = eventually(Duration::from_secs(5), || {
+        last = exporter.metrics();
+        rule_count(&last, "Fileless execution via memfd", "critical") == 1.0
+    });
+    assert!(seen, "one memfd exec, one ordinary exec:\n{last}");
+    let alerted = eventually(Duration::from_secs(5), || {
+        exporter
+            .stdout_lines()
+            .iter()
+            .any(|l| l.contains("Fileless execution via memfd") && l.contains("memfd:payload"))
+    });
+    assert!(alerted, "{:?}", exporter.stdout_lines());
+}

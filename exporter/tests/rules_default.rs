@@ -158,6 +158,7 @@ fn holds(p: &exporter::rules::KernelPredicate, ev: &exporter::rules::Event) -> b
         K::ResultZero => ev.res == 0,
         K::OpenRead => open_flags().is_some_and(|(read, _)| read),
         K::OpenWrite => open_flags().is_some_and(|(_, write)| write),
+        K::ExeFromMemfd => ev.proc.is_exe_from_memfd,
     }
 }
 

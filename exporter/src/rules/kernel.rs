@@ -50,6 +50,8 @@ pub enum KernelPredicate {
     /// An open for reading / for writing (`evt.is_open_read = true`, `evt.is_open_write = true`).
     OpenRead,
     OpenWrite,
+    /// The process runs a memfd (`proc.is_exe_from_memfd = true`).
+    ExeFromMemfd,
 }
 
 /// Per-rule prefilter.
@@ -128,6 +130,7 @@ fn leaf(p: &Pred, negated: bool) -> Option<KernelPredicate> {
         FieldId::EvtRes if p.op == Op::Eq && p.values == ["SUCCESS"] => Some(K::ResultZero),
         FieldId::EvtIsOpenRead if is_true(p) => Some(K::OpenRead),
         FieldId::EvtIsOpenWrite if is_true(p) => Some(K::OpenWrite),
+        FieldId::ProcIsExeFromMemfd if is_true(p) => Some(K::ExeFromMemfd),
         _ if is_path_field(p) => {
             let f = vec![p.field.text.clone()];
             let (mut exact, mut prefixes) = (Vec::new(), Vec::new());
@@ -204,6 +207,7 @@ fn key(k: &KernelPredicate) -> (u8, &str) {
         KernelPredicate::ResultZero => (7, ""),
         KernelPredicate::OpenRead => (8, ""),
         KernelPredicate::OpenWrite => (9, ""),
+        KernelPredicate::ExeFromMemfd => (10, ""),
     }
 }
 
