@@ -180,10 +180,12 @@ pub struct FilterMasks {
     pub path: u64,
     /// A remote port (connect, sendto) in `PORTS`.
     pub rport: u64,
-    /// `user.uid` in a list (`UIDS[uid].any`).
+    /// `user.uid` in a list (`UIDS[uid].any`), or out of one (`UIDS[uid].none`).
     pub uid_any: u64,
-    /// `proc.name` in a list (`COMMS[comm].any`).
+    pub uid_none: u64,
+    /// `proc.name` in a list (`COMMS[comm].any`), or out of one (`COMMS[comm].none`).
     pub comm_any: u64,
+    pub comm_none: u64,
     /// `proc.is_exe_from_memfd = true` (the task's executable is a memfd).
     pub memfd_exe: u64,
     /// Rules whose whole condition is the conjunction of the above: when every predicate was
@@ -208,7 +210,9 @@ impl FilterMasks {
         path: 0,
         rport: 0,
         uid_any: 0,
+        uid_none: 0,
         comm_any: 0,
+        comm_none: 0,
         memfd_exe: 0,
         complete: 0,
         rule_ids: [0; KERNEL_RULE_BITS],
@@ -351,6 +355,12 @@ pub struct SyscallEvent {
     pub ino: u64,
     pub paths: [[u8; MAX_PATH]; 2],
 }
+
+/// The six syscall arguments lie within 64 bytes of `struct pt_regs` from this offset: one read.
+#[cfg(any(target_arch = "x86_64", all(target_arch = "bpf", bpf_target_arch = "x86_64")))]
+pub const SYSCALL_ARGS_START: usize = 56;
+#[cfg(any(target_arch = "aarch64", all(target_arch = "bpf", bpf_target_arch = "aarch64")))]
+pub const SYSCALL_ARGS_START: usize = 0;
 
 /// Byte offsets of the six syscall arguments in `struct pt_regs`, the tracepoint's first argument.
 #[cfg(any(target_arch = "x86_64", all(target_arch = "bpf", bpf_target_arch = "x86_64")))]

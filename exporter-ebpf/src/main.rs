@@ -28,7 +28,7 @@ use exporter_ebpf::{
     RuleMasks, SlotCache, SyscallEvent, CGROUP_HOST, DEFAULT_MAX_SLOTS, DROP_REASONS, EVENT_MULTI_LINK,
     EVENT_RESOLVED_PATH, FILTER_OUTCOMES, INTERESTING_WORDS, KERNEL_RULE_BITS, MAX_PATH, MAX_PENDING, MAX_SOCKADDR,
     MAX_SYSCALLS, NO_ARG, OPEN_FLAGS_CREAT, OPEN_FLAGS_HOW, OVERFLOW_SLOT, ROW_OWNER, SAMPLE_INTERVAL_NS,
-    SYSCALL_ARG_OFFSETS,
+    SYSCALL_ARGS_START, SYSCALL_ARG_OFFSETS,
 };
 
 // Sizes of the slot-indexed maps are defaults: user space sets them before load.
@@ -248,8 +248,11 @@ fn stash_entry(regs: *const u8, nr: usize, cgroup_id: u64) {
     event.decided = 0;
     event.generation = 0;
     event.comm = bpf_get_current_comm().unwrap_or([0; 16]);
+    // One read of the 64 bytes that hold all six (six reads cost six helper calls).
+    let block: [u64; 8] =
+        unsafe { bpf_probe_read_kernel(regs.add(SYSCALL_ARGS_START) as *const [u64; 8]) }.unwrap_or([0; 8]);
     for (i, offset) in SYSCALL_ARG_OFFSETS.iter().enumerate() {
-        event.args[i] = unsafe { bpf_probe_read_kernel(regs.add(*offset) as *const u64) }.unwrap_or(0);
+        event.args[i] = block[(offset - SYSCALL_ARGS_START) / 8];
     }
     let spec = ARG_SPECS.get(nr as u32).copied().unwrap_or(ArgSpec::NONE);
     for i in 0..2 {
@@ -277,6 +280,9 @@ fn stash_entry(regs: *const u8, nr: usize, cgroup_id: u64) {
         if unsafe { bpf_probe_read_user_buf(user, &mut event.sockaddr) }.is_ok() {
             event.sockaddr_len = len as u32;
         }
+    }
+    if !may_match(event) {
+        return;
     }
     if PENDING.insert(&event.tid, &*event, 0).is_err() {
         count_drop(DropReason::PendingStashFailed);
@@ -322,31 +328,13 @@ fn judge(event: &mut SyscallEvent) {
     if masks.generation == 0 {
         return send(event, FilterOutcome::Sent);
     }
-    let mut rules = SYSCALL_RULES.get(event.nr).copied().unwrap_or(0);
     let mut undecided = 0u64;
+    let mut rules = narrow_by_caller(event, spec, masks, &mut undecided);
     if event.res < 0 {
         rules &= !masks.success;
     }
     if event.res != 0 {
         rules &= !masks.res_zero;
-    }
-    match unsafe { CGROUP_KIND.get(&event.cgroup_id) } {
-        Some(&CGROUP_HOST) => rules &= !masks.container_only,
-        Some(_) => {}
-        None => undecided |= masks.container_only,
-    }
-    rules = narrow(rules, masks.comm_any, unsafe { COMMS.get(&event.comm) });
-    rules = narrow(rules, masks.uid_any, unsafe { UIDS.get(&event.uid) });
-    match open_access(event, spec) {
-        Some((read, write)) => {
-            if !read {
-                rules &= !masks.open_read;
-            }
-            if !write {
-                rules &= !masks.open_write;
-            }
-        }
-        None => undecided |= masks.open_read | masks.open_write,
     }
     if rules & masks.memfd_exe != 0 {
         match exe_is_memfd() {
@@ -359,12 +347,6 @@ fn judge(event: &mut SyscallEvent) {
         match path_rules(event, spec) {
             Some(matching) => rules &= !masks.path | matching,
             None => undecided |= masks.path,
-        }
-    }
-    if rules & masks.rport != 0 {
-        match remote_port(event) {
-            Some(port) => rules &= !masks.rport | unsafe { PORTS.get(&port) }.copied().unwrap_or(0),
-            None => undecided |= masks.rport,
         }
     }
     let decided = rules & masks.complete & !undecided;
@@ -380,6 +362,71 @@ fn judge(event: &mut SyscallEvent) {
     } else {
         count_outcome(FilterOutcome::Counted);
     }
+}
+
+/// The rules `event` can still match by what is known before the call runs: the syscall, the
+/// cgroup's kind, comm, uid, open flags and remote port. Tests it could not make are added to
+/// `undecided`.
+#[inline(always)]
+fn narrow_by_caller(event: &SyscallEvent, spec: &ArgSpec, masks: &FilterMasks, undecided: &mut u64) -> u64 {
+    let mut rules = SYSCALL_RULES.get(event.nr).copied().unwrap_or(0);
+    // Each hash look-up only when some rule left needs it.
+    if rules & masks.container_only != 0 {
+        match unsafe { CGROUP_KIND.get(&event.cgroup_id) } {
+            Some(&CGROUP_HOST) => rules &= !masks.container_only,
+            Some(_) => {}
+            None => *undecided |= masks.container_only,
+        }
+    }
+    if rules & (masks.comm_any | masks.comm_none) != 0 {
+        rules = narrow(rules, masks.comm_any, unsafe { COMMS.get(&event.comm) });
+    }
+    if rules & (masks.uid_any | masks.uid_none) != 0 {
+        rules = narrow(rules, masks.uid_any, unsafe { UIDS.get(&event.uid) });
+    }
+    match open_access(event, spec) {
+        Some((read, write)) => {
+            if !read {
+                rules &= !masks.open_read;
+            }
+            if !write {
+                rules &= !masks.open_write;
+            }
+        }
+        None => *undecided |= masks.open_read | masks.open_write,
+    }
+    if rules & masks.rport != 0 {
+        match remote_port(event) {
+            Some(port) => rules &= !masks.rport | unsafe { PORTS.get(&port) }.copied().unwrap_or(0),
+            None => *undecided |= masks.rport,
+        }
+    }
+    rules
+}
+
+/// At entry: whether a rule can still match, from what is known before the call (all but the
+/// result, and for the open family the file actually opened). An event that cannot is never
+/// stashed, so its exit costs one failed look-up. The exec family waits for its exit: the
+/// program, and with it comm and executable, change.
+#[inline(never)]
+fn may_match(event: &SyscallEvent) -> bool {
+    let (Some(masks), Some(spec)) = (FILTER.get(0), ARG_SPECS.get(event.nr)) else {
+        return true;
+    };
+    if masks.generation == 0 || spec.exec_family == 1 {
+        return true;
+    }
+    let mut undecided = 0u64;
+    let mut rules = narrow_by_caller(event, spec, masks, &mut undecided);
+    if spec.returns_fd == 0 && rules & masks.path != 0 {
+        if let Some(matching) = raw_path_rules(event) {
+            rules &= !masks.path | matching;
+        }
+    }
+    if rules == 0 {
+        count_outcome(FilterOutcome::Dropped);
+    }
+    rules != 0
 }
 
 /// Applies a `COMMS`/`UIDS` look-up: rules listing values (`listed`) keep only those that list
@@ -485,6 +532,14 @@ fn path_rules(event: &mut SyscallEvent, spec: &ArgSpec) -> Option<u64> {
             None => Some(by_path),
         };
     }
+    raw_path_rules(event)
+}
+
+/// The path test on the path arguments as passed (see `path_rules`).
+#[inline(never)]
+fn raw_path_rules(event: &SyscallEvent) -> Option<u64> {
+    let key = LPM_KEY.get_ptr_mut(0)?;
+    let key = unsafe { &mut *key };
     let mut matching = 0;
     let mut seen = false;
     for i in 0..2 {

@@ -65,6 +65,24 @@ fn main() {
         eprintln!("overhead bench: needs root (loads BPF programs); run `make bench` as root");
         std::process::exit(1);
     }
+    // `cargo bench --bench overhead -- <section>` runs one section: getppid, detection, scale.
+    let only = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let wanted = |section: &str| only.as_deref().is_none_or(|o| o == section);
+    if wanted("getppid") {
+        getppid_overhead();
+    }
+    if wanted("detection") {
+        println!();
+        benign_workload_events();
+    }
+    if wanted("scale") {
+        println!();
+        metrics_at_scale();
+    }
+}
+
+/// The cost of one syscall with each setup attached, and the ratios the targets name.
+fn getppid_overhead() {
     let setups = [
         Setup::Nothing,
         Setup::Empty(Hook::TpBtf),
@@ -112,10 +130,6 @@ fn main() {
             );
         }
     }
-    println!();
-    benign_workload_events();
-    println!();
-    metrics_at_scale();
 }
 
 /// With the shipped rules loaded: how many of a benign workload's syscalls become events for

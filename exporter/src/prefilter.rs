@@ -206,6 +206,9 @@ impl Tables {
                 for uid in none_of.iter().filter_map(valid) {
                     self.uids.entry(uid).or_default().none |= bit;
                 }
+                if !none_of.is_empty() {
+                    self.masks.uid_none |= bit;
+                }
             }
             K::Comm { names } | K::NotComm { names } => {
                 if self.comms.len() + names.len() > MAX_COMM_ENTRIES {
@@ -223,6 +226,8 @@ impl Tables {
                 }
                 if listed {
                     self.masks.comm_any |= bit;
+                } else {
+                    self.masks.comm_none |= bit;
                 }
             }
         }
