@@ -259,7 +259,10 @@ impl Decoder {
         ev.dir = crate::rules::Direction::Exit;
         ev.res = raw.res;
         ev.container = container;
-        self.fill_process(raw, table, ev);
+        // A successful exec's record carries the comm from before the exec (it is taken at entry),
+        // while the table was reloaded with the new image: there the table is right.
+        let exec_done = matches!(kind, Sys::Execve | Sys::Execveat) && raw.res == 0;
+        self.fill_process(raw, table, !exec_done, ev);
 
         let Event { args, proc, fd, .. } = ev;
         let mut cx = Cx {
@@ -280,14 +283,27 @@ impl Decoder {
         }
     }
 
-    fn fill_process(&self, raw: &SyscallEvent, table: &ProcessTable, ev: &mut Event) {
+    /// `comm_is_truth`: the record's comm names the process as it was at the syscall, so it
+    /// wins over a table entry with another name.
+    fn fill_process(&self, raw: &SyscallEvent, table: &ProcessTable, comm_is_truth: bool, ev: &mut Event) {
         let (p, u) = (&mut ev.proc, &mut ev.user);
         let known = table.fill_event_process(raw.tgid as i32, p, u);
+        let comm = comm_str(&raw.comm);
+        if known && comm_is_truth && !comm.is_empty() && p.name != comm {
+            // The table was loaded from /proc after the syscall and describes the pid's later
+            // image: runc's init ("runc:[2:INIT]") mounts and setns in the container's cgroup,
+            // then execs the container's program, and a detection thread running behind loads
+            // that program. With the table's name, runc's own setup would fire "Mount in
+            // container" as the program. The kernel's comm is what the process was called at
+            // the syscall (a thread's own name, as in Falco); the rest stays the table's.
+            p.name.clear();
+            p.name.push_str(&comm);
+        }
         if !known {
             p.pid = raw.tgid as i64;
             p.ppid = 0;
             p.name.clear();
-            p.name.push_str(&comm_str(&raw.comm));
+            p.name.push_str(&comm);
             p.exe.clear();
             p.exepath.clear();
             p.args.clear();
@@ -1207,6 +1223,7 @@ mod tests {
         let known = table.get_or_load(me as i32).expect("own process").clone();
         let mut r = rec("setuid", 0);
         r.tgid = me;
+        comm(&mut r, &known.comm);
         r.uid = known.uid.wrapping_add(1);
         let mut ev = Event::default();
         let c = Container { id: "abc".into(), ..Container::default() };
@@ -1216,6 +1233,40 @@ mod tests {
         assert_eq!(ev.user.uid, known.uid as i64 + 1);
         assert_eq!(ev.user.name, "", "the table's name is for another uid");
         assert_eq!(ev.container, Some(c));
+    }
+
+    /// runc's init mounts in the container's cgroup, then execs the container's program; a
+    /// detection thread running behind loads the pid from /proc as that program. The record's
+    /// comm says runc:[2:INIT], and runc's own setup must not be "Mount in container".
+    #[test]
+    fn the_records_comm_names_the_process_at_the_syscall_except_for_exec() {
+        let me = std::process::id();
+        let mut table = ProcessTable::new(PathBuf::from("/proc"), 16);
+        let known = table.get_or_load(me as i32).expect("own process").clone();
+        let engine = Engine::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules"));
+        let c = Container { id: "abc".into(), ..Container::default() };
+        let mut mount = rec("mount", 0);
+        mount.tgid = me;
+        path(&mut mount, 0, "proc");
+        path(&mut mount, 1, "/proc");
+        let mut ev = Event::default();
+        let dec = Decoder::new(Arch::X86_64);
+        comm(&mut mount, "runc:[2:INIT]");
+        dec.decode(&mount, 1, 0, &table, Some(c.clone()), &mut ev);
+        assert_eq!(ev.proc.name, "runc:[2:INIT]");
+        assert_eq!(ev.proc.pid, me as i64, "the rest is the table's");
+        assert_eq!(engine.first_match(&ev).map(|r| r.name.as_str()), None);
+        // The same mount by the program itself is one.
+        comm(&mut mount, &known.comm);
+        dec.decode(&mount, 2, 0, &table, Some(c.clone()), &mut ev);
+        assert_eq!(engine.first_match(&ev).map(|r| r.name.as_str()), Some("Mount in container"));
+        // A successful exec's record has the old image's comm; the table has the new one.
+        let mut exec = rec("execve", 0);
+        exec.tgid = me;
+        path(&mut exec, 0, "/bin/true");
+        comm(&mut exec, "sh");
+        dec.decode(&exec, 3, 0, &table, Some(c), &mut ev);
+        assert_eq!(ev.proc.name, known.comm);
     }
 
     #[test]
