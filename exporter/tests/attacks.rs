@@ -471,3 +471,39 @@ fn container_only_rules_do_not_fire_for_the_host() {
         );
     }
 }
+
+// ---- container identity ------------------------------------------------------------------------
+
+/// A container that reads /etc/shadow and exits at once (runc deletes its state with it), as a
+/// short job or a crash-looping pod does: the match must still carry its name, image and
+/// namespace.
+///
+/// Bug (container resolution: collector.rs `containers_of`, container/ `resolve_all`, not this
+/// branch's to change): when the evaluator reaches the events after runc has deleted the state
+/// (here ~1 run in 8 on an idle machine, most runs under load), the cgroup gets a provisional
+/// identity (the id from the cgroup path, no name/image/namespace) and the match is counted and
+/// alerted under container_name="" image="" namespace="" for good, although the kernel's
+/// new-cgroup notice came while the container ran.
+#[test]
+#[ignore = "product bug (intermittent): a container gone before its events are evaluated is counted under its id with empty name/image/namespace"]
+fn a_container_that_exits_at_once_keeps_its_labels() {
+    kernel_test!(a_container_that_exits_at_once_keeps_its_labels);
+    let exporter = suite_exporter();
+    let rule = "Read sensitive file untrusted";
+    let rootfs = common::attack::attack_rootfs();
+    retry_on_ring_loss(exporter, rule, || {
+        let target = Target::new("short-lived");
+        target.container(&rootfs, "cat /etc/shadow >/dev/null", &Opts::default()).run_to_completion();
+        let labels = target.match_labels(rule, "warning");
+        let counted = common::eventually(Duration::from_secs(3), || {
+            sample(&exporter.metrics(), "tracewarden_rule_matches_total", &labels).is_some()
+        });
+        let series: Vec<String> = exporter
+            .metrics()
+            .lines()
+            .filter(|l| l.contains(target.short_id()) && l.contains("rule_matches_total"))
+            .map(str::to_owned)
+            .collect();
+        assert!(counted, "not counted under {labels:?}; its series: {series:?}");
+    });
+}
