@@ -330,17 +330,16 @@ fn evasion(name: &str, action: &str, opts: Opts) {
     assert_eq!(field(&d, "fd.name"), "/etc/shadow", "{action}: {}", d.alert);
 }
 
-/// Why the short-lived-reader evasions fail today (see the README's detection section).
-const RACE: &str = "product gap: a relative path or a link is resolved in user space through \
-    /proc/<pid>/cwd and /proc/<pid>/root after the event arrives; `cat` has exited by then, so \
-    the path is taken lexically (cwd unknown -> /shadow, link not followed -> /tmp/s). Needs the \
-    kernel side to resolve the path at the syscall (issue 4, item 3).";
+// Why the short-lived-reader evasions below fail today: a relative path or a link is resolved in
+// user space through /proc/<pid>/cwd and /proc/<pid>/root after the event arrives; `cat` has
+// exited by then, so the path is taken lexically (cwd unknown -> /shadow, link not followed ->
+// /tmp/s, hard link not checked -> /tmp/h). The kernel side has to resolve the path at the
+// syscall (issue 4, item 3). The `_by_a_live_reader` twins show the resolution itself works.
 
 #[test]
-#[ignore = "product gap: cat exits before the evaluator reads /proc/<pid>/cwd (fd.name=/shadow); see RACE"]
+#[ignore = "product gap: cat exits before the evaluator reads /proc/<pid>/cwd (fd.name=/shadow)"]
 fn evasion_relative_path_from_etc() {
     kernel_test!(evasion_relative_path_from_etc);
-    let _ = RACE;
     evasion("evasion-cwd", "cd /etc; cat shadow", Opts::default());
 }
 
@@ -351,14 +350,14 @@ fn evasion_dot_dot_and_double_slash() {
 }
 
 #[test]
-#[ignore = "product gap: cat exits before the evaluator follows the link in /proc/<pid>/root (fd.name=/tmp/s); see RACE"]
+#[ignore = "product gap: cat exits before the evaluator follows the link in /proc/<pid>/root (fd.name=/tmp/s)"]
 fn evasion_symlink_to_shadow() {
     kernel_test!(evasion_symlink_to_shadow);
     evasion("evasion-symlink", "ln -s /etc/shadow /tmp/s && cat /tmp/s", writable());
 }
 
 #[test]
-#[ignore = "product gap: cat exits before the evaluator can stat the link in /proc/<pid>/root (fd.name=/tmp/h); see RACE"]
+#[ignore = "product gap: cat exits before the evaluator can stat the link in /proc/<pid>/root (fd.name=/tmp/h)"]
 fn evasion_hard_link_to_shadow() {
     kernel_test!(evasion_hard_link_to_shadow);
     evasion("evasion-hardlink", "ln /etc/shadow /tmp/h && cat /tmp/h", writable());

@@ -27,15 +27,18 @@ pub fn helper_binary() -> &'static Path {
     static HELPER: OnceLock<PathBuf> = OnceLock::new();
     HELPER.get_or_init(|| {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/attack_helper.c");
-        // Per process: test binaries built from other worktrees may compile at the same time.
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("tw-helper-{}", std::process::id()));
+        // Built under a per-process name and renamed into place: two runs of the tests may build
+        // it at the same time, and a rename never shows a half-written file.
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let (building, out) = (dir.join(format!("tw-helper.{}", std::process::id())), dir.join("tw-helper"));
         let output = Command::new("gcc")
             .args(["-static", "-O1", "-Wall", "-o"])
-            .arg(&out)
+            .arg(&building)
             .arg(&src)
             .output()
             .expect("gcc (scripts/bootstrap.sh installs gcc and libc6-dev)");
         assert!(output.status.success(), "gcc -static {}: {}", src.display(), String::from_utf8_lossy(&output.stderr));
+        std::fs::rename(&building, &out).expect("rename the helper into place");
         out
     })
 }
@@ -191,13 +194,15 @@ pub struct Action {
 }
 
 impl Action {
-    /// Starts `target`'s container (its own [`attack_rootfs`], adjusted by `prepare`) running
-    /// `action` under `sh`. With a terminal, runc needs one itself: `script` gives it a pty (as
-    /// a user's terminal would), and runc gives the container a pty of its own.
+    /// Starts `target`'s container (on its own [`attack_rootfs`]) running `action` under `sh`,
+    /// then idling (`sleep 60; :`: the trailing builtin keeps busybox's shell from exec'ing the
+    /// sleep, so the shell stays what it was). With a terminal, runc needs one itself: `script`
+    /// gives it a pty (as a user's terminal would), and runc gives the container a pty of its own.
     pub fn start(target: &Target, action: &str, opts: &Opts) -> Action {
         Action::start_in(target, attack_rootfs(), action, opts)
     }
 
+    /// [`Action::start`] on a rootfs the caller prepared.
     pub fn start_in(target: &Target, rootfs: Rootfs, action: &str, opts: &Opts) -> Action {
         let script = format!("if {{ {action} ; }}; then echo {ACTION_OK}; else echo {ACTION_FAILED}; fi; sleep 60; :");
         let container = target.container(&rootfs, &script, opts);
