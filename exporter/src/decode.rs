@@ -59,9 +59,12 @@ use crate::rules::{ArgValue, Container, Event, Fd, Role};
 use crate::syscalls::{Arch, SyscallNames};
 use exporter_ebpf::{SyscallEvent, EVENT_RESOLVED_PATH, MAX_PATH, MAX_SYSCALLS};
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::PathBuf;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 /// Nanoseconds to add to a `bpf_ktime_get_ns` value (CLOCK_MONOTONIC) to get nanoseconds since
 /// the Unix epoch: `CLOCK_REALTIME - CLOCK_MONOTONIC`, read now (monotonic read on both sides of
@@ -195,6 +198,24 @@ pub struct Decoder {
     o_nofollow: u64,
     o_directory: u64,
     proc_root: PathBuf,
+    /// Hard links made while running: the new name -> the path it was linked from, so an open
+    /// under the new name is the original (`ln /etc/shadow /tmp/h; cat /tmp/h` reads
+    /// /etc/shadow). Keyed by path, not inode: `ln` has usually exited before its event is
+    /// decoded, so its root cannot be looked in; the opener's can, and the open checks there that
+    /// both names are still the same file. At most [`MAX_HARD_LINKS`]; cleared when full. A
+    /// mutex, not a cell: `decode` takes `&self`.
+    hard_links: Mutex<HashMap<String, String>>,
+}
+
+/// Hard links remembered by one decoder (a few hundred bytes each).
+pub const MAX_HARD_LINKS: usize = 4096;
+
+/// `(device, inode)` of `path` inside `root` (a process's `/proc/<pid>/root`), symlinks
+/// followed; None when it cannot be looked at (the process is gone, the file too).
+fn file_id(root: &Path, path: &str) -> Option<(u64, u64)> {
+    let mut full = root.to_path_buf();
+    full.extend(path.split('/').filter(|c| !c.is_empty()));
+    std::fs::metadata(full).ok().map(|m| (m.dev(), m.ino()))
 }
 
 impl Decoder {
@@ -211,7 +232,7 @@ impl Decoder {
             Arch::X86_64 => (OPEN_FLAGS_X86_64, 0o400000, 0o200000),
             Arch::Aarch64 => (OPEN_FLAGS_AARCH64, 0o100000, 0o40000),
         };
-        Decoder { names, kinds, open_flags, o_nofollow, o_directory, proc_root }
+        Decoder { names, kinds, open_flags, o_nofollow, o_directory, proc_root, hard_links: Mutex::default() }
     }
 
     /// Renders open(2) flags as Falco does (`O_WRONLY|O_CREAT|O_TRUNC`, `O_RDONLY` for none),
@@ -259,7 +280,10 @@ impl Decoder {
         ev.dir = crate::rules::Direction::Exit;
         ev.res = raw.res;
         ev.container = container;
-        self.fill_process(raw, table, ev);
+        // A successful exec's record carries the comm from before the exec (it is taken at entry),
+        // while the table was reloaded with the new image: there the table is right.
+        let exec_done = matches!(kind, Sys::Execve | Sys::Execveat) && raw.res == 0;
+        self.fill_process(raw, table, !exec_done, ev);
 
         let Event { args, proc, fd, .. } = ev;
         let mut cx = Cx {
@@ -280,14 +304,27 @@ impl Decoder {
         }
     }
 
-    fn fill_process(&self, raw: &SyscallEvent, table: &ProcessTable, ev: &mut Event) {
+    /// `comm_is_truth`: the record's comm names the process as it was at the syscall, so it
+    /// wins over a table entry with another name.
+    fn fill_process(&self, raw: &SyscallEvent, table: &ProcessTable, comm_is_truth: bool, ev: &mut Event) {
         let (p, u) = (&mut ev.proc, &mut ev.user);
         let known = table.fill_event_process(raw.tgid as i32, p, u);
+        let comm = comm_str(&raw.comm);
+        if known && comm_is_truth && !comm.is_empty() && p.name != comm {
+            // The table was loaded from /proc after the syscall and describes the pid's later
+            // image: runc's init ("runc:[2:INIT]") mounts and setns in the container's cgroup,
+            // then execs the container's program, and a detection thread running behind loads
+            // that program. With the table's name, runc's own setup would fire "Mount in
+            // container" as the program. The kernel's comm is what the process was called at
+            // the syscall (a thread's own name, as in Falco); the rest stays the table's.
+            p.name.clear();
+            p.name.push_str(&comm);
+        }
         if !known {
             p.pid = raw.tgid as i64;
             p.ppid = 0;
             p.name.clear();
-            p.name.push_str(&comm_str(&raw.comm));
+            p.name.push_str(&comm);
             p.exe.clear();
             p.exepath.clear();
             p.args.clear();
@@ -730,6 +767,29 @@ impl Cx<'_> {
         }
     }
 
+    fn root(&self) -> PathBuf {
+        self.d.proc_root.join(self.pid.to_string()).join("root")
+    }
+
+    /// A successful `link`: `new` is remembered as a name of `old`.
+    fn remember_hard_link(&self, old: String, new: &str) {
+        let Ok(mut links) = self.d.hard_links.lock() else { return };
+        if links.len() >= MAX_HARD_LINKS {
+            links.clear();
+        }
+        links.insert(new.to_owned(), old);
+    }
+
+    /// The path a hard link at `opened` was made from, if one was seen and both names are still
+    /// the same file in the opener's root (the link may since have been replaced, or made in
+    /// another container). Two `stat`s, only for an open of a name seen being linked.
+    fn hard_link_original(&self, opened: &str) -> Option<String> {
+        let original = self.d.hard_links.lock().ok()?.get(opened).filter(|o| o.as_str() != opened).cloned()?;
+        let root = self.root();
+        let same = matches!((file_id(&root, opened), file_id(&root, &original)), (Some(a), Some(b)) if a == b);
+        same.then_some(original)
+    }
+
     fn flags(&mut self, name: &str, v: u64, table: &[(u64, &str)]) {
         render_flags(v, table, self.args.text(name));
     }
@@ -759,7 +819,15 @@ impl Cx<'_> {
                 let f = flags.unwrap_or(0);
                 let last = if f & d.o_nofollow != 0 { Last::NoFollow } else { Last::Follow };
                 let obj = if f & d.o_directory != 0 && f & 0o20000000 == 0 { "directory" } else { "file" };
-                self.path_arg("name", 0, dirfd, last, Some(obj));
+                let opened = self.path_arg("name", 0, dirfd, last, Some(obj));
+                if self.raw.res >= 0 {
+                    if let Some(original) = opened.and_then(|p| self.hard_link_original(&p)) {
+                        if let Some(f) = self.fd.as_mut() {
+                            f.name.clear();
+                            f.name.push_str(&original);
+                        }
+                    }
+                }
                 if let Some(f) = flags {
                     d.render_open_flags(f, self.args.text("flags"));
                 }
@@ -884,9 +952,12 @@ impl Cx<'_> {
                 if at {
                     self.args.int("newdir", newdir);
                 }
-                self.path_arg("newpath", 1, newdir, Last::NoFollow, Some("file"));
+                let new = self.path_arg("newpath", 1, newdir, Last::NoFollow, Some("file"));
                 if at {
                     self.flags("flags", flags, AT_FLAGS);
+                }
+                if let (0, Some(old), Some(new)) = (self.raw.res, old, new) {
+                    self.remember_hard_link(old, &new);
                 }
             }
             Rename | Renameat | Renameat2 => {
@@ -1213,6 +1284,7 @@ mod tests {
         let known = table.get_or_load(me as i32).expect("own process").clone();
         let mut r = rec("setuid", 0);
         r.tgid = me;
+        comm(&mut r, &known.comm);
         r.uid = known.uid.wrapping_add(1);
         let mut ev = Event::default();
         let c = Container { id: "abc".into(), ..Container::default() };
@@ -1222,6 +1294,88 @@ mod tests {
         assert_eq!(ev.user.uid, known.uid as i64 + 1);
         assert_eq!(ev.user.name, "", "the table's name is for another uid");
         assert_eq!(ev.container, Some(c));
+    }
+
+    /// runc's init mounts in the container's cgroup, then execs the container's program; a
+    /// detection thread running behind loads the pid from /proc as that program. The record's
+    /// comm says runc:[2:INIT], and runc's own setup must not be "Mount in container".
+    #[test]
+    fn the_records_comm_names_the_process_at_the_syscall_except_for_exec() {
+        let me = std::process::id();
+        let mut table = ProcessTable::new(PathBuf::from("/proc"), 16);
+        let known = table.get_or_load(me as i32).expect("own process").clone();
+        let engine = Engine::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules"));
+        let c = Container { id: "abc".into(), ..Container::default() };
+        let mut mount = rec("mount", 0);
+        mount.tgid = me;
+        path(&mut mount, 0, "proc");
+        path(&mut mount, 1, "/proc");
+        let mut ev = Event::default();
+        let dec = Decoder::new(Arch::X86_64);
+        comm(&mut mount, "runc:[2:INIT]");
+        dec.decode(&mount, 1, 0, &table, Some(c.clone()), &mut ev);
+        assert_eq!(ev.proc.name, "runc:[2:INIT]");
+        assert_eq!(ev.proc.pid, me as i64, "the rest is the table's");
+        assert_eq!(engine.first_match(&ev).map(|r| r.name.as_str()), None);
+        // The same mount by the program itself is one.
+        comm(&mut mount, &known.comm);
+        dec.decode(&mount, 2, 0, &table, Some(c.clone()), &mut ev);
+        assert_eq!(engine.first_match(&ev).map(|r| r.name.as_str()), Some("Mount in container"));
+        // A successful exec's record has the old image's comm; the table has the new one.
+        let mut exec = rec("execve", 0);
+        exec.tgid = me;
+        path(&mut exec, 0, "/bin/true");
+        comm(&mut exec, "sh");
+        dec.decode(&exec, 3, 0, &table, Some(c), &mut ev);
+        assert_eq!(ev.proc.name, known.comm);
+    }
+
+    /// `ln /etc/shadow /tmp/h; cat /tmp/h`: the open of the link is the original file, for the
+    /// rules too; a name not seen being linked, or a link whose original was replaced,
+    /// stays as opened.
+    #[test]
+    fn an_open_of_a_hard_link_seen_being_made_is_the_original_file() {
+        let fake = Fake::new();
+        let rootfs = tempfile::tempdir().unwrap();
+        for d in ["etc", "tmp"] {
+            std::fs::create_dir(rootfs.path().join(d)).unwrap();
+        }
+        std::fs::write(rootfs.path().join("etc/shadow"), "root:*:1::::::\n").unwrap();
+        std::fs::write(rootfs.path().join("etc/hostname"), "box\n").unwrap();
+        symlink(rootfs.path(), fake.dir.path().join(PID.to_string()).join("root")).unwrap();
+        let (dec, table) = (fake.decoder(), fake.table());
+        let engine = Engine::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules"));
+        let open = |name: &str| {
+            let mut r = rec("openat", 3);
+            r.args[0] = AT_FDCWD as u64;
+            path(&mut r, 0, name);
+            let mut ev = Event::default();
+            dec.decode(&r, 2, 0, &table, None, &mut ev);
+            ev
+        };
+        let link = |old: &str, new: &str| {
+            std::fs::hard_link(rootfs.path().join(&old[1..]), rootfs.path().join(&new[1..])).unwrap();
+            let mut r = rec("linkat", 0);
+            (r.args[0], r.args[2]) = (AT_FDCWD as u64, AT_FDCWD as u64);
+            path(&mut r, 0, old);
+            path(&mut r, 1, new);
+            let mut ev = Event::default();
+            dec.decode(&r, 1, 0, &table, None, &mut ev);
+        };
+        // Made before anything was seen: as opened.
+        std::fs::hard_link(rootfs.path().join("etc/hostname"), rootfs.path().join("tmp/early")).unwrap();
+        assert_eq!(fd(&open("/tmp/early")).name, "/tmp/early");
+        link("/etc/shadow", "/tmp/h");
+        let ev = open("/tmp/h");
+        assert_eq!(fd(&ev).name, "/etc/shadow");
+        assert_eq!(ev.args.get("name"), Some(&s("/tmp/h")), "the argument stays what was opened");
+        assert_eq!(engine.first_match(&ev).map(|r| r.name.as_str()), Some("Read sensitive file untrusted"));
+        assert_eq!(fd(&open("/etc/shadow")).name, "/etc/shadow");
+        assert_eq!(fd(&open("/etc/hostname")).name, "/etc/hostname");
+        // The original replaced (another inode at /etc/shadow): the link is no longer it.
+        std::fs::remove_file(rootfs.path().join("etc/shadow")).unwrap();
+        std::fs::write(rootfs.path().join("etc/shadow"), "new\n").unwrap();
+        assert_eq!(fd(&open("/tmp/h")).name, "/tmp/h");
     }
 
     #[test]

@@ -83,7 +83,14 @@ pub struct ProcessTable {
     exited: VecDeque<Key>,
     clock: AtomicU64,
     stats: TableStats,
+    /// pid -> until when [`ProcessTable::reload`] skips it: its last reload found /proc
+    /// unchanged, so the other comm the caller saw was a thread's own name (see `reload`).
+    futile_reloads: HashMap<i32, Instant>,
+    reload_hold: Duration,
 }
+
+/// How long a reload that found nothing new is not repeated for the same pid.
+pub const DEFAULT_RELOAD_HOLD: Duration = Duration::from_secs(1);
 
 impl ProcessTable {
     /// A table over `proc_root` (`/proc`, or a synthetic tree in tests) holding at most
@@ -99,6 +106,8 @@ impl ProcessTable {
             exited: VecDeque::new(),
             clock: AtomicU64::new(0),
             stats: TableStats::default(),
+            futile_reloads: HashMap::new(),
+            reload_hold: DEFAULT_RELOAD_HOLD,
         }
     }
 
@@ -116,6 +125,11 @@ impl ProcessTable {
 
     pub fn with_exit_grace(mut self, grace: Duration) -> ProcessTable {
         self.exit_grace = grace;
+        self
+    }
+
+    pub fn with_reload_hold(mut self, hold: Duration) -> ProcessTable {
+        self.reload_hold = hold;
         self
     }
 
@@ -243,11 +257,31 @@ impl ProcessTable {
     /// entry is stale (the kernel reported another comm: the pid was reused, or the process
     /// renamed itself). When /proc no longer has the pid the entry is dropped: no information
     /// beats another process's.
+    ///
+    /// A reload that finds the same process under the same name means the caller saw a thread's
+    /// own comm (threads have their own: tokio-rt-worker, the exporter's "detection"); that pid
+    /// is then not reloaded again for [`DEFAULT_RELOAD_HOLD`]. Without the hold every event of
+    /// such a thread reads five /proc files, and when the thread is the exporter's own detection
+    /// thread those reads are events of the same thread again: a loop that kept it busy forever
+    /// (thousands of /proc reads a second) and delayed every alert by seconds.
     pub fn reload(&mut self, pid: i32) {
+        let now = Instant::now();
+        if self.futile_reloads.get(&pid).is_some_and(|until| *until > now) {
+            return;
+        }
+        let before = self.get(pid).map(|p| (p.start_time, p.comm.clone()));
         if self.load(pid).is_none() {
+            self.futile_reloads.remove(&pid);
             if let Some(start) = self.current.get(&pid).copied() {
                 self.remove(&(pid, start));
             }
+            return;
+        }
+        if before.is_some() && before == self.get(pid).map(|p| (p.start_time, p.comm.clone())) {
+            if self.futile_reloads.len() >= self.capacity {
+                self.futile_reloads.retain(|_, until| *until > now);
+            }
+            self.futile_reloads.insert(pid, now + self.reload_hold);
         }
     }
 

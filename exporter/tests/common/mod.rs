@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 pub mod alerts;
+pub mod attack;
 
 use std::{
     os::unix::fs::MetadataExt,
@@ -252,6 +253,11 @@ impl RuncContainer {
         std::fs::write(&config_path, serde_json::to_vec_pretty(&config).expect("serialise"))
             .expect("write config.json");
         RuncContainer { id: id.to_owned(), bundle }
+    }
+
+    /// The bundle directory (config.json), for tests that adjust the config before running.
+    pub fn bundle(&self) -> &Path {
+        self.bundle.path()
     }
 
     /// Starts it detached; it runs its args, then exits.

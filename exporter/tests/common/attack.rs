@@ -1,0 +1,465 @@
+//! Attack simulation: a busybox rootfs with the tools attacks use (plus a small static C helper
+//! for what busybox cannot do), containers configured per attack (writable root, capabilities,
+//! user, host network, terminal), and the checks: the counter under the container's exact labels
+//! and the alert line, with the latency from the kernel's event time to the line.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    sync::{atomic::AtomicI32, atomic::Ordering, OnceLock},
+    time::{Duration, Instant},
+};
+
+use super::{sample, Exporter, Rootfs, RuncContainer, SHIPPED_RULES};
+
+/// How long an attack may take to be counted and alerted (issue 4).
+pub const DETECTION_DEADLINE: Duration = Duration::from_secs(2);
+
+/// busybox applets the attack scripts use, linked in /bin of the rootfs (beside those
+/// `Rootfs::build` links).
+const APPLETS: &[&str] = &[
+    "ln", "chmod", "chown", "mount", "umount", "unshare", "nc", "echo", "kill", "insmod", "dpkg", "rm", "mkdir",
+    "usleep", "id", "touch", "tail",
+];
+
+/// The attack helper (common/attack_helper.c), compiled static once per test binary.
+pub fn helper_binary() -> &'static Path {
+    static HELPER: OnceLock<PathBuf> = OnceLock::new();
+    HELPER.get_or_init(|| {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/attack_helper.c");
+        // Built under a per-process name and renamed into place: two runs of the tests may build
+        // it at the same time, and a rename never shows a half-written file.
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let (building, out) = (dir.join(format!("tw-helper.{}", std::process::id())), dir.join("tw-helper"));
+        let output = Command::new("gcc")
+            .args(["-static", "-O1", "-Wall", "-o"])
+            .arg(&building)
+            .arg(&src)
+            .output()
+            .expect("gcc (scripts/bootstrap.sh installs gcc and libc6-dev)");
+        assert!(output.status.success(), "gcc -static {}: {}", src.display(), String::from_utf8_lossy(&output.stderr));
+        std::fs::rename(&building, &out).expect("rename the helper into place");
+        out
+    })
+}
+
+/// A rootfs for attacks: busybox with [`APPLETS`], `/bin/tw-helper`, `socat` (the helper under
+/// that name: busybox has no socat), `apk` (busybox under that name: the exec is the event),
+/// and the directories the scripts write to.
+pub fn attack_rootfs() -> Rootfs {
+    let rootfs = Rootfs::build();
+    let root = rootfs.path();
+    let bin = root.join("bin");
+    for applet in APPLETS.iter().chain(&["apk"]) {
+        std::os::unix::fs::symlink("busybox", bin.join(applet)).expect("symlink applet");
+    }
+    std::fs::copy(helper_binary(), bin.join("tw-helper")).expect("copy helper");
+    std::os::unix::fs::symlink("tw-helper", bin.join("socat")).expect("symlink socat");
+    for d in ["mnt", "var/tmp"] {
+        std::fs::create_dir_all(root.join(d)).expect("mkdir");
+    }
+    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/tmp:/bin/sh\n")
+        .expect("passwd");
+    rootfs
+}
+
+/// How a container deviates from `runc spec`'s defaults.
+#[derive(Clone, Debug, Default)]
+pub struct Opts {
+    /// Root file system writable (the default rootfs is read-only).
+    pub writable: bool,
+    /// Capabilities added to every set (ambient too), e.g. `CAP_SYS_ADMIN`.
+    pub caps: Vec<&'static str>,
+    /// Run as this uid and gid instead of root.
+    pub user: Option<(u32, u32)>,
+    /// Share the host's network namespace (so a connection can reach a host address).
+    pub host_network: bool,
+    /// Give the process a terminal (runc allocates a pty, as `docker exec -it` does).
+    pub terminal: bool,
+}
+
+/// One container of an attack case: a unique id, its name and namespace, and the labels the
+/// exporter must put on its series.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub id: String,
+    pub name: String,
+    pub namespace: String,
+    pub image: String,
+}
+
+impl Target {
+    /// A container named `name` with a fresh 64-hex id (docker's cgroup layout).
+    pub fn new(name: &str) -> Target {
+        Target {
+            id: unique_hex64(),
+            name: name.to_owned(),
+            namespace: "attacks".to_owned(),
+            image: format!("registry.test/{name}:1"),
+        }
+    }
+
+    /// The id as /metrics and the alerts show it (docker's 12-character short id).
+    pub fn short_id(&self) -> &str {
+        &self.id[..12]
+    }
+
+    /// The exact label set of `tracewarden_rule_matches_total` for `rule` in this container.
+    pub fn match_labels<'a>(&'a self, rule: &'a str, priority: &'a str) -> Vec<(&'a str, &'a str)> {
+        vec![
+            ("rule", rule),
+            ("priority", priority),
+            ("container_id", self.short_id()),
+            ("container_name", &self.name),
+            ("image", &self.image),
+            ("pod", ""),
+            ("namespace", &self.namespace),
+        ]
+    }
+
+    /// A runc container running `sh -c script` with `opts`.
+    pub fn container(&self, rootfs: &Rootfs, script: &str, opts: &Opts) -> RuncContainer {
+        let annotations = [
+            ("io.kubernetes.cri.container-name", self.name.as_str()),
+            ("io.kubernetes.cri.image-name", self.image.as_str()),
+            ("io.kubernetes.cri.sandbox-namespace", self.namespace.as_str()),
+        ];
+        let container = RuncContainer::create(
+            rootfs,
+            &self.id,
+            &format!("/docker/{}", self.id),
+            &annotations,
+            &["sh", "-c", script],
+        );
+        configure(container.bundle(), opts);
+        container
+    }
+}
+
+/// A 64-hex container id no other test (or concurrent test binary) uses.
+fn unique_hex64() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos() as u64;
+    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+    let a = nanos ^ (u64::from(std::process::id()) << 32) ^ seq.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let b = a.rotate_left(29).wrapping_mul(0xd6e8_feb8_6659_fd93) ^ seq;
+    format!("a7{:014x}{b:016x}{:016x}{:016x}", a >> 8, a ^ b, a.wrapping_add(b))
+}
+
+/// Applies `opts` to the bundle's config.json.
+fn configure(bundle: &Path, opts: &Opts) {
+    let path = bundle.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("read config.json")).expect("parse config.json");
+    config["root"]["readonly"] = (!opts.writable).into();
+    config["process"]["terminal"] = opts.terminal.into();
+    if !opts.caps.is_empty() {
+        let caps = &mut config["process"]["capabilities"];
+        for set in ["bounding", "effective", "permitted", "inheritable", "ambient"] {
+            let mut list: Vec<serde_json::Value> = caps[set].as_array().cloned().unwrap_or_default();
+            for cap in &opts.caps {
+                if !list.iter().any(|c| c == cap) {
+                    list.push((*cap).into());
+                }
+            }
+            caps[set] = list.into();
+        }
+    }
+    if let Some((uid, gid)) = opts.user {
+        config["process"]["user"] = serde_json::json!({ "uid": uid, "gid": gid });
+    }
+    if opts.host_network {
+        if let Some(namespaces) = config["linux"]["namespaces"].as_array_mut() {
+            namespaces.retain(|ns| ns["type"] != "network");
+        }
+    }
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).expect("serialise")).expect("write config.json");
+}
+
+/// What the script prints once the action is done: it succeeded, or it failed.
+const ACTION_OK: &str = "TW-ACTION-OK";
+const ACTION_FAILED: &str = "TW-ACTION-FAILED";
+
+/// A container that performs one action and then idles, so its processes and its runtime record
+/// (the container's name, image and namespace) outlive the checks, as a real workload's do. Its
+/// output goes to a file the test reads while it runs. Dropping it kills and deletes it.
+pub struct Action {
+    pub target: Target,
+    container: RuncContainer,
+    runc: std::process::Child,
+    output: PathBuf,
+    _rootfs: Rootfs,
+    _dir: tempfile::TempDir,
+}
+
+impl Action {
+    /// Starts `target`'s container (on its own [`attack_rootfs`]) running `action` under `sh`,
+    /// then idling (`sleep 60; :`: the trailing builtin keeps busybox's shell from exec'ing the
+    /// sleep, so the shell stays what it was). With a terminal, runc needs one itself: `script`
+    /// gives it a pty (as a user's terminal would), and runc gives the container a pty of its own.
+    pub fn start(target: &Target, action: &str, opts: &Opts) -> Action {
+        Action::start_in(target, attack_rootfs(), action, opts)
+    }
+
+    /// [`Action::start`] on a rootfs the caller prepared.
+    pub fn start_in(target: &Target, rootfs: Rootfs, action: &str, opts: &Opts) -> Action {
+        let script = format!("if {{ {action} ; }}; then echo {ACTION_OK}; else echo {ACTION_FAILED}; fi; sleep 60; :");
+        let container = target.container(&rootfs, &script, opts);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let output = dir.path().join("output");
+        let out = std::fs::File::create(&output).expect("output file");
+        let err = out.try_clone().expect("output file");
+        let bundle = container.bundle().display().to_string();
+        let mut cmd = if opts.terminal {
+            let mut c = Command::new("script");
+            c.args(["-qec", &format!("runc run --bundle {bundle} {}", target.id), "/dev/null"]);
+            c
+        } else {
+            let mut c = Command::new("runc");
+            c.args(["run", "--bundle", &bundle, &target.id]);
+            c
+        };
+        let runc = cmd.stdin(std::process::Stdio::null()).stdout(out).stderr(err).spawn().expect("runc run");
+        Action { target: target.clone(), container, runc, output, _rootfs: rootfs, _dir: dir }
+    }
+
+    fn output(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(&self.output).unwrap_or_default()).into_owned()
+    }
+
+    /// Waits until the action has run; panics (with the container's output) if it failed, so a
+    /// missed detection is never an attack that did not happen.
+    pub fn wait_done(&mut self) -> &mut Action {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let out = self.output();
+            if out.contains(ACTION_OK) {
+                return self;
+            }
+            let exited = self.runc.try_wait().ok().flatten();
+            if out.contains(ACTION_FAILED) || exited.is_some() || Instant::now() > deadline {
+                panic!("{}: the action failed or never finished (runc: {exited:?}):\n{out}", self.target.name);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Action {
+    fn drop(&mut self) {
+        self.container.delete();
+        let _ = self.runc.kill();
+        let _ = self.runc.wait();
+    }
+}
+
+/// One exporter with the shipped rules for the whole test binary: each start loads the eBPF
+/// programs, and every exporter evaluates every interesting syscall of the machine, so one is
+/// both faster and lighter than one per test. Tests use their own containers and never share
+/// a (rule, container) series. It is killed when the test binary exits (an `atexit` handler:
+/// statics are never dropped). With `ATTACKS_RECORD_DIR` set, it also records every evaluated
+/// event there, to debug a missed detection.
+pub fn suite_exporter() -> &'static Exporter {
+    static EXPORTER: OnceLock<Exporter> = OnceLock::new();
+    static PID: AtomicI32 = AtomicI32::new(0);
+    extern "C" fn kill_suite_exporter() {
+        let pid = PID.load(Ordering::SeqCst);
+        if pid > 0 {
+            // SAFETY: plain syscalls on the child this process started.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, std::ptr::null_mut(), 0);
+            }
+        }
+    }
+    EXPORTER.get_or_init(|| {
+        let exporter = match std::env::var("ATTACKS_RECORD_DIR") {
+            Ok(dir) => {
+                let file = format!("{dir}/events-{}.jsonl", std::process::id());
+                Exporter::start(&["--rules-dir", SHIPPED_RULES, "--record", &file])
+            }
+            Err(_) => Exporter::start(&["--rules-dir", SHIPPED_RULES]),
+        };
+        PID.store(exporter.pid() as i32, Ordering::SeqCst);
+        // SAFETY: registers a plain extern "C" function.
+        unsafe { libc::atexit(kill_suite_exporter) };
+        exporter
+    })
+}
+
+/// The alert lines for `rule` that mention `needle` (checked as text first: the suite's
+/// exporter collects every alert of the machine).
+pub fn alerts_matching(exporter: &Exporter, rule: &str, needle: &str) -> Vec<serde_json::Value> {
+    exporter
+        .stdout_lines()
+        .iter()
+        .filter(|line| line.contains(needle))
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|alert| alert["rule"] == rule)
+        .collect()
+}
+
+/// The first alert line for `rule` whose container_id is `short_id`, if any.
+pub fn find_alert(exporter: &Exporter, rule: &str, short_id: &str) -> Option<serde_json::Value> {
+    alerts_matching(exporter, rule, short_id).into_iter().find(|alert| alert["container_id"] == short_id)
+}
+
+/// Nanoseconds since the epoch of an alert's `time` (RFC 3339 text or a number).
+pub fn alert_time_ns(alert: &serde_json::Value) -> Option<i128> {
+    if let Some(n) = alert["time"].as_i64() {
+        return Some(n.into());
+    }
+    let text = alert["time"].as_str()?;
+    let out = Command::new("date").args(["-u", "-d", text, "+%s%N"]).output().ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
+fn now_ns() -> i128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos() as i128
+}
+
+/// What one attack produced: the alert, and how long after the kernel's event (the alert's
+/// `time`) the test saw the alert line and the counter (polled every 10 ms).
+#[derive(Debug)]
+pub struct Detection {
+    pub alert: serde_json::Value,
+    pub alert_latency: Duration,
+    pub counter_latency: Duration,
+}
+
+/// Waits for the alert line for `rule` in `action`'s container and for its counter under the
+/// exact labels; both must come within [`DETECTION_DEADLINE`] of the event. Call it right after
+/// starting the action, so the latency is not inflated by the action's own run time; it checks
+/// that the action succeeded too.
+pub fn expect_detection(exporter: &Exporter, action: &mut Action, rule: &str, priority: &str) -> Detection {
+    let target = action.target.clone();
+    // Generous: the deadline is checked against the event time; this only bounds the wait
+    // (container start, the action's own run time of up to 1.5 s, then the deadline).
+    let until = Instant::now() + DETECTION_DEADLINE + Duration::from_secs(5);
+    let labels = target.match_labels(rule, priority);
+    // The rule counters and the loss counters (a lost event explains a missed detection).
+    let counters = || {
+        let wanted = ["rule_matches_total{", "events_lost_total", "kernel_dropped_total"];
+        exporter.metrics().lines().filter(|l| wanted.iter().any(|w| l.contains(w))).collect::<Vec<_>>().join("\n")
+    };
+    let (alert, alert_seen) = loop {
+        if let Some(alert) = find_alert(exporter, rule, target.short_id()) {
+            break (alert, now_ns());
+        }
+        if Instant::now() > until {
+            action.wait_done();
+            panic!(
+                "{rule}: no alert line for container {} ({}) within {DETECTION_DEADLINE:?} of its action\nrule counters:\n{}",
+                target.short_id(),
+                target.name,
+                counters()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let counter_seen = loop {
+        if sample(&exporter.metrics(), "tracewarden_rule_matches_total", &labels).is_some_and(|n| n >= 1.0) {
+            break now_ns();
+        }
+        if Instant::now() > until {
+            panic!("{rule}: alert seen but no counter under exactly {labels:?}:\n{}", counters());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    for (key, want) in [
+        ("container_name", target.name.as_str()),
+        ("image", target.image.as_str()),
+        ("namespace", target.namespace.as_str()),
+    ] {
+        assert_eq!(alert[key], want, "{rule}: alert {key}: {alert}");
+    }
+    action.wait_done();
+    let event_ns = alert_time_ns(&alert).unwrap_or_else(|| panic!("{rule}: alert without a time: {alert}"));
+    let since_event = |seen: i128| Duration::from_nanos((seen - event_ns).max(0) as u64);
+    let (alert_latency, counter_latency) = (since_event(alert_seen), since_event(counter_seen));
+    eprintln!(
+        "LATENCY {rule} [{}]: alert {:.1} ms, counter {:.1} ms",
+        target.name,
+        alert_latency.as_secs_f64() * 1e3,
+        counter_latency.as_secs_f64() * 1e3
+    );
+    assert!(
+        alert_latency <= DETECTION_DEADLINE && counter_latency <= DETECTION_DEADLINE,
+        "{rule}: alert {alert_latency:?} and counter {counter_latency:?} after the event (max {DETECTION_DEADLINE:?})"
+    );
+    Detection { alert, alert_latency, counter_latency }
+}
+
+/// Asserts `rule` has neither an alert line nor a counter for `target`. Call it after a
+/// detection of an event that happened later (events are evaluated in order), so the twin's
+/// events have been evaluated already.
+pub fn expect_no_detection(exporter: &Exporter, target: &Target, rule: &str) {
+    if let Some(alert) = find_alert(exporter, rule, target.short_id()) {
+        panic!("{rule}: the benign twin {} fired it: {alert}", target.name);
+    }
+    let metrics = exporter.metrics();
+    let (series, id) =
+        (format!("tracewarden_rule_matches_total{{rule=\"{rule}\""), format!("container_id=\"{}\"", target.short_id()));
+    let fired: Vec<&str> = metrics.lines().filter(|l| l.starts_with(&series) && l.contains(&id)).collect();
+    assert!(fired.is_empty(), "{rule}: the benign twin {} was counted: {fired:?}", target.name);
+}
+
+/// A non-loopback IPv4 address of this host (the `outbound` macro ignores 127.0.0.0/8): the
+/// source address the kernel would use towards a public address (no packet is sent).
+pub fn host_address() -> std::net::Ipv4Addr {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").expect("udp bind");
+    if socket.connect("192.0.2.1:9").is_ok() {
+        if let Ok(std::net::SocketAddr::V4(a)) = socket.local_addr() {
+            if !a.ip().is_loopback() && !a.ip().is_unspecified() {
+                return *a.ip();
+            }
+        }
+    }
+    let out = Command::new("hostname").arg("-I").output().expect("hostname -I");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .find_map(|a| a.parse::<std::net::Ipv4Addr>().ok().filter(|a| !a.is_loopback()))
+        .expect("this host has no non-loopback IPv4 address")
+}
+
+/// A TCP listener on `port` of every address that accepts (and drops) connections until the test
+/// ends. If the port is taken, whoever holds it accepts instead (a connect only needs to succeed).
+pub fn accept_on(port: u16) -> Option<std::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(("0.0.0.0", port)).ok()?;
+    let accepting = listener.try_clone().ok()?;
+    std::thread::spawn(move || {
+        for stream in accepting.incoming() {
+            drop(stream);
+        }
+    });
+    Some(listener)
+}
+
+/// Events the exporter lost to a full ring buffer so far.
+pub fn ring_losses(exporter: &Exporter) -> f64 {
+    sample(&exporter.metrics(), "tracewarden_events_lost_total", &[("reason", "event_ring_full")]).unwrap_or(0.0)
+}
+
+/// Runs `attempt` (an action and the checks on it); if it fails while the exporter counted
+/// events lost to a full ring, runs it again, up to three times in all. Every syscall of
+/// interest on the machine goes through one ring until the in-kernel prefilter exists, so a
+/// burst elsewhere (a compile, another test's flood) can drop the attack's events; the loss is
+/// counted and reported, and is not a rule failure. Without a counted loss a failure stands.
+pub fn retry_on_ring_loss<T>(exporter: &Exporter, what: &str, mut attempt: impl FnMut() -> T) -> T {
+    const ATTEMPTS: u32 = 3;
+    for n in 1..=ATTEMPTS {
+        let lost_before = ring_losses(exporter);
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut attempt)) {
+            Ok(value) => return value,
+            Err(panic) => {
+                let lost = ring_losses(exporter) - lost_before;
+                if lost <= 0.0 || n == ATTEMPTS {
+                    std::panic::resume_unwind(panic);
+                }
+                eprintln!("RETRY {what}: attempt {n} failed while {lost} events were lost to a full ring");
+            }
+        }
+    }
+    unreachable!("the last attempt returns or panics")
+}

@@ -1,0 +1,112 @@
+/* Actions busybox cannot perform, for the attack-simulation suite (exporter/tests/attacks.rs).
+ * Built static at test time (common/attack.rs) and copied into the container rootfs as
+ * /bin/tw-helper. Run under another name (a link called socat, say) it only sleeps, so the
+ * exec of that name stays visible in /proc while the exporter looks it up.
+ *
+ *   tw-helper sleep MS          sleep MS milliseconds
+ *   tw-helper memfd             copy itself into a memfd and execveat it (AT_EMPTY_PATH): fileless
+ *   tw-helper exec-disk         execve itself from /bin/tw-helper (the benign twin of memfd)
+ *   tw-helper setuid UID        setuid(UID) with the raw syscall; exit 1 if it failed
+ *   tw-helper ptrace-attach     PTRACE_ATTACH to a child, wait for the stop, detach
+ *   tw-helper ptrace-traceme    a child asks to be traced (PTRACE_TRACEME, the benign twin)
+ * Every failure exits non-zero with a message, so a test can tell "action failed" from
+ * "not detected". */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static void nap(long ms) {
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {}
+}
+
+static int fail(const char *what) {
+    fprintf(stderr, "tw-helper: %s: %s\n", what, strerror(errno));
+    return 1;
+}
+
+static int memfd_exec(void) {
+    int fd = (int)syscall(SYS_memfd_create, "payload", 0);
+    if (fd < 0) return fail("memfd_create");
+    int self = open("/proc/self/exe", O_RDONLY);
+    if (self < 0) return fail("open /proc/self/exe");
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(self, buf, sizeof buf)) > 0) {
+        if (write(fd, buf, (size_t)n) != n) return fail("write memfd");
+    }
+    if (n < 0) return fail("read self");
+    close(self);
+    /* argv[0] "tw-helper" so the payload runs its sleep mode and stays in /proc a while. */
+    char *argv[] = { "tw-helper", "sleep", "1500", NULL };
+    syscall(SYS_execveat, fd, "", argv, environ, AT_EMPTY_PATH);
+    return fail("execveat memfd");
+}
+
+static int ptrace_attach(void) {
+    pid_t child = fork();
+    if (child < 0) return fail("fork");
+    if (child == 0) {
+        nap(3000);
+        _exit(0);
+    }
+    if (ptrace(PTRACE_ATTACH, child, NULL, NULL) != 0) return fail("PTRACE_ATTACH");
+    int status;
+    if (waitpid(child, &status, 0) != child) return fail("waitpid");
+    if (ptrace(PTRACE_DETACH, child, NULL, NULL) != 0) return fail("PTRACE_DETACH");
+    kill(child, SIGKILL);
+    waitpid(child, &status, 0);
+    return 0;
+}
+
+static int ptrace_traceme(void) {
+    pid_t child = fork();
+    if (child < 0) return fail("fork");
+    if (child == 0) {
+        if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) != 0) _exit(2);
+        _exit(0);
+    }
+    int status;
+    if (waitpid(child, &status, 0) != child) return fail("waitpid");
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv) {
+    const char *base = strrchr(argv[0], '/');
+    base = base ? base + 1 : argv[0];
+    if (strcmp(base, "tw-helper") != 0) {
+        nap(1500);
+        return 0;
+    }
+    if (argc >= 3 && strcmp(argv[1], "sleep") == 0) {
+        nap(atol(argv[2]));
+        return 0;
+    }
+    if (argc >= 2 && strcmp(argv[1], "memfd") == 0) return memfd_exec();
+    if (argc >= 2 && strcmp(argv[1], "exec-disk") == 0) {
+        char *args[] = { "tw-helper", "sleep", "1500", NULL };
+        execve("/bin/tw-helper", args, environ);
+        return fail("execve /bin/tw-helper");
+    }
+    if (argc >= 3 && strcmp(argv[1], "setuid") == 0) {
+        if (syscall(SYS_setuid, (uid_t)atol(argv[2])) != 0) return fail("setuid");
+        nap(300);
+        return 0;
+    }
+    if (argc >= 2 && strcmp(argv[1], "ptrace-attach") == 0) return ptrace_attach();
+    if (argc >= 2 && strcmp(argv[1], "ptrace-traceme") == 0) return ptrace_traceme();
+    fprintf(stderr, "tw-helper: unknown mode\n");
+    return 2;
+}
