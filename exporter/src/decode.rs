@@ -59,12 +59,9 @@ use crate::rules::{ArgValue, Container, Event, Fd, Role};
 use crate::syscalls::{Arch, SyscallNames};
 use exporter_ebpf::{SyscallEvent, EVENT_RESOLVED_PATH, MAX_PATH, MAX_SYSCALLS};
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::path::PathBuf;
 
 /// Nanoseconds to add to a `bpf_ktime_get_ns` value (CLOCK_MONOTONIC) to get nanoseconds since
 /// the Unix epoch: `CLOCK_REALTIME - CLOCK_MONOTONIC`, read now (monotonic read on both sides of
@@ -198,24 +195,6 @@ pub struct Decoder {
     o_nofollow: u64,
     o_directory: u64,
     proc_root: PathBuf,
-    /// Hard links made while running: the new name -> the path it was linked from, so an open
-    /// under the new name is the original (`ln /etc/shadow /tmp/h; cat /tmp/h` reads
-    /// /etc/shadow). Keyed by path, not inode: `ln` has usually exited before its event is
-    /// decoded, so its root cannot be looked in; the opener's can, and the open checks there that
-    /// both names are still the same file. At most [`MAX_HARD_LINKS`]; cleared when full. A
-    /// mutex, not a cell: `decode` takes `&self`.
-    hard_links: Mutex<HashMap<String, String>>,
-}
-
-/// Hard links remembered by one decoder (a few hundred bytes each).
-pub const MAX_HARD_LINKS: usize = 4096;
-
-/// `(device, inode)` of `path` inside `root` (a process's `/proc/<pid>/root`), symlinks
-/// followed; None when it cannot be looked at (the process is gone, the file too).
-fn file_id(root: &Path, path: &str) -> Option<(u64, u64)> {
-    let mut full = root.to_path_buf();
-    full.extend(path.split('/').filter(|c| !c.is_empty()));
-    std::fs::metadata(full).ok().map(|m| (m.dev(), m.ino()))
 }
 
 impl Decoder {
@@ -232,7 +211,7 @@ impl Decoder {
             Arch::X86_64 => (OPEN_FLAGS_X86_64, 0o400000, 0o200000),
             Arch::Aarch64 => (OPEN_FLAGS_AARCH64, 0o100000, 0o40000),
         };
-        Decoder { names, kinds, open_flags, o_nofollow, o_directory, proc_root, hard_links: Mutex::default() }
+        Decoder { names, kinds, open_flags, o_nofollow, o_directory, proc_root }
     }
 
     /// Renders open(2) flags as Falco does (`O_WRONLY|O_CREAT|O_TRUNC`, `O_RDONLY` for none),
@@ -767,29 +746,6 @@ impl Cx<'_> {
         }
     }
 
-    fn root(&self) -> PathBuf {
-        self.d.proc_root.join(self.pid.to_string()).join("root")
-    }
-
-    /// A successful `link`: `new` is remembered as a name of `old`.
-    fn remember_hard_link(&self, old: String, new: &str) {
-        let Ok(mut links) = self.d.hard_links.lock() else { return };
-        if links.len() >= MAX_HARD_LINKS {
-            links.clear();
-        }
-        links.insert(new.to_owned(), old);
-    }
-
-    /// The path a hard link at `opened` was made from, if one was seen and both names are still
-    /// the same file in the opener's root (the link may since have been replaced, or made in
-    /// another container). Two `stat`s, only for an open of a name seen being linked.
-    fn hard_link_original(&self, opened: &str) -> Option<String> {
-        let original = self.d.hard_links.lock().ok()?.get(opened).filter(|o| o.as_str() != opened).cloned()?;
-        let root = self.root();
-        let same = matches!((file_id(&root, opened), file_id(&root, &original)), (Some(a), Some(b)) if a == b);
-        same.then_some(original)
-    }
-
     fn flags(&mut self, name: &str, v: u64, table: &[(u64, &str)]) {
         render_flags(v, table, self.args.text(name));
     }
@@ -819,15 +775,7 @@ impl Cx<'_> {
                 let f = flags.unwrap_or(0);
                 let last = if f & d.o_nofollow != 0 { Last::NoFollow } else { Last::Follow };
                 let obj = if f & d.o_directory != 0 && f & 0o20000000 == 0 { "directory" } else { "file" };
-                let opened = self.path_arg("name", 0, dirfd, last, Some(obj));
-                if self.raw.res >= 0 {
-                    if let Some(original) = opened.and_then(|p| self.hard_link_original(&p)) {
-                        if let Some(f) = self.fd.as_mut() {
-                            f.name.clear();
-                            f.name.push_str(&original);
-                        }
-                    }
-                }
+                self.path_arg("name", 0, dirfd, last, Some(obj));
                 if let Some(f) = flags {
                     d.render_open_flags(f, self.args.text("flags"));
                 }
@@ -952,12 +900,9 @@ impl Cx<'_> {
                 if at {
                     self.args.int("newdir", newdir);
                 }
-                let new = self.path_arg("newpath", 1, newdir, Last::NoFollow, Some("file"));
+                self.path_arg("newpath", 1, newdir, Last::NoFollow, Some("file"));
                 if at {
                     self.flags("flags", flags, AT_FLAGS);
-                }
-                if let (0, Some(old), Some(new)) = (self.raw.res, old, new) {
-                    self.remember_hard_link(old, &new);
                 }
             }
             Rename | Renameat | Renameat2 => {
@@ -1328,54 +1273,6 @@ mod tests {
         comm(&mut exec, "sh");
         dec.decode(&exec, 3, 0, &table, Some(c), &mut ev);
         assert_eq!(ev.proc.name, known.comm);
-    }
-
-    /// `ln /etc/shadow /tmp/h; cat /tmp/h`: the open of the link is the original file, for the
-    /// rules too; a name not seen being linked, or a link whose original was replaced,
-    /// stays as opened.
-    #[test]
-    fn an_open_of_a_hard_link_seen_being_made_is_the_original_file() {
-        let fake = Fake::new();
-        let rootfs = tempfile::tempdir().unwrap();
-        for d in ["etc", "tmp"] {
-            std::fs::create_dir(rootfs.path().join(d)).unwrap();
-        }
-        std::fs::write(rootfs.path().join("etc/shadow"), "root:*:1::::::\n").unwrap();
-        std::fs::write(rootfs.path().join("etc/hostname"), "box\n").unwrap();
-        symlink(rootfs.path(), fake.dir.path().join(PID.to_string()).join("root")).unwrap();
-        let (dec, table) = (fake.decoder(), fake.table());
-        let engine = Engine::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules"));
-        let open = |name: &str| {
-            let mut r = rec("openat", 3);
-            r.args[0] = AT_FDCWD as u64;
-            path(&mut r, 0, name);
-            let mut ev = Event::default();
-            dec.decode(&r, 2, 0, &table, None, &mut ev);
-            ev
-        };
-        let link = |old: &str, new: &str| {
-            std::fs::hard_link(rootfs.path().join(&old[1..]), rootfs.path().join(&new[1..])).unwrap();
-            let mut r = rec("linkat", 0);
-            (r.args[0], r.args[2]) = (AT_FDCWD as u64, AT_FDCWD as u64);
-            path(&mut r, 0, old);
-            path(&mut r, 1, new);
-            let mut ev = Event::default();
-            dec.decode(&r, 1, 0, &table, None, &mut ev);
-        };
-        // Made before anything was seen: as opened.
-        std::fs::hard_link(rootfs.path().join("etc/hostname"), rootfs.path().join("tmp/early")).unwrap();
-        assert_eq!(fd(&open("/tmp/early")).name, "/tmp/early");
-        link("/etc/shadow", "/tmp/h");
-        let ev = open("/tmp/h");
-        assert_eq!(fd(&ev).name, "/etc/shadow");
-        assert_eq!(ev.args.get("name"), Some(&s("/tmp/h")), "the argument stays what was opened");
-        assert_eq!(engine.first_match(&ev).map(|r| r.name.as_str()), Some("Read sensitive file untrusted"));
-        assert_eq!(fd(&open("/etc/shadow")).name, "/etc/shadow");
-        assert_eq!(fd(&open("/etc/hostname")).name, "/etc/hostname");
-        // The original replaced (another inode at /etc/shadow): the link is no longer it.
-        std::fs::remove_file(rootfs.path().join("etc/shadow")).unwrap();
-        std::fs::write(rootfs.path().join("etc/shadow"), "new\n").unwrap();
-        assert_eq!(fd(&open("/tmp/h")).name, "/tmp/h");
     }
 
     #[test]
