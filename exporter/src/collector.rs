@@ -102,18 +102,21 @@ impl Collector {
         let host_root = PathBuf::from("/proc/1/root");
         let mut roots = vec![if std::fs::read_dir(&host_root).is_ok() { host_root } else { PathBuf::from("/") }];
         let mut seen = HashSet::new();
+        let mut cgroup_pids = HashMap::new();
         for id in self.kinds_told.iter().copied() {
             let Some(container) = self.resolver.current(id) else { continue };
-            if container.id == Container::HOST_ID || !seen.insert(container.id.clone()) {
+            if container.id == Container::HOST_ID {
                 continue;
             }
-            if let Some(pid) = self.resolver.cgroup_dir(id).and_then(|dir| first_pid(&dir)) {
+            let Some(pid) = self.resolver.cgroup_dir(id).and_then(|dir| first_pid(&dir)) else { continue };
+            cgroup_pids.insert(id, pid);
+            if seen.insert(container.id.clone()) {
                 roots.push(PathBuf::from(format!("/proc/{pid}/root")));
             }
         }
         let files = watched::scan(&self.watched_paths, &roots);
         self.probe.set_watched_inodes(&files)?;
-        self.watched.replace(&self.watched_paths, &files);
+        self.watched.replace(&self.watched_paths, &files, cgroup_pids);
         Ok(())
     }
 

@@ -30,13 +30,16 @@ pub struct WatchedInodes {
     by_inode: RwLock<HashMap<(u64, u64), Arc<str>>>,
     /// The watched paths themselves, to look for one in a process's root on a miss.
     paths: RwLock<Vec<(String, u64)>>,
+    /// A long-lived process of each container cgroup, whose root stands for the container's when
+    /// the process that opened the file is already gone.
+    cgroup_pids: RwLock<HashMap<u64, u32>>,
 }
 
 impl WatchedInodes {
     /// The watched path of an opened file, if it is one: from the last scan, else (a file with
-    /// other names, opened by a process whose container appeared since) by looking the watched
-    /// paths up in that process's root while it still exists.
-    pub fn path_of(&self, dev: u64, ino: u64, pid: u32, multi_link: bool) -> Option<Arc<str>> {
+    /// other names, opened in a container that appeared since) by looking the watched paths up in
+    /// the root of the process that opened it, or of another process of its cgroup.
+    pub fn path_of(&self, dev: u64, ino: u64, pid: u32, cgroup_id: u64, multi_link: bool) -> Option<Arc<str>> {
         if let Some(path) = self.by_inode.read().ok()?.get(&(dev, ino)) {
             return Some(path.clone());
         }
@@ -44,17 +47,22 @@ impl WatchedInodes {
             return None;
         }
         let paths = self.paths.read().ok()?.clone();
-        let found = scan(&paths, &[PathBuf::from(format!("/proc/{pid}/root"))])
-            .into_iter()
-            .find(|f| (f.dev, f.ino) == (dev, ino))?;
+        let mut roots = vec![PathBuf::from(format!("/proc/{pid}/root"))];
+        if let Some(other) = self.cgroup_pids.read().ok()?.get(&cgroup_id) {
+            roots.push(PathBuf::from(format!("/proc/{other}/root")));
+        }
+        let found = scan(&paths, &roots).into_iter().find(|f| (f.dev, f.ino) == (dev, ino))?;
         if let Ok(mut map) = self.by_inode.write() {
             map.insert((dev, ino), found.path.clone());
         }
         Some(found.path)
     }
 
-    /// The result of a scan, and the paths it looked for.
-    pub fn replace(&self, paths: &[(String, u64)], files: &[WatchedFile]) {
+    /// The result of a scan, the paths it looked for and a process of each container cgroup.
+    pub fn replace(&self, paths: &[(String, u64)], files: &[WatchedFile], cgroup_pids: HashMap<u64, u32>) {
+        if let Ok(mut pids) = self.cgroup_pids.write() {
+            *pids = cgroup_pids;
+        }
         if let Ok(mut map) = self.by_inode.write() {
             map.clear();
             map.extend(files.iter().map(|f| ((f.dev, f.ino), f.path.clone())));
@@ -134,8 +142,8 @@ mod tests {
         std::fs::hard_link(host.path().join("etc/shadow"), &link).unwrap();
         let meta = std::fs::metadata(&link).unwrap();
         let watched = WatchedInodes::default();
-        watched.replace(&paths, &files);
-        assert_eq!(watched.path_of(kernel_dev(meta.dev()), meta.ino(), 0, true).as_deref(), Some("/etc/shadow"));
+        watched.replace(&paths, &files, HashMap::new());
+        assert_eq!(watched.path_of(kernel_dev(meta.dev()), meta.ino(), 0, 0, true).as_deref(), Some("/etc/shadow"));
         let found = files.iter().find(|f| f.ino == meta.ino()).unwrap();
         assert_eq!(found.rules, 0b01);
     }
@@ -150,10 +158,12 @@ mod tests {
         let meta = std::fs::metadata(dir.path().join("other-name")).unwrap();
         let paths = vec![(watched_file.to_str().unwrap().to_owned(), 1)];
         let watched = WatchedInodes::default();
-        watched.replace(&paths, &[]);
-        let (dev, ino) = (kernel_dev(meta.dev()), meta.ino());
-        assert_eq!(watched.path_of(dev, ino, 0, false), None, "single-link files are not looked for");
         let me = std::process::id();
-        assert_eq!(watched.path_of(dev, ino, me, true).as_deref(), watched_file.to_str());
+        // The opener (pid 0 here) is gone; another process of its cgroup (this one) is not.
+        watched.replace(&paths, &[], HashMap::from([(7, me)]));
+        let (dev, ino) = (kernel_dev(meta.dev()), meta.ino());
+        assert_eq!(watched.path_of(dev, ino, 0, 7, false), None, "single-link files are not looked for");
+        assert_eq!(watched.path_of(dev, ino, 0, 8, true), None, "no process of that cgroup is known");
+        assert_eq!(watched.path_of(dev, ino, 0, 7, true).as_deref(), watched_file.to_str());
     }
 }

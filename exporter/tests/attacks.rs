@@ -136,14 +136,9 @@ fn terminal_shell_in_container() {
     assert_eq!(field(&d, "proc.name"), "sh", "{}", d.alert);
 }
 
-/// Bug (kernel side, exporter-ebpf `sys_exit_tracked`): on this kernel a successful
-/// `execveat` exits as syscall 59 (`execve`): `raw_syscalls:sys_exit` shows id=59 and
-/// `syscalls:sys_exit_execveat` never fires (checked with bpftrace). The stashed execveat record
-/// (nr 322) then meets the exit of nr 59, is taken as stale and dropped, uncounted: no execveat
-/// event ever reaches the rules. The rule fired only by luck, when the evaluator ran so late that
-/// the *preceding* `execve` of the helper was decoded from /proc after the memfd exec.
+/// memfd_create + fexecve (`execveat(fd, "", AT_EMPTY_PATH)`), whose success this kernel reports
+/// at execve's exit; the kernel decides the rule from the task's executable file.
 #[test]
-#[ignore = "product bug: successful execveat exits as execve (nr 59); the kernel program drops the stashed execveat record as stale, so no execveat event reaches the rules"]
 fn fileless_execution_via_memfd() {
     kernel_test!(fileless_execution_via_memfd);
     let d =
@@ -157,11 +152,13 @@ fn fileless_execution_via_memfd() {
 fn netcat_remote_shell() {
     kernel_test!(netcat_remote_shell);
     let rule = "Netcat or socat remote shell";
+    // By path: busybox sh runs a bare applet name without an exec of that name (the kernel never
+    // sees a program called nc start), so the attack would not be what a real nc binary does.
     check(
         rule,
         "critical",
-        "nc -l -p 40001 -e /bin/sh & sleep 1; kill $!",
-        "nc -l -p 40001 & sleep 1; kill $!",
+        "/bin/nc -l -p 40001 -e /bin/sh & sleep 1; kill $!",
+        "/bin/nc -l -p 40001 & sleep 1; kill $!",
         Opts::default(),
     );
 }
@@ -344,14 +341,11 @@ fn evasion(name: &str, action: &str, opts: Opts) {
     assert_eq!(field(&d, "fd.name"), "/etc/shadow", "{action}: {}", d.alert);
 }
 
-// Why the short-lived-reader evasions below fail today: a relative path or a link is resolved in
-// user space through /proc/<pid>/cwd and /proc/<pid>/root after the event arrives; `cat` has
-// exited by then, so the path is taken lexically (cwd unknown -> /shadow, link not followed ->
-// /tmp/s, hard link not checked -> /tmp/h). The kernel side has to resolve the path at the
-// syscall (issue 4, item 3). The `_by_a_live_reader` twins show the resolution itself works.
+// The short-lived reader exits before its event is evaluated, so user space could not resolve
+// these through /proc: the kernel names the opened file from its descriptor (cwd, `..`, `//` and
+// symlinks resolved) and recognises a hard link by the watched file's device and inode.
 
 #[test]
-#[ignore = "product gap: cat exits before the evaluator reads /proc/<pid>/cwd (fd.name=/shadow)"]
 fn evasion_relative_path_from_etc() {
     kernel_test!(evasion_relative_path_from_etc);
     evasion("evasion-cwd", "cd /etc; cat shadow", Opts::default());
@@ -364,14 +358,12 @@ fn evasion_dot_dot_and_double_slash() {
 }
 
 #[test]
-#[ignore = "product gap: cat exits before the evaluator follows the link in /proc/<pid>/root (fd.name=/tmp/s)"]
 fn evasion_symlink_to_shadow() {
     kernel_test!(evasion_symlink_to_shadow);
     evasion("evasion-symlink", "ln -s /etc/shadow /tmp/s && cat /tmp/s", writable());
 }
 
 #[test]
-#[ignore = "product gap: cat exits before the evaluator can stat the link in /proc/<pid>/root (fd.name=/tmp/h)"]
 fn evasion_hard_link_to_shadow() {
     kernel_test!(evasion_hard_link_to_shadow);
     evasion("evasion-hardlink", "ln /etc/shadow /tmp/h && cat /tmp/h", writable());
@@ -444,32 +436,42 @@ fn host_read_of_shadow_is_labelled_host() {
 fn container_only_rules_do_not_fire_for_the_host() {
     kernel_test!(container_only_rules_do_not_fire_for_the_host);
     let dir = tempfile::tempdir().expect("tempdir");
-    let record = dir.path().join("events.jsonl");
-    let exporter = Exporter::start(&["--rules-dir", SHIPPED_RULES, "--record", record.to_str().expect("utf-8")]);
     let mnt = dir.path().join("mnt");
+    let apk = dir.path().join("apk");
+    // The shipped rules plus witnesses that match the same host actions without the container
+    // condition: they prove the actions were seen, so the silence of the container-only rules
+    // (which the kernel decides, and drops for the host) means something.
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).expect("mkdir rules");
+    for entry in std::fs::read_dir(SHIPPED_RULES).expect("rules").flatten() {
+        std::fs::copy(entry.path(), rules.join(entry.file_name())).expect("copy rules");
+    }
+    std::fs::write(
+        rules.join("90-witness.yaml"),
+        format!(
+            "- rule: Witness host mount\n  desc: d\n  condition: evt.type = mount and evt.arg.dir = {}\n  output: o\n  priority: debug\n\
+             - rule: Witness host apk\n  desc: d\n  condition: spawned_process and proc.name = apk and container.id = host\n  output: o\n  priority: debug\n",
+            mnt.display()
+        ),
+    )
+    .expect("write witnesses");
+    let exporter = Exporter::start(&["--rules-dir", rules.to_str().expect("utf-8")]);
     std::fs::create_dir(&mnt).expect("mkdir mnt");
     let script = format!("mount -t tmpfs tw-host-mount {0} && umount {0}", mnt.display());
     let status =
         std::process::Command::new("unshare").args(["-m", "sh", "-c", &script]).status().expect("unshare mount");
     assert!(status.success(), "host mount failed");
-    let apk = dir.path().join("apk");
     std::os::unix::fs::symlink("/bin/busybox", &apk).expect("symlink apk");
     let _ = std::process::Command::new(&apk).arg("add").output().expect("run apk");
 
-    let mnt_text = mnt.display().to_string();
-    let apk_text = apk.display().to_string();
-    let seen = |needle: &str, syscall: &str| {
-        std::fs::read_to_string(&record).unwrap_or_default().lines().any(|l| {
-            let ev: serde_json::Value = serde_json::from_str(l).unwrap_or_default();
-            ev["type"] == syscall && l.contains(needle)
-        })
-    };
+    let witnessed = |rule: &str| exporter.metrics().lines().any(|l| l.contains(&format!("rule=\"{rule}\"")));
     assert!(
-        common::eventually(Duration::from_secs(5), || seen(&mnt_text, "mount") && seen(&apk_text, "execve")),
-        "the host's mount and exec never reached the evaluator (see {})",
-        record.display()
+        common::eventually(Duration::from_secs(5), || witnessed("Witness host mount") && witnessed("Witness host apk")),
+        "the host's mount and exec were not seen:\n{}",
+        exporter.metrics()
     );
-    // Events are evaluated in order and recorded before evaluation; give the alert line a moment.
+    // The container-only rules were decided at the same time as the witnesses, in the kernel;
+    // give a wrong alert line a moment anyway.
     std::thread::sleep(Duration::from_millis(300));
     for rule in ["Mount in container", "Namespace change in container", "Package management process in container"] {
         let host: Vec<_> =
