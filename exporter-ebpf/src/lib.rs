@@ -54,10 +54,13 @@ pub enum DropReason {
     PathTruncated = 5,
     /// The entry record could not be stashed until the syscall's exit: event lost.
     PendingStashFailed = 6,
+    /// The process-lifecycle ring buffer was full: one fork, exec or exit record lost (the
+    /// process table falls back to /proc for that process).
+    LifecycleRingFull = 7,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 7] = [
+    pub const ALL: [DropReason; 8] = [
         DropReason::SlotsExhausted,
         DropReason::SlotMapFull,
         DropReason::SyscallOutOfRange,
@@ -65,12 +68,19 @@ impl DropReason {
         DropReason::EventRingFull,
         DropReason::PathTruncated,
         DropReason::PendingStashFailed,
+        DropReason::LifecycleRingFull,
     ];
 
     /// Whether this loses or cuts an event for the rule evaluator (exported as
     /// `tracewarden_events_lost_total`) rather than a count (`tracewarden_kernel_dropped_total`).
     pub const fn is_event_loss(self) -> bool {
-        matches!(self, DropReason::EventRingFull | DropReason::PathTruncated | DropReason::PendingStashFailed)
+        matches!(
+            self,
+            DropReason::EventRingFull
+                | DropReason::PathTruncated
+                | DropReason::PendingStashFailed
+                | DropReason::LifecycleRingFull
+        )
     }
 
     /// The `reason` label value.
@@ -83,6 +93,7 @@ impl DropReason {
             DropReason::EventRingFull => "event_ring_full",
             DropReason::PathTruncated => "path_truncated",
             DropReason::PendingStashFailed => "pending_stash_failed",
+            DropReason::LifecycleRingFull => "lifecycle_ring_full",
         }
     }
 }
@@ -176,4 +187,57 @@ pub mod names {
     /// Empty programs on the same hooks, loaded only by the benchmark to measure the floor.
     pub const PROG_SYS_ENTER_EMPTY: &str = "sys_enter_empty";
     pub const PROG_SYS_ENTER_RAW_EMPTY: &str = "sys_enter_raw_empty";
+}
+
+/// Names of the lifecycle map and programs (`lifecycle.rs`).
+pub mod lifecycle_names {
+    pub const LIFECYCLE: &str = "LIFECYCLE";
+    /// On `task/task_newtask`, which carries the clone flags (threads are not sent).
+    pub const PROG_FORK: &str = "lifecycle_fork";
+    /// On `sched/sched_process_exec`.
+    pub const PROG_EXEC: &str = "lifecycle_exec";
+    /// On `sched/sched_process_exit`.
+    pub const PROG_EXIT: &str = "lifecycle_exit";
+}
+
+/// Bytes kept of an exec's filename, including the terminating NUL.
+pub const MAX_EXEC_FILENAME: usize = 256;
+
+/// What a [`LifecycleEvent`] reports (`kind`).
+pub mod lifecycle_kind {
+    /// A new process (not a thread): `tgid` is the parent, `child` the new process.
+    pub const FORK: u32 = 1;
+    /// `tgid` replaced its image with `filename`; `comm`, `uid`, `gid` are the new ones.
+    pub const EXEC: u32 = 2;
+    /// The last thread of `tgid` exited.
+    pub const EXIT: u32 = 3;
+}
+
+/// One process-lifecycle record, sent on `LIFECYCLE` (a ring of its own, so a flood of syscall
+/// events cannot push out the records that keep the process table right).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct LifecycleEvent {
+    /// `bpf_ktime_get_ns` when it happened (CLOCK_MONOTONIC, as `SyscallEvent::ktime_ns`), to
+    /// merge with syscall events in order.
+    pub ktime_ns: u64,
+    pub cgroup_id: u64,
+    /// One of [`lifecycle_kind`].
+    pub kind: u32,
+    /// The process the record is about (fork: the parent, which is current).
+    pub tgid: u32,
+    /// The thread that did it (fork: the forking thread; exec: the thread that called exec
+    /// before it took the leader's id; exit: the last thread).
+    pub tid: u32,
+    /// Fork: the child's pid. 0 otherwise.
+    pub child: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// Exec: bytes of `filename` including the NUL; 0 for none, negative errno on failure.
+    pub filename_len: i32,
+    /// Fork: the low 32 bits of the clone flags (`CLONE_PARENT` makes the child a sibling).
+    pub clone_flags: u32,
+    /// Current's comm (exec: the new one; fork: the parent's, which the child inherits).
+    pub comm: [u8; 16],
+    pub filename: [u8; MAX_EXEC_FILENAME],
 }

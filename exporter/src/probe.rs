@@ -9,7 +9,8 @@ use aya::{
     Btf, Ebpf, EbpfLoader,
 };
 use exporter_ebpf::{
-    names, ArgSpec, DropReason, KernelRow, SyscallEvent, SyscallRow, INTERESTING_WORDS, MAX_SYSCALLS, OVERFLOW_SLOT,
+    names, ArgSpec, DropReason, KernelRow, LifecycleEvent, SyscallEvent, SyscallRow, INTERESTING_WORDS, MAX_SYSCALLS,
+    OVERFLOW_SLOT,
 };
 
 /// The kernel object built from `exporter-ebpf` by build.rs.
@@ -351,6 +352,58 @@ impl Probe {
         self.counts.set(slot, zeros, 0).map_err(map_error(names::SYSCALL_COUNTS))?;
         self.free.push(slot, 0).map_err(map_error(names::FREE_SLOTS))?;
         Ok(())
+    }
+
+    /// Attaches the process-lifecycle programs (new process, exec, process exit) and hands over
+    /// their ring. Once only: the map leaves the object. Classic tracepoints, so this works on
+    /// every kernel the exit tracepoints do.
+    pub fn attach_lifecycle(&mut self) -> Result<LifecycleEvents, ProbeError> {
+        use exporter_ebpf::lifecycle_names as lc;
+        for (program, category, name) in [
+            (lc::PROG_FORK, "task", "task_newtask"),
+            (lc::PROG_EXEC, "sched", "sched_process_exec"),
+            (lc::PROG_EXIT, "sched", "sched_process_exit"),
+        ] {
+            let tp: &mut TracePoint = self
+                .ebpf
+                .program_mut(program)
+                .ok_or_else(|| ProbeError::Load(format!("program {program} missing from the object")))?
+                .try_into()
+                .map_err(|e| ProbeError::Load(error_chain(&e)))?;
+            tp.load().map_err(|e| ProbeError::Load(format!("{program}: {}", error_chain(&e))))?;
+            tp.attach(category, name).map_err(|e| ProbeError::MissingHook {
+                hook: "tracepoint (task/task_newtask, sched/sched_process_exec or sched/sched_process_exit)",
+                cause: format!("{category}/{name}: {}", error_chain(&e)),
+            })?;
+        }
+        let ring = RingBuf::try_from(take_map(&mut self.ebpf, lc::LIFECYCLE)?).map_err(map_error(lc::LIFECYCLE))?;
+        Ok(LifecycleEvents(ring))
+    }
+}
+
+/// Fork, exec and exit records from the kernel, in the order each was committed. Poll its file
+/// descriptor for readability, then `drain` it.
+pub struct LifecycleEvents(RingBuf<MapData>);
+
+impl LifecycleEvents {
+    /// Appends every queued record to `into`, oldest first; returns how many.
+    pub fn drain(&mut self, into: &mut Vec<LifecycleEvent>) -> usize {
+        let mut n = 0;
+        while let Some(record) = self.0.next() {
+            if record.len() >= std::mem::size_of::<LifecycleEvent>() {
+                // SAFETY: the kernel wrote a whole `LifecycleEvent` (checked length); the record
+                // may not be aligned for it, hence the unaligned read.
+                into.push(unsafe { std::ptr::read_unaligned(record.as_ptr() as *const LifecycleEvent) });
+                n += 1;
+            }
+        }
+        n
+    }
+}
+
+impl std::os::fd::AsRawFd for LifecycleEvents {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.0.as_raw_fd()
     }
 }
 
