@@ -57,6 +57,7 @@
 //! - path events: the path as passed and the `dirfd` (the table gives the cwd); the object path
 //!   is resolved from them while the process lives (a `*at` dirfd must still be open).
 
+pub mod lifecycle;
 pub mod overlay;
 pub mod paths;
 pub mod procfs;

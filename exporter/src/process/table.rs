@@ -204,15 +204,22 @@ impl ProcessTable {
     /// An unknown parent is loaded from /proc; without it the child is loaded from /proc, else
     /// kept with just its pids.
     pub fn on_fork(&mut self, parent: i32, child: i32, child_start_time: Option<u64>) {
+        self.on_clone(parent, parent, child, child_start_time);
+    }
+
+    /// [`ProcessTable::on_fork`] where the creator and the parent differ: `clone(CLONE_PARENT)`
+    /// (runc's nsexec uses it) makes the child a sibling of its creator, whose data it still
+    /// inherits.
+    pub fn on_clone(&mut self, creator: i32, parent: i32, child: i32, child_start_time: Option<u64>) {
         self.expire(Instant::now());
         let start = child_start_time.or_else(|| self.loader.start_time(child));
         if start.is_some() && self.entries.contains_key(&(child, start)) {
             // Already loaded from /proc (seeding raced the fork): that data is newer.
             return;
         }
-        let parent_info = match self.current.contains_key(&parent) {
-            true => self.get(parent).cloned(),
-            false => self.load(parent).and_then(|k| self.entries.get(&k)).map(|e| e.info.clone()),
+        let parent_info = match self.current.contains_key(&creator) {
+            true => self.get(creator).cloned(),
+            false => self.load(creator).and_then(|k| self.entries.get(&k)).map(|e| e.info.clone()),
         };
         let info = match parent_info {
             Some(p) => ProcessInfo {
@@ -268,13 +275,16 @@ impl ProcessTable {
         // time most likely lost its exit event, while a pid reused between the exec and now
         // would take a wrap of the pid space within the event latency.
         let expected = ev.start_time;
+        // /proc with another comm than the event's has moved on (a later exec or a rename):
+        // its cmdline would belong to another image, so the event's data is used instead.
+        let same_image = |info: &ProcessInfo| ev.comm.is_none_or(|c| comm_of(c) == info.comm);
         match self.loader.load(pid) {
-            Ok(info) if expected.is_none() || info.start_time == expected => {
+            Ok(info) if (expected.is_none() || info.start_time == expected) && same_image(&info) => {
                 self.insert(info);
                 return;
             }
             Ok(info) => {
-                tracing::debug!(pid, ?expected, found = ?info.start_time, "pid reused before its exec was seen")
+                tracing::debug!(pid, ?expected, found = ?info.start_time, comm = info.comm, "/proc no longer shows this exec")
             }
             Err(ProcError::Gone { .. }) => {}
             Err(e) => {
