@@ -258,6 +258,41 @@ impl ProcessTable {
         }
     }
 
+    /// The kernel reported `comm` for `pid` at a syscall and the table holds another name: the
+    /// process renamed itself (`prctl(PR_SET_NAME)`; runc's init does), or the event came from a
+    /// thread named otherwise (the kernel's comm is per thread, and is what the rule sees), or a
+    /// lifecycle record was lost. With `check_proc`, /proc is read and taken whole if it shows
+    /// the same comm (the lost-record case); in any case the entry then carries `comm`. Unlike
+    /// [`ProcessTable::reload`], a process already gone keeps its entry: lifecycle records make
+    /// its identity trustworthy, only its name was stale. An unknown pid is loaded from /proc.
+    pub fn observe_comm(&mut self, pid: i32, comm: &str, check_proc: bool) {
+        if check_proc {
+            match self.loader.load(pid) {
+                Ok(info) if info.comm == comm => {
+                    self.insert(info);
+                    return;
+                }
+                Ok(_) | Err(ProcError::Gone { .. }) => {}
+                Err(e) => {
+                    self.stats.load_failures += 1;
+                    tracing::debug!(pid, error = %e, "cannot reload process");
+                }
+            }
+        }
+        let Some(start) = self.current.get(&pid).copied() else {
+            self.get_or_load(pid);
+            return;
+        };
+        let tick = self.tick();
+        if let Some(e) = self.entries.get_mut(&(pid, start)) {
+            if e.info.comm != comm {
+                e.info.comm = comm_of(comm);
+                e.info.rebuild_cmdline();
+            }
+            e.last_used.store(tick, Relaxed);
+        }
+    }
+
     /// [`ProcessTable::on_exec_event`] with only the filename.
     pub fn on_exec(&mut self, pid: i32, filename: &str) {
         self.on_exec_event(pid, &ExecEvent { filename, ..ExecEvent::default() });
@@ -275,16 +310,13 @@ impl ProcessTable {
         // time most likely lost its exit event, while a pid reused between the exec and now
         // would take a wrap of the pid space within the event latency.
         let expected = ev.start_time;
-        // /proc with another comm than the event's has moved on (a later exec or a rename):
-        // its cmdline would belong to another image, so the event's data is used instead.
-        let same_image = |info: &ProcessInfo| ev.comm.is_none_or(|c| comm_of(c) == info.comm);
         match self.loader.load(pid) {
-            Ok(info) if (expected.is_none() || info.start_time == expected) && same_image(&info) => {
+            Ok(info) if expected.is_none() || info.start_time == expected => {
                 self.insert(info);
                 return;
             }
             Ok(info) => {
-                tracing::debug!(pid, ?expected, found = ?info.start_time, comm = info.comm, "/proc no longer shows this exec")
+                tracing::debug!(pid, ?expected, found = ?info.start_time, "pid reused before its exec was seen")
             }
             Err(ProcError::Gone { .. }) => {}
             Err(e) => {

@@ -645,7 +645,7 @@ mod lifecycle_records {
     }
 
     #[test]
-    fn exec_reads_proc_right_away_unless_proc_has_moved_on() {
+    fn exec_reads_proc_right_away() {
         let fp = FakeProc::new();
         bash_50(&fp);
         let mut t = fp.table(16);
@@ -654,13 +654,27 @@ mod lifecycle_records {
         apply(&mut t, &exec(2, 52, "/usr/bin/cat", "cat"));
         let c = t.get(52).expect("cat").clone();
         assert_eq!((c.cmdline.as_str(), c.cwd.as_str(), c.origin), ("cat /etc/shadow", "/etc", Origin::Proc));
-        // /proc already shows a later image (another exec): the record's exec is used instead.
-        fp.add(&P { argv: &["sleep", "9"], exe: "/usr/bin/sleep", ..P::new(53, 50, "sleep", 9) });
-        apply(&mut t, &fork(3, 50, 53, "bash"));
-        apply(&mut t, &exec(4, 53, "/usr/bin/env", "env"));
-        let e = t.get(53).expect("env").clone();
-        assert_eq!((e.comm.as_str(), e.exepath.as_str(), e.origin), ("env", "/usr/bin/env", Origin::Exec));
-        assert_eq!(e.cwd, "/home/u", "the rest comes from the fork's copy of the parent");
+    }
+
+    #[test]
+    fn a_comm_seen_at_a_syscall_renames_the_entry_and_checks_proc_once() {
+        let fp = FakeProc::new();
+        bash_50(&fp);
+        let mut t = fp.table(16);
+        // runc's init: exec'd as "exe", renamed itself; by now /proc shows its next image.
+        apply(&mut t, &fork(1, 50, 61, "bash"));
+        apply(&mut t, &exec(2, 61, "/proc/self/exe", "exe"));
+        fp.add(&P { argv: &["sh"], exe: "/bin/sh", ..P::new(61, 50, "sh", 9) });
+        t.observe_comm(61, "runc:[2:INIT]", true);
+        let p = t.get(61).expect("61").clone();
+        assert_eq!((p.comm.as_str(), p.ppid, p.exepath.as_str()), ("runc:[2:INIT]", 50, "/proc/self/exe"));
+        // /proc agrees with the kernel (an exec record was lost): /proc is taken whole.
+        t.observe_comm(61, "sh", true);
+        assert_eq!(t.get(61).map(|p| (p.comm.as_str(), p.origin)), Some(("sh", Origin::Proc)));
+        // Gone from /proc: the entry stays, renamed.
+        fp.remove(61);
+        t.observe_comm(61, "sleep", false);
+        assert_eq!(t.get(61).map(|p| (p.comm.as_str(), p.cmdline.as_str())), Some(("sleep", "sleep")));
     }
 
     #[test]
