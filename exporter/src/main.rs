@@ -144,6 +144,8 @@ fn prepare_detection(
     probe: &mut Probe,
     names: &SyscallNames,
 ) -> anyhow::Result<(Detector, SyscallEvents)> {
+    // Lifecycle records first, then /proc: a process forked during the walk is in one or both.
+    let lifecycle = probe.attach_lifecycle()?;
     let mut processes = ProcessTable::system();
     let seeded = processes.seed_from_proc().context("reading /proc")?;
     let interest = detect::interest_of(&engine, names);
@@ -153,7 +155,9 @@ fn prepare_detection(
     }
     let events = probe.take_events().context("kernel events already taken")?;
     tracing::info!(syscalls = interest.len() - untraceable.len(), processes = seeded, "detection started");
-    Ok((Detector::new(engine, Decoder::new(Arch::host()), names.clone(), processes), events))
+    let mut detector = Detector::new(engine, Decoder::new(Arch::host()), names.clone(), processes);
+    detector.set_lifecycle(lifecycle);
+    Ok((detector, events))
 }
 
 /// Loads and checks the rules: warnings are logged, errors are printed one line each
