@@ -226,8 +226,8 @@ pub struct LifecycleEvent {
     pub kind: u32,
     /// The process the record is about (fork: the parent, which is current).
     pub tgid: u32,
-    /// The thread that did it (fork: the forking thread; exec: the thread that called exec
-    /// before it took the leader's id; exit: the last thread).
+    /// The thread that did it (fork: the forking thread; exec: equal to `tgid`, the exec made
+    /// the calling thread the leader; exit: the last thread of the group).
     pub tid: u32,
     /// Fork: the child's pid. 0 otherwise.
     pub child: u32,
