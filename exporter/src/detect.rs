@@ -273,7 +273,8 @@ pub fn run(
             continue;
         }
         let cgroups: Vec<u64> = batch.iter().map(|raw| raw.cgroup_id).collect();
-        let containers = containers_of(&cgroups);
+        // Most wake-ups on a busy host are lifecycle records alone: no container to name.
+        let containers = if cgroups.is_empty() { Vec::new() } else { containers_of(&cgroups) };
         // The lock is taken per chunk, not per batch: a busy host fills the ring with thousands
         // of records, and /metrics must not wait for all of them.
         for (raws, containers) in batch.chunks(LOCK_CHUNK).zip(containers.chunks(LOCK_CHUNK)) {
