@@ -198,10 +198,31 @@ pub mod lifecycle_names {
     pub const PROG_EXEC: &str = "lifecycle_exec";
     /// On `sched/sched_process_exit`.
     pub const PROG_EXIT: &str = "lifecycle_exit";
+    /// On `syscalls/sys_enter_execve` and `syscalls/sys_enter_execveat`: keep the arguments.
+    pub const PROG_EXECVE_ARGS: &str = "lifecycle_execve_args";
+    pub const PROG_EXECVEAT_ARGS: &str = "lifecycle_execveat_args";
 }
 
 /// Bytes kept of an exec's filename, including the terminating NUL.
 pub const MAX_EXEC_FILENAME: usize = 256;
+
+/// Arguments of an exec kept in its record (`argv[0]` first); later ones are dropped.
+pub const MAX_EXEC_ARGS: usize = 8;
+
+/// Bytes kept of each exec argument, including the terminating NUL.
+pub const MAX_EXEC_ARG: usize = 64;
+
+/// An exec's arguments, copied from user memory at `sys_enter_execve(at)` (the new image's
+/// memory is not readable without struct offsets) and kept per thread until its
+/// `sched_process_exec`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct ExecArgs {
+    /// Slots filled (0 when unknown). A slot that could not be read is an empty string.
+    pub argc: u32,
+    pub _pad: u32,
+    pub args: [[u8; MAX_EXEC_ARG]; MAX_EXEC_ARGS],
+}
 
 /// What a [`LifecycleEvent`] reports (`kind`).
 pub mod lifecycle_kind {
@@ -240,4 +261,6 @@ pub struct LifecycleEvent {
     /// Current's comm (exec: the new one; fork: the parent's, which the child inherits).
     pub comm: [u8; 16],
     pub filename: [u8; MAX_EXEC_FILENAME],
+    /// Exec: its arguments as passed (`argc` 0 for other kinds, or when they were not seen).
+    pub argv: ExecArgs,
 }

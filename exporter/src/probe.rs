@@ -354,7 +354,8 @@ impl Probe {
         Ok(())
     }
 
-    /// Attaches the process-lifecycle programs (new process, exec, process exit) and hands over
+    /// Attaches the process-lifecycle programs (new process, exec and its arguments, process
+    /// exit) and hands over
     /// their ring. Once only: the map leaves the object. Classic tracepoints, so this works on
     /// every kernel the exit tracepoints do.
     pub fn attach_lifecycle(&mut self) -> Result<LifecycleEvents, ProbeError> {
@@ -363,6 +364,8 @@ impl Probe {
             (lc::PROG_FORK, "task", "task_newtask"),
             (lc::PROG_EXEC, "sched", "sched_process_exec"),
             (lc::PROG_EXIT, "sched", "sched_process_exit"),
+            (lc::PROG_EXECVE_ARGS, "syscalls", "sys_enter_execve"),
+            (lc::PROG_EXECVEAT_ARGS, "syscalls", "sys_enter_execveat"),
         ] {
             let tp: &mut TracePoint = self
                 .ebpf
@@ -372,7 +375,7 @@ impl Probe {
                 .map_err(|e| ProbeError::Load(error_chain(&e)))?;
             tp.load().map_err(|e| ProbeError::Load(format!("{program}: {}", error_chain(&e))))?;
             tp.attach(category, name).map_err(|e| ProbeError::MissingHook {
-                hook: "tracepoint (task/task_newtask, sched/sched_process_exec or sched/sched_process_exit)",
+                hook: "a process-lifecycle tracepoint",
                 cause: format!("{category}/{name}: {}", error_chain(&e)),
             })?;
         }

@@ -25,7 +25,8 @@ fn kernel_str(bytes: &[u8], len: Option<i32>) -> String {
 
 /// Applies one record: a new process starts as a copy of its creator (exe, cmdline, cwd, root,
 /// user, tty, container); an exec reloads the process from /proc right away, or, when it is
-/// already gone, takes the exec's filename and comm from the record; an exit retires the
+/// already gone, takes the exec's filename, comm and arguments (the first 8, 63 bytes each)
+/// from the record; an exit retires the
 /// process (kept for the table's exit grace so syscall events queued before it are still
 /// enriched, then dropped; a later process with the same pid is a new entry).
 pub fn apply(table: &mut ProcessTable, ev: &LifecycleEvent) {
@@ -41,9 +42,16 @@ pub fn apply(table: &mut ProcessTable, ev: &LifecycleEvent) {
         lifecycle_kind::EXEC => {
             let filename = kernel_str(&ev.filename, Some(ev.filename_len));
             let comm = kernel_str(&ev.comm, None);
+            let argc = (ev.argv.argc as usize).min(ev.argv.args.len());
+            let argv: Vec<String> = ev.argv.args[..argc].iter().map(|a| kernel_str(a, None)).collect();
             // The record's uid is the real one and the table keeps the effective one: it is not
             // passed, so a process gone before this runs keeps its creator's.
-            let exec = super::ExecEvent { filename: &filename, comm: Some(&comm), ..Default::default() };
+            let exec = super::ExecEvent {
+                filename: &filename,
+                comm: Some(&comm),
+                argv: (!argv.is_empty()).then_some(argv.as_slice()),
+                ..Default::default()
+            };
             table.on_exec_event(tgid, &exec);
         }
         lifecycle_kind::EXIT => table.on_exit(tgid),

@@ -547,7 +547,7 @@ mod lifecycle_records {
     //! thread does.
     use super::*;
     use crate::process::lifecycle::{apply, LifecycleQueue};
-    use exporter_ebpf::{lifecycle_kind, LifecycleEvent, MAX_EXEC_FILENAME};
+    use exporter_ebpf::{lifecycle_kind, ExecArgs, LifecycleEvent, MAX_EXEC_ARG, MAX_EXEC_ARGS, MAX_EXEC_FILENAME};
 
     fn record(kind: u32, ktime_ns: u64, tgid: u32, comm: &str) -> LifecycleEvent {
         let mut r = LifecycleEvent {
@@ -563,6 +563,7 @@ mod lifecycle_records {
             clone_flags: 0,
             comm: [0; 16],
             filename: [0; MAX_EXEC_FILENAME],
+            argv: ExecArgs { argc: 0, _pad: 0, args: [[0; MAX_EXEC_ARG]; MAX_EXEC_ARGS] },
         };
         r.comm[..comm.len()].copy_from_slice(comm.as_bytes());
         r
@@ -576,6 +577,15 @@ mod lifecycle_records {
         let mut r = record(lifecycle_kind::EXEC, t, pid, comm);
         r.filename[..filename.len()].copy_from_slice(filename.as_bytes());
         r.filename_len = filename.len() as i32 + 1;
+        r
+    }
+
+    fn exec_args(t: u64, pid: u32, filename: &str, comm: &str, argv: &[&str]) -> LifecycleEvent {
+        let mut r = exec(t, pid, filename, comm);
+        for (slot, arg) in r.argv.args.iter_mut().zip(argv) {
+            slot[..arg.len()].copy_from_slice(arg.as_bytes());
+        }
+        r.argv.argc = argv.len() as u32;
         r
     }
 
@@ -612,7 +622,7 @@ mod lifecycle_records {
         let mut q = queue(&[
             fork(10, 50, 51, "bash"),
             exec(20, 51, "/bin/sh", "sh"),
-            exec(30, 51, "/bin/true", "true"),
+            exec_args(30, 51, "/bin/true", "true", &["true", "--version"]),
             exit(40, 51),
         ]);
         // A syscall event of the child at t=15 sees the fork: the parent's data, the parent as ppid.
@@ -630,8 +640,9 @@ mod lifecycle_records {
         let c = t.get(51).expect("exec'd child").clone();
         assert_eq!(
             (c.comm.as_str(), c.exe.as_str(), c.exepath.as_str(), c.ppid, c.cwd.as_str(), c.exited),
-            ("true", "/bin/true", "/bin/true", 50, "/home/u", false)
+            ("true", "true", "/bin/true", 50, "/home/u", false)
         );
+        assert_eq!((c.args.as_slice(), c.cmdline.as_str()), (&["--version".to_owned()][..], "true --version"));
         let (mut proc, mut user) = (Process::default(), User::default());
         assert!(t.fill_event_process(51, &mut proc, &mut user));
         assert_eq!((proc.ancestors[0].pid, proc.ancestors[0].name.as_str()), (50, "bash"));
