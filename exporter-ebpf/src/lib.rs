@@ -56,10 +56,13 @@ pub enum DropReason {
     PendingStashFailed = 6,
     /// The per-(cgroup, rule) hit map was full: one kernel-decided rule hit not counted.
     RuleHitMapFull = 7,
+    /// The process-lifecycle ring buffer was full: one fork, exec or exit record lost (the
+    /// process table falls back to /proc for that process).
+    LifecycleRingFull = 8,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 8] = [
+    pub const ALL: [DropReason; 9] = [
         DropReason::SlotsExhausted,
         DropReason::SlotMapFull,
         DropReason::SyscallOutOfRange,
@@ -68,6 +71,7 @@ impl DropReason {
         DropReason::PathTruncated,
         DropReason::PendingStashFailed,
         DropReason::RuleHitMapFull,
+        DropReason::LifecycleRingFull,
     ];
 
     /// Whether this loses or cuts an event for the rule evaluator (exported as
@@ -79,6 +83,7 @@ impl DropReason {
                 | DropReason::PathTruncated
                 | DropReason::PendingStashFailed
                 | DropReason::RuleHitMapFull
+                | DropReason::LifecycleRingFull
         )
     }
 
@@ -93,6 +98,7 @@ impl DropReason {
             DropReason::PathTruncated => "path_truncated",
             DropReason::PendingStashFailed => "pending_stash_failed",
             DropReason::RuleHitMapFull => "rule_hit_map_full",
+            DropReason::LifecycleRingFull => "lifecycle_ring_full",
         }
     }
 }
@@ -399,4 +405,80 @@ pub mod names {
     /// Empty programs on the same hooks, loaded only by the benchmark to measure the floor.
     pub const PROG_SYS_ENTER_EMPTY: &str = "sys_enter_empty";
     pub const PROG_SYS_ENTER_RAW_EMPTY: &str = "sys_enter_raw_empty";
+}
+
+/// Names of the lifecycle map and programs (`lifecycle.rs`).
+pub mod lifecycle_names {
+    pub const LIFECYCLE: &str = "LIFECYCLE";
+    /// On `task/task_newtask`, which carries the clone flags (threads are not sent).
+    pub const PROG_FORK: &str = "lifecycle_fork";
+    /// On `sched/sched_process_exec`.
+    pub const PROG_EXEC: &str = "lifecycle_exec";
+    /// On `sched/sched_process_exit`.
+    pub const PROG_EXIT: &str = "lifecycle_exit";
+    /// On `syscalls/sys_enter_execve` and `syscalls/sys_enter_execveat`: keep the arguments.
+    pub const PROG_EXECVE_ARGS: &str = "lifecycle_execve_args";
+    pub const PROG_EXECVEAT_ARGS: &str = "lifecycle_execveat_args";
+}
+
+/// Bytes kept of an exec's filename, including the terminating NUL.
+pub const MAX_EXEC_FILENAME: usize = 256;
+
+/// Arguments of an exec kept in its record (`argv[0]` first); later ones are dropped.
+pub const MAX_EXEC_ARGS: usize = 8;
+
+/// Bytes kept of each exec argument, including the terminating NUL.
+pub const MAX_EXEC_ARG: usize = 64;
+
+/// An exec's arguments, copied from user memory at `sys_enter_execve(at)` (the new image's
+/// memory is not readable without struct offsets) and kept per thread until its
+/// `sched_process_exec`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct ExecArgs {
+    /// Slots filled (0 when unknown). A slot that could not be read is an empty string.
+    pub argc: u32,
+    pub _pad: u32,
+    pub args: [[u8; MAX_EXEC_ARG]; MAX_EXEC_ARGS],
+}
+
+/// What a [`LifecycleEvent`] reports (`kind`).
+pub mod lifecycle_kind {
+    /// A new process (not a thread): `tgid` is the parent, `child` the new process.
+    pub const FORK: u32 = 1;
+    /// `tgid` replaced its image with `filename`; `comm`, `uid`, `gid` are the new ones.
+    pub const EXEC: u32 = 2;
+    /// The last thread of `tgid` exited.
+    pub const EXIT: u32 = 3;
+}
+
+/// One process-lifecycle record, sent on `LIFECYCLE` (a ring of its own, so a flood of syscall
+/// events cannot push out the records that keep the process table right).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct LifecycleEvent {
+    /// `bpf_ktime_get_ns` when it happened (CLOCK_MONOTONIC, as `SyscallEvent::ktime_ns`), to
+    /// merge with syscall events in order.
+    pub ktime_ns: u64,
+    pub cgroup_id: u64,
+    /// One of [`lifecycle_kind`].
+    pub kind: u32,
+    /// The process the record is about (fork: the parent, which is current).
+    pub tgid: u32,
+    /// The thread that did it (fork: the forking thread; exec: equal to `tgid`, the exec made
+    /// the calling thread the leader; exit: the last thread of the group).
+    pub tid: u32,
+    /// Fork: the child's pid. 0 otherwise.
+    pub child: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// Exec: bytes of `filename` including the NUL; 0 for none, negative errno on failure.
+    pub filename_len: i32,
+    /// Fork: the low 32 bits of the clone flags (`CLONE_PARENT` makes the child a sibling).
+    pub clone_flags: u32,
+    /// Current's comm (exec: the new one; fork: the parent's, which the child inherits).
+    pub comm: [u8; 16],
+    pub filename: [u8; MAX_EXEC_FILENAME],
+    /// Exec: its arguments as passed (`argc` 0 for other kinds, or when they were not seen).
+    pub argv: ExecArgs,
 }

@@ -12,6 +12,8 @@
 #![no_std]
 #![no_main]
 
+mod lifecycle;
+
 use aya_ebpf::{
     bindings::{BPF_F_NO_PREALLOC, BPF_NOEXIST},
     helpers::{

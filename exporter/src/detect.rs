@@ -12,7 +12,7 @@ use crate::{
     collector::KernelRuleSet,
     container::Container,
     decode::Decoder,
-    process::ProcessTable,
+    process::{lifecycle::LifecycleQueue, ProcessTable},
     reload::{unix_now, RulesStatus},
     rules::{self, Engine, Event},
     syscalls::{arg_spec, SyscallNames},
@@ -49,7 +49,15 @@ pub struct Detector {
     previous_kernel_rules: KernelRuleSet,
     /// Watched files by identity: an opened hard link to one is named by its watched path.
     watched: Arc<WatchedInodes>,
+    /// The kernel's fork/exec/exit records, until the detection thread takes them.
+    lifecycle: Option<crate::probe::LifecycleEvents>,
+    /// (pid, comm) pairs whose comm mismatch already consulted /proc (see `track_process`).
+    reloaded: std::collections::HashSet<(i32, [u8; 16])>,
 }
+
+/// Bound of `Detector::reloaded`: cleared when full, which at worst costs one more /proc load
+/// per (pid, comm) pair.
+const RELOADED_CAPACITY: usize = 4096;
 
 impl Detector {
     pub fn new(
@@ -79,6 +87,8 @@ impl Detector {
             kernel_rules,
             previous_kernel_rules: KernelRuleSet::default(),
             watched,
+            lifecycle: None,
+            reloaded: std::collections::HashSet::new(),
         }
     }
 
@@ -175,30 +185,58 @@ impl Detector {
             .collect()
     }
 
-    /// Keeps the process table current from the events themselves: a process seen for the first
-    /// time is loaded from /proc (usually still alive when its event arrives), a successful exec
-    /// reloads it, and so does a record whose comm differs from the table's. The kernel's comm is
-    /// the truth at the syscall: a difference means the pid was reused (no exit events reach the
-    /// table yet) or the process renamed itself (runc's init does), and a stale entry would give
-    /// the rules another process's name.
+    /// Fallback for what lifecycle records cannot tell: a record whose comm differs from the
+    /// table's. Lifecycle records keep the table right through fork, exec, exit and pid reuse,
+    /// but not a process renaming itself (runc's init does, `prctl(PR_SET_NAME)`, and its Go
+    /// threads then make the container's mounts), a thread named otherwise than its process,
+    /// nor a record lost to a full lifecycle ring. The kernel's comm at the syscall is the truth
+    /// for `proc.name`, so the entry takes it at once, without /proc: a /proc read here would
+    /// race the process (by the time the detection thread gets to the event, it may have
+    /// exec'd or exited). /proc is consulted once per (pid, comm), for a lost exec record.
     fn track_process(&mut self, raw: &SyscallEvent) {
         let pid = raw.tgid as i32;
-        let nr = raw.nr as usize;
-        let is_exec = nr < exporter_ebpf::MAX_SYSCALLS && matches!(self.names.name(nr), "execve" | "execveat");
-        if is_exec && raw.res == 0 {
-            if let Some(filename) = crate::decode::raw_path(raw, 0) {
-                self.processes.on_exec(pid, &filename);
-                return;
-            }
-        }
         let comm = comm_of(&raw.comm);
         match self.processes.get(pid) {
-            Some(known) if known.comm != comm => self.processes.reload(pid),
+            Some(known) if known.comm != comm => {
+                if self.reloaded.len() >= RELOADED_CAPACITY {
+                    self.reloaded.clear();
+                }
+                let check_proc = self.reloaded.insert((pid, raw.comm));
+                self.processes.observe_comm(pid, &comm, check_proc);
+            }
             Some(_) => {}
             None => {
                 self.processes.get_or_load(pid);
             }
         }
+    }
+
+    /// Applies the lifecycle records that happened before `raw` (for a successful exec, up to
+    /// its own exec record, so it sees the new image), then handles it.
+    pub fn handle_after(
+        &mut self,
+        queue: &mut LifecycleQueue,
+        raw: &SyscallEvent,
+        container: Arc<Container>,
+        alerts: &Dispatcher,
+    ) {
+        let nr = raw.nr as usize;
+        let is_exec = nr < exporter_ebpf::MAX_SYSCALLS && matches!(self.names.name(nr), "execve" | "execveat");
+        if is_exec && raw.res == 0 {
+            queue.apply_through_exec(&mut self.processes, raw.tgid);
+        }
+        queue.apply_until(&mut self.processes, raw.ktime_ns);
+        self.handle(raw, container, alerts);
+    }
+
+    /// Applies the rest of a batch's lifecycle records.
+    pub fn apply_lifecycle(&mut self, queue: &mut LifecycleQueue) {
+        queue.apply_rest(&mut self.processes);
+    }
+
+    /// Hands the kernel's lifecycle records to the detection thread ([`run`]).
+    pub fn set_lifecycle(&mut self, lifecycle: crate::probe::LifecycleEvents) {
+        self.lifecycle = Some(lifecycle);
     }
 
     /// Writes every evaluated event to `recorder` from now on (`--record`).
@@ -269,9 +307,11 @@ fn rule_container(container: &Container) -> Option<rules::Container> {
 /// Records evaluated per hold of the detector's lock.
 const LOCK_CHUNK: usize = 256;
 
-/// The detection thread: waits on the kernel's event ring, then decodes and evaluates every
-/// record in it. `containers_of` names a batch of events' cgroups. Runs until the process exits. It has
-/// a thread of its own because resolving paths reads /proc, which must not block the server.
+/// The detection thread: waits on the kernel's event ring and lifecycle ring, then applies the
+/// lifecycle records to the process table in order with the syscall events (see
+/// [`crate::process::lifecycle`]) and decodes and evaluates every event. `containers_of` names a
+/// batch of events' cgroups. Runs until the process exits. It has a thread of its own because
+/// resolving paths reads /proc, which must not block the server.
 pub fn run(
     mut events: crate::probe::SyscallEvents,
     detector: Arc<std::sync::Mutex<Detector>>,
@@ -279,22 +319,31 @@ pub fn run(
     containers_of: impl Fn(&[u64]) -> Vec<Arc<Container>>,
 ) {
     use std::os::fd::AsRawFd;
+    let Some(mut lifecycle) = detector.lock().ok().and_then(|mut d| d.lifecycle.take()) else {
+        tracing::error!("no lifecycle records attached; detection stops");
+        return;
+    };
     let mut batch: Vec<SyscallEvent> = Vec::new();
+    let mut queue = LifecycleQueue::default();
     loop {
-        let mut poll = libc::pollfd { fd: events.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-        // SAFETY: one valid pollfd for the duration of the call.
-        let ready = unsafe { libc::poll(&mut poll, 1, 200) };
+        let mut polls =
+            [events.as_raw_fd(), lifecycle.as_raw_fd()].map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
+        // SAFETY: two valid pollfds for the duration of the call.
+        let ready = unsafe { libc::poll(polls.as_mut_ptr(), polls.len() as libc::nfds_t, 200) };
         if ready < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
             tracing::error!(error = %std::io::Error::last_os_error(), "polling kernel events failed; detection stops");
             return;
         }
         batch.clear();
+        // Syscall events first: every lifecycle record they depend on was committed before them.
         events.drain(|raw| batch.push(*raw));
-        if batch.is_empty() {
+        queue.refill(|records| lifecycle.drain(records));
+        if batch.is_empty() && queue.is_empty() {
             continue;
         }
         let cgroups: Vec<u64> = batch.iter().map(|raw| raw.cgroup_id).collect();
-        let containers = containers_of(&cgroups);
+        // Most wake-ups on a busy host are lifecycle records alone: no container to name.
+        let containers = if cgroups.is_empty() { Vec::new() } else { containers_of(&cgroups) };
         // The lock is taken per chunk, not per batch: a busy host fills the ring with thousands
         // of records, and /metrics must not wait for all of them.
         for (raws, containers) in batch.chunks(LOCK_CHUNK).zip(containers.chunks(LOCK_CHUNK)) {
@@ -302,8 +351,14 @@ pub fn run(
                 return;
             };
             for (raw, container) in raws.iter().zip(containers) {
-                detector.handle(raw, container.clone(), &alerts);
+                detector.handle_after(&mut queue, raw, container.clone(), &alerts);
             }
+        }
+        if !queue.is_empty() {
+            let Ok(mut detector) = detector.lock() else {
+                return;
+            };
+            detector.apply_lifecycle(&mut queue);
         }
     }
 }

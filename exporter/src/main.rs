@@ -15,7 +15,7 @@ use exporter::{
     detect::{self, Detector},
     metrics::Exposition,
     privileges,
-    probe::{NewCgroups, Probe, ProbeConfig, SyscallEvents, Workload},
+    probe::{LifecycleEvents, NewCgroups, Probe, ProbeConfig, SyscallEvents, Workload},
     process::ProcessTable,
     reload::{self, RulesStatus},
     rules::{Engine, Severity},
@@ -72,9 +72,14 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     let hook = args.hook.name();
     let exposition = Exposition::new(args.syscall_label, names.clone(), hook);
     let watched = Arc::new(WatchedInodes::default());
+    let lifecycle = engine.as_ref().map(|_| probe.attach_lifecycle()).transpose()?;
     let mut collector = Collector::new(probe, resolver, exposition, watched.clone());
-    let detection =
-        engine.map(|engine| prepare_detection(engine, &mut collector, events, &names, watched)).transpose()?;
+    let detection = match (engine, lifecycle) {
+        (Some(engine), Some(lifecycle)) => {
+            Some(prepare_detection(engine, &mut collector, events, lifecycle, &names, watched)?)
+        }
+        _ => None,
+    };
     privileges::drop_to_kept().context("dropping capabilities")?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -151,9 +156,12 @@ fn prepare_detection(
     engine: Engine,
     collector: &mut Collector,
     events: SyscallEvents,
+    lifecycle: LifecycleEvents,
     names: &SyscallNames,
     watched: Arc<WatchedInodes>,
 ) -> anyhow::Result<(Detector, SyscallEvents)> {
+    // `lifecycle` was attached before this walk of /proc: a process forked during the walk is in
+    // one or both.
     let mut processes = ProcessTable::system();
     let seeded = processes.seed_from_proc().context("reading /proc")?;
     let (untraceable, kernel_rules) = collector.apply_rules(&engine, names)?;
@@ -162,7 +170,9 @@ fn prepare_detection(
     }
     let decided = kernel_rules.bits.iter().flatten().count();
     tracing::info!(processes = seeded, kernel_filtered_rules = decided, "detection started");
-    let detector = Detector::new(engine, kernel_rules, Decoder::new(Arch::host()), names.clone(), processes, watched);
+    let mut detector =
+        Detector::new(engine, kernel_rules, Decoder::new(Arch::host()), names.clone(), processes, watched);
+    detector.set_lifecycle(lifecycle);
     Ok((detector, events))
 }
 

@@ -12,8 +12,9 @@ use aya::{
     Btf, Ebpf, EbpfLoader,
 };
 use exporter_ebpf::{
-    names, ArgSpec, DropReason, FilterMasks, InodeKey, KernelOffsets, KernelRow, RuleHitKey, RuleHitValue, RuleMasks,
-    SyscallEvent, SyscallRow, CGROUP_CONTAINER, CGROUP_HOST, INTERESTING_WORDS, MAX_PATH, MAX_SYSCALLS, OVERFLOW_SLOT,
+    names, ArgSpec, DropReason, FilterMasks, InodeKey, KernelOffsets, KernelRow, LifecycleEvent, RuleHitKey,
+    RuleHitValue, RuleMasks, SyscallEvent, SyscallRow, CGROUP_CONTAINER, CGROUP_HOST, INTERESTING_WORDS, MAX_PATH,
+    MAX_SYSCALLS, OVERFLOW_SLOT,
 };
 
 use crate::prefilter::KernelTables;
@@ -499,6 +500,35 @@ impl Probe {
         self.free.push(slot, 0).map_err(map_error(names::FREE_SLOTS))?;
         self.release_prefilter_state(cgroup_id)
     }
+
+    /// Attaches the process-lifecycle programs (new process, exec and its arguments, process
+    /// exit) and hands over
+    /// their ring. Once only: the map leaves the object. Classic tracepoints, so this works on
+    /// every kernel the exit tracepoints do.
+    pub fn attach_lifecycle(&mut self) -> Result<LifecycleEvents, ProbeError> {
+        use exporter_ebpf::lifecycle_names as lc;
+        for (program, category, name) in [
+            (lc::PROG_FORK, "task", "task_newtask"),
+            (lc::PROG_EXEC, "sched", "sched_process_exec"),
+            (lc::PROG_EXIT, "sched", "sched_process_exit"),
+            (lc::PROG_EXECVE_ARGS, "syscalls", "sys_enter_execve"),
+            (lc::PROG_EXECVEAT_ARGS, "syscalls", "sys_enter_execveat"),
+        ] {
+            let tp: &mut TracePoint = self
+                .ebpf
+                .program_mut(program)
+                .ok_or_else(|| ProbeError::Load(format!("program {program} missing from the object")))?
+                .try_into()
+                .map_err(|e| ProbeError::Load(error_chain(&e)))?;
+            tp.load().map_err(|e| ProbeError::Load(format!("{program}: {}", error_chain(&e))))?;
+            tp.attach(category, name).map_err(|e| ProbeError::MissingHook {
+                hook: "a process-lifecycle tracepoint",
+                cause: format!("{category}/{name}: {}", error_chain(&e)),
+            })?;
+        }
+        let ring = RingBuf::try_from(take_map(&mut self.ebpf, lc::LIFECYCLE)?).map_err(map_error(lc::LIFECYCLE))?;
+        Ok(LifecycleEvents(ring))
+    }
 }
 
 impl PrefilterMaps {
@@ -560,6 +590,32 @@ fn ignore_missing(result: Result<(), MapError>, map: &'static str) -> Result<(),
         Ok(()) | Err(MapError::KeyNotFound) => Ok(()),
         Err(MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOENT) => Ok(()),
         Err(e) => Err(map_error(map)(e)),
+    }
+}
+
+/// Fork, exec and exit records from the kernel, in the order each was committed. Poll its file
+/// descriptor for readability, then `drain` it.
+pub struct LifecycleEvents(RingBuf<MapData>);
+
+impl LifecycleEvents {
+    /// Appends every queued record to `into`, oldest first; returns how many.
+    pub fn drain(&mut self, into: &mut Vec<LifecycleEvent>) -> usize {
+        let mut n = 0;
+        while let Some(record) = self.0.next() {
+            if record.len() >= std::mem::size_of::<LifecycleEvent>() {
+                // SAFETY: the kernel wrote a whole `LifecycleEvent` (checked length); the record
+                // may not be aligned for it, hence the unaligned read.
+                into.push(unsafe { std::ptr::read_unaligned(record.as_ptr() as *const LifecycleEvent) });
+                n += 1;
+            }
+        }
+        n
+    }
+}
+
+impl std::os::fd::AsRawFd for LifecycleEvents {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.0.as_raw_fd()
     }
 }
 

@@ -1,7 +1,7 @@
 //! The user-space process table and path resolution (issue 4, items 2 and 3).
 //!
-//! - [`table`]: [`ProcessTable`], kept current from the kernel's fork/exec/exit/chdir events and
-//!   seeded from /proc; fills the rule engine's [`crate::rules::Process`] and
+//! - [`table`]: [`ProcessTable`], kept current from the kernel's fork/exec/exit records
+//!   ([`lifecycle`]) and seeded from /proc; fills the rule engine's [`crate::rules::Process`] and
 //!   [`crate::rules::User`] (ancestors included) for each event.
 //! - [`procfs`]: reading and parsing `/proc/<pid>` into a [`ProcessInfo`].
 //! - [`paths`]: normalising and resolving path arguments (cwd, `*at` dirfds, symlinks inside the
@@ -41,14 +41,16 @@
 //! - [`ProcessTable::on_chdir`]: one `lstat` per component of the new cwd.
 //! - [`ProcessTable::seed_from_proc`]: one load per process, once at start.
 //!
-//! # What the kernel side must send
-//! - fork (`sched_process_fork`, only when the child is a new thread group): parent tgid,
-//!   child tgid, and the child's start time (`start_boottime` in clock ticks) so a child that
-//!   exits before the event is read is still keyed correctly.
-//! - exec (`sched_process_exec`): tgid, `bprm->filename`; ideally also the resolved exe path
-//!   (needed to tell a memfd exec from `/dev/fd/N` when the process is already gone), argv,
-//!   comm, start time, ppid and the new euid/egid ([`ExecEvent`]).
-//! - exit (`sched_process_exit` of the group leader when the whole group is dead): tgid.
+//! # What the kernel side sends, and what it does not yet
+//! [`lifecycle`] applies the kernel's records (`exporter-ebpf/src/lifecycle.rs`):
+//! - new process (`task/task_newtask` without `CLONE_THREAD`): creator tgid, child pid, clone
+//!   flags. Not yet: the child's start time (`start_boottime` needs a struct offset from BTF; the
+//!   table reads it from /proc, so a child gone by then is keyed `(pid, None)`).
+//! - exec (`sched/sched_process_exec`): tgid, filename as passed, the new comm, argv (the first
+//!   8, 63 bytes each, kept at `sys_enter_execve(at)`), uid/gid (real, so unused: the table keeps
+//!   the effective ones). Not yet: the resolved exe path (to tell a memfd exec from `/dev/fd/N`
+//!   once the process is gone), start time.
+//! - exit (`sched/sched_process_exit` with `group_dead`): tgid.
 //! - chdir/fchdir (on success only): tgid and the new directory as passed (fchdir: the path of
 //!   the descriptor).
 //! - every enriched event: tgid (and ideally its start time, for
@@ -57,6 +59,7 @@
 //! - path events: the path as passed and the `dirfd` (the table gives the cwd); the object path
 //!   is resolved from them while the process lives (a `*at` dirfd must still be open).
 
+pub mod lifecycle;
 pub mod overlay;
 pub mod paths;
 pub mod procfs;

@@ -83,14 +83,7 @@ pub struct ProcessTable {
     exited: VecDeque<Key>,
     clock: AtomicU64,
     stats: TableStats,
-    /// pid -> until when [`ProcessTable::reload`] skips it: its last reload found /proc
-    /// unchanged, so the other comm the caller saw was a thread's own name (see `reload`).
-    futile_reloads: HashMap<i32, Instant>,
-    reload_hold: Duration,
 }
-
-/// How long a reload that found nothing new is not repeated for the same pid.
-pub const DEFAULT_RELOAD_HOLD: Duration = Duration::from_secs(1);
 
 impl ProcessTable {
     /// A table over `proc_root` (`/proc`, or a synthetic tree in tests) holding at most
@@ -106,8 +99,6 @@ impl ProcessTable {
             exited: VecDeque::new(),
             clock: AtomicU64::new(0),
             stats: TableStats::default(),
-            futile_reloads: HashMap::new(),
-            reload_hold: DEFAULT_RELOAD_HOLD,
         }
     }
 
@@ -125,11 +116,6 @@ impl ProcessTable {
 
     pub fn with_exit_grace(mut self, grace: Duration) -> ProcessTable {
         self.exit_grace = grace;
-        self
-    }
-
-    pub fn with_reload_hold(mut self, hold: Duration) -> ProcessTable {
-        self.reload_hold = hold;
         self
     }
 
@@ -218,15 +204,22 @@ impl ProcessTable {
     /// An unknown parent is loaded from /proc; without it the child is loaded from /proc, else
     /// kept with just its pids.
     pub fn on_fork(&mut self, parent: i32, child: i32, child_start_time: Option<u64>) {
+        self.on_clone(parent, parent, child, child_start_time);
+    }
+
+    /// [`ProcessTable::on_fork`] where the creator and the parent differ: `clone(CLONE_PARENT)`
+    /// (runc's nsexec uses it) makes the child a sibling of its creator, whose data it still
+    /// inherits.
+    pub fn on_clone(&mut self, creator: i32, parent: i32, child: i32, child_start_time: Option<u64>) {
         self.expire(Instant::now());
         let start = child_start_time.or_else(|| self.loader.start_time(child));
         if start.is_some() && self.entries.contains_key(&(child, start)) {
             // Already loaded from /proc (seeding raced the fork): that data is newer.
             return;
         }
-        let parent_info = match self.current.contains_key(&parent) {
-            true => self.get(parent).cloned(),
-            false => self.load(parent).and_then(|k| self.entries.get(&k)).map(|e| e.info.clone()),
+        let parent_info = match self.current.contains_key(&creator) {
+            true => self.get(creator).cloned(),
+            false => self.load(creator).and_then(|k| self.entries.get(&k)).map(|e| e.info.clone()),
         };
         let info = match parent_info {
             Some(p) => ProcessInfo {
@@ -253,35 +246,38 @@ impl ProcessTable {
         self.insert(info);
     }
 
-    /// Replaces what the table holds for `pid` with /proc's view, for a caller that knows its
-    /// entry is stale (the kernel reported another comm: the pid was reused, or the process
-    /// renamed itself). When /proc no longer has the pid the entry is dropped: no information
-    /// beats another process's.
-    ///
-    /// A reload that finds the same process under the same name means the caller saw a thread's
-    /// own comm (threads have their own: tokio-rt-worker, the exporter's "detection"); that pid
-    /// is then not reloaded again for [`DEFAULT_RELOAD_HOLD`]. Without the hold every event of
-    /// such a thread reads five /proc files, and when the thread is the exporter's own detection
-    /// thread those reads are events of the same thread again: a loop that kept it busy forever
-    /// (thousands of /proc reads a second) and delayed every alert by seconds.
-    pub fn reload(&mut self, pid: i32) {
-        let now = Instant::now();
-        if self.futile_reloads.get(&pid).is_some_and(|until| *until > now) {
-            return;
-        }
-        let before = self.get(pid).map(|p| (p.start_time, p.comm.clone()));
-        if self.load(pid).is_none() {
-            self.futile_reloads.remove(&pid);
-            if let Some(start) = self.current.get(&pid).copied() {
-                self.remove(&(pid, start));
+    /// The kernel reported `comm` for `pid` at a syscall and the table holds another name: the
+    /// process renamed itself (`prctl(PR_SET_NAME)`; runc's init does), or the event came from a
+    /// thread named otherwise (the kernel's comm is per thread, and is what the rule sees), or a
+    /// lifecycle record was lost. With `check_proc`, /proc is read and taken whole if it shows
+    /// the same comm (the lost-record case); in any case the entry then carries `comm`. A process
+    /// already gone keeps its entry: lifecycle records make
+    /// its identity trustworthy, only its name was stale. An unknown pid is loaded from /proc.
+    pub fn observe_comm(&mut self, pid: i32, comm: &str, check_proc: bool) {
+        if check_proc {
+            match self.loader.load(pid) {
+                Ok(info) if info.comm == comm => {
+                    self.insert(info);
+                    return;
+                }
+                Ok(_) | Err(ProcError::Gone { .. }) => {}
+                Err(e) => {
+                    self.stats.load_failures += 1;
+                    tracing::debug!(pid, error = %e, "cannot reload process");
+                }
             }
-            return;
         }
-        if before.is_some() && before == self.get(pid).map(|p| (p.start_time, p.comm.clone())) {
-            if self.futile_reloads.len() >= self.capacity {
-                self.futile_reloads.retain(|_, until| *until > now);
+        let Some(start) = self.current.get(&pid).copied() else {
+            self.get_or_load(pid);
+            return;
+        };
+        let tick = self.tick();
+        if let Some(e) = self.entries.get_mut(&(pid, start)) {
+            if e.info.comm != comm {
+                e.info.comm = comm_of(comm);
+                e.info.rebuild_cmdline();
             }
-            self.futile_reloads.insert(pid, now + self.reload_hold);
+            e.last_used.store(tick, Relaxed);
         }
     }
 

@@ -1,0 +1,114 @@
+//! Applying the kernel's process-lifecycle records ([`LifecycleEvent`]: new process, exec,
+//! process exit) to the [`ProcessTable`], in order with the syscall events.
+//!
+//! The records arrive on a ring of their own, so the detection thread merges: it drains the
+//! syscall ring first, then the lifecycle ring (a record is committed before any syscall event
+//! that follows it in time, so every record a drained event depends on is in hand), sorts the
+//! records by time, and before each syscall event applies the records that happened before it.
+//! An event is stamped at its syscall's entry; a successful exec's own event is the exception:
+//! it must see the new image (as Falco's execve exit does), so the records up to that process's
+//! exec record are applied first.
+
+use exporter_ebpf::{lifecycle_kind, LifecycleEvent};
+
+use super::ProcessTable;
+
+/// `CLONE_PARENT`: the child's parent is its creator's parent.
+const CLONE_PARENT: u32 = 0x8000;
+
+/// The text of a NUL-terminated kernel byte field, at most `len - 1` bytes when `len` is given.
+fn kernel_str(bytes: &[u8], len: Option<i32>) -> String {
+    let max = len.map_or(bytes.len(), |l| (l.max(1) as usize - 1).min(bytes.len()));
+    let end = bytes[..max].iter().position(|&b| b == 0).unwrap_or(max);
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
+/// Applies one record: a new process starts as a copy of its creator (exe, cmdline, cwd, root,
+/// user, tty, container); an exec reloads the process from /proc right away, or, when it is
+/// already gone, takes the exec's filename, comm and arguments (the first 8, 63 bytes each)
+/// from the record; an exit retires the
+/// process (kept for the table's exit grace so syscall events queued before it are still
+/// enriched, then dropped; a later process with the same pid is a new entry).
+pub fn apply(table: &mut ProcessTable, ev: &LifecycleEvent) {
+    let tgid = ev.tgid as i32;
+    match ev.kind {
+        lifecycle_kind::FORK => {
+            let parent = match ev.clone_flags & CLONE_PARENT {
+                0 => tgid,
+                _ => table.get(tgid).map_or(tgid, |p| p.ppid),
+            };
+            table.on_clone(tgid, parent, ev.child as i32, None);
+        }
+        lifecycle_kind::EXEC => {
+            let filename = kernel_str(&ev.filename, Some(ev.filename_len));
+            let comm = kernel_str(&ev.comm, None);
+            let argc = (ev.argv.argc as usize).min(ev.argv.args.len());
+            let argv: Vec<String> = ev.argv.args[..argc].iter().map(|a| kernel_str(a, None)).collect();
+            // The record's uid is the real one and the table keeps the effective one: it is not
+            // passed, so a process gone before this runs keeps its creator's.
+            let exec = super::ExecEvent {
+                filename: &filename,
+                comm: Some(&comm),
+                argv: (!argv.is_empty()).then_some(argv.as_slice()),
+                ..Default::default()
+            };
+            table.on_exec_event(tgid, &exec);
+        }
+        lifecycle_kind::EXIT => table.on_exit(tgid),
+        other => tracing::debug!(kind = other, "unknown lifecycle record kind"),
+    }
+}
+
+/// One batch of lifecycle records, sorted by time, applied as the syscall events reach them.
+#[derive(Default)]
+pub struct LifecycleQueue {
+    records: Vec<LifecycleEvent>,
+    next: usize,
+}
+
+impl LifecycleQueue {
+    /// Starts a new batch: the records not applied yet (there are none after
+    /// [`LifecycleQueue::apply_rest`]) are kept in front.
+    pub fn refill(&mut self, drain: impl FnOnce(&mut Vec<LifecycleEvent>) -> usize) -> usize {
+        self.records.drain(..self.next);
+        self.next = 0;
+        let n = drain(&mut self.records);
+        // Ring order is reservation order, which two CPUs may interleave slightly out of time
+        // order; per process the order is causal (a child cannot exec before its fork
+        // returned), so a stable sort by time keeps it.
+        self.records.sort_by_key(|r| r.ktime_ns);
+        n
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.next >= self.records.len()
+    }
+
+    /// Applies the records that happened at or before `ktime_ns`.
+    pub fn apply_until(&mut self, table: &mut ProcessTable, ktime_ns: u64) {
+        while let Some(r) = self.records.get(self.next).filter(|r| r.ktime_ns <= ktime_ns) {
+            apply(table, r);
+            self.next += 1;
+        }
+    }
+
+    /// Applies the records up to and including `tgid`'s next exec record, if this batch has
+    /// one (else it was applied with an earlier batch: the exec record is committed before its
+    /// syscall returns).
+    pub fn apply_through_exec(&mut self, table: &mut ProcessTable, tgid: u32) {
+        let pending = &self.records[self.next.min(self.records.len())..];
+        let Some(i) = pending.iter().position(|r| r.kind == lifecycle_kind::EXEC && r.tgid == tgid) else {
+            return;
+        };
+        let end = self.next + i + 1;
+        while self.next < end {
+            apply(table, &self.records[self.next]);
+            self.next += 1;
+        }
+    }
+
+    /// Applies every record not applied yet.
+    pub fn apply_rest(&mut self, table: &mut ProcessTable) {
+        self.apply_until(table, u64::MAX);
+    }
+}
