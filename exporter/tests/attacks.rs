@@ -164,17 +164,13 @@ fn netcat_remote_shell() {
 }
 
 /// A reverse shell whose listener is not there (connection refused): nc exits at once, and the
-/// attempt must still be seen. The twin makes the same refused connection without -e.
-///
-/// Product gap (kernel side): the exec record carries no argv, so `proc.args` comes from
-/// /proc/<pid>/cmdline when the event is evaluated; nc has exited by then, the args are empty and
-/// `proc.args contains "-e"` is false (missed 3 of 3 runs).
+/// attempt must still be seen (its arguments come from the kernel's exec record, not /proc). The
+/// twin makes the same refused connection without -e.
 #[test]
-#[ignore = "product gap: exec records carry no argv; a process gone before its exec is evaluated has empty proc.args, so nc -e is missed"]
 fn netcat_reverse_shell_attempt_that_fails_at_once() {
     kernel_test!(netcat_reverse_shell_attempt_that_fails_at_once);
     let rule = "Netcat or socat remote shell";
-    check(rule, "critical", "nc 127.0.0.1 9 -e /bin/sh; true", "nc 127.0.0.1 9; true", Opts::default());
+    check(rule, "critical", "/bin/nc 127.0.0.1 9 -e /bin/sh; true", "/bin/nc 127.0.0.1 9; true", Opts::default());
 }
 
 /// socat with an EXEC: address (the helper under the name socat: busybox has none).
