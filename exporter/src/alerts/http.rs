@@ -3,7 +3,7 @@
 //! [`crate::server::client`]; this module decides what to send and when to try again.
 
 use super::config::{
-    alertmanager_endpoint, check_webhook_header, parse_http_url, AlertmanagerConfig, Backoff, WebhookConfig,
+    alertmanager_endpoint, check_webhook_header, client_tls, parse_http_url, AlertmanagerConfig, Backoff, WebhookConfig,
 };
 use super::dispatcher::{Counters, Delivery, ErrorLog};
 use super::AlertsError;
@@ -85,9 +85,10 @@ pub(crate) fn webhook_headers(cfg: &WebhookConfig) -> Result<Vec<(String, String
 pub(crate) async fn run_webhook(cfg: WebhookConfig, mut rx: mpsc::Receiver<Delivery>, counters: Arc<Counters>) {
     // Validated by AlertsConfig::validate before the worker starts; a failure here is a bug,
     // reported once and counted for every alert rather than panicking the task.
-    let (uri, headers) = match (parse_http_url("webhook", &cfg.url), webhook_headers(&cfg)) {
-        (Ok(u), Ok(h)) => (u, h),
-        (Err(e), _) | (_, Err(e)) => {
+    let tls = client_tls("webhook", cfg.tls_ca_file.as_deref());
+    let (uri, headers, tls) = match (parse_http_url("webhook", &cfg.url), webhook_headers(&cfg), tls) {
+        (Ok(u), Ok(h), Ok(t)) => (u, h, t),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
             tracing::error!(error = %e, "webhook output disabled");
             while rx.recv().await.is_some() {
                 counters.failed();
@@ -95,7 +96,7 @@ pub(crate) async fn run_webhook(cfg: WebhookConfig, mut rx: mpsc::Receiver<Deliv
             return;
         }
     };
-    let client = HttpClient::new(cfg.timeout);
+    let client = HttpClient::new(cfg.timeout, &tls);
     let mut log = ErrorLog::default();
     while let Some(d) = rx.recv().await {
         let body = Bytes::copy_from_slice(d.json.as_bytes());
@@ -204,9 +205,9 @@ pub(crate) async fn run_alertmanager(
     mut rx: mpsc::Receiver<Delivery>,
     counters: Arc<Counters>,
 ) {
-    let uri = match alertmanager_endpoint(&cfg.url) {
-        Ok(u) => u,
-        Err(e) => {
+    let (uri, tls) = match (alertmanager_endpoint(&cfg.url), client_tls("alertmanager", cfg.tls_ca_file.as_deref())) {
+        (Ok(u), Ok(t)) => (u, t),
+        (Err(e), _) | (_, Err(e)) => {
             tracing::error!(error = %e, "alertmanager output disabled");
             while rx.recv().await.is_some() {
                 counters.failed();
@@ -214,7 +215,7 @@ pub(crate) async fn run_alertmanager(
             return;
         }
     };
-    let client = HttpClient::new(cfg.timeout);
+    let client = HttpClient::new(cfg.timeout, &tls);
     let mut log = ErrorLog::default();
     let mut batch = Vec::with_capacity(cfg.max_batch);
     while let Some(d) = rx.recv().await {
