@@ -430,9 +430,10 @@ def main():
                            instance=sim, rule=rule, priority=prio)
         c = CONTAINER
         want_ann = {
-            "summary": f'Rule "{rule}" ({prio}) fired in {c["namespace"]}/{c["pod"]}/{c["container_name"]}',
+            "summary": f'Rule "{rule}" ({prio}) fired in container {c["container_name"]} '
+                       f'(pod {c["namespace"]}/{c["pod"]})',
             "description": f'tracewarden on {sim} counted 1 match(es) of the {prio} rule "{rule}" in the '
-                           f'last 5 minutes, container {c["container_name"]} (id {c["container_id"]}, '
+                           f'last 5 minutes in container {c["container_name"]} (id {c["container_id"]}, '
                            f'image {c["image"]}, pod {c["namespace"]}/{c["pod"]}).',
             "runbook_url": RUNBOOK + alertname.lower(),
         }
@@ -474,8 +475,12 @@ def main():
             problems = [f"{k}={lab.get(k)!r}, want {v!r}" for k, v in want.items() if lab.get(k) != v]
             if not lab.get("hostname"):
                 problems.append("no hostname label")
+            # Same convention as /metrics: a host process has no container_name label.
+            if "container_name" in lab:
+                problems.append(f"container_name={lab['container_name']!r} on a host alert")
             if "/etc/shadow" not in a["annotations"].get("summary", "") \
-                    or not a["annotations"].get("description"):
+                    or "on host " not in a["annotations"].get("description", "") \
+                    or "outside any container" not in a["annotations"].get("description", ""):
                 problems.append(f"annotations {a['annotations']}")
             if n.get("receiver") != "tracewarden-ticket":
                 problems.append(f"receiver {n.get('receiver')} != tracewarden-ticket")
@@ -502,8 +507,10 @@ def main():
             problems = [f"{k}={lab.get(k)!r}, want {v!r}" for k, v in want.items() if lab.get(k) != v]
             if a["annotations"].get("runbook_url") != RUNBOOK + "tracewardenruleviolation":
                 problems.append(f"runbook_url {a['annotations'].get('runbook_url')}")
-            if not a["annotations"].get("summary", "").startswith(f'Rule "{REAL_RULE}" (warning) fired'):
+            if a["annotations"].get("summary") != f'Rule "{REAL_RULE}" (warning) fired on host {exporter}':
                 problems.append(f"summary {a['annotations'].get('summary')!r}")
+            if not a["annotations"].get("description", "").endswith("on the host, outside any container."):
+                problems.append(f"description {a['annotations'].get('description')!r}")
             if n.get("receiver") != "tracewarden-ticket":
                 problems.append(f"receiver {n.get('receiver')} != tracewarden-ticket")
             step(f"TracewardenRuleViolation for the real hit reaches tracewarden-ticket "

@@ -168,17 +168,9 @@ pub fn alertmanager_body(cfg: &AlertmanagerConfig, alerts: &[Delivery], now_ns: 
             labels.retain(|_, v| !v.is_empty());
             let mut annotations = BTreeMap::new();
             annotations.insert("summary".to_owned(), a.output.clone());
-            let where_ = if a.container_id == "host" || a.container_id.is_empty() {
-                format!("on host {}", a.hostname)
-            } else {
-                format!(
-                    "in container {} (id {}, image {}, pod {}/{}) on {}",
-                    a.container_name, a.container_id, a.image, a.namespace, a.pod, a.hostname
-                )
-            };
             annotations.insert(
                 "description".to_owned(),
-                format!("{} rule \"{}\" matched {}: {}", a.priority, a.rule, where_, a.output),
+                format!("{} rule \"{}\" matched {}: {}", a.priority, a.rule, super::where_text(a), a.output),
             );
             if d.suppressed > 0 {
                 annotations.insert("suppressed".to_owned(), d.suppressed.to_string());
@@ -315,7 +307,17 @@ mod tests {
         let b = &arr[1];
         assert_eq!(b["labels"]["severity"], "info");
         assert_eq!(b["annotations"]["suppressed"], "7");
-        assert!(b["annotations"]["description"].as_str().unwrap().contains("on host node-1"));
+        assert_eq!(
+            b["annotations"]["description"],
+            "notice rule \"Read sensitive file\" matched on host node-1, outside any container: Sensitive file opened (file=/etc/shadow)"
+        );
+        // The /metrics convention for host processes: container_id="host", no container_name.
+        assert_eq!(b["labels"]["container_id"], "host");
+        assert!(b["labels"].get("container_name").is_none(), "{}", b["labels"]);
+        assert_eq!(
+            d,
+            "critical rule \"Read sensitive file\" matched in container web (id 3ad7, image nginx:1.25) on node-1: Sensitive file opened (file=/etc/shadow)"
+        );
         cfg.generator_url = None;
         let body = alertmanager_body(&cfg, &[delivery("warning", "c", 0)], now);
         assert!(!body.contains("generatorURL"));
