@@ -340,7 +340,7 @@ async fn webhook_and_alertmanager_over_https_with_a_private_ca() {
 
 #[tokio::test]
 async fn https_receiver_with_an_untrusted_certificate_fails() {
-    let (_dir, ca, addr, mut rx) = tls_receiver().await;
+    let (_dir, _ca, addr, mut rx) = tls_receiver().await;
     // The system store does not know the test CA: the handshake must fail, nothing is posted.
     let mut w = WebhookConfig::new(format!("https://localhost:{}/hook", addr.port()));
     (w.retries, w.backoff) = (1, fast());

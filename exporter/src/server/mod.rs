@@ -154,6 +154,11 @@ async fn handle(
     Ok(response)
 }
 
+/// bcrypt verifications running at once. A flood of wrong passwords then costs at most this many
+/// cores (the rest wait their turn) instead of the whole blocking pool's worth, and scrapes with
+/// remembered credentials never wait for it.
+static BCRYPT_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
 /// Checks the credentials; bcrypt (only for credentials not verified before) runs on a blocking
 /// thread so it never stalls the async workers.
 async fn authorized(auth: Arc<web::BasicAuth>, authorization: Option<Vec<u8>>) -> bool {
@@ -161,6 +166,7 @@ async fn authorized(auth: Arc<web::BasicAuth>, authorization: Option<Vec<u8>>) -
         web::Credentials::Missing => false,
         web::Credentials::Cached => true,
         web::Credentials::Unverified { user, password } => {
+            let Ok(_slot) = BCRYPT_SLOTS.acquire().await else { return false };
             tokio::task::spawn_blocking(move || auth.verify(&user, &password)).await.unwrap_or(false)
         }
     }
