@@ -81,6 +81,18 @@ fn tls_and_basic_auth() {
         "https /metrics: first (bcrypt) {first:?}, cached median {:?}; wrong password (bcrypt each) median {:?}; https /healthz median {:?}",
         cached, refused, healthz
     );
+
+    // A renewed certificate (another CA here, so the switch is visible) is served without a
+    // restart; written as a Secret update does it: new files swapped in by rename.
+    let renewed = tempfile::tempdir_in(dir.path()).expect("tempdir");
+    let ca2 = TestCa::new(renewed.path(), "web2");
+    let leaf = ca2.leaf(renewed.path(), "server", false);
+    std::fs::rename(&leaf.key_path, dir.path().join("server.key")).expect("swap key");
+    std::fs::rename(&leaf.cert_path, dir.path().join("server.crt")).expect("swap cert");
+    let (status, _) = https_get(port, "/metrics", &ca2.cert_path, Some(("prometheus", "s3cret")), None)
+        .expect("https with the renewed certificate");
+    assert_eq!(status, 200);
+    assert!(https_get(port, "/healthz", &ca.cert_path, None, None).is_err(), "old certificate still served");
 }
 
 #[test]

@@ -103,11 +103,21 @@ async fn accept_tls(
     acceptor: &tokio_rustls::TlsAcceptor,
     mut stream: TcpStream,
 ) -> std::io::Result<tokio_rustls::server::TlsStream<TcpStream>> {
-    use tokio::io::AsyncWriteExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let handshake = async {
         // A TLS connection starts with a handshake record (content type 22); HTTP with a letter.
         let mut first = [0u8; 1];
         if stream.peek(&mut first).await? == 1 && first[0].is_ascii_alphabetic() {
+            // Read the request head first: closing a socket with unread data resets it, and the
+            // reset can destroy the answer before the client reads it.
+            let mut head = Vec::with_capacity(1024);
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
+                match tokio::time::timeout(std::time::Duration::from_secs(1), stream.read(&mut buf)).await {
+                    Ok(Ok(n)) if n > 0 => head.extend_from_slice(&buf[..n]),
+                    _ => break,
+                }
+            }
             stream.write_all(PLAIN_TO_TLS).await?;
             stream.shutdown().await?;
             return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "plain HTTP on the TLS port"));

@@ -12,7 +12,8 @@
 //!   prometheus: $2y$10$...            # bcrypt hash (htpasswd -nBC 10 "" | tr -d ':')
 //! ```
 //!
-//! Everything is read and checked by [`WebConfig::load`], before the exporter loads anything;
+//! Everything is read and checked by [`WebConfig::load`], before the exporter loads anything
+//! (the certificate and key are then re-read whenever their files change, see [`CertFiles`]);
 //! an unknown key is an error (a typo must not silently leave /metrics open). Keys of the
 //! toolkit that rustls cannot honour (cipher suites, curves, TLS 1.0/1.1, unverified client
 //! certificates) are refused with the reason.
@@ -25,8 +26,10 @@ use std::{
 
 use base64::Engine as _;
 use rustls::{
+    crypto::CryptoProvider,
     pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer},
-    server::WebPkiClientVerifier,
+    server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier},
+    sign::CertifiedKey,
     RootCertStore, ServerConfig,
 };
 use subtle::ConstantTimeEq;
@@ -229,19 +232,13 @@ impl Reader<'_> {
             }
         };
         // Files last, so a wrong value is reported before a missing file.
-        let (cert_path, cert_pem) = self.read("cert_file", cert_name, cert_pos)?;
-        let certs = CertificateDer::pem_slice_iter(&cert_pem)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.err(Some(cert_pos), format!("cert_file {}: not PEM: {e}", cert_path.display())))?;
-        if certs.is_empty() {
-            return Err(self.err(Some(cert_pos), format!("cert_file {}: no CERTIFICATE in it", cert_path.display())));
-        }
-        let (key_path, key_pem) = self.read("key_file", key_name, key_pos)?;
-        let key = PrivateKeyDer::from_pem_slice(&key_pem)
-            .map_err(|e| self.err(Some(key_pos), format!("key_file {}: no private key: {e}", key_path.display())))?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let (cert_path, key_path) = (self.base.join(cert_name), self.base.join(key_name));
+        let certified = load_pair(&cert_path, &key_path, &provider)
+            .map_err(|(part, message)| self.err(Some(if part == Part::Cert { cert_pos } else { key_pos }), message))?;
+        let resolver = CertFiles::new(cert_path, key_path, provider.clone(), certified);
 
         let ca = self.string(node, "client_ca_file")?;
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&versions)
             .map_err(|e| self.err(Some(node.pos()), format!("TLS versions: {e}")))?;
@@ -273,9 +270,7 @@ impl Reader<'_> {
                 builder.with_client_cert_verifier(verifier)
             }
         };
-        let mut server = builder
-            .with_single_cert(certs, key)
-            .map_err(|e| self.err(Some(key_pos), format!("cert_file/key_file: {e}")))?;
+        let mut server = builder.with_cert_resolver(Arc::new(resolver));
         server.alpn_protocols = vec![b"http/1.1".to_vec()];
         if let Some(prefer) = node.get("prefer_server_cipher_suites") {
             server.ignore_client_order = prefer
@@ -326,6 +321,80 @@ impl Reader<'_> {
             }
         }
         Ok((!users.is_empty()).then(|| Arc::new(BasicAuth::new(users))))
+    }
+}
+
+/// Which of the two files a certificate problem is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Part {
+    Cert,
+    Key,
+}
+
+/// Reads a PEM certificate chain and its private key; a key that does not match the certificate
+/// is an error (of the key file).
+fn load_pair(cert_path: &Path, key_path: &Path, provider: &CryptoProvider) -> Result<CertifiedKey, (Part, String)> {
+    let cert_pem =
+        std::fs::read(cert_path).map_err(|e| (Part::Cert, format!("cert_file {}: {e}", cert_path.display())))?;
+    let certs = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| (Part::Cert, format!("cert_file {}: not PEM: {e}", cert_path.display())))?;
+    if certs.is_empty() {
+        return Err((Part::Cert, format!("cert_file {}: no CERTIFICATE in it", cert_path.display())));
+    }
+    let key_pem = std::fs::read(key_path).map_err(|e| (Part::Key, format!("key_file {}: {e}", key_path.display())))?;
+    let key = PrivateKeyDer::from_pem_slice(&key_pem)
+        .map_err(|e| (Part::Key, format!("key_file {}: no private key: {e}", key_path.display())))?;
+    CertifiedKey::from_der(certs, key, provider).map_err(|e| (Part::Key, format!("cert_file/key_file: {e}")))
+}
+
+/// (device, inode, modification time, size) of both files: changes when either is rewritten or,
+/// as a Kubernetes Secret update does, replaced through a symlink swap.
+type Stamp = Option<[(u64, u64, i64, i64, u64); 2]>;
+
+fn stamp(cert: &Path, key: &Path) -> Stamp {
+    use std::os::unix::fs::MetadataExt;
+    let one = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino(), m.mtime(), m.mtime_nsec(), m.size()));
+    Some([one(cert)?, one(key)?])
+}
+
+/// The server certificate, re-read when its files change (checked at each handshake: two
+/// stat calls), as exporter-toolkit re-reads them, so a renewed certificate (cert-manager, a
+/// rotated Secret) is served without a restart. A renewal that does not load (half written,
+/// key not matching yet) keeps the previous certificate and is logged; the next change is
+/// tried again.
+#[derive(Debug)]
+struct CertFiles {
+    cert: PathBuf,
+    key: PathBuf,
+    provider: Arc<CryptoProvider>,
+    current: Mutex<(Stamp, Arc<CertifiedKey>)>,
+}
+
+impl CertFiles {
+    fn new(cert: PathBuf, key: PathBuf, provider: Arc<CryptoProvider>, loaded: CertifiedKey) -> CertFiles {
+        let current = Mutex::new((stamp(&cert, &key), Arc::new(loaded)));
+        CertFiles { cert, key, provider, current }
+    }
+}
+
+impl ResolvesServerCert for CertFiles {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let mut current = self.current.lock().ok()?;
+        let now = stamp(&self.cert, &self.key);
+        if now.is_some() && now != current.0 {
+            current.0 = now;
+            match load_pair(&self.cert, &self.key, &self.provider) {
+                Ok(loaded) => {
+                    current.1 = Arc::new(loaded);
+                    tracing::info!(cert = %self.cert.display(), "TLS certificate reloaded");
+                }
+                Err((_, e)) => {
+                    tracing::warn!(error = %e, "TLS certificate changed but does not load; serving the previous one")
+                }
+            }
+        }
+        Some(current.1.clone())
     }
 }
 
