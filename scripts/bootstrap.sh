@@ -9,7 +9,7 @@ die() { printf 'bootstrap: error: %s\n' "$*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "run as root (installs packages, mounts tracefs/bpffs)"
 
 # --- Debian packages the tests and benchmarks use ------------------------------------------
-packages=(runc busybox-static prometheus prometheus-alertmanager bpftrace jq curl systemd)
+packages=(runc busybox-static prometheus prometheus-alertmanager bpftrace jq curl systemd openssl ca-certificates)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
