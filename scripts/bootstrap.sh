@@ -9,8 +9,9 @@ die() { printf 'bootstrap: error: %s\n' "$*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "run as root (installs packages, mounts tracefs/bpffs)"
 
 # --- Debian packages the tests and benchmarks use ------------------------------------------
-# gcc and libc6-dev: the attack-simulation tests build a small static helper (gcc -static).
-packages=(runc busybox-static prometheus prometheus-alertmanager bpftrace jq curl systemd gcc libc6-dev)
+# gcc and libc6-dev: the attack-simulation tests build a small static helper (gcc -static);
+# openssl: the alerting e2e makes its TLS certificates; ca-certificates: https alert outputs.
+packages=(runc busybox-static prometheus prometheus-alertmanager bpftrace jq curl systemd gcc libc6-dev openssl ca-certificates)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -8,6 +8,7 @@ use crate::{
     alerts::{AlertmanagerConfig, AlertsConfig, AlertsError, FileConfig, SyslogConfig, WebhookConfig},
     probe::Hook,
     rules::cli::RulesCommand,
+    server::{WebConfig, WebConfigError},
 };
 
 #[derive(Debug, Parser)]
@@ -38,6 +39,10 @@ pub struct RunArgs {
     /// Address to serve /metrics on: `:PORT` (all interfaces) or `HOST:PORT`.
     #[arg(long = "web.listen-address", default_value = ":9862", value_parser = parse_listen_address)]
     pub listen_address: SocketAddr,
+
+    /// TLS and basic auth for /metrics: a Prometheus exporter-toolkit web config (tls_server_config, basic_auth_users).
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    pub web_config_file: Option<PathBuf>,
 
     /// Directory of Falco-syntax rules files (*.yaml, *.yml).
     #[arg(long, value_name = "DIR")]
@@ -83,6 +88,10 @@ pub struct RunArgs {
     #[arg(long = "webhook.url", value_name = "URL")]
     pub webhook_url: Option<String>,
 
+    /// PEM CA certificates that https webhook and Alertmanager URLs must chain to (instead of the system store).
+    #[arg(long = "alerts.tls-ca-file", value_name = "FILE")]
+    pub alerts_tls_ca_file: Option<PathBuf>,
+
     /// Alerts per second per (rule, container) once the burst is spent; 0 sends every alert.
     #[arg(long = "alerts.rate", default_value_t = 1.0)]
     pub alerts_rate: f64,
@@ -109,12 +118,23 @@ impl RunArgs {
             burst: self.alerts_burst,
             file: self.alerts_file.as_ref().map(FileConfig::new),
             syslog: self.syslog_address.as_deref().map(SyslogConfig::from_address).transpose()?,
-            webhook: self.webhook_url.as_ref().map(WebhookConfig::new),
-            alertmanager: self.alertmanager_url.as_ref().map(AlertmanagerConfig::new),
+            webhook: self
+                .webhook_url
+                .as_ref()
+                .map(|url| WebhookConfig { tls_ca_file: self.alerts_tls_ca_file.clone(), ..WebhookConfig::new(url) }),
+            alertmanager: self.alertmanager_url.as_ref().map(|url| AlertmanagerConfig {
+                tls_ca_file: self.alerts_tls_ca_file.clone(),
+                ..AlertmanagerConfig::new(url)
+            }),
             ..AlertsConfig::default()
         };
         config.validate()?;
         Ok(config)
+    }
+
+    /// `--web.config.file`, read and checked (certificates, keys, hashes); plain HTTP without it.
+    pub fn web_config(&self) -> Result<WebConfig, WebConfigError> {
+        self.web_config_file.as_deref().map(WebConfig::load).transpose().map(Option::unwrap_or_default)
     }
 }
 

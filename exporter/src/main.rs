@@ -51,6 +51,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         .init();
     let engine = args.rules_dir.as_deref().map(load_rules).transpose()?;
     let alerts_config = args.alerts_config().context("alert outputs")?;
+    let web = args.web_config()?;
     let cgroup_root = args
         .cgroup_root
         .clone()
@@ -124,14 +125,14 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
                 .spawn(move || detect::run(events, detector, alerts, containers_of))
                 .context("starting the detection thread")?;
         }
-        tracing::info!(address = %args.listen_address, hook, max_cgroups = args.max_cgroups, "serving /metrics");
+        tracing::info!(address = %args.listen_address, hook, max_cgroups = args.max_cgroups, ?web, "serving /metrics");
         tokio::spawn(refresh_loop(shared.clone()));
         if let (Some(dir), true) = (args.rules_dir.clone(), shared.detector.is_some()) {
             tokio::spawn(reload_loop(shared.clone(), dir, names));
         }
         tokio::spawn(new_cgroup_loop(shared.clone(), new_cgroups));
         tokio::select! {
-            () = server::serve(listener, shared) => {}
+            () = server::serve(listener, shared, web) => {}
             () = shutdown_signal() => tracing::info!("shutting down"),
         }
         Ok(())

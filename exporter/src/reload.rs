@@ -26,14 +26,13 @@ fn rules_files(dir: &Path) -> Vec<std::path::PathBuf> {
 /// Each rules file's name and the SHA-256 of its contents (`rules_file_info`), so a fleet can
 /// tell which version of the rules each node runs.
 pub fn file_digests(dir: &Path) -> Vec<(String, String)> {
-    use sha2::Digest as _;
     rules_files(dir)
         .into_iter()
         .filter_map(|path| {
             let bytes = std::fs::read(&path).ok()?;
             let name = path.file_name()?.to_string_lossy().into_owned();
-            let digest = sha2::Sha256::digest(&bytes);
-            Some((name, digest.iter().map(|b| format!("{b:02x}")).collect()))
+            let digest = ring::digest::digest(&ring::digest::SHA256, &bytes);
+            Some((name, digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()))
         })
         .collect()
 }

@@ -261,6 +261,15 @@ struct Received {
 /// An HTTP/1 server answering successive requests with the statuses of `script`, then 200;
 /// every request is reported on the channel.
 async fn http_receiver(script: &[u16]) -> (SocketAddr, mpsc::UnboundedReceiver<Received>) {
+    receiver(script, None).await
+}
+
+/// [`http_receiver`] behind TLS with this server config.
+async fn receiver(
+    script: &[u16],
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> (SocketAddr, mpsc::UnboundedReceiver<Received>) {
+    let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = mpsc::unbounded_channel();
@@ -268,7 +277,7 @@ async fn http_receiver(script: &[u16]) -> (SocketAddr, mpsc::UnboundedReceiver<R
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else { return };
-            let (tx, script) = (tx.clone(), script.clone());
+            let (tx, script, tls) = (tx.clone(), script.clone(), tls.clone());
             tokio::spawn(async move {
                 let svc = service_fn(move |req: Request<Incoming>| {
                     let (tx, script) = (tx.clone(), script.clone());
@@ -282,7 +291,13 @@ async fn http_receiver(script: &[u16]) -> (SocketAddr, mpsc::UnboundedReceiver<R
                         Ok::<_, Infallible>(resp.unwrap())
                     }
                 });
-                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                let _ = match tls {
+                    None => http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await,
+                    Some(tls) => match tls.accept(stream).await {
+                        Ok(stream) => http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await,
+                        Err(_) => return,
+                    },
+                };
             });
         }
     });
@@ -291,6 +306,54 @@ async fn http_receiver(script: &[u16]) -> (SocketAddr, mpsc::UnboundedReceiver<R
 
 async fn next(rx: &mut mpsc::UnboundedReceiver<Received>) -> Received {
     tokio::time::timeout(WAIT, rx.recv()).await.expect("request in time").expect("server alive")
+}
+
+// ---------------------------------------------------------------- https
+
+/// An https [`http_receiver`] whose certificate (for localhost and 127.0.0.1) a fresh test CA
+/// signed; the directory holds the CA file.
+async fn tls_receiver() -> (tempfile::TempDir, common::tls::TestCa, SocketAddr, mpsc::UnboundedReceiver<Received>) {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = common::tls::TestCa::new(dir.path(), "private");
+    let server = ca.leaf(dir.path(), "receiver", false);
+    let (addr, rx) = receiver(&[], Some(common::tls::server_config(&server))).await;
+    (dir, ca, addr, rx)
+}
+
+#[tokio::test]
+async fn webhook_and_alertmanager_over_https_with_a_private_ca() {
+    let (_dir, ca, addr, mut rx) = tls_receiver().await;
+    let mut w = WebhookConfig::new(format!("https://localhost:{}/hook", addr.port()));
+    w.tls_ca_file = Some(ca.cert_path.clone());
+    let mut am = AlertmanagerConfig::new(format!("https://127.0.0.1:{}", addr.port()));
+    am.tls_ca_file = Some(ca.cert_path.clone());
+    let cfg = AlertsConfig { webhook: Some(w), alertmanager: Some(am), ..AlertsConfig::default() };
+    let d = Dispatcher::new(only(cfg)).unwrap();
+    let a = alert("Write below etc", "error", "c1");
+    d.submit(&a);
+    let mut paths = vec![next(&mut rx).await.path, next(&mut rx).await.path];
+    paths.sort();
+    assert_eq!(paths, ["/api/v2/alerts", "/hook"]);
+    wait_until("both sent", WAIT, || counts(&d, "webhook") == (1, 0, 0) && counts(&d, "alertmanager") == (1, 0, 0))
+        .await;
+}
+
+#[tokio::test]
+async fn https_receiver_with_an_untrusted_certificate_fails() {
+    let (_dir, _ca, addr, mut rx) = tls_receiver().await;
+    // The system store does not know the test CA: the handshake must fail, nothing is posted.
+    let mut w = WebhookConfig::new(format!("https://localhost:{}/hook", addr.port()));
+    (w.retries, w.backoff) = (1, fast());
+    let d = Dispatcher::new(only(AlertsConfig { webhook: Some(w), ..AlertsConfig::default() })).unwrap();
+    d.submit(&alert("Write below etc", "error", "c1"));
+    wait_until("failed", WAIT, || counts(&d, "webhook") == (0, 1, 0)).await;
+    assert!(rx.try_recv().is_err(), "nothing may reach a receiver whose certificate is not trusted");
+    // The client error names the cause.
+    let tls = exporter::server::client::ClientTls::load(None).unwrap();
+    let client = exporter::server::client::HttpClient::new(Duration::from_secs(5), &tls);
+    let url = exporter::server::client::HttpUrl::parse("t", &format!("https://localhost:{}/", addr.port())).unwrap();
+    let e = client.post(&url, &[], "text/plain", Bytes::new()).await.unwrap_err().to_string();
+    assert!(e.contains("invalid peer certificate") && e.contains("UnknownIssuer"), "{e}");
 }
 
 // ---------------------------------------------------------------- webhook

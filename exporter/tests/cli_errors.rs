@@ -169,7 +169,11 @@ fn broken_rules_stop_the_start_with_file_line_and_cause() {
 #[test]
 fn bad_alert_outputs_fail_before_anything_loads() {
     for (args, needles) in [
-        (vec!["--webhook.url", "https://hooks.example/x"], vec!["alert outputs", "https"]),
+        (
+            vec!["--webhook.url", "https://hooks.example/x", "--alerts.tls-ca-file", "/nonexistent/ca.pem"],
+            vec!["alert outputs", "webhook: TLS CA file /nonexistent/ca.pem: No such file"],
+        ),
+        (vec!["--webhook.url", "hooks.example/x"], vec!["alert outputs", "http(s)://"]),
         (vec!["--syslog.address", "ftp://logs:514"], vec!["alert outputs", "udp:// or tcp://"]),
         (vec!["--alertmanager.url", "not a url"], vec!["alert outputs"]),
         (vec!["--alerts.rate=-1"], vec!["alert outputs", "rate"]),
@@ -178,4 +182,45 @@ fn bad_alert_outputs_fail_before_anything_loads() {
         let output = exporter(&with_listen(&listen, &args));
         assert_one_line_error(&output, &needles);
     }
+}
+
+#[test]
+fn bad_web_config_fails_before_anything_loads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = common::tls::TestCa::new(dir.path(), "web");
+    let server = ca.leaf(dir.path(), "server", false);
+    let other = ca.leaf(dir.path(), "other", false);
+    let (cert, other_key) = (server.cert_path.display().to_string(), other.key_path.display().to_string());
+    for (name, text, needles) in [
+        ("yaml.yml", "tls_server_config: [\n".to_owned(), vec!["yaml.yml:2:1: invalid YAML"]),
+        ("typo.yml", "basic_auth_user:\n  a: b\n".to_owned(), vec!["typo.yml:1:1: unknown key 'basic_auth_user'"]),
+        (
+            "nokey.yml",
+            format!("tls_server_config:\n  cert_file: {cert}\n  key_file: /nonexistent/server.key\n"),
+            vec!["nokey.yml:3:13: key_file /nonexistent/server.key: No such file"],
+        ),
+        (
+            "mismatch.yml",
+            format!("tls_server_config:\n  cert_file: {cert}\n  key_file: {other_key}\n"),
+            vec!["mismatch.yml:3:13: cert_file/key_file:"],
+        ),
+        (
+            "noca.yml",
+            format!("tls_server_config:\n  cert_file: {cert}\n  key_file: {}\n  client_auth_type: RequireAndVerifyClientCert\n", server.key_path.display()),
+            vec!["noca.yml:2:3: client_auth_type verifies client certificates: set client_ca_file"],
+        ),
+        ("tls10.yml", format!("tls_server_config:\n  cert_file: {cert}\n  key_file: k\n  min_version: TLS10\n"), vec!["TLS 1.0 and 1.1 are not supported"]),
+        ("hash.yml", "basic_auth_users:\n  prometheus: plaintext\n".to_owned(), vec!["hash.yml:2:15: user 'prometheus': not a bcrypt hash"]),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write web config");
+        let listen = listen_args(free_port());
+        let output = exporter(&with_listen(&listen, &["--web.config.file", path.to_str().expect("utf-8")]));
+        let mut needles = needles;
+        needles.push("--web.config.file ");
+        assert_one_line_error(&output, &needles);
+    }
+    let listen = listen_args(free_port());
+    let output = exporter(&with_listen(&listen, &["--web.config.file", "/nonexistent/web.yml"]));
+    assert_one_line_error(&output, &["--web.config.file /nonexistent/web.yml: cannot read: No such file"]);
 }

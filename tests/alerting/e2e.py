@@ -16,18 +16,22 @@ Proves:
   3. every PromQL expression of the shipped rules and dashboards executes on that Prometheus
      (errors fail; expressions without data are listed, and fail with E2E_REQUIRE_DATA=1).
   4. rule violations: a stand-in exporter (static_metrics_server.py, labelled as such) whose
-     tracewarden_rule_matches_total rises for a critical, a warning and a notice rule makes
-     TracewardenRuleViolationCritical reach the on-call webhook and TracewardenRuleViolation the
-     ticket webhook, with every container label and the rendered annotations; the notice rule
-     notifies nobody. The stand-in covers what a host process cannot: a critical rule, a
-     notice rule, and container/pod labels in the rendered annotations.
-  5. with the real exporter (target/debug/exporter --rules-dir rules --alertmanager.url <AM>,
+     tracewarden_rule_matches_total rises for an emergency, a critical, an error, a warning and a
+     notice rule makes TracewardenRuleViolationCritical (emergency, critical) reach the on-call
+     webhook and TracewardenRuleViolation (error, warning) the ticket webhook, with every
+     container label and the rendered annotations; the notice rule notifies nobody. The stand-in
+     covers what a host process cannot: container/pod labels in the rendered annotations.
+  5. with the real exporter (target/debug/exporter or $TRACEWARDEN_EXPORTER, --rules-dir
+     <rules/ + DIRECT_RULES> --alertmanager.url <AM>,
      needs root): it is scraped (up == 1), its syscall counters are queryable, it raises no
      ExporterDown, and a real detection goes both ways: `cat /etc/shadow` on the host fires the
      shipped rule "Read sensitive file untrusted" (warning, container_id="host"), and
        a. the direct push reaches Alertmanager within 2 s of the cat (measured, printed) as
           TracewardenRuleMatch with severity=ticket, and Alertmanager's shipped routes deliver it
-          to the ticket webhook (after the ticket route's group_wait of 1m, bounded wait);
+          to the ticket webhook (after the ticket route's group_wait of 1m, bounded wait); by
+          severity, two rules of the test's own (DIRECT_RULES, added to a copy of rules/) fire on
+          reads of their own files: the emergency one is pushed as severity=page and reaches only
+          the on-call webhook, the error one as severity=ticket and reaches only the ticket one;
        b. Prometheus counts the hit (tracewarden_rule_matches_total) and TracewardenRuleViolation
           reaches the ticket webhook with rule, severity=ticket and the runbook link. A fresh
           Prometheus only alerts on an *increase* (the first-hit branch needs `up offset 5m`), so
@@ -35,13 +39,21 @@ Proves:
      A cat whose event the exporter lost (no match counted within 10 s) is repeated, at most 3
      times, and the loss is printed with the exporter's event_ring_full drop counter.
      Under CI=true a missing exporter build or running without root fails instead of skipping.
+     The real exporter serves /metrics over TLS with basic auth (--web.config.file, a CA and a
+     certificate made here with openssl, a bcrypt hash from libcrypt): Prometheus scrapes it with
+     scheme https, tls_config.ca_file and basic_auth.password_file; a scrape without the
+     password gets 401 and plain HTTP gets 400. E2E_EXPORTER_TLS=0 serves plain HTTP instead.
 
 Every process it starts is killed on exit. Bounded waits; all traffic to 127.0.0.1.
 """
+import base64
+import ctypes
+import ctypes.util
 import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -57,15 +69,19 @@ sys.path.insert(0, HERE)
 import checks  # noqa: E402
 
 ROOT = checks.ROOT
-EXPORTER = os.path.join(ROOT, "target", "debug", "exporter")
+# run.sh passes TRACEWARDEN_EXPORTER on (a build elsewhere, e.g. with CARGO_TARGET_DIR set).
+EXPORTER = os.environ.get("TRACEWARDEN_EXPORTER") or os.path.join(ROOT, "target", "debug", "exporter")
 RUNBOOK = "https://github.com/tracewarden/tracewarden/blob/main/README.md#runbook-"
 PAGE_WEBHOOK = "/receivers/tracewarden-page/url"
 TICKET_WEBHOOK = "/receivers/tracewarden-ticket/url"
 DEFAULT_WEBHOOK = "/receivers/tracewarden-default/url"
 CONTAINER = {"container_id": "4f1c0ffee0", "container_name": "web", "image": "nginx:1.27",
              "pod": "web-6d9f", "namespace": "shop"}
-SIM_RULES = [("E2E critical rule", "critical"), ("E2E warning rule", "warning"),
-             ("E2E notice rule", "notice")]
+SIM_RULES = [("E2E emergency rule", "emergency"), ("E2E critical rule", "critical"),
+             ("E2E error rule", "error"), ("E2E warning rule", "warning"), ("E2E notice rule", "notice")]
+# Rules only the e2e's own reads match, one per paging and ticket priority, for the direct push
+# by severity (the shipped rules have no page-level rule a host process can trigger safely).
+DIRECT_RULES = [("E2E emergency read", "EMERGENCY", "page"), ("E2E error read", "ERROR", "ticket")]
 
 
 def sim_metrics(count):
@@ -176,9 +192,64 @@ def query(prom, expr):
     return json.loads(body)
 
 
+# (ssl context trusting the e2e CA, Authorization header) once the exporter serves TLS.
+EXPORTER_TLS = {}
+SCRAPE_USER, SCRAPE_PASSWORD = "prometheus", "e2e-scrape-password"
+
+
+def bcrypt_hash(password):
+    """A $2b$ hash from the C library's libcrypt (Python's crypt module is gone in 3.13)."""
+    lib = ctypes.CDLL(ctypes.util.find_library("crypt") or "libcrypt.so.1")
+    lib.crypt_gensalt.restype = ctypes.c_char_p
+    lib.crypt_gensalt.argtypes = [ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p, ctypes.c_int]
+    lib.crypt.restype = ctypes.c_char_p
+    lib.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    salt = lib.crypt_gensalt(b"$2b$", 10, None, 0)
+    hashed = lib.crypt(password.encode(), salt) if salt else None
+    if not hashed or not hashed.startswith(b"$2b$"):
+        raise OSError("libcrypt made no bcrypt hash")
+    return hashed.decode()
+
+
+def web_config(tmp):
+    """A CA, a certificate for 127.0.0.1 signed by it, and the exporter's web config with TLS and
+    basic auth; returns (web.yml, ca.crt, password file)."""
+    d = os.path.join(tmp, "tls")
+    os.makedirs(d)
+
+    def openssl(*args):
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True, timeout=30)
+
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+            "-subj", "/CN=tracewarden e2e CA")
+    openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
+    with open(os.path.join(d, "san.ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "san.ext")
+    with open(os.path.join(d, "web.yml"), "w") as f:
+        yaml.safe_dump({"tls_server_config": {"cert_file": "server.crt", "key_file": "server.key"},
+                        "basic_auth_users": {SCRAPE_USER: bcrypt_hash(SCRAPE_PASSWORD)}}, f)
+    password_file = os.path.join(d, "password")
+    with open(password_file, "w") as f:
+        f.write(SCRAPE_PASSWORD)
+    return os.path.join(d, "web.yml"), os.path.join(d, "ca.crt"), password_file
+
+
+def exporter_get(exporter, path, auth=True, timeout=5):
+    """GET from the real exporter: https with the scrape credentials when it serves TLS."""
+    if not EXPORTER_TLS:
+        return http(f"http://{exporter}{path}", timeout=timeout)
+    headers = {"Authorization": EXPORTER_TLS["auth"]} if auth else {}
+    req = urllib.request.Request(f"https://{exporter}{path}", headers=headers)
+    with urllib.request.urlopen(req, timeout=timeout, context=EXPORTER_TLS["ctx"]) as r:
+        return r.status, r.read().decode()
+
+
 def exporter_value(exporter, metric, *match):
     """Sum of the exporter's own /metrics samples of METRIC whose line contains every MATCH."""
-    _, text = http(f"http://{exporter}/metrics", timeout=5)
+    _, text = exporter_get(exporter, "/metrics")
     total = 0.0
     for line in text.splitlines():
         if (line.startswith(metric + "{") or line.startswith(metric + " ")) \
@@ -197,8 +268,10 @@ def ring_drops(exporter):
 
 
 def am_real_alerts(am):
-    q = urllib.parse.urlencode({"filter": ['alertname="TracewardenRuleMatch"', f'rule="{REAL_RULE}"']},
-                               doseq=True)
+    # container_id="host": other programs on a shared machine (e.g. a runc test reading its own
+    # /etc/shadow) fire the same rule, from their containers.
+    q = urllib.parse.urlencode({"filter": ['alertname="TracewardenRuleMatch"', f'rule="{REAL_RULE}"',
+                                           'container_id="host"']}, doseq=True)
     return json.loads(http(f"http://{am}/api/v2/alerts?{q}", timeout=2)[1])
 
 
@@ -206,6 +279,32 @@ def cat_shadow():
     t = time.time()
     subprocess.run(["cat", "/etc/shadow"], stdout=subprocess.DEVNULL, check=True)
     return t
+
+
+def rules_dir_with_direct_rules(tmp):
+    """The shipped rules plus DIRECT_RULES, each matching a read of its own file under tmp."""
+    d = os.path.join(tmp, "rules")
+    os.makedirs(d)
+    for name in os.listdir(os.path.join(ROOT, "rules")):
+        if name.endswith((".yaml", ".yml")):
+            with open(os.path.join(ROOT, "rules", name)) as src, open(os.path.join(d, name), "w") as dst:
+                dst.write(src.read())
+    rules = []
+    for rule, prio, _ in DIRECT_RULES:
+        target = direct_rule_file(tmp, rule)
+        with open(target, "w") as f:
+            f.write("e2e\n")
+        rules.append({"rule": rule, "desc": "tracewarden e2e: direct push by severity",
+                      "condition": f"open_read and fd.name = {target}",
+                      "output": f"{rule} (file=%fd.name proc=%proc.name)", "priority": prio,
+                      "tags": ["e2e"]})
+    with open(os.path.join(d, "90-e2e.yaml"), "w") as f:
+        yaml.safe_dump(rules, f, sort_keys=False)
+    return d
+
+
+def direct_rule_file(tmp, rule):
+    return os.path.join(tmp, rule.lower().replace(" ", "-"))
 
 
 def prom_real_matches(prom, exporter):
@@ -256,11 +355,40 @@ def main():
         note("not root: the real exporter cannot load its eBPF programs; only the exporter-down path runs")
     elif os.access(EXPORTER, os.X_OK):
         exporter = f"127.0.0.1:{free_port()}"
-        start("exporter", [EXPORTER, "--rules-dir", os.path.join(ROOT, "rules"),
-                           "--alertmanager.url", f"http://{am}", "--web.listen-address", exporter], tmp)
-        ok = wait_until(lambda: http(f"http://{exporter}/metrics")[0] == 200, 60, 0.5)
-        step("real exporter (target/debug/exporter) serves /metrics", ok,
+        web_args = []
+        if os.environ.get("E2E_EXPORTER_TLS", "1") != "0":
+            try:
+                web_yml, ca_file, password_file = web_config(tmp)
+            except (OSError, subprocess.SubprocessError) as e:
+                step("TLS material for the exporter (openssl, libcrypt bcrypt)", False, str(e))
+                return
+            web_args = ["--web.config.file", web_yml]
+            token = base64.b64encode(f"{SCRAPE_USER}:{SCRAPE_PASSWORD}".encode()).decode()
+            EXPORTER_TLS.update(ctx=ssl.create_default_context(cafile=ca_file), auth=f"Basic {token}",
+                                ca_file=ca_file, password_file=password_file)
+        start("exporter", [EXPORTER, "--rules-dir", rules_dir_with_direct_rules(tmp),
+                           "--alertmanager.url", f"http://{am}", "--web.listen-address", exporter,
+                           *web_args], tmp)
+        ok = wait_until(lambda: exporter_get(exporter, "/metrics")[0] == 200, 60, 0.5)
+        scheme = "https + basic auth" if EXPORTER_TLS else "http"
+        step(f"real exporter (target/debug/exporter) serves /metrics ({scheme})", ok,
              "" if ok else log_tail("exporter"))
+        if ok and EXPORTER_TLS:
+            try:
+                exporter_get(exporter, "/metrics", auth=False)
+                refused = "answered without credentials"
+            except urllib.error.HTTPError as e:
+                refused = "" if e.code == 401 and e.headers.get("WWW-Authenticate", "").startswith("Basic") \
+                    else f"status {e.code}"
+            try:
+                status, _ = http(f"http://{exporter}/metrics")
+                plain = f"plain HTTP answered {status}"
+            except urllib.error.HTTPError as e:
+                plain = "" if e.code == 400 else f"plain HTTP: status {e.code}"
+            except OSError as e:
+                plain = f"plain HTTP: {e}"
+            step("real exporter refuses a scrape without the password (401) and plain HTTP (400)",
+                 not refused and not plain, "\n".join(x for x in (refused, plain) if x))
         if ok:
             targets.append(exporter)
         else:
@@ -295,6 +423,18 @@ def main():
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": [am]}]}]},
         "scrape_configs": [{"job_name": "tracewarden", "static_configs": [{"targets": targets}]}],
     }
+    if exporter and EXPORTER_TLS:
+        # The TLS target needs its own scrape config; job names are unique, so it is renamed
+        # back to job="tracewarden", which the rules and dashboards select on.
+        targets.remove(exporter)
+        prom_cfg["scrape_configs"].append({
+            "job_name": "tracewarden-tls",
+            "scheme": "https",
+            "tls_config": {"ca_file": EXPORTER_TLS["ca_file"], "server_name": "localhost"},
+            "basic_auth": {"username": SCRAPE_USER, "password_file": EXPORTER_TLS["password_file"]},
+            "static_configs": [{"targets": [exporter]}],
+            "relabel_configs": [{"target_label": "job", "replacement": "tracewarden"}],
+        })
     cfg_path = os.path.join(tmp, "prometheus.yml")
     with open(cfg_path, "w") as f:
         yaml.safe_dump(prom_cfg, f)
@@ -316,6 +456,7 @@ def main():
 
     # 4b. a real detection: the direct push reaches Alertmanager within 2 s of the cat
     push = None  # (t_cat, t_in_alertmanager)
+    t_direct = None  # when the DIRECT_RULES files were read
     if exporter:
         wait_until(lambda: query(prom, f'up{{instance="{exporter}"}}')["data"]["result"], 30, 0.5)
         for attempt in range(1, 4):
@@ -347,6 +488,18 @@ def main():
             step(f'direct push: "{REAL_RULE}" reaches Alertmanager {lat:.2f} s after cat /etc/shadow '
                  f"(bound 2 s; attempt {attempt})", lat <= 2.0,
                  f"push latency {lat:.3f} s; labels {alerts[0]['labels'] if alerts else '-'}")
+        # a read per direct rule: an emergency and an error hit, routed by severity (checked in
+        # 6c); a read whose event was lost (full ring on a busy machine) is repeated, as the cat is.
+        t_direct = time.time()
+        for rule, _, _ in DIRECT_RULES:
+            for attempt in range(1, 6):  # a single open is easier to lose than cat's several
+                before = exporter_value(exporter, "tracewarden_rule_matches_total", f'rule="{rule}"')
+                with open(direct_rule_file(tmp, rule)) as f:
+                    f.read()
+                if wait_until(lambda: exporter_value(exporter, "tracewarden_rule_matches_total",
+                                                     f'rule="{rule}"') > before, 10, 0.2):
+                    break
+                note(f"read for \"{rule}\" #{attempt}: no match counted within 10 s (event lost); again")
 
     # 5. inhibition in the real Alertmanager (alerts posted to its v2 API)
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -384,7 +537,7 @@ def main():
     with open(sim_file, "w") as f:
         f.write(sim_metrics(2))
     t_hit = time.time()
-    note("stand-in exporter: one new hit of a critical, a warning and a notice rule")
+    note("stand-in exporter: one new hit of an emergency, a critical, an error, a warning and a notice rule")
 
     # the real exporter's second hit: Prometheus already has the first one, so this is an increase
     real_hit = None
@@ -414,11 +567,11 @@ def main():
                     return n, a
         return None
 
-    for path, alertname, rule, prio, sev, receiver in [
-            (PAGE_WEBHOOK, "TracewardenRuleViolationCritical", "E2E critical rule", "critical", "page",
-             "tracewarden-page"),
-            (TICKET_WEBHOOK, "TracewardenRuleViolation", "E2E warning rule", "warning", "ticket",
-             "tracewarden-ticket")]:
+    page = (PAGE_WEBHOOK, "TracewardenRuleViolationCritical", "page", "tracewarden-page")
+    ticket = (TICKET_WEBHOOK, "TracewardenRuleViolation", "ticket", "tracewarden-ticket")
+    by_priority = {"emergency": page, "critical": page, "error": ticket, "warning": ticket}
+    for rule, prio in SIM_RULES[:-1]:
+        path, alertname, sev, receiver = by_priority[prio]
         found = wait_until(lambda: violation(path, alertname, rule), 90, 1)
         if not found:
             step(f"{alertname} ({prio}) reaches {receiver}", False,
@@ -430,9 +583,10 @@ def main():
                            instance=sim, rule=rule, priority=prio)
         c = CONTAINER
         want_ann = {
-            "summary": f'Rule "{rule}" ({prio}) fired in {c["namespace"]}/{c["pod"]}/{c["container_name"]}',
+            "summary": f'Rule "{rule}" ({prio}) fired in container {c["container_name"]} '
+                       f'(pod {c["namespace"]}/{c["pod"]})',
             "description": f'tracewarden on {sim} counted 1 match(es) of the {prio} rule "{rule}" in the '
-                           f'last 5 minutes, container {c["container_name"]} (id {c["container_id"]}, '
+                           f'last 5 minutes in container {c["container_name"]} (id {c["container_id"]}, '
                            f'image {c["image"]}, pod {c["namespace"]}/{c["pod"]}).',
             "runbook_url": RUNBOOK + alertname.lower(),
         }
@@ -455,13 +609,15 @@ def main():
             for n in notifications(TICKET_WEBHOOK, hook_file):
                 for a in n["alerts"]:
                     if a["labels"].get("alertname") == "TracewardenRuleMatch" \
-                            and a["labels"].get("rule") == REAL_RULE and a["status"] == "firing":
+                            and a["labels"].get("rule") == REAL_RULE and a["status"] == "firing" \
+                            and a["labels"].get("container_id") == "host":
                         return n, a
             return None
 
         found = wait_until(pushed, max(5, t_am + 90 - time.time()), 1)
         elsewhere = [p for p in (PAGE_WEBHOOK, DEFAULT_WEBHOOK) for n in notifications(p, hook_file)
-                     for a in n["alerts"] if a["labels"].get("rule") == REAL_RULE]
+                     for a in n["alerts"] if a["labels"].get("rule") == REAL_RULE
+                     and a["labels"].get("container_id") == "host"]
         if not found:
             step("direct push (TracewardenRuleMatch) reaches the ticket webhook", False,
                  f"nothing {time.time() - t_cat:.0f}s after the cat; elsewhere: {elsewhere}\n"
@@ -474,8 +630,12 @@ def main():
             problems = [f"{k}={lab.get(k)!r}, want {v!r}" for k, v in want.items() if lab.get(k) != v]
             if not lab.get("hostname"):
                 problems.append("no hostname label")
+            # Same convention as /metrics: a host process has no container_name label.
+            if "container_name" in lab:
+                problems.append(f"container_name={lab['container_name']!r} on a host alert")
             if "/etc/shadow" not in a["annotations"].get("summary", "") \
-                    or not a["annotations"].get("description"):
+                    or "on host " not in a["annotations"].get("description", "") \
+                    or "outside any container" not in a["annotations"].get("description", ""):
                 problems.append(f"annotations {a['annotations']}")
             if n.get("receiver") != "tracewarden-ticket":
                 problems.append(f"receiver {n.get('receiver')} != tracewarden-ticket")
@@ -485,6 +645,28 @@ def main():
                  f"{time.time() - t_cat:.0f}s after the cat (Alertmanager: {t_am - t_cat:.2f} s; "
                  "then the ticket route's group_wait 1m)", not problems,
                  "\n".join(problems) or f"labels {lab}\nsummary: {a['annotations']['summary'].strip()}")
+
+    # 6c. direct push by severity through the real Alertmanager: an emergency rule pages, an
+    # error rule opens a ticket, and neither reaches another receiver.
+    if t_direct:
+        def direct(rule):
+            return [(p, n.get("receiver"), a) for p in (PAGE_WEBHOOK, TICKET_WEBHOOK, DEFAULT_WEBHOOK)
+                    for n in notifications(p, hook_file) for a in n["alerts"]
+                    if a["labels"].get("alertname") == "TracewardenRuleMatch"
+                    and a["labels"].get("rule") == rule and a["status"] == "firing"]
+
+        for rule, prio, sev in DIRECT_RULES:
+            path, _, _, receiver = page if sev == "page" else ticket
+            got = wait_until(lambda: direct(rule), max(5, t_direct + 90 - time.time()), 1) or []
+            problems = [f"{p} ({r}): severity={a['labels'].get('severity')}" for p, r, a in got
+                        if p != path or r != receiver or a["labels"].get("severity") != sev
+                        or a["labels"].get("priority") != prio.lower()]
+            if not got:
+                problems.append(f"nothing {time.time() - t_direct:.0f}s after the read\n"
+                                + log_tail("exporter", 5))
+            step(f"direct push by severity: {prio.lower()} rule \"{rule}\" -> severity={sev} -> "
+                 f"{receiver} only ({time.time() - t_direct:.0f}s after the read)", not problems,
+                 "\n".join(problems) or f"labels {got[0][2]['labels']}")
 
     if real_hit:
         found = wait_until(lambda: violation(TICKET_WEBHOOK, "TracewardenRuleViolation", REAL_RULE),
@@ -502,8 +684,10 @@ def main():
             problems = [f"{k}={lab.get(k)!r}, want {v!r}" for k, v in want.items() if lab.get(k) != v]
             if a["annotations"].get("runbook_url") != RUNBOOK + "tracewardenruleviolation":
                 problems.append(f"runbook_url {a['annotations'].get('runbook_url')}")
-            if not a["annotations"].get("summary", "").startswith(f'Rule "{REAL_RULE}" (warning) fired'):
+            if a["annotations"].get("summary") != f'Rule "{REAL_RULE}" (warning) fired on host {exporter}':
                 problems.append(f"summary {a['annotations'].get('summary')!r}")
+            if not a["annotations"].get("description", "").endswith("on the host, outside any container."):
+                problems.append(f"description {a['annotations'].get('description')!r}")
             if n.get("receiver") != "tracewarden-ticket":
                 problems.append(f"receiver {n.get('receiver')} != tracewarden-ticket")
             step(f"TracewardenRuleViolation for the real hit reaches tracewarden-ticket "
@@ -572,7 +756,7 @@ def main():
 
     # 8. the real exporter is healthy in the same Prometheus
     if exporter:
-        r = query(prom, f'up{{instance="{exporter}"}}')
+        r = query(prom, f'up{{job="tracewarden", instance="{exporter}"}}')
         ups = [s["value"][1] for s in r.get("data", {}).get("result", [])]
         r = query(prom, f'max_over_time(scrape_duration_seconds{{instance="{exporter}"}}[10m])')
         slowest = [s["value"][1] for s in r.get("data", {}).get("result", [])]
@@ -582,7 +766,8 @@ def main():
             lost = f"{ring_drops(exporter):.0f}"
         except (OSError, urllib.error.URLError, ValueError):
             lost = "?"
-        step("real exporter is scraped (up == 1)", ups == ["1"],
+        step("real exporter is scraped (up == 1, job=\"tracewarden\""
+             + (", over TLS with basic auth)" if EXPORTER_TLS else ")"), ups == ["1"],
              f"up = {ups}; min up over the run {always}; slowest scrape {slowest} s; "
              f"events lost to a full ring: {lost}")
         r = query(prom, f'sum(tracewarden_syscalls_total{{instance="{exporter}", container_id="host"}})')

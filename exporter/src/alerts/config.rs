@@ -1,7 +1,7 @@
 //! [`AlertsConfig`]: everything the alert path can be told, with defaults that work unchanged.
 
 use super::AlertsError;
-use crate::server::client::{validate_header, HttpUrl};
+use crate::server::client::{validate_header, ClientTls, HttpUrl};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -167,8 +167,10 @@ impl SyslogConfig {
 /// Generic webhook: `POST url` with the alert JSON as body.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WebhookConfig {
-    /// `http://host[:port]/path` (no TLS: put a local proxy in front for https).
+    /// `http(s)://host[:port]/path`.
     pub url: String,
+    /// `--alerts.tls-ca-file`: trust only these CAs for https (default: the system store).
+    pub tls_ca_file: Option<PathBuf>,
     /// Extra request headers, e.g. `("Authorization", "Bearer ...")`.
     pub headers: Vec<(String, String)>,
     /// Per attempt: connect, send and read the response.
@@ -186,6 +188,7 @@ impl WebhookConfig {
     pub fn new(url: impl Into<String>) -> Self {
         WebhookConfig {
             url: url.into(),
+            tls_ca_file: None,
             headers: Vec::new(),
             timeout: Duration::from_secs(5),
             retries: 3,
@@ -198,8 +201,10 @@ impl WebhookConfig {
 /// Direct push to Alertmanager (`POST <url>/api/v2/alerts`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AlertmanagerConfig {
-    /// Alertmanager's base URL, `http://host:9093` (or with a path prefix).
+    /// Alertmanager's base URL, `http(s)://host:9093` (or with a path prefix).
     pub url: String,
+    /// `--alerts.tls-ca-file`: trust only these CAs for https (default: the system store).
+    pub tls_ca_file: Option<PathBuf>,
     /// Value of the `alertname` label (the rule goes in `rule`), so Alertmanager routes and
     /// inhibits these alerts as one family.
     pub alertname: String,
@@ -223,6 +228,7 @@ impl AlertmanagerConfig {
     pub fn new(url: impl Into<String>) -> Self {
         AlertmanagerConfig {
             url: url.into(),
+            tls_ca_file: None,
             alertname: "TracewardenRuleMatch".into(),
             extra_labels: Vec::new(),
             resolve_after: Duration::from_secs(300),
@@ -243,7 +249,12 @@ fn check_queue(what: &str, n: usize) -> Result<(), AlertsError> {
     Ok(())
 }
 
-/// Checks that `url` is an absolute `http://` URL and returns it parsed.
+/// The https trust of an output: its CA file, or the system store.
+pub(crate) fn client_tls(what: &str, ca_file: Option<&std::path::Path>) -> Result<ClientTls, AlertsError> {
+    ClientTls::load(ca_file).map_err(|e| AlertsError::Config(format!("{what}: {e}")))
+}
+
+/// Checks that `url` is an absolute `http://` or `https://` URL and returns it parsed.
 pub(crate) fn parse_http_url(what: &str, url: &str) -> Result<HttpUrl, AlertsError> {
     HttpUrl::parse(what, url).map_err(AlertsError::Config)
 }
@@ -289,6 +300,9 @@ impl AlertsConfig {
                 check_webhook_header(k, v)?;
             }
             check_queue("webhook", w.queue)?;
+            if w.tls_ca_file.is_some() {
+                client_tls("webhook", w.tls_ca_file.as_deref())?;
+            }
         }
         if let Some(a) = &self.alertmanager {
             alertmanager_endpoint(&a.url)?;
@@ -299,6 +313,9 @@ impl AlertsConfig {
                 return Err(AlertsError::Config("alertmanager batch size must be at least 1".into()));
             }
             check_queue("alertmanager", a.queue)?;
+            if a.tls_ca_file.is_some() {
+                client_tls("alertmanager", a.tls_ca_file.as_deref())?;
+            }
         }
         Ok(())
     }
@@ -339,8 +356,13 @@ mod tests {
         assert!(bad(&|c| c.rate = -1.0).contains("rate"));
         assert!(bad(&|c| c.rate = f64::NAN).contains("rate"));
         assert!(bad(&|c| c.burst = 0).contains("burst"));
-        assert!(bad(&|c| c.webhook = Some(WebhookConfig::new("https://x/"))).contains("https"));
-        assert!(bad(&|c| c.webhook = Some(WebhookConfig::new("x/y"))).contains("http://"));
+        assert!(bad(&|c| c.webhook = Some(WebhookConfig::new("x/y"))).contains("http(s)://"));
+        assert!(bad(&|c| {
+            let mut w = WebhookConfig::new("https://x/");
+            w.tls_ca_file = Some("/nonexistent/ca.crt".into());
+            c.webhook = Some(w);
+        })
+        .contains("webhook: TLS CA file /nonexistent/ca.crt: No such file"));
         assert!(bad(&|c| {
             let mut w = WebhookConfig::new("http://x/");
             w.headers.push(("Bad Name".into(), "v".into()));

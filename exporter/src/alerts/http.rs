@@ -3,7 +3,7 @@
 //! [`crate::server::client`]; this module decides what to send and when to try again.
 
 use super::config::{
-    alertmanager_endpoint, check_webhook_header, parse_http_url, AlertmanagerConfig, Backoff, WebhookConfig,
+    alertmanager_endpoint, check_webhook_header, client_tls, parse_http_url, AlertmanagerConfig, Backoff, WebhookConfig,
 };
 use super::dispatcher::{Counters, Delivery, ErrorLog};
 use super::AlertsError;
@@ -85,9 +85,10 @@ pub(crate) fn webhook_headers(cfg: &WebhookConfig) -> Result<Vec<(String, String
 pub(crate) async fn run_webhook(cfg: WebhookConfig, mut rx: mpsc::Receiver<Delivery>, counters: Arc<Counters>) {
     // Validated by AlertsConfig::validate before the worker starts; a failure here is a bug,
     // reported once and counted for every alert rather than panicking the task.
-    let (uri, headers) = match (parse_http_url("webhook", &cfg.url), webhook_headers(&cfg)) {
-        (Ok(u), Ok(h)) => (u, h),
-        (Err(e), _) | (_, Err(e)) => {
+    let tls = client_tls("webhook", cfg.tls_ca_file.as_deref());
+    let (uri, headers, tls) = match (parse_http_url("webhook", &cfg.url), webhook_headers(&cfg), tls) {
+        (Ok(u), Ok(h), Ok(t)) => (u, h, t),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
             tracing::error!(error = %e, "webhook output disabled");
             while rx.recv().await.is_some() {
                 counters.failed();
@@ -95,7 +96,7 @@ pub(crate) async fn run_webhook(cfg: WebhookConfig, mut rx: mpsc::Receiver<Deliv
             return;
         }
     };
-    let client = HttpClient::new(cfg.timeout);
+    let client = HttpClient::new(cfg.timeout, &tls);
     let mut log = ErrorLog::default();
     while let Some(d) = rx.recv().await {
         let body = Bytes::copy_from_slice(d.json.as_bytes());
@@ -167,17 +168,9 @@ pub fn alertmanager_body(cfg: &AlertmanagerConfig, alerts: &[Delivery], now_ns: 
             labels.retain(|_, v| !v.is_empty());
             let mut annotations = BTreeMap::new();
             annotations.insert("summary".to_owned(), a.output.clone());
-            let where_ = if a.container_id == "host" || a.container_id.is_empty() {
-                format!("on host {}", a.hostname)
-            } else {
-                format!(
-                    "in container {} (id {}, image {}, pod {}/{}) on {}",
-                    a.container_name, a.container_id, a.image, a.namespace, a.pod, a.hostname
-                )
-            };
             annotations.insert(
                 "description".to_owned(),
-                format!("{} rule \"{}\" matched {}: {}", a.priority, a.rule, where_, a.output),
+                format!("{} rule \"{}\" matched {}: {}", a.priority, a.rule, super::where_text(a), a.output),
             );
             if d.suppressed > 0 {
                 annotations.insert("suppressed".to_owned(), d.suppressed.to_string());
@@ -204,9 +197,9 @@ pub(crate) async fn run_alertmanager(
     mut rx: mpsc::Receiver<Delivery>,
     counters: Arc<Counters>,
 ) {
-    let uri = match alertmanager_endpoint(&cfg.url) {
-        Ok(u) => u,
-        Err(e) => {
+    let (uri, tls) = match (alertmanager_endpoint(&cfg.url), client_tls("alertmanager", cfg.tls_ca_file.as_deref())) {
+        (Ok(u), Ok(t)) => (u, t),
+        (Err(e), _) | (_, Err(e)) => {
             tracing::error!(error = %e, "alertmanager output disabled");
             while rx.recv().await.is_some() {
                 counters.failed();
@@ -214,7 +207,7 @@ pub(crate) async fn run_alertmanager(
             return;
         }
     };
-    let client = HttpClient::new(cfg.timeout);
+    let client = HttpClient::new(cfg.timeout, &tls);
     let mut log = ErrorLog::default();
     let mut batch = Vec::with_capacity(cfg.max_batch);
     while let Some(d) = rx.recv().await {
@@ -314,7 +307,17 @@ mod tests {
         let b = &arr[1];
         assert_eq!(b["labels"]["severity"], "info");
         assert_eq!(b["annotations"]["suppressed"], "7");
-        assert!(b["annotations"]["description"].as_str().unwrap().contains("on host node-1"));
+        assert_eq!(
+            b["annotations"]["description"],
+            "notice rule \"Read sensitive file\" matched on host node-1, outside any container: Sensitive file opened (file=/etc/shadow)"
+        );
+        // The /metrics convention for host processes: container_id="host", no container_name.
+        assert_eq!(b["labels"]["container_id"], "host");
+        assert!(b["labels"].get("container_name").is_none(), "{}", b["labels"]);
+        assert_eq!(
+            d,
+            "critical rule \"Read sensitive file\" matched in container web (id 3ad7, image nginx:1.25) on node-1: Sensitive file opened (file=/etc/shadow)"
+        );
         cfg.generator_url = None;
         let body = alertmanager_body(&cfg, &[delivery("warning", "c", 0)], now);
         assert!(!body.contains("generatorURL"));

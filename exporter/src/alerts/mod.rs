@@ -48,16 +48,49 @@ use std::collections::BTreeMap;
 
 /// What identifies an alert's rule and workload, as (name, value): the syslog structured data
 /// and the Alertmanager labels both carry these (empty values are left out by both).
+///
+/// The values are those of the same series on /metrics, so one silence or route matches both
+/// paths: a host process is `container_id="host"` with no `container_name` (the alert JSON keeps
+/// Falco's `container.name` "host", which is a field value, not a label).
 pub(crate) fn identity_labels(a: &Alert) -> [(&'static str, &str); 7] {
+    let container_name = if is_host(a) { "" } else { &a.container_name };
     [
         ("rule", &a.rule),
         ("priority", &a.priority),
         ("container_id", &a.container_id),
-        ("container_name", &a.container_name),
+        ("container_name", container_name),
         ("image", &a.image),
         ("pod", &a.pod),
         ("namespace", &a.namespace),
     ]
+}
+
+/// An alert of a process outside any container (the engine says `host`; an empty id is
+/// treated alike).
+pub(crate) fn is_host(a: &Alert) -> bool {
+    a.container_id == crate::container::Container::HOST_ID || a.container_id.is_empty()
+}
+
+/// Where an alert happened, for annotations: `on host node-1, outside any container`, or
+/// `in container web (id 3ad7, image nginx:1.25, pod shop/web-0) on node-1`, leaving out what
+/// the runtime did not say (a plain Docker container has no pod).
+pub(crate) fn where_text(a: &Alert) -> String {
+    if is_host(a) {
+        return format!("on host {}, outside any container", a.hostname);
+    }
+    let name = if a.container_name.is_empty() { "(unnamed)" } else { &a.container_name };
+    let mut text = format!("in container {name} (id {}", a.container_id);
+    if !a.image.is_empty() {
+        text.push_str(&format!(", image {}", a.image));
+    }
+    if !a.pod.is_empty() {
+        text.push_str(&format!(", pod {}/{}", a.namespace, a.pod));
+    }
+    text.push(')');
+    if !a.hostname.is_empty() {
+        text.push_str(&format!(" on {}", a.hostname));
+    }
+    text
 }
 
 /// Names the lead renders the counters under on /metrics.

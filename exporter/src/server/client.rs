@@ -1,39 +1,36 @@
-//! A small HTTP/1 client (plain `http://`, no TLS) for the outputs that POST somewhere: the
-//! alert webhook and Alertmanager. No hyper type appears in its API; what to do with a status
-//! (retry, give up) is the caller's policy.
+//! A small HTTP/1 client (`http://` and `https://` through rustls) for the outputs that POST
+//! somewhere: the alert webhook and Alertmanager. No hyper type appears in its API; what to do
+//! with a status (retry, give up) is the caller's policy.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE, USER_AGENT};
 use hyper::{Request, StatusCode, Uri};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 const UA: &str = concat!("tracewarden/", env!("CARGO_PKG_VERSION"));
 
-/// An absolute `http://` URL with a host, checked by [`HttpUrl::parse`].
+/// An absolute `http://` or `https://` URL with a host, checked by [`HttpUrl::parse`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HttpUrl {
     uri: Uri,
 }
 
 impl HttpUrl {
-    /// Checks that `url` is an absolute `http://` URL with a host; `what` names the setting in
-    /// the error message (e.g. `webhook URL "..": https is not supported; ...`).
+    /// Checks that `url` is an absolute `http://` or `https://` URL with a host; `what` names
+    /// the setting in the error message (e.g. `webhook URL "..": no host`).
     pub fn parse(what: &str, url: &str) -> Result<HttpUrl, String> {
         let uri: Uri =
-            url.parse().map_err(|e| format!("{what} URL {url:?}: {e}; expected http://host[:port][/path]"))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some("https") => {
-                return Err(format!(
-                    "{what} URL {url:?}: https is not supported; use http:// (e.g. through a local TLS proxy)"
-                ))
-            }
-            _ => return Err(format!("{what} URL {url:?}: must start with http://")),
+            url.parse().map_err(|e| format!("{what} URL {url:?}: {e}; expected http(s)://host[:port][/path]"))?;
+        if !matches!(uri.scheme_str(), Some("http" | "https")) {
+            return Err(format!("{what} URL {url:?}: must start with http:// or https://"));
         }
         if uri.host().is_none_or(str::is_empty) {
             return Err(format!("{what} URL {url:?}: no host"));
@@ -103,20 +100,80 @@ impl PostResponse {
     }
 }
 
-/// A pooled HTTP/1 client; every request (connect, send, read the whole response) must finish
-/// within the timeout given to [`HttpClient::new`].
+/// Which servers `https://` trusts: the system's CA store, or only the CAs of one PEM file (as
+/// Prometheus' `tls_config.ca_file` does: a private CA replaces the public ones).
+#[derive(Clone)]
+pub struct ClientTls {
+    config: Arc<rustls::ClientConfig>,
+}
+
+impl fmt::Debug for ClientTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClientTls")
+    }
+}
+
+impl ClientTls {
+    /// The CAs of `ca_file` (PEM), or without it the system store (on Debian
+    /// /etc/ssl/certs/ca-certificates.crt; SSL_CERT_FILE and SSL_CERT_DIR override it). Errors
+    /// are one line naming the file.
+    pub fn load(ca_file: Option<&Path>) -> Result<ClientTls, String> {
+        use rustls::pki_types::{pem::PemObject, CertificateDer};
+        let mut roots = rustls::RootCertStore::empty();
+        match ca_file {
+            Some(path) => {
+                let what = format!("TLS CA file {}", path.display());
+                let pem = std::fs::read(path).map_err(|e| format!("{what}: {e}"))?;
+                for cert in CertificateDer::pem_slice_iter(&pem) {
+                    let cert = cert.map_err(|e| format!("{what}: not PEM: {e}"))?;
+                    roots.add(cert).map_err(|e| format!("{what}: {e}"))?;
+                }
+                if roots.is_empty() {
+                    return Err(format!("{what}: no CERTIFICATE in it"));
+                }
+            }
+            None => {
+                let found = rustls_native_certs::load_native_certs();
+                // Unparsable entries in a system store are common and harmless; using the rest
+                // is what curl and Go do too.
+                let (added, _) = roots.add_parsable_certificates(found.certs);
+                if added == 0 {
+                    tracing::warn!(errors = ?found.errors, "no CA certificates in the system store: https alert outputs will fail (install ca-certificates or pass --alerts.tls-ca-file)");
+                }
+            }
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS client: {e}"))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(ClientTls { config: Arc::new(config) })
+    }
+}
+
+/// A pooled HTTP/1 client; every request (connect, TLS handshake, send, read the whole
+/// response) must finish within the timeout given to [`HttpClient::new`].
 #[derive(Clone, Debug)]
 pub struct HttpClient {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     timeout: Duration,
 }
 
 impl HttpClient {
-    /// Must be called inside a tokio runtime (the pool's timer is tokio's).
-    pub fn new(timeout: Duration) -> Self {
+    /// Must be called inside a tokio runtime (the pool's timer is tokio's). `tls` is used for
+    /// `https://` URLs.
+    pub fn new(timeout: Duration, tls: &ClientTls) -> Self {
         let mut conn = HttpConnector::new();
         conn.set_connect_timeout(Some(timeout));
         conn.set_nodelay(true);
+        // The TLS layer decides by scheme; the TCP connector must let https URLs through.
+        conn.enforce_http(false);
+        let conn = HttpsConnectorBuilder::new()
+            .with_tls_config((*tls.config).clone())
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(conn);
         // The pool needs a timer to actually close idle connections; without one a receiver that
         // went away would leave its sockets open until the next request finds them dead.
         let client = Client::builder(TokioExecutor::new())
@@ -146,7 +203,7 @@ impl HttpClient {
             req.headers_mut().insert(name, value);
         }
         let attempt = async {
-            let resp = self.client.request(req).await.map_err(|e| PostError::Connection(e.to_string()))?;
+            let resp = self.client.request(req).await.map_err(|e| PostError::Connection(error_chain(&e)))?;
             let status = resp.status().as_u16();
             // Read the body to the end so the connection can be reused.
             let body = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
@@ -157,6 +214,19 @@ impl HttpClient {
             Err(_) => Err(PostError::Timeout(self.timeout)),
         }
     }
+}
+
+/// hyper-util's error says only "client error (Connect)"; the cause (refused, certificate not
+/// trusted) is in its sources.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 #[cfg(test)]
@@ -170,15 +240,15 @@ mod tests {
         assert_eq!(HttpUrl::parse("webhook", "http://x:8080/a?b=1").unwrap().to_string(), "http://x:8080/a?b=1");
         assert_eq!(HttpUrl::parse("webhook", "http://x").unwrap().to_string(), "http://x/");
         assert_eq!(HttpUrl::parse("w", "http://x/?q").unwrap().query(), Some("q"));
+        assert_eq!(HttpUrl::parse("webhook", "https://x:8443/a").unwrap().to_string(), "https://x:8443/a");
         assert_eq!(
-            HttpUrl::parse("webhook", "https://x/").unwrap_err(),
-            "webhook URL \"https://x/\": https is not supported; use http:// (e.g. through a local TLS proxy)"
+            HttpUrl::parse("am", "ftp://x/").unwrap_err(),
+            "am URL \"ftp://x/\": must start with http:// or https://"
         );
-        assert_eq!(HttpUrl::parse("am", "ftp://x/").unwrap_err(), "am URL \"ftp://x/\": must start with http://");
-        assert_eq!(HttpUrl::parse("am", "/y").unwrap_err(), "am URL \"/y\": must start with http://");
+        assert_eq!(HttpUrl::parse("am", "/y").unwrap_err(), "am URL \"/y\": must start with http:// or https://");
         assert_eq!(
             HttpUrl::parse("am", "x/y").unwrap_err(),
-            "am URL \"x/y\": invalid format; expected http://host[:port][/path]"
+            "am URL \"x/y\": invalid format; expected http(s)://host[:port][/path]"
         );
     }
 
@@ -213,7 +283,7 @@ mod tests {
             String::from_utf8(got).unwrap().to_ascii_lowercase()
         });
         let url = HttpUrl::parse("t", &format!("http://{addr}/hook")).unwrap();
-        let client = HttpClient::new(Duration::from_secs(5));
+        let client = HttpClient::new(Duration::from_secs(5), &ClientTls::load(None).unwrap());
         let headers = [("X-Token".to_owned(), "abc".to_owned())];
         let resp = client.post(&url, &headers, "application/json", Bytes::from_static(b"{}")).await.unwrap();
         assert_eq!((resp.status, &resp.body[..]), (429, &b"slow"[..]));
@@ -229,7 +299,7 @@ mod tests {
         // Accepts but never answers.
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = HttpUrl::parse("t", &format!("http://{}/", listener.local_addr().unwrap())).unwrap();
-        let client = HttpClient::new(Duration::from_millis(100));
+        let client = HttpClient::new(Duration::from_millis(100), &ClientTls::load(None).unwrap());
         let e = client.post(&url, &[], "text/plain", Bytes::new()).await.unwrap_err();
         assert!(matches!(e, PostError::Timeout(_)), "{e:?}");
         assert_eq!(e.to_string(), "no response within 100ms");

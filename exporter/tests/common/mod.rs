@@ -3,6 +3,7 @@
 
 pub mod alerts;
 pub mod attack;
+pub mod tls;
 
 use std::{
     os::unix::fs::MetadataExt,
@@ -118,6 +119,11 @@ pub struct Exporter {
 
 impl Exporter {
     pub fn start(extra_args: &[&str]) -> Exporter {
+        Exporter::start_until(extra_args, |port| matches!(http_get(port, "/healthz"), Ok((200, _))))
+    }
+
+    /// Starts it and waits until `ready(port)` (e.g. an https check when it serves TLS).
+    pub fn start_until(extra_args: &[&str], ready: impl Fn(u16) -> bool) -> Exporter {
         let port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_exporter"))
             .arg("--web.listen-address")
@@ -140,13 +146,13 @@ impl Exporter {
         let mut exporter = Exporter { port, child, stdout };
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         loop {
-            if let Ok((200, _)) = http_get(port, "/healthz") {
+            if ready(port) {
                 return exporter;
             }
             if let Ok(Some(status)) = exporter.child.try_wait() {
                 panic!("exporter exited during start-up: {status}");
             }
-            assert!(std::time::Instant::now() < deadline, "exporter did not answer /healthz within 20 s");
+            assert!(std::time::Instant::now() < deadline, "exporter was not ready within 20 s");
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
     }
