@@ -202,7 +202,9 @@ pub struct FilterMasks {
     /// Which rule set the bits refer to; copied into every event so user space reads its bits
     /// with the right table across a reload.
     pub generation: u32,
-    pub _pad: u32,
+    /// The exporter's own process: its syscalls (reading /proc for the rules) are not judged,
+    /// or they would feed the evaluator its own work.
+    pub self_tgid: u32,
 }
 
 impl FilterMasks {
@@ -223,7 +225,7 @@ impl FilterMasks {
         complete: 0,
         rule_ids: [0; KERNEL_RULE_BITS],
         generation: 0,
-        _pad: 0,
+        self_tgid: 0,
     };
 }
 

@@ -415,6 +415,10 @@ fn may_match(event: &SyscallEvent) -> bool {
     let (Some(masks), Some(spec)) = (FILTER.get(0), ARG_SPECS.get(event.nr)) else {
         return true;
     };
+    if event.tgid == masks.self_tgid {
+        count_outcome(FilterOutcome::Dropped);
+        return false;
+    }
     if masks.generation == 0 || spec.exec_family == 1 {
         return true;
     }

@@ -435,7 +435,7 @@ impl Probe {
         }
         // Generation 0 means "unfiltered"; live generations are 1, 2, ...
         f.generation = f.generation.checked_add(1).filter(|&g| g != 0).unwrap_or(1);
-        let masks = FilterMasks { generation: f.generation, ..tables.masks };
+        let masks = FilterMasks { generation: f.generation, self_tgid: std::process::id(), ..tables.masks };
         f.masks.set(0, Plain(masks), 0).map_err(map_error(names::FILTER))?;
         let generation = f.generation;
         f.written = Some(tables);
