@@ -364,6 +364,12 @@ pub struct SyscallEvent {
     pub paths: [[u8; MAX_PATH]; 2],
 }
 
+/// execve and execveat, whose arguments the lifecycle records carry.
+#[cfg(any(target_arch = "x86_64", all(target_arch = "bpf", bpf_target_arch = "x86_64")))]
+pub const EXEC_SYSCALLS: [usize; 2] = [59, 322];
+#[cfg(any(target_arch = "aarch64", all(target_arch = "bpf", bpf_target_arch = "aarch64")))]
+pub const EXEC_SYSCALLS: [usize; 2] = [221, 281];
+
 /// The six syscall arguments lie within 64 bytes of `struct pt_regs` from this offset: one read.
 #[cfg(any(target_arch = "x86_64", all(target_arch = "bpf", bpf_target_arch = "x86_64")))]
 pub const SYSCALL_ARGS_START: usize = 56;
@@ -418,9 +424,9 @@ pub mod lifecycle_names {
     pub const PROG_EXEC: &str = "lifecycle_exec";
     /// On `sched/sched_process_exit`.
     pub const PROG_EXIT: &str = "lifecycle_exit";
-    /// On `syscalls/sys_enter_execve` and `syscalls/sys_enter_execveat`: keep the arguments.
-    pub const PROG_EXECVE_ARGS: &str = "lifecycle_execve_args";
-    pub const PROG_EXECVEAT_ARGS: &str = "lifecycle_execveat_args";
+    /// 1 while the lifecycle programs run: the `sys_enter` program then keeps each exec's
+    /// arguments for its exec record.
+    pub const ARGV_ON: &str = "ARGV_ON";
 }
 
 /// Bytes kept of an exec's filename, including the terminating NUL.

@@ -10,15 +10,18 @@
 use aya_ebpf::{
     helpers::{
         bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid,
-        bpf_ktime_get_ns, bpf_probe_read_kernel_buf, bpf_probe_read_kernel_str_bytes, bpf_probe_read_user,
-        bpf_probe_read_user_str_bytes,
+        bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_kernel_buf, bpf_probe_read_kernel_str_bytes,
+        bpf_probe_read_user, bpf_probe_read_user_str_bytes,
     },
     macros::{map, tracepoint},
-    maps::{LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, LruHashMap, PerCpuArray, RingBuf},
     programs::TracePointContext,
     EbpfContext,
 };
-use exporter_ebpf::{lifecycle_kind, DropReason, ExecArgs, LifecycleEvent, MAX_EXEC_ARGS, MAX_EXEC_FILENAME};
+use exporter_ebpf::{
+    lifecycle_kind, DropReason, ExecArgs, LifecycleEvent, EXEC_SYSCALLS, MAX_EXEC_ARGS, MAX_EXEC_FILENAME,
+    SYSCALL_ARG_OFFSETS,
+};
 
 use crate::count_drop;
 
@@ -29,6 +32,9 @@ static LIFECYCLE: RingBuf = RingBuf::with_byte_size(2 * 1024 * 1024, 0);
 /// recently used entries make room, so failed execs cannot leak one.
 #[map]
 static EXEC_ARGV: LruHashMap<u32, ExecArgs> = LruHashMap::with_max_entries(1024, 0);
+/// Set to 1 by user space when it attaches the lifecycle programs.
+#[map]
+static ARGV_ON: Array<u32> = Array::with_max_entries(1, 0);
 /// Where `ExecArgs` is built: too large for the 512-byte BPF stack.
 #[map]
 static ARGV_SCRATCH: PerCpuArray<ExecArgs> = PerCpuArray::with_max_entries(1, 0);
@@ -63,22 +69,19 @@ pub fn lifecycle_exec(ctx: TracePointContext) -> u32 {
     0
 }
 
-/// `syscalls/sys_enter_execve`: const char *const *argv @24.
-#[tracepoint]
-pub fn lifecycle_execve_args(ctx: TracePointContext) -> u32 {
-    if let Ok(argv) = unsafe { ctx.read_at::<u64>(24) } {
+/// Called by the `sys_enter` program for execve and execveat (`nr`): keeps the arguments while
+/// the lifecycle programs run. Taken there, not from `syscalls/sys_enter_execve`: enabling any
+/// classic syscall tracepoint makes every syscall on the machine pay the kernel's check for it.
+#[inline(never)]
+pub(crate) fn keep_exec_args(regs: *const u8, nr: usize) {
+    if ARGV_ON.get(0).is_none_or(|on| *on == 0) {
+        return;
+    }
+    // execve(filename, argv, envp); execveat(dirfd, filename, argv, envp, flags).
+    let offset = if nr == EXEC_SYSCALLS[0] { SYSCALL_ARG_OFFSETS[1] } else { SYSCALL_ARG_OFFSETS[2] };
+    if let Ok(argv) = unsafe { bpf_probe_read_kernel(regs.add(offset) as *const u64) } {
         keep_argv(argv as *const u64);
     }
-    0
-}
-
-/// `syscalls/sys_enter_execveat`: const char *const *argv @32.
-#[tracepoint]
-pub fn lifecycle_execveat_args(ctx: TracePointContext) -> u32 {
-    if let Ok(argv) = unsafe { ctx.read_at::<u64>(32) } {
-        keep_argv(argv as *const u64);
-    }
-    0
 }
 
 /// Copies up to `MAX_EXEC_ARGS` arguments from the caller's memory (still the old image: this

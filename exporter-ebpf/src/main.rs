@@ -28,8 +28,8 @@ use aya_ebpf::{
 use exporter_ebpf::{
     ArgSpec, DropReason, FilterMasks, FilterOutcome, InodeKey, KernelOffsets, KernelRow, RuleHitKey, RuleHitValue,
     RuleMasks, SlotCache, SyscallEvent, CGROUP_HOST, DEFAULT_MAX_SLOTS, DROP_REASONS, EVENT_MULTI_LINK,
-    EVENT_RESOLVED_PATH, FILTER_OUTCOMES, INTERESTING_WORDS, KERNEL_RULE_BITS, MAX_PATH, MAX_PENDING, MAX_SOCKADDR,
-    MAX_SYSCALLS, NO_ARG, OPEN_FLAGS_CREAT, OPEN_FLAGS_HOW, OVERFLOW_SLOT, ROW_OWNER, SAMPLE_INTERVAL_NS,
+    EVENT_RESOLVED_PATH, EXEC_SYSCALLS, FILTER_OUTCOMES, INTERESTING_WORDS, KERNEL_RULE_BITS, MAX_PATH, MAX_PENDING,
+    MAX_SOCKADDR, MAX_SYSCALLS, NO_ARG, OPEN_FLAGS_CREAT, OPEN_FLAGS_HOW, OVERFLOW_SLOT, ROW_OWNER, SAMPLE_INTERVAL_NS,
     SYSCALL_ARGS_START, SYSCALL_ARG_OFFSETS,
 };
 
@@ -126,6 +126,9 @@ fn on_sys_enter(regs: *const u8, nr: i64) {
     let nr = nr as usize;
     let cgroup_id = unsafe { bpf_get_current_cgroup_id() };
     count_syscall(cgroup_id, nr);
+    if nr == EXEC_SYSCALLS[0] || nr == EXEC_SYSCALLS[1] {
+        lifecycle::keep_exec_args(regs, nr);
+    }
     if is_interesting(nr) {
         stash_entry(regs, nr, cgroup_id);
     }

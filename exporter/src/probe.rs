@@ -501,9 +501,8 @@ impl Probe {
         self.release_prefilter_state(cgroup_id)
     }
 
-    /// Attaches the process-lifecycle programs (new process, exec and its arguments, process
-    /// exit) and hands over
-    /// their ring. Once only: the map leaves the object. Classic tracepoints, so this works on
+    /// Attaches the process-lifecycle programs (new process, exec, process exit), has the
+    /// counting program keep each exec's arguments, and hands over their ring. Once only: the map leaves the object. Classic tracepoints, so this works on
     /// every kernel the exit tracepoints do.
     pub fn attach_lifecycle(&mut self) -> Result<LifecycleEvents, ProbeError> {
         use exporter_ebpf::lifecycle_names as lc;
@@ -511,8 +510,6 @@ impl Probe {
             (lc::PROG_FORK, "task", "task_newtask"),
             (lc::PROG_EXEC, "sched", "sched_process_exec"),
             (lc::PROG_EXIT, "sched", "sched_process_exit"),
-            (lc::PROG_EXECVE_ARGS, "syscalls", "sys_enter_execve"),
-            (lc::PROG_EXECVEAT_ARGS, "syscalls", "sys_enter_execveat"),
         ] {
             let tp: &mut TracePoint = self
                 .ebpf
@@ -526,6 +523,10 @@ impl Probe {
                 cause: format!("{category}/{name}: {}", error_chain(&e)),
             })?;
         }
+        // The programs hold the map: this handle can go once the flag is set.
+        let mut argv_on: Array<MapData, u32> =
+            Array::try_from(take_map(&mut self.ebpf, lc::ARGV_ON)?).map_err(map_error(lc::ARGV_ON))?;
+        argv_on.set(0, 1, 0).map_err(map_error(lc::ARGV_ON))?;
         let ring = RingBuf::try_from(take_map(&mut self.ebpf, lc::LIFECYCLE)?).map_err(map_error(lc::LIFECYCLE))?;
         Ok(LifecycleEvents(ring))
     }

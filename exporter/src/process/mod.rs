@@ -47,7 +47,7 @@
 //!   flags. Not yet: the child's start time (`start_boottime` needs a struct offset from BTF; the
 //!   table reads it from /proc, so a child gone by then is keyed `(pid, None)`).
 //! - exec (`sched/sched_process_exec`): tgid, filename as passed, the new comm, argv (the first
-//!   8, 63 bytes each, kept at `sys_enter_execve(at)`), uid/gid (real, so unused: the table keeps
+//!   8, 63 bytes each, kept by the `sys_enter` program at execve/execveat), uid/gid (real, so unused: the table keeps
 //!   the effective ones). Not yet: the resolved exe path (to tell a memfd exec from `/dev/fd/N`
 //!   once the process is gone), start time.
 //! - exit (`sched/sched_process_exit` with `group_dead`): tgid.
