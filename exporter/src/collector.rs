@@ -7,7 +7,7 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    path::PathBuf,
+    path::{Path, PathBuf},
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -108,7 +108,11 @@ impl Collector {
             if container.id == Container::HOST_ID {
                 continue;
             }
-            let Some(pid) = self.resolver.cgroup_dir(id).and_then(|dir| first_pid(&dir)) else { continue };
+            // The last pid found for the cgroup while it lives; cgroup.procs only when it is gone.
+            let known = self.watched.cgroup_pid(id).filter(|pid| Path::new(&format!("/proc/{pid}")).exists());
+            let Some(pid) = known.or_else(|| self.resolver.cgroup_dir(id).and_then(|dir| first_pid(&dir))) else {
+                continue;
+            };
             cgroup_pids.insert(id, pid);
             if seen.insert(container.id.clone()) {
                 roots.push(PathBuf::from(format!("/proc/{pid}/root")));
@@ -286,7 +290,7 @@ impl Collector {
 }
 
 /// A process in the cgroup directory `dir`, if any.
-fn first_pid(dir: &std::path::Path) -> Option<u32> {
+fn first_pid(dir: &Path) -> Option<u32> {
     std::fs::read_to_string(dir.join("cgroup.procs")).ok()?.lines().next()?.trim().parse().ok()
 }
 

@@ -58,6 +58,11 @@ impl WatchedInodes {
         Some(found.path)
     }
 
+    /// The process last found for a container cgroup.
+    pub fn cgroup_pid(&self, cgroup_id: u64) -> Option<u32> {
+        self.cgroup_pids.read().ok()?.get(&cgroup_id).copied()
+    }
+
     /// The result of a scan, the paths it looked for and a process of each container cgroup.
     pub fn replace(&self, paths: &[(String, u64)], files: &[WatchedFile], cgroup_pids: HashMap<u64, u32>) {
         if let Ok(mut pids) = self.cgroup_pids.write() {

@@ -121,13 +121,13 @@ impl ContainerResolver {
         self.entries.get(&cgroup_id).map(|e| e.container.clone())
     }
 
-    /// Whether some cgroup is still waiting for its runtime record.
     /// The cgroup's directory, if it was found in cgroupfs.
     pub fn cgroup_dir(&self, cgroup_id: u64) -> Option<PathBuf> {
         let path = self.entries.get(&cgroup_id)?.path.as_deref()?;
         Some(self.cgroup_root.join(path.trim_start_matches('/')))
     }
 
+    /// Whether some cgroup is still waiting for its runtime record.
     pub fn has_provisional(&self) -> bool {
         self.entries.values().any(|e| e.provisional_since.is_some())
     }
