@@ -317,6 +317,9 @@ pub struct KernelOffsets {
     pub sb_dev: u32,
     pub task_mm: u32,
     pub mm_exe_file: u32,
+    pub task_cred: u32,
+    pub cred_euid: u32,
+    pub cred_egid: u32,
     pub valid: u32,
 }
 
@@ -340,6 +343,8 @@ pub struct SyscallEvent {
     /// Thread group id (the process id user space sees) and thread id.
     pub tgid: u32,
     pub tid: u32,
+    /// Effective user and group ids (Falco's `user.uid`); the real ones when the kernel's
+    /// structure offsets are unknown.
     pub uid: u32,
     pub gid: u32,
     pub nr: u32,

@@ -244,8 +244,9 @@ fn stash_entry(regs: *const u8, nr: usize, cgroup_id: u64) {
     event.cgroup_id = cgroup_id;
     event.tgid = (pid_tgid >> 32) as u32;
     event.tid = pid_tgid as u32;
-    event.uid = uid_gid as u32;
-    event.gid = (uid_gid >> 32) as u32;
+    let (uid, gid) = effective_ids().unwrap_or((uid_gid as u32, (uid_gid >> 32) as u32));
+    event.uid = uid;
+    event.gid = gid;
     event.nr = nr as u32;
     event.flags = 0;
     // Until the exit's prefilter narrows them: every rule possible, none decided.
@@ -761,6 +762,20 @@ fn step_up(walk: &mut Walk) -> Option<u64> {
     walk.pos = slash as u64;
     walk.dentry = parent;
     Some(WALK_RUNNING)
+}
+
+/// The current task's effective uid and gid (`current->cred->euid/egid`, kuid values as seen
+/// from the initial user namespace): what Falco's `user.uid` is. `bpf_get_current_uid_gid` gives
+/// the real ids, which differ in a setuid program.
+#[inline(always)]
+fn effective_ids() -> Option<(u32, u32)> {
+    let o = OFFSETS.get(0)?;
+    if o.valid == 0 {
+        return None;
+    }
+    let task = unsafe { bpf_get_current_task() } as *const u8;
+    let cred: *const u8 = read_at(task, o.task_cred)?;
+    Some((read_at(cred, o.cred_euid)?, read_at(cred, o.cred_egid)?))
 }
 
 /// Whether the current task runs a memfd (`memfd_create` + `execveat`): memfd files are named

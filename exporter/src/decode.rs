@@ -42,9 +42,9 @@
 //!   `sendto` with an address; the local end of a `connect` is unknown (`lip`/`lport` absent),
 //!   so `fd.name` is the remote address (`203.0.113.9:4444`, `[2001:db8::7]:9050`, a unix path
 //!   or `@abstract`). Unix paths are cut at 26 bytes (the 28-byte buffer).
-//! - `user.uid`/`user.gid` come from the record (the thread's ids at the syscall, read with
-//!   `bpf_get_current_uid_gid`, which gives the *real* ids); `user.name` is cleared when the
-//!   record's uid is not the one the process table knows.
+//! - `user.uid`/`user.gid` come from the record: the thread's *effective* ids at the syscall
+//!   (`current->cred`, as Falco's), the real ones only if the kernel's offsets were unknown;
+//!   `user.name` is cleared when the record's uid is not the one the process table knows.
 //!
 //! # Cost
 //! Strings are written into the `Event`'s existing buffers (`clear()` then push). /proc is read

@@ -12,7 +12,7 @@ const KIND_UNION: u32 = 5;
 
 /// The structures and members, in `KernelOffsets` field order. A member may sit inside
 /// anonymous structs or unions; its offset is then the sum along the way.
-const MEMBERS: [(&str, &str); 26] = [
+const MEMBERS: [(&str, &str); 29] = [
     ("task_struct", "files"),
     ("task_struct", "fs"),
     ("files_struct", "fdt"),
@@ -39,6 +39,9 @@ const MEMBERS: [(&str, &str); 26] = [
     ("super_block", "s_dev"),
     ("task_struct", "mm"),
     ("mm_struct", "exe_file"),
+    ("task_struct", "cred"),
+    ("cred", "euid"),
+    ("cred", "egid"),
 ];
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -60,7 +63,7 @@ pub fn offsets(btf: &[u8]) -> Result<KernelOffsets, LayoutError> {
     for (slot, (strukt, member)) in found.iter_mut().zip(MEMBERS) {
         *slot = types.member_offset(strukt, member)?;
     }
-    let [task_files, task_fs, files_fdt, fdt_max_fds, fdt_fd, file_path, path_mnt, path_dentry, fs_root, fs_pwd, dentry_parent, dentry_name, qstr_len, qstr_name, mount_mnt, mount_parent, mount_mountpoint, vfsmount_root, file_inode, inode_ino, inode_sb, inode_nlink, inode_mode, sb_dev, task_mm, mm_exe_file] =
+    let [task_files, task_fs, files_fdt, fdt_max_fds, fdt_fd, file_path, path_mnt, path_dentry, fs_root, fs_pwd, dentry_parent, dentry_name, qstr_len, qstr_name, mount_mnt, mount_parent, mount_mountpoint, vfsmount_root, file_inode, inode_ino, inode_sb, inode_nlink, inode_mode, sb_dev, task_mm, mm_exe_file, task_cred, cred_euid, cred_egid] =
         found;
     Ok(KernelOffsets {
         task_files,
@@ -89,6 +92,9 @@ pub fn offsets(btf: &[u8]) -> Result<KernelOffsets, LayoutError> {
         sb_dev,
         task_mm,
         mm_exe_file,
+        task_cred,
+        cred_euid,
+        cred_egid,
         valid: 1,
     })
 }

@@ -169,3 +169,37 @@ fn a_memfd_exec_is_decided_in_the_kernel() {
     });
     assert!(alerted, "{:?}", exporter.stdout_lines());
 }
+
+#[test]
+fn user_uid_is_the_effective_uid() {
+    if !kernel_available("user_uid_is_the_effective_uid") {
+        return;
+    }
+    let dir = tempfile::Builder::new().prefix("tw-euid-").tempdir_in("/tmp").expect("tempdir");
+    let file = dir.path().join("data");
+    std::fs::write(&file, "x").expect("write");
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod dir");
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o644)).expect("chmod file");
+    let rules = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        rules.path().join("rules.yaml"),
+        format!(
+            "- rule: Read as 1000\n  desc: d\n  condition: evt.type in (open, openat) and fd.name = {0} and user.uid = 1000\n  output: read %fd.name uid=%user.uid\n  priority: notice\n\
+             - rule: Read as 0\n  desc: d\n  condition: evt.type in (open, openat) and fd.name = {0} and user.uid = 0\n  output: read %fd.name uid=%user.uid\n  priority: notice\n",
+            file.display()
+        ),
+    )
+    .expect("write rules");
+    let exporter = Exporter::start(&["--rules-dir", rules.path().to_str().expect("utf-8")]);
+    let cgroup = TestCgroup::new("prefilter-euid");
+    // Real uid 0, effective uid 1000: as a setuid program run by root would be, the other way.
+    let script = format!("import os\nos.setresuid(0, 1000, 0)\nopen({:?}).read()\n", file.display().to_string());
+    cgroup.run("python3", &["-c", &script]);
+    let mut last = String::new();
+    let seen = eventually(Duration::from_secs(5), || {
+        last = exporter.metrics();
+        rule_count(&last, "Read as 1000", "notice") == 1.0
+    });
+    assert!(seen, "the read by effective uid 1000 was not user.uid=1000:\n{last}");
+    assert_eq!(rule_count(&last, "Read as 0", "notice"), 0.0, "the real uid is not user.uid");
+}
