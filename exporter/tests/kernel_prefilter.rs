@@ -11,16 +11,21 @@ use common::{eventually, kernel_available, sample, Exporter, TestCgroup};
 const HOST: [(&str, &str); 5] =
     [("container_id", "host"), ("container_name", ""), ("image", ""), ("pod", ""), ("namespace", "")];
 
-/// A rules directory with one kernel-decidable rule on writes below `watched`, and one rule the
-/// kernel can only prefilter (it does not do `contains`) on opens below `flooded`.
-fn rules_dir(watched: &str, flooded: &str) -> tempfile::TempDir {
+/// The exporter running `rules` (one YAML file), with the directory that holds them.
+fn exporter_with(rules: &str) -> (tempfile::TempDir, Exporter) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let rules = format!(
+    std::fs::write(dir.path().join("rules.yaml"), rules).expect("write rules");
+    let exporter = Exporter::start(&["--rules-dir", dir.path().to_str().expect("utf-8")]);
+    (dir, exporter)
+}
+
+/// One kernel-decidable rule on writes below `watched`, and one rule the kernel can only
+/// prefilter (it does not do `contains`) on opens below `flooded`.
+fn two_rules(watched: &str, flooded: &str) -> String {
+    format!(
         "- rule: Decided write\n  desc: d\n  condition: evt.type in (open, openat) and evt.is_open_write = true and evt.rawres >= 0 and fd.name startswith {watched}/\n  output: wrote %fd.name\n  priority: error\n\
          - rule: Flooded open\n  desc: d\n  condition: evt.type = openat and evt.rawres >= 0 and fd.name startswith {flooded}/ and fd.name contains /f\n  output: opened %fd.name\n  priority: notice\n"
-    );
-    std::fs::write(dir.path().join("rules.yaml"), rules).expect("write rules");
-    dir
+    )
 }
 
 fn rule_count(metrics: &str, rule: &str, priority: &str) -> f64 {
@@ -46,8 +51,7 @@ fn a_kernel_decided_rule_is_counted_exactly_with_sampled_alerts() {
         return;
     }
     let watched = tempfile::Builder::new().prefix("tw-decided-").tempdir_in("/tmp").expect("tempdir");
-    let rules = rules_dir(watched.path().to_str().expect("utf-8"), "/nonexistent-flood");
-    let exporter = Exporter::start(&["--rules-dir", rules.path().to_str().expect("utf-8")]);
+    let (_rules, exporter) = exporter_with(&two_rules(watched.path().to_str().expect("utf-8"), "/nonexistent-flood"));
     let cgroup = TestCgroup::new("prefilter");
     let before = exporter.metrics();
     let evaluated_before = sample(&before, "tracewarden_events_total", &[("source", "userspace")]).unwrap_or(0.0);
@@ -81,8 +85,8 @@ fn a_full_event_ring_loses_events_but_not_kernel_counts() {
     }
     let watched = tempfile::Builder::new().prefix("tw-exact-").tempdir_in("/tmp").expect("tempdir");
     let flooded = tempfile::Builder::new().prefix("tw-flood-").tempdir_in("/tmp").expect("tempdir");
-    let rules = rules_dir(watched.path().to_str().expect("utf-8"), flooded.path().to_str().expect("utf-8"));
-    let exporter = Exporter::start(&["--rules-dir", rules.path().to_str().expect("utf-8")]);
+    let (_rules, exporter) =
+        exporter_with(&two_rules(watched.path().to_str().expect("utf-8"), flooded.path().to_str().expect("utf-8")));
     let cgroup = TestCgroup::new("prefilter-flood");
     // Stop the exporter so nothing drains the ring: its 4 MiB hold ~6,000 events.
     let pid = exporter.pid().to_string();
@@ -117,16 +121,10 @@ fn a_hard_link_to_a_watched_file_is_the_watched_file() {
     let dir = tempfile::Builder::new().prefix("tw-link-").tempdir_in("/tmp").expect("tempdir");
     let secret = dir.path().join("secret");
     std::fs::write(&secret, "s3cret").expect("write secret");
-    let rules = tempfile::tempdir().expect("tempdir");
-    std::fs::write(
-        rules.path().join("rules.yaml"),
-        format!(
+    let (_rules, exporter) = exporter_with(&format!(
             "- rule: Secret read\n  desc: d\n  condition: evt.type in (open, openat) and evt.is_open_read = true and evt.rawres >= 0 and fd.name = {}\n  output: read %fd.name\n  priority: critical\n",
             secret.display()
-        ),
-    )
-    .expect("write rules");
-    let exporter = Exporter::start(&["--rules-dir", rules.path().to_str().expect("utf-8")]);
+        ));
     let cgroup = TestCgroup::new("prefilter-link");
     // Another name for the same file, made after the exporter started, then read by that name.
     let link = dir.path().join("innocent");
@@ -180,17 +178,11 @@ fn user_uid_is_the_effective_uid() {
     std::fs::write(&file, "x").expect("write");
     std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod dir");
     std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o644)).expect("chmod file");
-    let rules = tempfile::tempdir().expect("tempdir");
-    std::fs::write(
-        rules.path().join("rules.yaml"),
-        format!(
+    let (_rules, exporter) = exporter_with(&format!(
             "- rule: Read as 1000\n  desc: d\n  condition: evt.type in (open, openat) and fd.name = {0} and user.uid = 1000\n  output: read %fd.name uid=%user.uid\n  priority: notice\n\
              - rule: Read as 0\n  desc: d\n  condition: evt.type in (open, openat) and fd.name = {0} and user.uid = 0\n  output: read %fd.name uid=%user.uid\n  priority: notice\n",
             file.display()
-        ),
-    )
-    .expect("write rules");
-    let exporter = Exporter::start(&["--rules-dir", rules.path().to_str().expect("utf-8")]);
+        ));
     let cgroup = TestCgroup::new("prefilter-euid");
     // Real uid 0, effective uid 1000: as a setuid program run by root would be, the other way.
     let script = format!("import os\nos.setresuid(0, 1000, 0)\nopen({:?}).read()\n", file.display().to_string());
