@@ -585,7 +585,7 @@ def main():
             counted = wait_until(lambda: query(prom, f"tracewarden_rule_matches_total{{{sel}}}")["data"]["result"],
                                  30, 1)
             step("runc container: Prometheus counts the match under the container's labels", bool(counted),
-                 f"no series {{{sel}}}")
+                 f"series {counted[0]['metric']}" if counted else f"no series {{{sel}}}")
 
     # 5. inhibition in the real Alertmanager (alerts posted to its v2 API)
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
