@@ -290,6 +290,20 @@ impl ErrorLog {
         }
         self.failing = false;
     }
+
+    /// Counts one alert's delivery as sent or failed, and logs it as `ok`/`error` do.
+    pub(crate) fn delivered<E: std::fmt::Display>(&mut self, output: &str, counters: &Counters, result: Result<(), E>) {
+        match result {
+            Ok(()) => {
+                counters.sent();
+                self.ok(output);
+            }
+            Err(e) => {
+                counters.failed();
+                self.error(output, &e);
+            }
+        }
+    }
 }
 
 /// The stdout worker: buffered, flushed whenever the queue runs empty.
@@ -335,16 +349,7 @@ fn write_file(mut rx: mpsc::Receiver<Delivery>, mut f: RotatingFile, counters: A
     while let Some(first) = rx.blocking_recv() {
         let mut next = Some(first);
         while let Some(d) = next {
-            match f.write_line(&d.json) {
-                Ok(()) => {
-                    counters.sent();
-                    log.ok("file");
-                }
-                Err(e) => {
-                    counters.failed();
-                    log.error("file", &e);
-                }
-            }
+            log.delivered("file", &counters, f.write_line(&d.json));
             next = rx.try_recv().ok();
         }
         f.mark_idle();

@@ -81,35 +81,34 @@ pub(crate) fn webhook_headers(cfg: &WebhookConfig) -> Result<Vec<(String, String
     Ok(cfg.headers.clone())
 }
 
+/// A worker whose settings cannot work: they were validated by AlertsConfig::validate before it
+/// started, so this is a bug, reported once, with every alert counted failed rather than the
+/// task panicking.
+async fn fail_all(
+    output: &str,
+    e: &(dyn std::fmt::Display + Sync),
+    mut rx: mpsc::Receiver<Delivery>,
+    counters: &Counters,
+) {
+    tracing::error!(output, error = %e, "alert output disabled");
+    while rx.recv().await.is_some() {
+        counters.failed();
+    }
+}
+
 /// The webhook worker: one POST per alert, body = the alert JSON line.
 pub(crate) async fn run_webhook(cfg: WebhookConfig, mut rx: mpsc::Receiver<Delivery>, counters: Arc<Counters>) {
-    // Validated by AlertsConfig::validate before the worker starts; a failure here is a bug,
-    // reported once and counted for every alert rather than panicking the task.
     let tls = client_tls("webhook", cfg.tls_ca_file.as_deref());
     let (uri, headers, tls) = match (parse_http_url("webhook", &cfg.url), webhook_headers(&cfg), tls) {
         (Ok(u), Ok(h), Ok(t)) => (u, h, t),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
-            tracing::error!(error = %e, "webhook output disabled");
-            while rx.recv().await.is_some() {
-                counters.failed();
-            }
-            return;
-        }
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return fail_all("webhook", &e, rx, &counters).await,
     };
     let client = HttpClient::new(cfg.timeout, &tls);
     let mut log = ErrorLog::default();
     while let Some(d) = rx.recv().await {
         let body = Bytes::copy_from_slice(d.json.as_bytes());
-        match post_with_retries("webhook", &client, &uri, &headers, body, cfg.retries, cfg.backoff).await {
-            Ok(()) => {
-                counters.sent();
-                log.ok("webhook");
-            }
-            Err(e) => {
-                counters.failed();
-                log.error("webhook", &e);
-            }
-        }
+        let res = post_with_retries("webhook", &client, &uri, &headers, body, cfg.retries, cfg.backoff).await;
+        log.delivered("webhook", &counters, res);
     }
 }
 
@@ -199,13 +198,7 @@ pub(crate) async fn run_alertmanager(
 ) {
     let (uri, tls) = match (alertmanager_endpoint(&cfg.url), client_tls("alertmanager", cfg.tls_ca_file.as_deref())) {
         (Ok(u), Ok(t)) => (u, t),
-        (Err(e), _) | (_, Err(e)) => {
-            tracing::error!(error = %e, "alertmanager output disabled");
-            while rx.recv().await.is_some() {
-                counters.failed();
-            }
-            return;
-        }
+        (Err(e), _) | (_, Err(e)) => return fail_all("alertmanager", &e, rx, &counters).await,
     };
     let client = HttpClient::new(cfg.timeout, &tls);
     let mut log = ErrorLog::default();
