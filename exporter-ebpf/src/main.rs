@@ -631,11 +631,7 @@ const WALK_END: usize = 511;
 /// NUL, or `None` if it cannot (no offsets, deeper than `MAX_COMPONENTS`, longer than `out`).
 #[inline(never)]
 fn name_open_file(fd: u64, event: &mut SyscallEvent) -> Option<usize> {
-    let o = OFFSETS.get(0)?;
-    if o.valid == 0 {
-        return None;
-    }
-    let task = unsafe { bpf_get_current_task() } as *const u8;
+    let (o, task) = offsets_and_task()?;
     let files: *const u8 = read_at(task, o.task_files)?;
     let fdt: *const u8 = read_at(files, o.files_fdt)?;
     let max_fds: u32 = read_at(fdt, o.fdt_max_fds)?;
@@ -769,11 +765,7 @@ fn step_up(walk: &mut Walk) -> Option<u64> {
 /// the real ids, which differ in a setuid program.
 #[inline(always)]
 fn effective_ids() -> Option<(u32, u32)> {
-    let o = OFFSETS.get(0)?;
-    if o.valid == 0 {
-        return None;
-    }
-    let task = unsafe { bpf_get_current_task() } as *const u8;
+    let (o, task) = offsets_and_task()?;
     let cred: *const u8 = read_at(task, o.task_cred)?;
     Some((read_at(cred, o.cred_euid)?, read_at(cred, o.cred_egid)?))
 }
@@ -782,17 +774,23 @@ fn effective_ids() -> Option<(u32, u32)> {
 /// `memfd:<name>`. `None` when it cannot tell.
 #[inline(never)]
 fn exe_is_memfd() -> Option<bool> {
-    let o = OFFSETS.get(0)?;
-    if o.valid == 0 {
-        return None;
-    }
-    let task = unsafe { bpf_get_current_task() } as *const u8;
+    let (o, task) = offsets_and_task()?;
     let mm: *const u8 = read_at(task, o.task_mm)?;
     let exe: *const u8 = read_at(mm, o.mm_exe_file)?;
     let dentry: *const u8 = read_at(exe, o.file_path + o.path_dentry)?;
     let name: *const u8 = read_at(dentry, o.dentry_name + o.qstr_name)?;
     let prefix: [u8; 6] = read_at(name, 0)?;
     Some(&prefix == b"memfd:")
+}
+
+/// The kernel structure offsets (when user space found them in BTF) and the current task.
+#[inline(always)]
+fn offsets_and_task() -> Option<(&'static KernelOffsets, *const u8)> {
+    let o = OFFSETS.get(0)?;
+    if o.valid == 0 {
+        return None;
+    }
+    Some((o, unsafe { bpf_get_current_task() } as *const u8))
 }
 
 /// Reads a `T` at `base + offset` of kernel memory.

@@ -1,6 +1,7 @@
-//! Field offsets of the kernel structures the exit program walks to name an opened file
-//! (`task->files->fdt->fd[n]->f_path`, dentries up to the task's root, across mounts), read from
-//! the kernel's BTF. aya-ebpf has no CO-RE relocations, so user space looks the offsets up here
+//! Field offsets of the kernel structures the kernel programs read: the walk that names an
+//! opened file (`task->files->fdt->fd[n]->f_path`, dentries up to the task's root, across
+//! mounts), the opened file's inode, the executable (`mm->exe_file`) and the effective ids
+//! (`cred`), read from the kernel's BTF. aya-ebpf has no CO-RE relocations, so user space looks the offsets up here
 //! and hands them to the kernel in a map; a kernel whose BTF lacks one of them gets no path walk
 //! (opened files are then judged by the path the caller passed, resolved in user space).
 
@@ -9,40 +10,6 @@ use exporter_ebpf::KernelOffsets;
 const BTF_MAGIC: u16 = 0xeb9f;
 const KIND_STRUCT: u32 = 4;
 const KIND_UNION: u32 = 5;
-
-/// The structures and members, in `KernelOffsets` field order. A member may sit inside
-/// anonymous structs or unions; its offset is then the sum along the way.
-const MEMBERS: [(&str, &str); 29] = [
-    ("task_struct", "files"),
-    ("task_struct", "fs"),
-    ("files_struct", "fdt"),
-    ("fdtable", "max_fds"),
-    ("fdtable", "fd"),
-    ("file", "f_path"),
-    ("path", "mnt"),
-    ("path", "dentry"),
-    ("fs_struct", "root"),
-    ("fs_struct", "pwd"),
-    ("dentry", "d_parent"),
-    ("dentry", "d_name"),
-    ("qstr", "len"),
-    ("qstr", "name"),
-    ("mount", "mnt"),
-    ("mount", "mnt_parent"),
-    ("mount", "mnt_mountpoint"),
-    ("vfsmount", "mnt_root"),
-    ("file", "f_inode"),
-    ("inode", "i_ino"),
-    ("inode", "i_sb"),
-    ("inode", "i_nlink"),
-    ("inode", "i_mode"),
-    ("super_block", "s_dev"),
-    ("task_struct", "mm"),
-    ("mm_struct", "exe_file"),
-    ("task_struct", "cred"),
-    ("cred", "euid"),
-    ("cred", "egid"),
-];
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum LayoutError {
@@ -56,45 +23,41 @@ pub enum LayoutError {
     NoMember(String, String),
 }
 
-/// The offsets the path walk needs, from raw BTF (`/sys/kernel/btf/vmlinux`).
+/// The offsets the kernel programs need, from raw BTF (`/sys/kernel/btf/vmlinux`). A member may
+/// sit inside anonymous structs or unions; its offset is then the sum along the way.
 pub fn offsets(btf: &[u8]) -> Result<KernelOffsets, LayoutError> {
     let types = Types::parse(btf)?;
-    let mut found = [0u32; MEMBERS.len()];
-    for (slot, (strukt, member)) in found.iter_mut().zip(MEMBERS) {
-        *slot = types.member_offset(strukt, member)?;
-    }
-    let [task_files, task_fs, files_fdt, fdt_max_fds, fdt_fd, file_path, path_mnt, path_dentry, fs_root, fs_pwd, dentry_parent, dentry_name, qstr_len, qstr_name, mount_mnt, mount_parent, mount_mountpoint, vfsmount_root, file_inode, inode_ino, inode_sb, inode_nlink, inode_mode, sb_dev, task_mm, mm_exe_file, task_cred, cred_euid, cred_egid] =
-        found;
+    let at = |strukt: &str, member: &str| types.member_offset(strukt, member);
     Ok(KernelOffsets {
-        task_files,
-        task_fs,
-        files_fdt,
-        fdt_max_fds,
-        fdt_fd,
-        file_path,
-        path_mnt,
-        path_dentry,
-        fs_root,
-        fs_pwd,
-        dentry_parent,
-        dentry_name,
-        qstr_len,
-        qstr_name,
-        mount_mnt,
-        mount_parent,
-        mount_mountpoint,
-        vfsmount_root,
-        file_inode,
-        inode_ino,
-        inode_sb,
-        inode_nlink,
-        inode_mode,
-        sb_dev,
-        task_mm,
-        mm_exe_file,
-        task_cred,
-        cred_euid,
-        cred_egid,
+        task_files: at("task_struct", "files")?,
+        task_fs: at("task_struct", "fs")?,
+        files_fdt: at("files_struct", "fdt")?,
+        fdt_max_fds: at("fdtable", "max_fds")?,
+        fdt_fd: at("fdtable", "fd")?,
+        file_path: at("file", "f_path")?,
+        path_mnt: at("path", "mnt")?,
+        path_dentry: at("path", "dentry")?,
+        fs_root: at("fs_struct", "root")?,
+        fs_pwd: at("fs_struct", "pwd")?,
+        dentry_parent: at("dentry", "d_parent")?,
+        dentry_name: at("dentry", "d_name")?,
+        qstr_len: at("qstr", "len")?,
+        qstr_name: at("qstr", "name")?,
+        mount_mnt: at("mount", "mnt")?,
+        mount_parent: at("mount", "mnt_parent")?,
+        mount_mountpoint: at("mount", "mnt_mountpoint")?,
+        vfsmount_root: at("vfsmount", "mnt_root")?,
+        file_inode: at("file", "f_inode")?,
+        inode_ino: at("inode", "i_ino")?,
+        inode_sb: at("inode", "i_sb")?,
+        inode_nlink: at("inode", "i_nlink")?,
+        inode_mode: at("inode", "i_mode")?,
+        sb_dev: at("super_block", "s_dev")?,
+        task_mm: at("task_struct", "mm")?,
+        mm_exe_file: at("mm_struct", "exe_file")?,
+        task_cred: at("task_struct", "cred")?,
+        cred_euid: at("cred", "euid")?,
+        cred_egid: at("cred", "egid")?,
         valid: 1,
     })
 }
