@@ -146,7 +146,7 @@ struct PrefilterMaps {
     outcomes: PerCpuArray<MapData, u64>,
     inodes: HashMap<MapData, Plain<InodeKey>, u64>,
     /// The watched inodes last written.
-    inodes_written: Vec<InodeKey>,
+    inodes_written: Vec<(Plain<InodeKey>, u64)>,
     /// Written once at load; held so the map outlives the programs' loading.
     _offsets: Array<MapData, Plain<KernelOffsets>>,
     written: Option<KernelTables>,
@@ -156,7 +156,7 @@ struct PrefilterMaps {
 /// A shared `#[repr(C)]` type as a map key or value (aya's `Pod` is implemented here, not in
 /// the no_std crate). Only used with types made of integers and integer arrays, whose padding
 /// is explicit.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq)]
 #[repr(transparent)]
 struct Plain<T>(T);
 
@@ -415,24 +415,9 @@ impl Probe {
         for e in &tables.paths {
             f.paths.insert(&path_key(&e.key, e.prefix_bits), e.rules, 0).map_err(map_error(names::PATHS))?;
         }
-        for (port, _) in old.ports.iter().filter(|(p, _)| !tables.ports.iter().any(|(n, _)| n == p)) {
-            ignore_missing(f.ports.remove(port), names::PORTS)?;
-        }
-        for (port, bits) in &tables.ports {
-            f.ports.insert(port, bits, 0).map_err(map_error(names::PORTS))?;
-        }
-        for (comm, _) in old.comms.iter().filter(|(c, _)| !tables.comms.iter().any(|(n, _)| n == c)) {
-            ignore_missing(f.comms.remove(comm), names::COMMS)?;
-        }
-        for (comm, m) in &tables.comms {
-            f.comms.insert(comm, Plain(*m), 0).map_err(map_error(names::COMMS))?;
-        }
-        for (uid, _) in old.uids.iter().filter(|(u, _)| !tables.uids.iter().any(|(n, _)| n == u)) {
-            ignore_missing(f.uids.remove(uid), names::UIDS)?;
-        }
-        for (uid, m) in &tables.uids {
-            f.uids.insert(uid, Plain(*m), 0).map_err(map_error(names::UIDS))?;
-        }
+        replace_entries(&mut f.ports, names::PORTS, &old.ports, &tables.ports, |&bits| bits)?;
+        replace_entries(&mut f.comms, names::COMMS, &old.comms, &tables.comms, |&m| Plain(m))?;
+        replace_entries(&mut f.uids, names::UIDS, &old.uids, &tables.uids, |&m| Plain(m))?;
         // Generation 0 means "unfiltered"; live generations are 1, 2, ...
         f.generation = f.generation.checked_add(1).filter(|&g| g != 0).unwrap_or(1);
         let masks = FilterMasks { generation: f.generation, self_tgid: std::process::id(), ..tables.masks };
@@ -445,14 +430,10 @@ impl Probe {
     /// Makes these files (by device and inode) count as their watched paths in the prefilter.
     pub fn set_watched_inodes(&mut self, files: &[crate::watched::WatchedFile]) -> Result<(), ProbeError> {
         let f = &mut self.prefilter;
-        let keys: Vec<InodeKey> = files.iter().map(|w| InodeKey { dev: w.dev, ino: w.ino }).collect();
-        for stale in f.inodes_written.iter().filter(|k| !keys.contains(k)) {
-            ignore_missing(f.inodes.remove(&Plain(*stale)), names::INODES)?;
-        }
-        for (key, file) in keys.iter().zip(files) {
-            f.inodes.insert(Plain(*key), file.rules, 0).map_err(map_error(names::INODES))?;
-        }
-        f.inodes_written = keys;
+        let entries: Vec<(Plain<InodeKey>, u64)> =
+            files.iter().map(|w| (Plain(InodeKey { dev: w.dev, ino: w.ino }), w.rules)).collect();
+        replace_entries(&mut f.inodes, names::INODES, &f.inodes_written, &entries, |&bits| bits)?;
+        f.inodes_written = entries;
         Ok(())
     }
 
@@ -583,6 +564,24 @@ fn path_key(key: &[u8], prefix_bits: u32) -> Key<[u8; MAX_PATH]> {
     let n = key.len().min(MAX_PATH);
     data[..n].copy_from_slice(&key[..n]);
     Key::new(prefix_bits, data)
+}
+
+/// Makes a hash map that held `old` hold `new`: keys no longer there are removed, the rest
+/// written (`value` makes each map value).
+fn replace_entries<K: aya::Pod + PartialEq, V: aya::Pod, T>(
+    map: &mut HashMap<MapData, K, V>,
+    name: &'static str,
+    old: &[(K, T)],
+    new: &[(K, T)],
+    value: impl Fn(&T) -> V,
+) -> Result<(), ProbeError> {
+    for (key, _) in old.iter().filter(|(k, _)| !new.iter().any(|(n, _)| n == k)) {
+        ignore_missing(map.remove(key), name)?;
+    }
+    for (key, v) in new {
+        map.insert(key, value(v), 0).map_err(map_error(name))?;
+    }
+    Ok(())
 }
 
 /// A removal of a key that is already gone is not an error.
