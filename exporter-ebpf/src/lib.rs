@@ -329,6 +329,9 @@ pub const EVENT_RESOLVED_PATH: u32 = 1;
 /// `SyscallEvent::flags`: the opened file has other names (hard links), so its path alone does not
 /// say whether it is a watched file; `dev` and `ino` do.
 pub const EVENT_MULTI_LINK: u32 = 2;
+/// `SyscallEvent::flags`: the entry already narrowed `rules` and `undecided` by what the caller
+/// passed (see `generation`), so the exit starts from them.
+pub const EVENT_NARROWED: u32 = 4;
 
 /// One syscall some rule may care about, as the kernel sends it on `EVENTS`: captured at entry
 /// (arguments are read before the call changes them), sent at exit with the result.
@@ -361,6 +364,8 @@ pub struct SyscallEvent {
     /// them it decided and already counted (the event is then a sampled alert).
     pub rules: u64,
     pub decided: u64,
+    /// Rule bits whose tests the prefilter could not make (at entry, then at exit).
+    pub undecided: u64,
     /// `FilterMasks::generation` of the tables that judged the event.
     pub generation: u32,
     /// Device (kernel `dev_t`) and inode of the opened file, with `EVENT_RESOLVED_PATH`.

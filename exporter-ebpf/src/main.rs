@@ -27,7 +27,7 @@ use aya_ebpf::{
 };
 use exporter_ebpf::{
     ArgSpec, DropReason, FilterMasks, FilterOutcome, InodeKey, KernelOffsets, KernelRow, RuleHitKey, RuleHitValue,
-    RuleMasks, SlotCache, SyscallEvent, CGROUP_HOST, DEFAULT_MAX_SLOTS, DROP_REASONS, EVENT_MULTI_LINK,
+    RuleMasks, SlotCache, SyscallEvent, CGROUP_HOST, DEFAULT_MAX_SLOTS, DROP_REASONS, EVENT_MULTI_LINK, EVENT_NARROWED,
     EVENT_RESOLVED_PATH, EXEC_SYSCALLS, FILTER_OUTCOMES, INTERESTING_WORDS, KERNEL_RULE_BITS, MAX_PATH, MAX_PENDING,
     MAX_SOCKADDR, MAX_SYSCALLS, NO_ARG, OPEN_FLAGS_CREAT, OPEN_FLAGS_HOW, OVERFLOW_SLOT, ROW_OWNER, SAMPLE_INTERVAL_NS,
     SYSCALL_ARGS_START, SYSCALL_ARG_OFFSETS,
@@ -252,6 +252,7 @@ fn stash_entry(regs: *const u8, nr: usize, cgroup_id: u64) {
     // Until the exit's prefilter narrows them: every rule possible, none decided.
     event.rules = u64::MAX;
     event.decided = 0;
+    event.undecided = 0;
     event.generation = 0;
     event.comm = bpf_get_current_comm().unwrap_or([0; 16]);
     // One read of the 64 bytes that hold all six (six reads cost six helper calls).
@@ -334,8 +335,14 @@ fn judge(event: &mut SyscallEvent) {
     if masks.generation == 0 {
         return send(event, FilterOutcome::Sent);
     }
-    let mut undecided = 0u64;
-    let mut rules = narrow_by_caller(event, spec, masks, &mut undecided);
+    // What the entry found still holds unless the rules were swapped in between.
+    let narrowed = event.flags & EVENT_NARROWED != 0 && event.generation == masks.generation;
+    let (mut rules, mut undecided) = if narrowed {
+        (event.rules, event.undecided)
+    } else {
+        let mut undecided = 0u64;
+        (narrow_by_caller(event, spec, masks, &mut undecided), undecided)
+    };
     if event.res < 0 {
         rules &= !masks.success;
     }
@@ -349,7 +356,8 @@ fn judge(event: &mut SyscallEvent) {
             None => undecided |= masks.memfd_exe,
         }
     }
-    if rules & masks.path != 0 {
+    // A path argument was already tested at entry; the file an open returned is tested here.
+    if rules & masks.path != 0 && !(narrowed && spec.returns_fd == 0) {
         match path_rules(event, spec) {
             Some(matching) => rules &= !masks.path | matching,
             None => undecided |= masks.path,
@@ -358,6 +366,7 @@ fn judge(event: &mut SyscallEvent) {
     let decided = rules & masks.complete & !undecided;
     event.rules = rules;
     event.decided = decided;
+    event.undecided = undecided;
     event.generation = masks.generation;
     if rules == 0 {
         return count_outcome(FilterOutcome::Dropped);
@@ -412,10 +421,11 @@ fn narrow_by_caller(event: &SyscallEvent, spec: &ArgSpec, masks: &FilterMasks, u
 
 /// At entry: whether a rule can still match, from what is known before the call (all but the
 /// result, and for the open family the file actually opened). An event that cannot is never
-/// stashed, so its exit costs one failed look-up. The exec family waits for its exit: the
-/// program, and with it comm and executable, change.
+/// stashed, so its exit costs one failed look-up; one that can keeps what was found for the exit
+/// (`EVENT_NARROWED`). The exec family waits for its exit: the program, and with it comm and
+/// executable, change.
 #[inline(never)]
-fn may_match(event: &SyscallEvent) -> bool {
+fn may_match(event: &mut SyscallEvent) -> bool {
     let (Some(masks), Some(spec)) = (FILTER.get(0), ARG_SPECS.get(event.nr)) else {
         return true;
     };
@@ -429,14 +439,20 @@ fn may_match(event: &SyscallEvent) -> bool {
     let mut undecided = 0u64;
     let mut rules = narrow_by_caller(event, spec, masks, &mut undecided);
     if spec.returns_fd == 0 && rules & masks.path != 0 {
-        if let Some(matching) = raw_path_rules(event) {
-            rules &= !masks.path | matching;
+        match raw_path_rules(event) {
+            Some(matching) => rules &= !masks.path | matching,
+            None => undecided |= masks.path,
         }
     }
     if rules == 0 {
         count_outcome(FilterOutcome::Dropped);
+        return false;
     }
-    rules != 0
+    event.rules = rules;
+    event.undecided = undecided;
+    event.generation = masks.generation;
+    event.flags |= EVENT_NARROWED;
+    true
 }
 
 /// Applies a `COMMS`/`UIDS` look-up: rules listing values (`listed`) keep only those that list
