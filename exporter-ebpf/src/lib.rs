@@ -448,8 +448,8 @@ pub const MAX_EXEC_ARGS: usize = 8;
 /// Bytes kept of each exec argument, including the terminating NUL.
 pub const MAX_EXEC_ARG: usize = 64;
 
-/// An exec's arguments, copied from user memory at `sys_enter_execve(at)` (the new image's
-/// memory is not readable without struct offsets) and kept per thread until its
+/// An exec's arguments, copied from the caller's memory by the `sys_enter` program at execve or
+/// execveat (while the old image is still there) and kept per thread until its
 /// `sched_process_exec`.
 #[repr(C)]
 #[derive(Clone, Copy)]
