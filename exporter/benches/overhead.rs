@@ -16,7 +16,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use exporter::probe::{Hook, Probe, ProbeConfig, Workload};
+use exporter::kernel::{Hook, Probe, ProbeConfig, Workload};
 
 const ROUNDS: usize = 41;
 const SHIPPED_RULES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../rules");

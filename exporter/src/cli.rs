@@ -6,7 +6,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::{
     alerts::{AlertmanagerConfig, AlertsConfig, AlertsError, FileConfig, SyslogConfig, WebhookConfig},
-    probe::Hook,
+    kernel::Hook,
+    metrics::SyscallLabel,
     rules::cli::RulesCommand,
     server::{WebConfig, WebConfigError},
 };
@@ -69,7 +70,7 @@ pub struct RunArgs {
     pub hook: Hook,
 
     /// Kernel BTF used to load tp-btf programs.
-    #[arg(long, value_name = "FILE", default_value = crate::probe::DEFAULT_BTF_PATH)]
+    #[arg(long, value_name = "FILE", default_value = crate::kernel::DEFAULT_BTF_PATH)]
     pub btf_path: PathBuf,
 
     /// Also write alerts as JSON lines to this file (rotated at 100 MiB, 5 kept). Alerts always go to stdout.
@@ -139,12 +140,6 @@ impl RunArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SyscallLabel {
-    Name,
-    None,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogLevel {
     Error,
     Warn,
@@ -185,6 +180,28 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
         _ => return Err(bad()),
     };
     Ok(Duration::from_secs(seconds))
+}
+
+/// clap's own messages span several lines; keep --help/--version as they are and turn real
+/// usage errors into the one-line form every other error has.
+pub fn report_usage_error(err: clap::Error) -> std::process::ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = err.print();
+        return std::process::ExitCode::SUCCESS;
+    }
+    let rendered = err.render().to_string();
+    let first = rendered.lines().next().unwrap_or("invalid arguments");
+    let message = first.trim_start_matches("error: ");
+    let choices = rendered.lines().find_map(|l| l.trim().strip_prefix("[possible values: ")?.strip_suffix(']'));
+    match choices {
+        Some(choices) => eprintln!("exporter: error: {message}; one of: {choices} (see exporter --help)"),
+        None => eprintln!("exporter: error: {message} (see exporter --help)"),
+    }
+    std::process::ExitCode::from(2)
 }
 
 #[cfg(test)]

@@ -1,28 +1,29 @@
-//! tracewarden's exporter: one module per concern, wired together by `main.rs`.
+//! tracewarden's exporter, one module per stage; `main.rs` only wires them. Arrows point down
+//! the stages (kernel -> detect -> metrics and alerts); nothing calls back up.
 //!
-//! - `probe`: loads and attaches the kernel programs, reads and writes their maps (the only
-//!   user of aya).
+//! - `kernel`: loads and attaches the kernel programs, reads and writes their maps, compiles
+//!   the rules' prefilter tables (the only user of aya).
 //! - `container`: cgroup id -> container identity (path patterns, OCI runtime state, cache).
-//! - `syscalls`: syscall number -> name for x86_64 and aarch64.
-//! - `metrics`: renders the Prometheus text exposition from map snapshots.
-//! - `server`: HTTP serving (the endpoints) and the HTTP client (the only user of hyper).
-//! - `rules`: the Falco-compatible rule language (parse, compile, evaluate, lint).
+//! - `rules`: rule front ends (Falco YAML) -> one rule IR -> evaluator, kernel predicates,
+//!   lints and the `rules` CLI.
+//! - `detect`: decodes the kernel's records into rule events, keeps the process table,
+//!   resolves paths and evaluates the rules.
+//! - `metrics`: the Prometheus text exposition and the counters it shows.
+//! - `alerts`: alert events, rate limits and outputs (file, syslog, webhook, Alertmanager).
+//! - `server`: HTTP serving and the HTTP client (the only user of hyper).
+//! - `app`: the running exporter's shared state, loops and rule reloads.
+//! - `syscalls`: syscall number <-> name for x86_64 and aarch64, and their arguments.
+//! - `privileges`: the capabilities the exporter needs and the ones it keeps.
 //! - `cli`: command-line flags and their validation.
 
 pub mod alerts;
+pub mod app;
 pub mod cli;
-pub mod collector;
 pub mod container;
-pub mod decode;
 pub mod detect;
-pub mod kernel_layout;
+pub mod kernel;
 pub mod metrics;
-pub mod prefilter;
 pub mod privileges;
-pub mod probe;
-pub mod process;
-pub mod reload;
 pub mod rules;
 pub mod server;
 pub mod syscalls;
-pub mod watched;

@@ -98,6 +98,30 @@ fn set_capabilities(mask: u64) -> Result<(), PrivilegeError> {
     Ok(())
 }
 
+/// The capabilities loading BPF programs needs that this process lacks: CAP_BPF plus
+/// CAP_PERFMON for tracing programs, or CAP_SYS_ADMIN which implies both.
+pub fn missing_for_loading() -> Vec<&'static str> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    missing_capabilities(parse_cap_eff(&status).unwrap_or(0))
+}
+
+fn parse_cap_eff(status: &str) -> Option<u64> {
+    let hex = status.lines().find_map(|line| line.strip_prefix("CapEff:"))?;
+    u64::from_str_radix(hex.trim(), 16).ok()
+}
+
+fn missing_capabilities(effective: u64) -> Vec<&'static str> {
+    let has = |cap: u32| effective & (1u64 << cap) != 0;
+    if has(CAP_SYS_ADMIN) {
+        return Vec::new();
+    }
+    [(CAP_BPF, "CAP_BPF"), (CAP_PERFMON, "CAP_PERFMON")]
+        .into_iter()
+        .filter(|&(cap, _)| !has(cap))
+        .map(|(_, name)| name)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,5 +129,20 @@ mod tests {
     #[test]
     fn kept_mask_has_exactly_the_kept_bits() {
         assert_eq!(kept_mask(), (1 << 2) | (1 << 19) | (1 << 38) | (1 << 39));
+    }
+
+    #[test]
+    fn capability_rules() {
+        assert!(missing_capabilities(1 << CAP_SYS_ADMIN).is_empty());
+        assert!(missing_capabilities((1 << CAP_BPF) | (1 << CAP_PERFMON)).is_empty());
+        assert_eq!(missing_capabilities(1 << CAP_BPF), vec!["CAP_PERFMON"]);
+        assert_eq!(missing_capabilities(0), vec!["CAP_BPF", "CAP_PERFMON"]);
+    }
+
+    #[test]
+    fn cap_eff_from_proc_status() {
+        let status = "Name:\tx\nCapInh:\t0000000000000000\nCapEff:\t000001ffffffffff\n";
+        assert_eq!(parse_cap_eff(status), Some(0x1ff_ffff_ffff));
+        assert_eq!(parse_cap_eff("Name: x\n"), None);
     }
 }

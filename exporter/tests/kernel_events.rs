@@ -5,7 +5,7 @@ mod common;
 
 use common::{kernel_available, TestCgroup};
 use exporter::{
-    probe::{Probe, ProbeConfig, SyscallEvents},
+    kernel::{Probe, ProbeConfig, SyscallEvents},
     syscalls::{arg_spec, Arch, SyscallNames},
 };
 use exporter_ebpf::{DropReason, SyscallEvent};

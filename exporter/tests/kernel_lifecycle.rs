@@ -18,8 +18,8 @@ use std::{
 
 use common::{kernel_available, TestCgroup};
 use exporter::{
-    probe::{LifecycleEvents, Probe, ProbeConfig},
-    process::{lifecycle::LifecycleQueue, ProcessTable},
+    detect::process::{lifecycle::LifecycleQueue, ProcessTable},
+    kernel::{LifecycleEvents, Probe, ProbeConfig},
     rules::{Process, User},
 };
 use exporter_ebpf::{lifecycle_kind, DropReason, LifecycleEvent};

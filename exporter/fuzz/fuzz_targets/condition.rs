@@ -2,7 +2,7 @@
 //! panic. Run: `cargo +nightly fuzz run condition` (in exporter/).
 #![no_main]
 
-use exporter::rules::{parser, Engine, Event};
+use exporter::rules::{falco::condition as parser, Engine, Event};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,8 +1,14 @@
 //! Diagnostics (errors and warnings) with file:line:column, and the texts they point into.
 
-use super::parser::Span;
 use super::yaml::Pos;
 use std::fmt;
+
+/// Byte range in the condition text.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Span {
+    pub start: u32,
+    pub len: u32,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -1,10 +1,10 @@
 //! The loaded rule set: rules indexed by event type, evaluation, alerts.
 
-use super::compile::{compile, Compiled, Rule};
 use super::diag::{Diagnostic, Severity};
 use super::event::Event;
+use super::falco;
+use super::ir::{Rule, RuleSet};
 use super::kernel::{self, KernelFilter};
-use super::loader::Definitions;
 use super::output::{render_time, Alert};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -64,24 +64,25 @@ impl Engine {
     /// Loads and compiles every rules file of `dir`. Returns the engine even with errors (the
     /// failing rules are left out); check [`Engine::has_errors`].
     pub fn load_dir(dir: &Path) -> Engine {
-        Engine::from_definitions(Definitions::load_dir(dir))
+        Engine::from_rule_set(falco::load_dir(dir))
     }
 
     /// Compiles in-memory files `(name, text)`, in the given order.
     pub fn from_sources(files: &[(&str, &str)]) -> Engine {
-        let mut d = Definitions::default();
-        for (n, t) in files {
-            d.add_file(n, t);
-        }
-        Engine::from_definitions(d)
+        Engine::from_rule_set(falco::from_sources(files))
     }
 
-    pub fn from_definitions(mut defs: Definitions) -> Engine {
-        let Compiled { rules, diagnostics, unused_macros, unused_lists, skipped_unknown } = compile(&defs);
-        let mut diags = std::mem::take(&mut defs.diagnostics);
-        diags.extend(diagnostics);
-        // Files load in name order, so this keeps each file's problems together, in order.
-        diags.sort_by(|a, b| (&a.file, a.pos).cmp(&(&b.file, b.pos)));
+    /// Indexes a front end's rules for evaluation and derives their kernel filters.
+    pub fn from_rule_set(set: RuleSet) -> Engine {
+        let RuleSet {
+            rules,
+            diagnostics,
+            unused_macros,
+            unused_lists,
+            skipped_unknown,
+            required_engine_version,
+            required_plugins,
+        } = set;
         let filters: Vec<KernelFilter> = rules.iter().map(|r| kernel::filter(&r.condition)).collect();
         let mut by_type: FastMap<Box<str>, Vec<u32>> = FastMap::default();
         let mut any_type = Vec::new();
@@ -116,12 +117,12 @@ impl Engine {
             any_type: any_type.into(),
             mode: MatchMode::First,
             hostname,
-            diagnostics: diags,
+            diagnostics,
             unused_macros,
             unused_lists,
             skipped_unknown,
-            required_engine_version: defs.required_engine_version,
-            required_plugins: defs.required_plugins,
+            required_engine_version,
+            required_plugins,
         }
     }
 

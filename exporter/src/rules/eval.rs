@@ -3,7 +3,7 @@
 
 use super::event::{capability_bit, Event};
 use super::fields::{Field, FieldType, Val};
-use super::parser::Op;
+use super::ir::Op;
 use regex::Regex;
 use std::collections::HashSet;
 use std::net::IpAddr;

@@ -6,7 +6,7 @@
 
 use super::eval::{Expr, Pred};
 use super::fields::FieldId;
-use super::parser::Op;
+use super::ir::Op;
 use serde::Serialize;
 use std::collections::BTreeSet;
 
@@ -370,15 +370,12 @@ pub fn filter(e: &Expr) -> KernelFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::compile::compile;
-    use crate::rules::loader::Definitions;
+    use crate::rules::Engine;
 
     fn kf(cond: &str) -> KernelFilter {
-        let mut d = Definitions::default();
-        d.add_file("t.yaml", &format!("- macro: container\n  condition: container.id != host\n- rule: r\n  desc: d\n  condition: {cond}\n  output: o\n  priority: info\n"));
-        let c = compile(&d);
-        assert!(c.diagnostics.is_empty(), "{:?}", c.diagnostics);
-        filter(&c.rules[0].condition)
+        let engine = Engine::from_sources(&[("t.yaml", &format!("- macro: container\n  condition: container.id != host\n- rule: r\n  desc: d\n  condition: {cond}\n  output: o\n  priority: info\n"))]);
+        assert!(engine.diagnostics.is_empty(), "{:?}", engine.diagnostics);
+        engine.kernel_filter(0).clone()
     }
 
     #[test]

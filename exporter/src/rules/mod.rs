@@ -1,8 +1,12 @@
-//! The Falco-compatible rule language: loading, parsing, compiling, evaluating and linting.
+//! The rules engine: front ends -> one IR -> back ends.
 //!
-//! Pipeline: [`loader::Definitions`] reads every `*.yaml`/`*.yml` of a directory in name order
+//! - Front ends parse a rule format into the IR ([`ir::RuleSet`]): [`falco`] today.
+//! - Back ends read only the IR: the evaluator ([`Engine`]), the kernel predicates
+//!   ([`kernel`]), the lints ([`lint`]) and the `rules` CLI ([`cli`]).
+//!
+//! Falco pipeline: [`falco::loader::Definitions`] reads every `*.yaml`/`*.yml` of a directory in name order
 //! (items `rule`, `macro`, `list`, `required_engine_version`, `required_plugin_versions`, with
-//! `override`/`append` applied in order); [`compile`] expands exceptions into conditions as Falco
+//! `override`/`append` applied in order); [`falco::compile`] expands exceptions into conditions as Falco
 //! does, resolves macros and lists, types every field and type-checks operators and operands,
 //! producing a typed [`eval::Expr`] per rule with precompiled matchers (regex, glob, string sets,
 //! CIDRs); [`Engine`] indexes enabled rules by event type and evaluates [`Event`]s without
@@ -37,23 +41,21 @@
 //!   it is an error. `rule: X` with only `enabled:` toggles an existing rule.
 
 pub mod cli;
-pub mod compile;
 pub mod diag;
 pub mod engine;
 pub mod eval;
 pub mod event;
+pub mod falco;
 pub mod fields;
+pub mod ir;
 pub mod kernel;
 pub mod lint;
-pub mod loader;
 pub mod output;
-pub mod parser;
 pub mod yaml;
 
-pub use compile::Rule;
 pub use diag::{Diagnostic, Severity};
 pub use engine::{Engine, MatchMode};
 pub use event::{Ancestor, ArgValue, Args, Container, Direction, Event, Fd, Process, Role, User};
+pub use ir::{Priority, Rule, RuleSet};
 pub use kernel::{KernelFilter, KernelPredicate};
-pub use loader::Priority;
 pub use output::Alert;

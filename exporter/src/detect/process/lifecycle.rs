@@ -11,17 +11,10 @@
 
 use exporter_ebpf::{lifecycle_kind, LifecycleEvent};
 
-use super::ProcessTable;
+use super::{kernel_str, ProcessTable};
 
 /// `CLONE_PARENT`: the child's parent is its creator's parent.
 const CLONE_PARENT: u32 = 0x8000;
-
-/// The text of a NUL-terminated kernel byte field, at most `len - 1` bytes when `len` is given.
-fn kernel_str(bytes: &[u8], len: Option<i32>) -> String {
-    let max = len.map_or(bytes.len(), |l| (l.max(1) as usize - 1).min(bytes.len()));
-    let end = bytes[..max].iter().position(|&b| b == 0).unwrap_or(max);
-    String::from_utf8_lossy(&bytes[..end]).into_owned()
-}
 
 /// Applies one record: a new process starts as a copy of its creator (exe, cmdline, cwd, root,
 /// user, tty, container); an exec reloads the process from /proc right away, or, when it is
@@ -40,10 +33,12 @@ pub fn apply(table: &mut ProcessTable, ev: &LifecycleEvent) {
             table.on_clone(tgid, parent, ev.child as i32, None);
         }
         lifecycle_kind::EXEC => {
-            let filename = kernel_str(&ev.filename, Some(ev.filename_len));
-            let comm = kernel_str(&ev.comm, None);
+            // The kernel's length counts the NUL: at most `len - 1` bytes are the name.
+            let filename_len = (ev.filename_len.max(1) as usize - 1).min(ev.filename.len());
+            let filename = kernel_str(&ev.filename[..filename_len]).into_owned();
+            let comm = kernel_str(&ev.comm).into_owned();
             let argc = (ev.argv.argc as usize).min(ev.argv.args.len());
-            let argv: Vec<String> = ev.argv.args[..argc].iter().map(|a| kernel_str(a, None)).collect();
+            let argv: Vec<String> = ev.argv.args[..argc].iter().map(|a| kernel_str(a).into_owned()).collect();
             // The record's uid is the real one and the table keeps the effective one: it is not
             // passed, so a process gone before this runs keeps its creator's.
             let exec = super::ExecEvent {

@@ -70,6 +70,12 @@ pub use paths::{
     follow_parent_symlinks, follow_symlinks, follow_symlinks_checked, hardlink_source, normalize, resolve, resolve_at,
     resolve_in_process, same_file, symlink_target, symlink_target_in_root,
 };
+/// The text of a NUL-terminated kernel byte field (a comm, a copied path or argument).
+pub fn kernel_str(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end])
+}
+
 pub use procfs::{Origin, ProcError, ProcessInfo};
 pub use table::{
     start_time_from_boot_ns, ExecEvent, ProcessTable, TableStats, DEFAULT_ANCESTOR_DEPTH, DEFAULT_CAPACITY,

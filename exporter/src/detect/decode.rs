@@ -53,8 +53,8 @@
 //! process the table does not know, and the path of the descriptor of `fchmod`/`fchown`/
 //! `finit_module`/`execveat(AT_EMPTY_PATH)`. Those resolutions allocate their result.
 
-use crate::process::paths::{self, AT_FDCWD, AT_SYMLINK_FOLLOW};
-use crate::process::ProcessTable;
+use crate::detect::process::paths::{self, AT_FDCWD, AT_SYMLINK_FOLLOW};
+use crate::detect::process::{kernel_str, ProcessTable};
 use crate::rules::{ArgValue, Container, Event, Fd, Role};
 use crate::syscalls::{Arch, SyscallNames};
 use exporter_ebpf::{SyscallEvent, EVENT_RESOLVED_PATH, MAX_PATH, MAX_SYSCALLS};
@@ -288,7 +288,7 @@ impl Decoder {
     fn fill_process(&self, raw: &SyscallEvent, table: &ProcessTable, comm_is_truth: bool, ev: &mut Event) {
         let (p, u) = (&mut ev.proc, &mut ev.user);
         let known = table.fill_event_process(raw.tgid as i32, p, u);
-        let comm = comm_str(&raw.comm);
+        let comm = kernel_str(&raw.comm);
         if known && comm_is_truth && !comm.is_empty() && p.name != comm {
             // The table was loaded from /proc after the syscall and describes the pid's later
             // image: runc's init ("runc:[2:INIT]") mounts and setns in the container's cgroup,
@@ -327,12 +327,6 @@ impl Decoder {
         u.uid = raw.uid as i64;
         u.gid = raw.gid as i64;
     }
-}
-
-/// `comm` up to its NUL.
-fn comm_str(comm: &[u8; 16]) -> Cow<'_, str> {
-    let n = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
-    String::from_utf8_lossy(&comm[..n])
 }
 
 /// Path slot `i` of the record as a string: `None` when the kernel had nothing to copy or the

@@ -1,11 +1,19 @@
-//! Live reload of the rules: what changed is told by a fingerprint of the rules files (names and
-//! contents, read through symlinks, so a Kubernetes ConfigMap's `..data` swap counts as a change).
-//! The caller checks it on a short timer and on SIGHUP, compiles the whole new set, and only
-//! swaps when it has no errors.
+//! Loading and live reload of the rules: what changed is told by a fingerprint of the rules
+//! files (names and contents, read through symlinks, so a Kubernetes ConfigMap's `..data` swap
+//! counts as a change). The reload loop checks it on a short timer and on SIGHUP;
+//! [`reload_rules`] compiles the whole new set and only swaps when it has no errors.
 
 use std::{
     hash::{Hash, Hasher},
     path::Path,
+};
+
+use anyhow::Context as _;
+
+use super::Shared;
+use crate::{
+    rules::{Engine, Severity},
+    syscalls::SyscallNames,
 };
 
 /// The rules files of `dir` (`*.yaml`, `*.yml`), sorted.
@@ -50,21 +58,68 @@ pub fn fingerprint(dir: &Path) -> u64 {
     hasher.finish()
 }
 
-/// The rules' state as /metrics shows it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct RulesStatus {
-    pub loaded: usize,
-    pub reloads_succeeded: u64,
-    pub reloads_failed: u64,
-    /// Unix time of the last successful load (the initial one included).
-    pub last_success_unix: Option<f64>,
-    /// The running rules' files and their SHA-256 (see [`file_digests`]).
-    pub files: std::sync::Arc<[(String, String)]>,
+/// Loads and checks the rules: warnings are logged, errors are printed one line each
+/// (`file:line:col: rule 'name': cause`) and stop the start.
+pub fn load_rules(dir: &Path) -> anyhow::Result<Engine> {
+    std::fs::read_dir(dir).with_context(|| format!("cannot read rules directory {}", dir.display()))?;
+    let engine = Engine::load_dir(dir);
+    let mut errors = 0;
+    for diagnostic in &engine.diagnostics {
+        match diagnostic.severity {
+            Severity::Error => {
+                errors += 1;
+                eprintln!("exporter: error: {diagnostic}");
+            }
+            Severity::Warning => tracing::warn!("{diagnostic}"),
+        }
+    }
+    if errors > 0 {
+        anyhow::bail!(
+            "{errors} error(s) in the rules under {}: fix them (exporter rules check --rules-dir {0})",
+            dir.display()
+        );
+    }
+    let enabled = engine.rules().iter().filter(|r| r.enabled).count();
+    tracing::info!(rules = enabled, dir = %dir.display(), "rules loaded");
+    Ok(engine)
 }
 
-/// Seconds since the Unix epoch, now.
-pub fn unix_now() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+/// Compiles the whole new rule set; on any error keeps the running one (each error logged with
+/// file:line:col). On success the kernel is told the new syscalls first, then the engine swaps.
+pub fn reload_rules(shared: &Shared, dir: &Path, names: &SyscallNames) {
+    let Some(detector) = &shared.detector else { return };
+    let engine = Engine::load_dir(dir);
+    if engine.has_errors() {
+        for diagnostic in engine.diagnostics.iter().filter(|d| d.severity == Severity::Error) {
+            tracing::error!("rules reload refused: {diagnostic}");
+        }
+        if let Ok(mut detector) = detector.lock() {
+            detector.reload_failed();
+        }
+        return;
+    }
+    // The detector is held while the kernel switches, so the first events of the new
+    // generation are read with its rule bits (lock order: detector, then collector).
+    let Ok(mut detector) = detector.lock() else {
+        tracing::error!("rules reload refused: detector poisoned");
+        return;
+    };
+    let applied = shared
+        .collector
+        .lock()
+        .map_err(|_| "collector poisoned".to_owned())
+        .and_then(|mut c| c.apply_rules(&engine, names).map_err(|e| e.to_string()));
+    match applied {
+        Ok(kernel_rules) => {
+            detector.replace_engine(engine, kernel_rules);
+            detector.set_rule_files(file_digests(dir));
+            tracing::info!(rules = detector.rules_status().loaded, "rules reloaded");
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "rules reload refused: the kernel did not take the new rules");
+            detector.reload_failed();
+        }
+    }
 }
 
 #[cfg(test)]

@@ -15,6 +15,14 @@ use crate::{
     syscalls::SyscallNames,
 };
 
+/// A rule set as the kernel's prefilter runs it: the generation stamped on its events and the
+/// rule behind each bit, so the detector knows which matches the kernel already counted.
+#[derive(Debug, Clone, Default)]
+pub struct KernelRuleSet {
+    pub generation: u32,
+    pub bits: Vec<Option<Arc<str>>>,
+}
+
 /// Capacities of the kernel maps (see exporter-ebpf's main.rs).
 pub const MAX_PATH_ENTRIES: usize = 4096;
 pub const MAX_PORT_ENTRIES: usize = 1024;

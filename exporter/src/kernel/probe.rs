@@ -17,7 +17,7 @@ use exporter_ebpf::{
     MAX_SYSCALLS, OVERFLOW_SLOT,
 };
 
-use crate::prefilter::KernelTables;
+use crate::kernel::prefilter::KernelTables;
 
 /// The kernel object built from `exporter-ebpf` by build.rs.
 static KERNEL_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracewarden"));
@@ -428,7 +428,7 @@ impl Probe {
     }
 
     /// Makes these files (by device and inode) count as their watched paths in the prefilter.
-    pub fn set_watched_inodes(&mut self, files: &[crate::watched::WatchedFile]) -> Result<(), ProbeError> {
+    pub fn set_watched_inodes(&mut self, files: &[crate::kernel::watched::WatchedFile]) -> Result<(), ProbeError> {
         let f = &mut self.prefilter;
         let entries: Vec<(Plain<InodeKey>, u64)> =
             files.iter().map(|w| (Plain(InodeKey { dev: w.dev, ino: w.ino }), w.rules)).collect();
@@ -547,7 +547,7 @@ fn write_offsets(
 ) -> Result<Array<MapData, Plain<KernelOffsets>>, ProbeError> {
     let offsets = match std::fs::read(btf_path)
         .map_err(|e| e.to_string())
-        .and_then(|btf| crate::kernel_layout::offsets(&btf).map_err(|e| e.to_string()))
+        .and_then(|btf| crate::kernel::layout::offsets(&btf).map_err(|e| e.to_string()))
     {
         Ok(offsets) => offsets,
         Err(cause) => {
@@ -679,54 +679,12 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// Fails early, with a fix, when the process lacks what loading BPF programs needs: CAP_BPF
-/// plus CAP_PERFMON for tracing programs, or CAP_SYS_ADMIN which implies both.
+/// Fails early, with a fix, when the process lacks what loading BPF programs needs.
 fn check_capabilities() -> Result<(), ProbeError> {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let effective = parse_cap_eff(&status).unwrap_or(0);
-    let missing = missing_capabilities(effective);
+    let missing = crate::privileges::missing_for_loading();
     if missing.is_empty() {
         Ok(())
     } else {
         Err(ProbeError::Privileges { missing: missing.join("+") })
-    }
-}
-
-use crate::privileges::{CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN};
-
-fn parse_cap_eff(status: &str) -> Option<u64> {
-    let hex = status.lines().find_map(|line| line.strip_prefix("CapEff:"))?;
-    u64::from_str_radix(hex.trim(), 16).ok()
-}
-
-fn missing_capabilities(effective: u64) -> Vec<&'static str> {
-    let has = |cap: u32| effective & (1u64 << cap) != 0;
-    if has(CAP_SYS_ADMIN) {
-        return Vec::new();
-    }
-    [(CAP_BPF, "CAP_BPF"), (CAP_PERFMON, "CAP_PERFMON")]
-        .into_iter()
-        .filter(|&(cap, _)| !has(cap))
-        .map(|(_, name)| name)
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn capability_rules() {
-        assert!(missing_capabilities(1 << CAP_SYS_ADMIN).is_empty());
-        assert!(missing_capabilities((1 << CAP_BPF) | (1 << CAP_PERFMON)).is_empty());
-        assert_eq!(missing_capabilities(1 << CAP_BPF), vec!["CAP_PERFMON"]);
-        assert_eq!(missing_capabilities(0), vec!["CAP_BPF", "CAP_PERFMON"]);
-    }
-
-    #[test]
-    fn cap_eff_from_proc_status() {
-        let status = "Name:\tx\nCapInh:\t0000000000000000\nCapEff:\t000001ffffffffff\n";
-        assert_eq!(parse_cap_eff(status), Some(0x1ff_ffff_ffff));
-        assert_eq!(parse_cap_eff("Name: x\n"), None);
     }
 }

@@ -525,7 +525,7 @@ mod lifecycle_records {
     //! The kernel's fork/exec/exit records applied through [`LifecycleQueue`], as the detection
     //! thread does.
     use super::*;
-    use crate::process::lifecycle::{apply, LifecycleQueue};
+    use crate::detect::process::lifecycle::{apply, LifecycleQueue};
     use exporter_ebpf::{lifecycle_kind, ExecArgs, LifecycleEvent, MAX_EXEC_ARG, MAX_EXEC_ARGS, MAX_EXEC_FILENAME};
 
     fn record(kind: u32, ktime_ns: u64, tgid: u32, comm: &str) -> LifecycleEvent {

@@ -16,23 +16,16 @@ use exporter_ebpf::{SyscallRow, MAX_SYSCALLS};
 
 use crate::{
     container::{Container, ContainerResolver},
-    detect::MatchKey,
-    metrics::{ContainerRows, Exposition, ScrapeData},
-    prefilter::{self, RuleIds},
-    probe::{KernelSnapshot, Probe, ProbeError},
-    reload::RulesStatus,
+    kernel::{
+        interest_of,
+        prefilter::{self, KernelRuleSet, RuleIds},
+        watched::{self, WatchedInodes},
+        KernelSnapshot, Probe, ProbeError,
+    },
+    metrics::{ContainerRows, Exposition, MatchKey, RuleMatches, RulesStatus, ScrapeData},
     rules::Engine,
     syscalls::SyscallNames,
-    watched::{self, WatchedInodes},
 };
-
-/// A rule set as the kernel's prefilter runs it: the generation stamped on its events and the
-/// rule behind each bit, so the detector knows which matches the kernel already counted.
-#[derive(Debug, Clone, Default)]
-pub struct KernelRuleSet {
-    pub generation: u32,
-    pub bits: Vec<Option<Arc<str>>>,
-}
 
 /// Label value for syscalls of cgroups that found no free kernel slot.
 pub const OVERFLOW_ID: &str = "overflow";
@@ -47,20 +40,22 @@ pub struct Collector {
     rule_ids: RuleIds,
     /// Cgroups whose host/container kind the kernel prefilter has been told.
     kinds_told: HashSet<u64>,
-    /// Kernel-counted rule hits of freed cgroups.
-    retired_hits: HashMap<MatchKey, u64>,
+    /// Rule matches: the kernel-counted hits of freed cgroups are moved there.
+    matches: Arc<RuleMatches>,
     /// The exact paths the running rules watch, with their rule bits (for `watched`).
     watched_paths: Vec<(String, u64)>,
     watched: Arc<WatchedInodes>,
 }
 
 impl Collector {
-    /// `watched` is shared with the detector, which names hard-linked watched files with it.
+    /// `watched` is shared with the detector, which names hard-linked watched files with it;
+    /// `matches` too, where it counts the matches it decides.
     pub fn new(
         probe: Probe,
         resolver: ContainerResolver,
         exposition: Exposition,
         watched: Arc<WatchedInodes>,
+        matches: Arc<RuleMatches>,
     ) -> Collector {
         Collector {
             probe,
@@ -69,26 +64,28 @@ impl Collector {
             retired: HashMap::new(),
             rule_ids: RuleIds::default(),
             kinds_told: HashSet::new(),
-            retired_hits: HashMap::new(),
+            matches,
             watched_paths: Vec::new(),
             watched,
         }
     }
 
     /// Makes the kernel run `engine`: its syscalls' events (see `Probe::apply_rules`) and the
-    /// prefilter compiled from its rules. Returns the syscalls this kernel cannot trace.
-    pub fn apply_rules(
-        &mut self,
-        engine: &Engine,
-        names: &SyscallNames,
-    ) -> Result<(Vec<String>, KernelRuleSet), ProbeError> {
-        let interest = crate::detect::interest_of(engine, names);
+    /// prefilter compiled from its rules. Syscalls this kernel cannot trace are logged: rules on
+    /// them cannot match.
+    pub fn apply_rules(&mut self, engine: &Engine, names: &SyscallNames) -> Result<KernelRuleSet, ProbeError> {
+        let interest = interest_of(engine, names);
         let tables = prefilter::compile(engine, names, &mut self.rule_ids);
         let bits = tables.bits.iter().map(|b| b.as_ref().map(|r| r.name.clone())).collect();
         self.watched_paths = tables.exact_paths();
         let (untraceable, generation) = self.probe.apply_rules(&interest, tables)?;
         self.refresh_watched()?;
-        Ok((untraceable, KernelRuleSet { generation, bits }))
+        if !untraceable.is_empty() {
+            tracing::warn!(syscalls = ?untraceable, "no exit tracepoint on this kernel: rules on these syscalls cannot match");
+        }
+        let rule_set = KernelRuleSet { generation, bits };
+        tracing::debug!(kernel_filtered_rules = rule_set.bits.iter().flatten().count(), "kernel prefilter written");
+        Ok(rule_set)
     }
 
     /// Finds the watched files again in the host's root and each container's (a file replaced
@@ -193,12 +190,9 @@ impl Collector {
         self.resolver.has_provisional()
     }
 
-    /// The /metrics text.
-    pub fn scrape(
-        &mut self,
-        rules: RulesStatus,
-        detection: Option<(&[(MatchKey, u64)], u64)>,
-    ) -> Result<String, ProbeError> {
+    /// The /metrics text. `evaluated` is None without rules, else the events user space
+    /// evaluated.
+    pub fn scrape(&mut self, rules: RulesStatus, evaluated: Option<u64>) -> Result<String, ProbeError> {
         let started = Instant::now();
         let snapshot = self.probe.snapshot()?;
         let rows = self.absorb(&snapshot, started);
@@ -211,8 +205,8 @@ impl Collector {
                 .collect()
         };
         let (drops, events_lost) = (by_family(false), by_family(true));
-        let matches = match detection {
-            Some((matches, evaluated)) => Some((self.with_kernel_hits(matches)?, evaluated)),
+        let matches = match evaluated {
+            Some(evaluated) => Some((self.matches.with_live(self.kernel_hits(None)?), evaluated)),
             None => None,
         };
         let [dropped, counted, _sent] = snapshot.filter_outcomes;
@@ -247,18 +241,6 @@ impl Collector {
         rows
     }
 
-    /// The user-space matches plus the rule hits the kernel counted (live and retired).
-    fn with_kernel_hits(&self, matches: &[(MatchKey, u64)]) -> Result<Vec<(MatchKey, u64)>, ProbeError> {
-        let mut all: HashMap<MatchKey, u64> = self.retired_hits.clone();
-        for (key, n) in matches {
-            *all.entry(key.clone()).or_default() += n;
-        }
-        for (key, n) in self.kernel_hits(None)? {
-            *all.entry(key).or_default() += n;
-        }
-        Ok(all.into_iter().collect())
-    }
-
     /// Kernel-counted hits by rule and container, of one cgroup or of all.
     fn kernel_hits(&self, only: Option<u64>) -> Result<Vec<(MatchKey, u64)>, ProbeError> {
         let mut out = Vec::new();
@@ -274,7 +256,9 @@ impl Collector {
     }
 
     /// Frees a cgroup's kernel slot, first keeping its final counts when its identity lives on
-    /// (and its kernel-counted rule hits always, like the evaluator's).
+    /// (and its kernel-counted rule hits always, like the evaluator's). The kernel's hits are
+    /// read before the slot is released, so a scrape never sees them twice or not at all
+    /// (scrapes hold this collector too).
     fn retire(&mut self, cgroup_id: u64, container: Arc<Container>) -> Result<(), ProbeError> {
         if outlives_its_cgroups(&container) {
             if let Some(row) = self.probe.cgroup_row(cgroup_id)? {
@@ -282,7 +266,7 @@ impl Collector {
             }
         }
         for (key, n) in self.kernel_hits(Some(cgroup_id))? {
-            *self.retired_hits.entry(key).or_default() += n;
+            self.matches.add(key, n);
         }
         self.kinds_told.remove(&cgroup_id);
         self.probe.release_cgroup(cgroup_id)

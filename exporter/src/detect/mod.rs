@@ -3,30 +3,23 @@
 //!
 //! Counters are keyed by rule *name*, so a reload that keeps a rule keeps its counter.
 
-use std::{collections::HashMap, sync::Arc};
+use std::sync::Arc;
 
-use exporter_ebpf::{ArgSpec, SyscallEvent, EVENT_MULTI_LINK, EVENT_RESOLVED_PATH};
+use exporter_ebpf::{SyscallEvent, EVENT_MULTI_LINK, EVENT_RESOLVED_PATH};
 
 use crate::{
     alerts::{Dispatcher, Recorder, RecorderStats},
-    collector::KernelRuleSet,
     container::Container,
-    decode::Decoder,
-    process::{lifecycle::LifecycleQueue, ProcessTable},
-    reload::{unix_now, RulesStatus},
+    kernel::{prefilter::KernelRuleSet, watched::WatchedInodes, LifecycleEvents, SyscallEvents},
+    metrics::{unix_now, MatchKey, RuleMatches, RulesStatus},
     rules::{self, Engine, Event},
-    syscalls::{arg_spec, SyscallNames},
-    watched::WatchedInodes,
+    syscalls::SyscallNames,
 };
+use decode::Decoder;
+use process::{lifecycle::LifecycleQueue, ProcessTable};
 
-/// A rule's matches in one container.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct MatchKey {
-    pub rule: Arc<str>,
-    /// Lower-case Falco priority name.
-    pub priority: &'static str,
-    pub container: Arc<Container>,
-}
+pub mod decode;
+pub mod process;
 
 pub struct Detector {
     engine: Engine,
@@ -39,7 +32,8 @@ pub struct Detector {
     event: Event,
     matches: Vec<u32>,
     evaluated: u64,
-    counts: HashMap<MatchKey, u64>,
+    /// Where the matches user space decides are counted (the kernel counts its own).
+    matches_counted: Arc<RuleMatches>,
     /// Rule names as shared strings, by rule index (built once per rule set).
     rule_names: Vec<Arc<str>>,
     status: RulesStatus,
@@ -50,7 +44,7 @@ pub struct Detector {
     /// Watched files by identity: an opened hard link to one is named by its watched path.
     watched: Arc<WatchedInodes>,
     /// The kernel's fork/exec/exit records, until the detection thread takes them.
-    lifecycle: Option<crate::probe::LifecycleEvents>,
+    lifecycle: Option<LifecycleEvents>,
     /// (pid, comm) pairs whose comm mismatch already consulted /proc (see `track_process`).
     reloaded: std::collections::HashSet<(i32, [u8; 16])>,
 }
@@ -67,6 +61,7 @@ impl Detector {
         names: SyscallNames,
         processes: ProcessTable,
         watched: Arc<WatchedInodes>,
+        matches_counted: Arc<RuleMatches>,
     ) -> Detector {
         let rule_names = engine.rules().iter().map(|r| Arc::from(r.name.as_str())).collect();
         let status =
@@ -77,11 +72,11 @@ impl Detector {
             names,
             processes,
             recorder: None,
-            boot_to_epoch_ns: crate::decode::boot_to_epoch_ns(),
+            boot_to_epoch_ns: decode::boot_to_epoch_ns(),
             event: Event::default(),
             matches: Vec::new(),
             evaluated: 0,
-            counts: HashMap::new(),
+            matches_counted,
             rule_names,
             status,
             kernel_rules,
@@ -157,7 +152,7 @@ impl Detector {
                     priority: self.engine.rules()[i].priority.as_str(),
                     container: container.clone(),
                 };
-                *self.counts.entry(key).or_insert(0) += 1;
+                self.matches_counted.add(key, 1);
             }
             alerts.submit(&self.engine.alert(i, &self.event));
         }
@@ -195,7 +190,7 @@ impl Detector {
     /// exec'd or exited). /proc is consulted once per (pid, comm), for a lost exec record.
     fn track_process(&mut self, raw: &SyscallEvent) {
         let pid = raw.tgid as i32;
-        let comm = comm_of(&raw.comm);
+        let comm = process::kernel_str(&raw.comm);
         match self.processes.get(pid) {
             Some(known) if known.comm != comm => {
                 if self.reloaded.len() >= RELOADED_CAPACITY {
@@ -235,7 +230,7 @@ impl Detector {
     }
 
     /// Hands the kernel's lifecycle records to the detection thread ([`run`]).
-    pub fn set_lifecycle(&mut self, lifecycle: crate::probe::LifecycleEvents) {
+    pub fn set_lifecycle(&mut self, lifecycle: LifecycleEvents) {
         self.lifecycle = Some(lifecycle);
     }
 
@@ -249,47 +244,14 @@ impl Detector {
         self.recorder.as_ref().map(Recorder::stats)
     }
 
-    /// Matches so far and the number of events evaluated.
-    pub fn snapshot(&self) -> (Vec<(MatchKey, u64)>, u64) {
-        (self.counts.iter().map(|(k, &n)| (k.clone(), n)).collect(), self.evaluated)
+    /// The number of events evaluated so far.
+    pub fn evaluated(&self) -> u64 {
+        self.evaluated
     }
-}
-
-/// The syscalls `engine`'s enabled rules need events of, with the arguments to copy: every event
-/// type that is a syscall on this architecture. A rule that does not narrow its event types makes
-/// every syscall interesting (as in Falco, and as costly).
-pub fn interest_of<'a>(engine: &Engine, names: &'a SyscallNames) -> Vec<(usize, &'a str, ArgSpec)> {
-    let wanted: Vec<String> = match engine.event_types() {
-        Some(types) => types,
-        None => {
-            tracing::warn!("a rule matches every event type: every syscall will be sent to user space");
-            (0..exporter_ebpf::MAX_SYSCALLS).map(|nr| names.name(nr).to_owned()).collect()
-        }
-    };
-    // A successful execveat exits as execve: the exit program needs both members' specs.
-    let mut wanted = wanted;
-    for (a, b) in [("execve", "execveat"), ("execveat", "execve")] {
-        if wanted.iter().any(|w| w == a) && !wanted.iter().any(|w| w == b) {
-            wanted.push(b.to_owned());
-        }
-    }
-    wanted
-        .iter()
-        .filter_map(|name| {
-            let nr = names.number(name)?;
-            Some((nr, names.name(nr), arg_spec(name)))
-        })
-        .collect()
 }
 
 fn enabled_rules(engine: &Engine) -> usize {
     engine.rules().iter().filter(|r| r.enabled).count()
-}
-
-/// The kernel's comm: up to 15 bytes, NUL-terminated.
-fn comm_of(comm: &[u8; 16]) -> std::borrow::Cow<'_, str> {
-    let len = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
-    String::from_utf8_lossy(&comm[..len])
 }
 
 /// The engine's view of a container; `None` is the host.
@@ -309,11 +271,11 @@ const LOCK_CHUNK: usize = 256;
 
 /// The detection thread: waits on the kernel's event ring and lifecycle ring, then applies the
 /// lifecycle records to the process table in order with the syscall events (see
-/// [`crate::process::lifecycle`]) and decodes and evaluates every event. `containers_of` names a
+/// [`crate::detect::process::lifecycle`]) and decodes and evaluates every event. `containers_of` names a
 /// batch of events' cgroups. Runs until the process exits. It has a thread of its own because
 /// resolving paths reads /proc, which must not block the server.
 pub fn run(
-    mut events: crate::probe::SyscallEvents,
+    mut events: SyscallEvents,
     detector: Arc<std::sync::Mutex<Detector>>,
     alerts: Arc<Dispatcher>,
     containers_of: impl Fn(&[u64]) -> Vec<Arc<Container>>,

@@ -1,31 +1,15 @@
 //! Definitions -> typed, type-checked rules: exceptions are expanded into the condition text as
 //! Falco does, macros and lists are resolved, fields are typed and matchers precompiled.
 
-use super::diag::{Diagnostic, Severity, SourceText, Subject};
-use super::eval::{Expr, Pred};
-use super::fields::resolve;
+use super::condition::{self as parser, Ast, Operand, Span};
 use super::loader::{Definitions, ExceptionDef, Loc, OneOrMany, RuleDef};
-use super::output::Template;
-use super::parser::{self, Ast, Op, Operand, Span};
-use super::yaml::{Node, Pos};
+use crate::rules::diag::{Diagnostic, Severity, SourceText, Subject};
+use crate::rules::eval::{Expr, Pred};
+use crate::rules::fields::resolve;
+use crate::rules::ir::{Op, Rule};
+use crate::rules::output::Template;
+use crate::rules::yaml::{Node, Pos};
 use std::collections::{HashMap, HashSet};
-
-/// A rule ready to evaluate.
-#[derive(Clone, Debug)]
-pub struct Rule {
-    pub name: String,
-    pub desc: String,
-    pub priority: super::loader::Priority,
-    pub tags: Vec<String>,
-    pub source: String,
-    pub enabled: bool,
-    /// File name and position of the `- rule:` item.
-    pub file: String,
-    pub pos: Pos,
-    /// The typed condition (exceptions included).
-    pub condition: Expr,
-    pub output: Template,
-}
 
 #[derive(Clone, Debug, PartialEq)]
 enum ErrKind {

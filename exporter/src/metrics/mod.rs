@@ -15,7 +15,37 @@ use prometheus::{
     Encoder, TextEncoder,
 };
 
-use crate::{cli::SyscallLabel, container::Container, detect::MatchKey, reload::RulesStatus, syscalls::SyscallNames};
+use crate::{container::Container, syscalls::SyscallNames};
+
+pub mod alerts;
+pub mod rule_matches;
+
+pub use alerts::{write_alert_stats, write_record_stats};
+pub use rule_matches::{MatchKey, RuleMatches};
+
+/// How syscall counters are labelled: by syscall (`name`), or summed per container (`none`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SyscallLabel {
+    Name,
+    None,
+}
+
+/// The rules' state as /metrics shows it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RulesStatus {
+    pub loaded: usize,
+    pub reloads_succeeded: u64,
+    pub reloads_failed: u64,
+    /// Unix time of the last successful load (the initial one included).
+    pub last_success_unix: Option<f64>,
+    /// The running rules' files and their SHA-256 (see `app::reload::file_digests`).
+    pub files: std::sync::Arc<[(String, String)]>,
+}
+
+/// Seconds since the Unix epoch, now.
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
 
 /// Label names of every per-container series, in output order.
 pub const CONTAINER_LABELS: [&str; 5] = ["container_id", "container_name", "image", "pod", "namespace"];
@@ -207,18 +237,6 @@ fn write_rule_matches(out: &mut String, matches: &[(MatchKey, u64)], evaluated: 
     let _ = writeln!(out, "tracewarden_events_total{{source=\"userspace\"}} {evaluated}");
 }
 
-/// The `--record` file's counters: events written, and dropped because it fell behind or failed.
-pub fn write_record_stats(out: &mut String, stats: &crate::alerts::RecorderStats) {
-    use std::fmt::Write as _;
-    out.push_str("# HELP tracewarden_record_events_total Events written to the --record file.\n");
-    out.push_str("# TYPE tracewarden_record_events_total counter\n");
-    let _ = writeln!(out, "tracewarden_record_events_total {}", stats.recorded);
-    out.push_str("# HELP tracewarden_record_events_dropped_total Events the --record file lost, by reason.\n");
-    out.push_str("# TYPE tracewarden_record_events_dropped_total counter\n");
-    let _ = writeln!(out, "tracewarden_record_events_dropped_total{{reason=\"queue_full\"}} {}", stats.dropped);
-    let _ = writeln!(out, "tracewarden_record_events_dropped_total{{reason=\"write_error\"}} {}", stats.failed);
-}
-
 /// `container_id="..",container_name="..",image="..",pod="..",namespace=".."`, escaped.
 fn push_container_labels(out: &mut String, container: &Container) {
     let values =
@@ -235,7 +253,7 @@ fn push_container_labels(out: &mut String, container: &Container) {
 }
 
 /// Label-value escaping of the text format: backslash, double quote and newline.
-fn push_escaped(out: &mut String, value: &str) {
+pub(crate) fn push_escaped(out: &mut String, value: &str) {
     for c in value.chars() {
         match c {
             '\\' => out.push_str("\\\\"),

@@ -1,58 +1,10 @@
 //! Rules files -> rule, macro and list definitions, with `append`/`override` applied in order.
 
-use super::diag::{Diagnostic, Severity, SourceFile, SourceText, Subject};
-use super::yaml::{self, Node, Pos};
+use crate::rules::diag::{Diagnostic, Severity, SourceFile, SourceText, Subject};
+use crate::rules::ir::Priority;
+use crate::rules::yaml::{self, Node, Pos};
 use std::collections::HashMap;
-use std::fmt;
 use std::path::Path;
-
-/// Falco priorities, most severe first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Priority {
-    Emergency,
-    Alert,
-    Critical,
-    Error,
-    Warning,
-    Notice,
-    Informational,
-    Debug,
-}
-
-impl Priority {
-    pub fn parse(s: &str) -> Option<Priority> {
-        Some(match s.trim().to_ascii_lowercase().as_str() {
-            "emergency" => Priority::Emergency,
-            "alert" => Priority::Alert,
-            "critical" => Priority::Critical,
-            "error" => Priority::Error,
-            "warning" => Priority::Warning,
-            "notice" => Priority::Notice,
-            "info" | "informational" => Priority::Informational,
-            "debug" => Priority::Debug,
-            _ => return None,
-        })
-    }
-    /// Lower-case Falco name, as in alerts.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Priority::Emergency => "emergency",
-            Priority::Alert => "alert",
-            Priority::Critical => "critical",
-            Priority::Error => "error",
-            Priority::Warning => "warning",
-            Priority::Notice => "notice",
-            Priority::Informational => "informational",
-            Priority::Debug => "debug",
-        }
-    }
-}
-
-impl fmt::Display for Priority {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Where a definition is: file index and position of its item.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

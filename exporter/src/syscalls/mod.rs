@@ -2,7 +2,6 @@
 
 use exporter_ebpf::{ArgSpec, MAX_SYSCALLS, NO_ARG, OPEN_FLAGS_CREAT, OPEN_FLAGS_HOW};
 
-#[path = "syscalls_table.rs"]
 mod table;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
