@@ -8,7 +8,7 @@ use crate::{
     alerts::{AlertmanagerConfig, AlertsConfig, AlertsError, FileConfig, SyslogConfig, WebhookConfig},
     kernel::Hook,
     metrics::SyscallLabel,
-    rules::cli::RulesCommand,
+    rules::{cli::RulesCommand, names::Resolution},
     server::{WebConfig, WebConfigError},
 };
 
@@ -108,6 +108,11 @@ pub struct RunArgs {
     /// Log level.
     #[arg(long, value_enum, default_value_t = LogLevel::Info)]
     pub log_level: LogLevel,
+
+    /// How the domain names rules compare fd.sip.name (and kin) with are resolved: system
+    /// (hosts file then DNS, refreshed every minute, as Falco), hosts (the hosts file only) or off.
+    #[arg(long = "names.resolve", value_enum, default_value_t = Resolution::System)]
+    pub names_resolve: Resolution,
 }
 
 impl RunArgs {

@@ -44,6 +44,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    exporter::rules::names::set_resolution(args.names_resolve);
     let engine = args.rules_dir.as_deref().map(reload::load_rules).transpose()?;
     let alerts_config = args.alerts_config().context("alert outputs")?;
     let web = args.web_config()?;

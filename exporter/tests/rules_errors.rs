@@ -241,7 +241,7 @@ diag_test!(
 diag_test!(
     exception_unknown_field,
     format!("{}  exceptions:\n    - name: e\n      fields: [proc.nam]\n      values: [[a]]\n", rule("evt.type = open")),
-    "warning: t.yaml:8:16: rule 'r': unknown field 'proc.nam'; rule skipped"
+    "error: t.yaml:8:16: rule 'r': unknown field 'proc.nam'"
 );
 
 // Condition syntax.
@@ -310,7 +310,7 @@ diag_test!(undefined_list, rule("proc.name in nope"), "error: t.yaml:3:27: rule 
 diag_test!(
     unknown_field,
     rule("evt.type = open and proc.nam = sh"),
-    "warning: t.yaml:3:34: rule 'r': unknown field 'proc.nam'; rule skipped"
+    "error: t.yaml:3:34: rule 'r': unknown field 'proc.nam'"
 );
 diag_test!(
     field_takes_no_argument,
@@ -374,8 +374,16 @@ diag_test!(
     format!("{}  source: aws_cloudtrail\n", rule("ct.name = x")),
     "warning: t.yaml:1:3: rule 'r': source 'aws_cloudtrail' is not supported by this engine; rule skipped"
 );
+#[test]
+fn unknown_field_skipped_on_request() {
+    let text = rule("evt.type = open and proc.nam = sh").replace("output: o", "output: o %proc.nope");
+    let engine = Engine::from_sources(&[("t.yaml", &format!("{text}  skip-if-unknown-filter: true\n"))]);
+    assert!(engine.diagnostics.is_empty(), "{:?}", engine.diagnostics);
+    assert_eq!(engine.skipped_unknown, ["r"]);
+    assert!(engine.rules().is_empty());
+}
 diag_test!(
     output_unknown_field,
     rule("evt.type = open").replace("output: o", "output: o %proc.nope"),
-    "warning: t.yaml:4:11: rule 'r': output: unknown field 'proc.nope'"
+    "error: t.yaml:4:11: rule 'r': output: unknown field 'proc.nope'"
 );

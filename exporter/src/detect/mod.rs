@@ -263,6 +263,7 @@ fn rule_container(container: &Container) -> Option<rules::Container> {
         privileged: false,
         pod: Some(container.meta.pod.clone()).filter(|p| !p.is_empty()),
         namespace: Some(container.meta.namespace.clone()).filter(|n| !n.is_empty()),
+        ..rules::Container::default()
     })
 }
 

@@ -110,6 +110,9 @@ pub(crate) enum Matcher {
     FlagsAll(u64),
     FlagsAny(u64),
     FlagsEq(u64),
+    /// A text operator on flags: matches their rendering (`CAP_CHOWN CAP_KILL`), as Falco's
+    /// capability fields are strings.
+    FlagsText(Box<Matcher>),
     BoolEq(bool),
     /// `evt.arg.*`: numeric matcher when the value is a number and the operand parsed as one.
     Arg(Option<Box<Matcher>>, Box<Matcher>),
@@ -140,6 +143,13 @@ impl Matcher {
             (Matcher::FlagsAll(m), Val::Flags(f)) => f & m == *m,
             (Matcher::FlagsAny(m), Val::Flags(f)) => f & m != 0,
             (Matcher::FlagsEq(m), Val::Flags(f)) => f == *m,
+            (Matcher::FlagsText(m), Val::Flags(f)) => {
+                let mut text = String::new();
+                crate::rules::event::render_caps(f, &mut text);
+                m.matches(Val::Str(&text))
+            }
+            (Matcher::BContains(x), Val::Bytes(b)) => x.is_empty() || b.windows(x.len()).any(|w| w == &**x),
+            (Matcher::BStartsWith(x), Val::Bytes(b)) => b.starts_with(x),
             (Matcher::BoolEq(b), Val::Bool(x)) => *b == x,
             (Matcher::Arg(num, text), v) => match (num, v) {
                 (Some(m), Val::Num(_)) => m.matches(v),
@@ -293,6 +303,9 @@ impl Pred {
     /// Type-checks `field op values` and compiles the matcher. `Err` is the cause.
     pub fn new(field: Field, op: Op, values: Vec<String>) -> Result<Pred, String> {
         let matcher = build(&field, field.ty, op, &values)?;
+        if field.names_addresses() {
+            crate::rules::names::watch(values.iter().map(String::as_str));
+        }
         Ok(Pred { field, op, values, matcher })
     }
 }
@@ -412,8 +425,18 @@ fn build(field: &Field, ty: FieldType, op: Op, values: &[String]) -> Result<Matc
             }
         }
         FieldType::Flags => {
-            if !matches!(op, Op::Eq | Op::Ne | Op::In | Op::Intersects | Op::Contains) {
-                return Err(unsupported(field, op));
+            let parts = || values.iter().flat_map(|v| v.split(['|', ' ', ','])).filter(|p| !p.is_empty());
+            let set_op = matches!(op, Op::Eq | Op::Ne | Op::In | Op::Intersects | Op::Contains);
+            // A whole `CAP_` name that names no capability is a typo that could never match.
+            let is_typo = |p: &str| p.to_ascii_uppercase().starts_with("CAP_") && capability_bit(p).is_none();
+            if let Some(typo) = parts().find(|p| set_op && is_typo(p)) {
+                return Err(wrong(field, "capability names", typo));
+            }
+            if !set_op || !parts().all(|p| capability_bit(p).is_some()) {
+                return match build_str(field, op, values) {
+                    Ok(text) => Ok(Matcher::FlagsText(Box::new(text))),
+                    Err(_) => Err(unsupported(field, op)),
+                };
             }
             let mut mask = 0u64;
             for v in values {
@@ -428,6 +451,10 @@ fn build(field: &Field, ty: FieldType, op: Op, values: &[String]) -> Result<Matc
                 _ => Err(unsupported(field, op)),
             }
         }
+        FieldType::Bytes => match op {
+            Op::BContains | Op::BStartsWith => build_str(field, op, values),
+            _ => Err(unsupported(field, op)),
+        },
         FieldType::Bool => {
             if !matches!(op, Op::Eq | Op::Ne) {
                 return Err(unsupported(field, op));
@@ -711,7 +738,11 @@ mod tests {
         assert!(t("thread.cap_effective", Op::Contains, &["sys_admin"]));
         assert!(t("thread.cap_effective", Op::Eq, &["CAP_SYS_ADMIN CAP_NET_RAW"]));
         assert!(!t("thread.cap_permitted", Op::Contains, &["CAP_SYS_ADMIN"]));
+        // Falco's capability fields are strings: other text operators match the rendering.
         assert!(err("thread.cap_effective", Op::Contains, &["CAP_NOPE"]).contains("capability names"));
+        assert!(t("thread.cap_effective", Op::IContains, &["sys_adm"]));
+        assert!(!t("thread.cap_effective", Op::IContains, &["sys_module"]));
+        assert!(t("thread.cap_effective", Op::StartsWith, &["CAP_"]));
     }
     #[test]
     fn type_bool() {

@@ -53,6 +53,9 @@ pub struct Event {
     /// strings; path arguments are normalised absolute paths, flag arguments are rendered as
     /// `O_WRONLY|O_CREAT`.
     pub args: Args,
+    /// The I/O buffer of a read or write family syscall, as far as the kernel copied it
+    /// (`evt.buffer`; empty when the event has none).
+    pub buffer: Vec<u8>,
     /// The calling thread's process.
     pub proc: Process,
     /// The calling thread's credentials.
@@ -171,6 +174,18 @@ pub struct Process {
     pub vpgid: i64,
     pub is_exe_upper_layer: bool,
     pub is_exe_from_memfd: bool,
+    /// `proc.vpid`: the pid in the process's own pid namespace, when known.
+    pub vpid: Option<i64>,
+    /// Start time, ns since the Unix epoch (0: unknown): `proc.duration` counts from it.
+    pub start_time: u64,
+    /// `proc.env`: the environment, `NAME=value` each, as at exec.
+    pub env: Vec<String>,
+    /// `proc.sname`: the name of the session leader.
+    pub sname: String,
+    /// Change and modification times of the executable's inode, ns since the Unix epoch
+    /// (0: unknown).
+    pub exe_ctime: u64,
+    pub exe_mtime: u64,
     /// Effective capabilities: a bit mask in JSON (or a list of `CAP_*` names).
     #[serde(deserialize_with = "de_caps")]
     pub cap_effective: u64,
@@ -201,11 +216,13 @@ pub struct User {
     /// -1 when unset (the kernel's 4294967295).
     pub loginuid: i64,
     pub loginname: String,
+    /// `group.name`: the name of `gid`.
+    pub group_name: String,
 }
 
 impl Default for User {
     fn default() -> Self {
-        User { uid: 0, gid: 0, name: String::new(), loginuid: -1, loginname: String::new() }
+        User { uid: 0, gid: 0, name: String::new(), loginuid: -1, loginname: String::new(), group_name: String::new() }
     }
 }
 
@@ -230,6 +247,11 @@ pub struct Fd {
     pub rport: Option<u16>,
     /// `client` (we connected out: local is the client) or `server` (we accepted).
     pub role: Role,
+    /// `fd.connected`: the socket has a connected peer (a connect succeeded or is in progress).
+    pub connected: Option<bool>,
+    /// `fd.name_changed`: this event changed the socket's tuple (a datagram sent to an address
+    /// other than a connected peer's).
+    pub name_changed: Option<bool>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -251,6 +273,21 @@ pub struct Container {
     pub privileged: bool,
     pub pod: Option<String>,
     pub namespace: Option<String>,
+    /// `container.start_ts`: ns since the Unix epoch, when the runtime recorded it.
+    pub start_ts: Option<u64>,
+    /// The container's mounts, as its runtime configured them.
+    pub mounts: Vec<Mount>,
+}
+
+/// One mount of a container (`container.mounts`, `container.mount.dest[...]`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Mount {
+    pub source: String,
+    pub dest: String,
+    /// `rw` or `ro`.
+    pub mode: String,
+    pub propagation: String,
 }
 
 impl Container {

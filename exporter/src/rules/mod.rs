@@ -50,6 +50,7 @@ pub mod fields;
 pub mod ir;
 pub mod kernel;
 pub mod lint;
+pub mod names;
 pub mod output;
 pub mod yaml;
 

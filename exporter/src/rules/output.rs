@@ -20,7 +20,7 @@ pub struct Template {
 }
 
 impl Template {
-    /// Parses `text`; returns the template and a warning per unknown field.
+    /// Parses `text`; returns the template and the cause for each unknown field.
     pub fn parse(text: &str) -> (Template, Vec<String>) {
         let mut pieces = Vec::new();
         let mut warnings = Vec::new();

@@ -83,24 +83,20 @@ pub fn compile(defs: &Definitions) -> Compiled {
         match c.rule(r) {
             Ok(rule) => rules.push(rule),
             Err(errs) => {
+                // As in Falco: a rule that names a field this engine lacks is an error, unless
+                // it opts out with skip-if-unknown-filter (then it is skipped, and counted).
                 let unknown = errs.iter().any(|e| e.kind == ErrKind::UnknownField);
                 let other = errs.iter().any(|e| e.kind != ErrKind::UnknownField);
-                if unknown && !other {
+                if unknown && !other && r.skip_if_unknown_filter {
                     skipped_unknown.push(r.name.clone());
-                    if r.skip_if_unknown_filter {
-                        continue;
-                    }
+                    continue;
                 }
                 let mut seen = HashSet::new();
                 for e in errs {
                     if e.kind == ErrKind::Silent || !seen.insert((e.pos, e.message.clone())) {
                         continue;
                     }
-                    let (sev, msg) = match e.kind {
-                        ErrKind::UnknownField => (Severity::Warning, format!("{}; rule skipped", e.message)),
-                        _ => (Severity::Error, e.message),
-                    };
-                    c.diag(sev, e.file, e.pos, "rule", &r.name, msg);
+                    c.diag(Severity::Error, e.file, e.pos, "rule", &r.name, e.message);
                 }
             }
         }
@@ -127,6 +123,19 @@ pub fn compile(defs: &Definitions) -> Compiled {
         .map(|(_, l)| (l.name.clone(), name(&l.loc), l.loc.pos))
         .collect();
     Compiled { rules, diagnostics: c.diagnostics, unused_macros, unused_lists, skipped_unknown }
+}
+
+/// A list item as the condition parser would read it: Falco pastes list items into the
+/// condition text, so an item written `'"10.0.0.0/8"'` is the quoted string `10.0.0.0/8`.
+fn unquote(item: &str) -> &str {
+    for q in ['"', '\''] {
+        if let Some(inner) = item.strip_prefix(q).and_then(|s| s.strip_suffix(q)) {
+            if !inner.contains(q) {
+                return inner;
+            }
+        }
+    }
+    item
 }
 
 /// Quotes a value for a generated condition.
@@ -282,9 +291,10 @@ impl<'a> Compiler<'a> {
                 None
             }
         };
-        let (output, out_warnings) = Template::parse(&r.output);
-        for w in out_warnings {
-            self.diag(Severity::Warning, r.output_loc.file, r.output_loc.pos, "rule", &r.name, format!("output: {w}"));
+        let (output, unknown_output_fields) = Template::parse(&r.output);
+        for w in unknown_output_fields {
+            let kind = ErrKind::UnknownField;
+            errs.push(CErr { kind, file: r.output_loc.file, pos: r.output_loc.pos, message: format!("output: {w}") });
         }
         match expr {
             Some(e) if errs.is_empty() => Ok(Rule {
@@ -355,7 +365,7 @@ impl<'a> Compiler<'a> {
             if self.lists.contains_key(item.as_str()) {
                 self.expand_list(item, out, seen);
             } else {
-                out.push(item.clone());
+                out.push(unquote(item).to_owned());
             }
         }
     }
@@ -473,11 +483,21 @@ mod tests {
     }
 
     #[test]
-    fn warning_unknown_field_skips_rule() {
+    fn error_unknown_field() {
         let c = compile_text(&rule("evt.type = open and proc.nme = x"));
-        assert_eq!(msgs(&c, Severity::Warning), ["t.yaml:3:34: rule 'r': unknown field 'proc.nme'; rule skipped"]);
+        assert_eq!(msgs(&c, Severity::Error), ["t.yaml:3:34: rule 'r': unknown field 'proc.nme'"]);
         assert!(c.rules.is_empty());
-        assert_eq!(c.skipped_unknown, ["r"]);
+        assert!(c.skipped_unknown.is_empty());
+    }
+
+    #[test]
+    fn quoted_list_items_are_read_as_the_condition_reads_quotes() {
+        let c = compile_text(&format!(
+            "- list: nets\n  items: ['\"10.0.0.0/8\"', \"'192.168.0.0/16'\", 172.16.0.0/12]\n{}",
+            rule("fd.snet in (nets)")
+        ));
+        assert!(c.diagnostics.is_empty(), "{:?}", c.diagnostics);
+        assert_eq!(c.rules.len(), 1);
     }
 
     #[test]

@@ -197,7 +197,11 @@ impl Definitions {
             );
             return;
         };
-        let Some((k, v)) = entries.first() else { return };
+        // The kind is whichever key names one, wherever it stands: Falco reads
+        // `- condition: ...` followed by `macro: m` as a macro.
+        const KINDS: [&str; 5] = ["rule", "macro", "list", "required_engine_version", "required_plugin_versions"];
+        let named = entries.iter().find(|(k, _)| k.as_str().is_some_and(|k| KINDS.contains(&k)));
+        let Some((k, v)) = named.or(entries.first()) else { return };
         let kind = k.as_str().unwrap_or("");
         match kind {
             "rule" | "macro" | "list" => {
