@@ -12,39 +12,28 @@
 #![no_std]
 #![no_main]
 
+mod counting;
 mod lifecycle;
 
 use aya_ebpf::{
-    bindings::{BPF_F_NO_PREALLOC, BPF_NOEXIST},
+    bindings::BPF_F_NO_PREALLOC,
     helpers::{
         bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task,
         bpf_get_current_uid_gid, bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_user_buf,
         bpf_probe_read_user_str_bytes, generated,
     },
     macros::{btf_tracepoint, map, raw_tracepoint, tracepoint},
-    maps::{lpm_trie::Key, Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, PerCpuHashMap, Queue, RingBuf},
+    maps::{lpm_trie::Key, Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf},
     programs::{BtfTracePointContext, RawTracePointContext, TracePointContext},
 };
+use counting::{count_drop, count_syscall, increment};
 use exporter_ebpf::{
-    ArgSpec, DropReason, FilterMasks, FilterOutcome, InodeKey, KernelOffsets, KernelRow, RuleHitKey, RuleHitValue,
-    RuleMasks, SlotCache, SyscallEvent, CGROUP_HOST, DEFAULT_MAX_SLOTS, DROP_REASONS, EVENT_MULTI_LINK, EVENT_NARROWED,
-    EVENT_RESOLVED_PATH, EXEC_SYSCALLS, FILTER_OUTCOMES, INTERESTING_WORDS, KERNEL_RULE_BITS, MAX_PATH, MAX_PENDING,
-    MAX_SOCKADDR, MAX_SYSCALLS, NO_ARG, OPEN_FLAGS_CREAT, OPEN_FLAGS_HOW, OVERFLOW_SLOT, ROW_OWNER, SAMPLE_INTERVAL_NS,
-    SYSCALL_ARGS_START, SYSCALL_ARG_OFFSETS,
+    ArgSpec, DropReason, FilterMasks, FilterOutcome, InodeKey, KernelOffsets, RuleHitKey, RuleHitValue, RuleMasks,
+    SyscallEvent, CGROUP_HOST, EVENT_MULTI_LINK, EVENT_NARROWED, EVENT_RESOLVED_PATH, EXEC_SYSCALLS, FILTER_OUTCOMES,
+    INTERESTING_WORDS, KERNEL_RULE_BITS, MAX_PATH, MAX_PENDING, MAX_SOCKADDR, MAX_SYSCALLS, NO_ARG, OPEN_FLAGS_CREAT,
+    OPEN_FLAGS_HOW, SAMPLE_INTERVAL_NS, SYSCALL_ARGS_START, SYSCALL_ARG_OFFSETS,
 };
 
-// Sizes of the slot-indexed maps are defaults: user space sets them before load.
-#[map]
-static SYSCALL_COUNTS: PerCpuArray<KernelRow> = PerCpuArray::with_max_entries(DEFAULT_MAX_SLOTS, 0);
-#[map]
-static CGROUP_SLOTS: HashMap<u64, u32> = HashMap::with_max_entries(DEFAULT_MAX_SLOTS, 0);
-/// Free slots. User space fills it at start and pushes slots back when it frees them.
-#[map]
-static FREE_SLOTS: Queue<u32> = Queue::with_max_entries(DEFAULT_MAX_SLOTS, 0);
-/// Ids of cgroups that just got a slot, so user space names them while they exist (a container
-/// can live for milliseconds). Written only on the slow path; 16 bytes a record.
-#[map]
-static NEW_CGROUPS: RingBuf = RingBuf::with_byte_size(64 * 1024, 0);
 /// Bitmap of the syscalls some loaded rule needs events of; written by user space on (re)load.
 #[map]
 static INTERESTING: Array<u64> = Array::with_max_entries(INTERESTING_WORDS, 0);
@@ -97,10 +86,6 @@ static WALK_BUF: PerCpuArray<[u8; 2 * MAX_PATH + MAX_NAME + 1]> = PerCpuArray::w
 /// The `PATHS` look-up key (260 bytes, too large for the stack next to the rest).
 #[map]
 static LPM_KEY: PerCpuArray<Key<[u8; MAX_PATH]>> = PerCpuArray::with_max_entries(1, 0);
-#[map]
-static SLOT_CACHE: PerCpuArray<SlotCache> = PerCpuArray::with_max_entries(1, 0);
-#[map]
-static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(DROP_REASONS, 0);
 
 #[btf_tracepoint(function = "sys_enter")]
 pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
@@ -143,84 +128,6 @@ pub fn sys_enter_empty(_ctx: BtfTracePointContext) -> i32 {
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub fn sys_enter_raw_empty(_ctx: RawTracePointContext) -> i32 {
     0
-}
-
-#[inline(always)]
-fn count_syscall(cgroup_id: u64, nr: usize) {
-    let Some(cache) = SLOT_CACHE.get_ptr_mut(0) else {
-        return;
-    };
-    let cache = unsafe { &mut *cache };
-    if cache.cgroup_id == cgroup_id {
-        if let Some(row) = SYSCALL_COUNTS.get_ptr_mut(cache.slot) {
-            let row = unsafe { &mut *row };
-            if row[ROW_OWNER] == cgroup_id {
-                increment(&mut row[nr]);
-                return;
-            }
-        }
-    }
-    count_slow(cgroup_id, cache, nr);
-}
-
-/// A different cgroup than last time on this CPU, or a freed slot: find or assign the slot,
-/// claim this CPU's copy of its row and re-prime the cache.
-#[inline(never)]
-fn count_slow(cgroup_id: u64, cache: &mut SlotCache, nr: usize) {
-    let slot = lookup_or_assign_slot(cgroup_id);
-    let Some(row) = SYSCALL_COUNTS.get_ptr_mut(slot) else {
-        return;
-    };
-    let row = unsafe { &mut *row };
-    if slot != OVERFLOW_SLOT {
-        row[ROW_OWNER] = cgroup_id;
-        cache.cgroup_id = cgroup_id;
-        cache.slot = slot;
-    }
-    if nr < MAX_SYSCALLS {
-        increment(&mut row[nr]);
-    }
-}
-
-#[inline(always)]
-fn count_drop(reason: DropReason) {
-    if let Some(cell) = DROPS.get_ptr_mut(reason as u32) {
-        increment(unsafe { &mut *cell });
-    }
-}
-
-/// Adds one to a per-CPU counter. A plain add is exact: the kernel never runs one tracing
-/// program nested on the same CPU (`__bpf_trace_run` skips it while `prog->active` is set, even
-/// when the first run was preempted), and user space only writes rows it has unpublished.
-#[inline(always)]
-fn increment(cell: &mut u64) {
-    *cell += 1;
-}
-
-#[inline(always)]
-fn lookup_or_assign_slot(cgroup_id: u64) -> u32 {
-    if let Some(slot) = unsafe { CGROUP_SLOTS.get(&cgroup_id) } {
-        return *slot;
-    }
-    let Ok(Some(slot)) = FREE_SLOTS.pop() else {
-        count_drop(DropReason::SlotsExhausted);
-        return OVERFLOW_SLOT;
-    };
-    if CGROUP_SLOTS.insert(&cgroup_id, &slot, BPF_NOEXIST as u64).is_ok() {
-        if NEW_CGROUPS.output::<u64>(cgroup_id, 0).is_err() {
-            count_drop(DropReason::NewCgroupNoticeLost);
-        }
-        return slot;
-    }
-    // Lost a race with another CPU for the same cgroup, or the map is full: give the slot back.
-    let _ = FREE_SLOTS.push(&slot, 0);
-    match unsafe { CGROUP_SLOTS.get(&cgroup_id) } {
-        Some(slot) => *slot,
-        None => {
-            count_drop(DropReason::SlotMapFull);
-            OVERFLOW_SLOT
-        }
-    }
 }
 
 #[inline(always)]
