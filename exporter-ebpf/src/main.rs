@@ -14,13 +14,14 @@
 
 mod counting;
 mod lifecycle;
+mod path_walk;
+mod task;
 
 use aya_ebpf::{
     bindings::BPF_F_NO_PREALLOC,
     helpers::{
-        bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task,
-        bpf_get_current_uid_gid, bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_user_buf,
-        bpf_probe_read_user_str_bytes, generated,
+        bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid,
+        bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_user_buf, bpf_probe_read_user_str_bytes, generated,
     },
     macros::{btf_tracepoint, map, raw_tracepoint, tracepoint},
     maps::{lpm_trie::Key, Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf},
@@ -28,11 +29,13 @@ use aya_ebpf::{
 };
 use counting::{count_drop, count_syscall, increment};
 use exporter_ebpf::{
-    ArgSpec, DropReason, FilterMasks, FilterOutcome, InodeKey, KernelOffsets, RuleHitKey, RuleHitValue, RuleMasks,
-    SyscallEvent, CGROUP_HOST, EVENT_MULTI_LINK, EVENT_NARROWED, EVENT_RESOLVED_PATH, EXEC_SYSCALLS, FILTER_OUTCOMES,
+    ArgSpec, DropReason, FilterMasks, FilterOutcome, InodeKey, RuleHitKey, RuleHitValue, RuleMasks, SyscallEvent,
+    CGROUP_HOST, EVENT_MULTI_LINK, EVENT_NARROWED, EVENT_RESOLVED_PATH, EXEC_SYSCALLS, FILTER_OUTCOMES,
     INTERESTING_WORDS, KERNEL_RULE_BITS, MAX_PATH, MAX_PENDING, MAX_SOCKADDR, MAX_SYSCALLS, NO_ARG, OPEN_FLAGS_CREAT,
     OPEN_FLAGS_HOW, SAMPLE_INTERVAL_NS, SYSCALL_ARGS_START, SYSCALL_ARG_OFFSETS,
 };
+use path_walk::name_open_file;
+use task::{effective_ids, exe_is_memfd};
 
 /// Bitmap of the syscalls some loaded rule needs events of; written by user space on (re)load.
 #[map]
@@ -77,12 +80,6 @@ static FILTER_STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(FILTER_OUT
 /// Watched files by (device, inode) -> rule bits, so a hard link to one is seen as that file.
 #[map]
 static INODES: HashMap<InodeKey, u64> = HashMap::with_max_entries(4096, 0);
-/// Kernel structure offsets for naming opened files (from BTF, by user space).
-#[map]
-static OFFSETS: Array<KernelOffsets> = Array::with_max_entries(1, 0);
-/// Where a file's name is assembled, backwards from `WALK_END`.
-#[map]
-static WALK_BUF: PerCpuArray<[u8; 2 * MAX_PATH + MAX_NAME + 1]> = PerCpuArray::with_max_entries(1, 0);
 /// The `PATHS` look-up key (260 bytes, too large for the stack next to the rest).
 #[map]
 static LPM_KEY: PerCpuArray<Key<[u8; MAX_PATH]>> = PerCpuArray::with_max_entries(1, 0);
@@ -536,193 +533,6 @@ fn is_normalised(path: &[u8; MAX_PATH], len: usize) -> bool {
         }
     }
     true
-}
-
-const S_IFMT: u16 = 0o170000;
-const S_IFREG: u16 = 0o100000;
-
-/// Components a file name may have before the walk gives up (the event then goes to user space).
-const MAX_COMPONENTS: usize = 48;
-/// Longest component copied (NAME_MAX).
-const MAX_NAME: usize = 255;
-/// The walk writes a path backwards ending at this index of `WALK_BUF`; the buffer is larger so
-/// that (position & mask) + (length & mask) stays inside it for the verifier.
-const WALK_END: usize = 511;
-
-/// Names the file behind descriptor `fd` of the current task, relative to the task's root
-/// (`/etc/shadow` inside a container), into `out` (NUL-terminated). Returns the length with the
-/// NUL, or `None` if it cannot (no offsets, deeper than `MAX_COMPONENTS`, longer than `out`).
-#[inline(never)]
-fn name_open_file(fd: u64, event: &mut SyscallEvent) -> Option<usize> {
-    let (o, task) = offsets_and_task()?;
-    let files: *const u8 = read_at(task, o.task_files)?;
-    let fdt: *const u8 = read_at(files, o.files_fdt)?;
-    let max_fds: u32 = read_at(fdt, o.fdt_max_fds)?;
-    if fd >= max_fds as u64 {
-        return None;
-    }
-    let fd_array: *const u8 = read_at(fdt, o.fdt_fd)?;
-    let file: *const u8 = read_at(fd_array, (fd * 8) as u32)?;
-    // The file's identity, for watched files opened through a hard link.
-    let inode: *const u8 = read_at(file, o.file_inode)?;
-    let sb: *const u8 = read_at(inode, o.inode_sb)?;
-    event.ino = read_at(inode, o.inode_ino)?;
-    event.dev = read_at(sb, o.sb_dev)?;
-    let links: u32 = read_at(inode, o.inode_nlink)?;
-    let mode: u16 = read_at(inode, o.inode_mode)?;
-    // Only regular files have other names (a directory's link count is its subdirectories).
-    if links > 1 && mode & S_IFMT == S_IFREG {
-        event.flags |= EVENT_MULTI_LINK;
-    }
-    let fs: *const u8 = read_at(task, o.task_fs)?;
-    let mut walk = Walk {
-        vfsmount: read_at(file, o.file_path + o.path_mnt)?,
-        dentry: read_at(file, o.file_path + o.path_dentry)?,
-        root_mnt: read_at(fs, o.fs_root + o.path_mnt)?,
-        root_dentry: read_at(fs, o.fs_root + o.path_dentry)?,
-        pos: WALK_END as u64,
-        state: WALK_RUNNING,
-    };
-    let buf = WALK_BUF.get_ptr_mut(0)?;
-    let buf = unsafe { &mut *buf };
-    buf[WALK_END] = 0;
-    // bpf_loop: the verifier checks the step once instead of unrolling a loop whose branches
-    // (component or mount crossing) would multiply its paths.
-    let step: extern "C" fn(u64, *mut core::ffi::c_void) -> i64 = walk_step;
-    unsafe { generated::bpf_loop(MAX_COMPONENTS as u32, step as *mut _, &mut walk as *mut Walk as *mut _, 0) };
-    if walk.state != WALK_DONE {
-        return None;
-    }
-    let mut pos = walk.pos as usize & WALK_END;
-    if pos == WALK_END {
-        pos -= 1;
-        buf[pos] = b'/';
-    }
-    let len = WALK_END + 1 - pos;
-    if len > MAX_PATH {
-        count_drop(DropReason::PathTruncated);
-        return None;
-    }
-    // SAFETY: `len <= MAX_PATH` bytes from inside WALK_BUF into `out`. The mask restates
-    // 1 <= len <= MAX_PATH in a form the verifier keeps.
-    let src = unsafe { buf.as_ptr().add(pos) };
-    let size = (((len - 1) & (MAX_PATH - 1)) + 1) as u32;
-    let out = &mut event.paths[1];
-    if unsafe { generated::bpf_probe_read_kernel(out.as_mut_ptr() as *mut _, size, src as *const _) } != 0 {
-        return None;
-    }
-    Some(len)
-}
-
-const WALK_RUNNING: u64 = 0;
-const WALK_DONE: u64 = 1;
-const WALK_FAILED: u64 = 2;
-
-/// State of a path walk between `walk_step` calls (on the caller's stack).
-#[repr(C)]
-struct Walk {
-    dentry: *const u8,
-    vfsmount: *const u8,
-    root_dentry: *const u8,
-    root_mnt: *const u8,
-    /// Where the path written so far starts in `WALK_BUF`.
-    pos: u64,
-    state: u64,
-}
-
-/// One step up: to the parent directory (writing this component's name before the path), or
-/// across the top of a mount to where it is mounted. Returns 1 to stop the loop.
-extern "C" fn walk_step(_index: u64, ctx: *mut core::ffi::c_void) -> i64 {
-    let walk = unsafe { &mut *(ctx as *mut Walk) };
-    walk.state = match step_up(walk) {
-        Some(WALK_RUNNING) => return 0,
-        Some(state) => state,
-        None => WALK_FAILED,
-    };
-    1
-}
-
-#[inline(always)]
-fn step_up(walk: &mut Walk) -> Option<u64> {
-    if walk.dentry == walk.root_dentry && walk.vfsmount == walk.root_mnt {
-        return Some(WALK_DONE);
-    }
-    let o = OFFSETS.get(0)?;
-    let mnt_root: *const u8 = read_at(walk.vfsmount, o.vfsmount_root)?;
-    if walk.dentry == mnt_root {
-        // The top of a mount: continue from where it is mounted, in the parent mount.
-        let mount = unsafe { walk.vfsmount.sub(o.mount_mnt as usize) };
-        let parent: *const u8 = read_at(mount, o.mount_parent)?;
-        if parent == mount {
-            // The namespace's root mount: the file is outside the task's root; stop here.
-            return Some(WALK_DONE);
-        }
-        walk.dentry = read_at(mount, o.mount_mountpoint)?;
-        walk.vfsmount = unsafe { parent.add(o.mount_mnt as usize) };
-        return Some(WALK_RUNNING);
-    }
-    let parent: *const u8 = read_at(walk.dentry, o.dentry_parent)?;
-    let len: u32 = read_at(walk.dentry, o.dentry_name + o.qstr_len)?;
-    let name: *const u8 = read_at(walk.dentry, o.dentry_name + o.qstr_name)?;
-    let (len, pos) = (len as usize, walk.pos as usize & WALK_END);
-    if len == 0 || len > MAX_NAME || pos < len + 1 {
-        return None;
-    }
-    let buf = WALK_BUF.get_ptr_mut(0)?;
-    let buf = unsafe { &mut *buf };
-    let start = (pos - len) & WALK_END;
-    // SAFETY: start + len <= WALK_END; both masked so the verifier sees the bound.
-    let dst = unsafe { buf.as_mut_ptr().add(start) };
-    if unsafe { generated::bpf_probe_read_kernel(dst as *mut _, (len & MAX_NAME) as u32, name as *const _) } != 0 {
-        return None;
-    }
-    let slash = (start - 1) & WALK_END;
-    buf[slash] = b'/';
-    walk.pos = slash as u64;
-    walk.dentry = parent;
-    Some(WALK_RUNNING)
-}
-
-/// The current task's effective uid and gid (`current->cred->euid/egid`, kuid values as seen
-/// from the initial user namespace): what Falco's `user.uid` is. `bpf_get_current_uid_gid` gives
-/// the real ids, which differ in a setuid program.
-#[inline(always)]
-fn effective_ids() -> Option<(u32, u32)> {
-    let (o, task) = offsets_and_task()?;
-    let cred: *const u8 = read_at(task, o.task_cred)?;
-    Some((read_at(cred, o.cred_euid)?, read_at(cred, o.cred_egid)?))
-}
-
-/// Whether the current task runs a memfd (`memfd_create` + `execveat`): memfd files are named
-/// `memfd:<name>`. `None` when it cannot tell.
-#[inline(never)]
-fn exe_is_memfd() -> Option<bool> {
-    let (o, task) = offsets_and_task()?;
-    let mm: *const u8 = read_at(task, o.task_mm)?;
-    let exe: *const u8 = read_at(mm, o.mm_exe_file)?;
-    let dentry: *const u8 = read_at(exe, o.file_path + o.path_dentry)?;
-    let name: *const u8 = read_at(dentry, o.dentry_name + o.qstr_name)?;
-    let prefix: [u8; 6] = read_at(name, 0)?;
-    Some(&prefix == b"memfd:")
-}
-
-/// The kernel structure offsets (when user space found them in BTF) and the current task.
-#[inline(always)]
-fn offsets_and_task() -> Option<(&'static KernelOffsets, *const u8)> {
-    let o = OFFSETS.get(0)?;
-    if o.valid == 0 {
-        return None;
-    }
-    Some((o, unsafe { bpf_get_current_task() } as *const u8))
-}
-
-/// Reads a `T` at `base + offset` of kernel memory.
-#[inline(always)]
-fn read_at<T>(base: *const u8, offset: u32) -> Option<T> {
-    if base.is_null() {
-        return None;
-    }
-    unsafe { bpf_probe_read_kernel(base.add(offset as usize) as *const T) }.ok()
 }
 
 /// The remote port of a connect/sendto address: `Some(0)` for non-IP families (no port can
