@@ -15,12 +15,11 @@ use exporter_ebpf::{
 };
 
 use crate::{
-    arg_at,
     counting::{count_drop, increment},
+    exit::send,
     path_rules::{path_rules, raw_path_rules},
-    send,
+    stash::{arg_at, ARG_SPECS},
     task::exe_is_memfd,
-    ARG_SPECS,
 };
 
 /// The prefilter's tables (see `FilterMasks`), all written by user space on (re)load.
