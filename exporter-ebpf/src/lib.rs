@@ -1,7 +1,8 @@
 //! Types and constants shared by tracewarden's kernel programs and the exporter in user space.
 //!
 //! Everything here is `#[repr(C)]` or a plain integer so both sides agree on the layout without
-//! any generated bindings. Map names are the symbols of the `#[map]` statics in `main.rs`.
+//! any generated bindings. Map names are the symbols of the `#[map]` statics in the kernel
+//! program's modules (one per job, under `main.rs`).
 #![no_std]
 
 /// Syscall numbers at or above this are counted as drops (`DropReason::SyscallOutOfRange`).

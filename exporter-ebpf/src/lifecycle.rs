@@ -23,7 +23,7 @@ use exporter_ebpf::{
     SYSCALL_ARG_OFFSETS,
 };
 
-use crate::count_drop;
+use crate::counting::count_drop;
 
 /// 840-byte records: 2 MiB holds about 2,400, about a second of a fork+exec storm.
 #[map]

@@ -1,0 +1,117 @@
+//! The prefilter's path test: which watched paths (`PATHS`) or watched files (`INODES`) an
+//! event names, by its path arguments or, for an open, by the file the kernel actually opened.
+
+use aya_ebpf::{
+    bindings::BPF_F_NO_PREALLOC,
+    helpers::generated,
+    macros::map,
+    maps::{lpm_trie::Key, HashMap, LpmTrie, PerCpuArray},
+};
+use exporter_ebpf::{ArgSpec, InodeKey, SyscallEvent, EVENT_MULTI_LINK, EVENT_RESOLVED_PATH, MAX_PATH};
+
+use crate::path_walk::name_open_file;
+
+/// Watched paths: exact ones with their NUL, prefixes without. Each value holds the bits of every
+/// rule matching that key, including those of shorter prefixes (the trie returns one entry).
+#[map]
+static PATHS: LpmTrie<[u8; MAX_PATH], u64> = LpmTrie::with_max_entries(4096, BPF_F_NO_PREALLOC);
+/// Watched files by (device, inode) -> rule bits, so a hard link to one is seen as that file.
+#[map]
+static INODES: HashMap<InodeKey, u64> = HashMap::with_max_entries(4096, 0);
+/// The `PATHS` look-up key (260 bytes, too large for the stack next to the rest).
+#[map]
+static LPM_KEY: PerCpuArray<Key<[u8; MAX_PATH]>> = PerCpuArray::with_max_entries(1, 0);
+
+/// The rules whose path predicate `event` satisfies, or `None` when the kernel cannot tell: no
+/// path, a relative or unnormalised one (`..`, `//`), or a name that did not fit.
+#[inline(never)]
+pub(crate) fn path_rules(event: &mut SyscallEvent, spec: &ArgSpec) -> Option<u64> {
+    let key = LPM_KEY.get_ptr_mut(0)?;
+    let key = unsafe { &mut *key };
+    if spec.returns_fd == 1 && event.res >= 0 {
+        // The file actually opened: symlinks, `..`, `//` and the cwd resolved by the kernel.
+        let len = name_open_file(event.res as u64, event)?;
+        event.path_lens[1] = len as i32;
+        event.flags |= EVENT_RESOLVED_PATH;
+        let by_inode = InodeKey { dev: event.dev as u64, ino: event.ino };
+        let by_path = lookup_path(key, &event.paths[1], len);
+        return match unsafe { INODES.get(&by_inode) } {
+            Some(linked) => Some(by_path | linked),
+            // Another name of this file may be watched, and user space may know it (it looks
+            // watched files up by identity in each root) before this map does.
+            None if event.flags & EVENT_MULTI_LINK != 0 => None,
+            None => Some(by_path),
+        };
+    }
+    raw_path_rules(event)
+}
+
+/// The path test on the path arguments as passed (see `path_rules`).
+#[inline(never)]
+pub(crate) fn raw_path_rules(event: &SyscallEvent) -> Option<u64> {
+    let key = LPM_KEY.get_ptr_mut(0)?;
+    let key = unsafe { &mut *key };
+    let mut matching = 0;
+    let mut seen = false;
+    for i in 0..2 {
+        let len = event.path_lens[i];
+        if len <= 0 {
+            continue;
+        }
+        let len = len as usize;
+        if !is_normalised(&event.paths[i], len) {
+            return None;
+        }
+        matching |= lookup_path(key, &event.paths[i], len);
+        seen = true;
+    }
+    seen.then_some(matching)
+}
+
+/// `PATHS` look-up of `path[..len]` (`len` counts the NUL, so exact entries need the whole path
+/// and prefix entries match any path they start).
+#[inline(always)]
+fn lookup_path(key: &mut Key<[u8; MAX_PATH]>, path: &[u8; MAX_PATH], len: usize) -> u64 {
+    let len = len & (MAX_PATH - 1);
+    key.prefix_len = (len * 8) as u32;
+    // SAFETY: both buffers are MAX_PATH bytes and `len` is masked below that.
+    if unsafe {
+        generated::bpf_probe_read_kernel(key.data.as_mut_ptr() as *mut _, len as u32, path.as_ptr() as *const _)
+    } != 0
+    {
+        return 0;
+    }
+    PATHS.get(&*key).copied().unwrap_or(0)
+}
+
+/// Whether a NUL-terminated path of `len` bytes (NUL included) is absolute and normalised: no
+/// empty, `.` or `..` component and no trailing slash (the root `/` itself is).
+#[inline(never)]
+fn is_normalised(path: &[u8; MAX_PATH], len: usize) -> bool {
+    // Room to look three bytes past any slash without leaving the buffer.
+    if !(2..MAX_PATH - 3).contains(&len) || path[0] != b'/' {
+        return false;
+    }
+    if len == 2 {
+        return true;
+    }
+    if path[(len - 2) & (MAX_PATH - 1)] == b'/' {
+        return false;
+    }
+    let end = |c: u8| c == b'/' || c == 0;
+    // Each step looks only at bytes, never at state from earlier steps: the verifier then walks
+    // the loop in one pass instead of one path per combination of counters.
+    for i in 0..MAX_PATH - 3 {
+        if i + 1 >= len {
+            return true;
+        }
+        if path[i] != b'/' {
+            continue;
+        }
+        let (a, b, c) = (path[i + 1], path[i + 2], path[i + 3]);
+        if a == b'/' || (a == b'.' && (end(b) || (b == b'.' && end(c)))) {
+            return false;
+        }
+    }
+    true
+}
