@@ -23,7 +23,7 @@ pub struct KernelRuleSet {
     pub bits: Vec<Option<Arc<str>>>,
 }
 
-/// Capacities of the kernel maps (see exporter-ebpf's main.rs).
+/// Capacities of the kernel maps (see exporter-ebpf's prefilter.rs and path_rules.rs).
 pub const MAX_PATH_ENTRIES: usize = 4096;
 pub const MAX_PORT_ENTRIES: usize = 1024;
 pub const MAX_COMM_ENTRIES: usize = 1024;
