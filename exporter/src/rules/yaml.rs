@@ -1,8 +1,10 @@
-//! A YAML tree that keeps the line and column of every node (built from yaml-rust2's events).
+//! A YAML tree that keeps the line and column of every node (built from yaml-rust2's events),
+//! accepting the closing brackets yaml-cpp (Falco's parser) accepts, see [`parse`].
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use yaml_rust2::parser::{Event as YEvent, MarkedEventReceiver, Parser};
-use yaml_rust2::scanner::{Marker, TScalarStyle};
+use yaml_rust2::scanner::{Marker, ScanError, TScalarStyle};
 
 /// 1-based line and column.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -11,9 +13,19 @@ pub struct Pos {
     pub col: u32,
 }
 
-impl Pos {
-    fn from_marker(m: &Marker) -> Pos {
-        Pos { line: m.line() as u32, col: m.col() as u32 + 1 }
+/// Spaces added at the start of lines (by 1-based line) to re-indent closing brackets; taken
+/// off again when a position on such a line is reported, so positions are the file's.
+#[derive(Default)]
+struct Reindented {
+    added: HashMap<usize, usize>,
+    /// How many times the text was re-indented and parsed again.
+    passes: usize,
+}
+
+impl Reindented {
+    fn pos(&self, m: &Marker) -> Pos {
+        let added = self.added.get(&m.line()).copied().unwrap_or(0);
+        Pos { line: m.line() as u32, col: m.col().saturating_sub(added) as u32 + 1 }
     }
 }
 
@@ -84,14 +96,14 @@ impl Node {
     }
 }
 
-#[derive(Default)]
-struct Builder {
+struct Builder<'a> {
     stack: Vec<(Node, Option<Node>, usize)>,
     docs: Vec<Node>,
     anchors: HashMap<usize, Node>,
+    reindented: &'a Reindented,
 }
 
-impl Builder {
+impl Builder<'_> {
     fn push_value(&mut self, node: Node, anchor: usize) {
         if anchor > 0 {
             self.anchors.insert(anchor, node.clone());
@@ -108,9 +120,9 @@ impl Builder {
     }
 }
 
-impl MarkedEventReceiver for Builder {
+impl MarkedEventReceiver for Builder<'_> {
     fn on_event(&mut self, ev: YEvent, mark: Marker) {
-        let pos = Pos::from_marker(&mark);
+        let pos = self.reindented.pos(&mark);
         match ev {
             YEvent::Scalar(value, style, anchor, _) => self.push_value(Node::Scalar { value, style, pos }, anchor),
             YEvent::SequenceStart(anchor, _) => self.stack.push((Node::Seq { items: Vec::new(), pos }, None, anchor)),
@@ -142,13 +154,60 @@ impl MarkedEventReceiver for Builder {
 }
 
 /// Parses every document of `text`; on a syntax error returns its position and message.
+///
+/// yaml-rust2 keeps the spec's rule that a flow collection's lines, its closing `]` or `}`
+/// included, are indented deeper than the block node around it; yaml-cpp ignores indentation
+/// inside flow collections, and Falco's rules files close lists under their key:
+///
+/// ```yaml
+///   items: [
+///     "a", "b"
+///   ]
+/// ```
+///
+/// The scanner reports that bracket exactly ("invalid indentation" arises only inside a flow
+/// collection), so such a line is indented further and the text parsed again. A text pre-pass
+/// would have to know where flow collections, quoted and block scalars and comments are, which
+/// is the scanner's job; and only a closing bracket is moved, because a dedented item more
+/// often means a missing `]`, better reported where it is than at the end of the file.
 pub fn parse(text: &str) -> Result<Vec<Node>, (Pos, String)> {
-    let mut b = Builder::default();
-    let mut p = Parser::new_from_str(text);
-    match p.load(&mut b, true) {
-        Ok(()) => Ok(b.docs),
-        Err(e) => Err((Pos::from_marker(e.marker()), format!("invalid YAML: {}", e.info()))),
+    let mut reindented = Reindented::default();
+    let mut current = Cow::Borrowed(text);
+    loop {
+        let mut b = Builder { stack: Vec::new(), docs: Vec::new(), anchors: HashMap::new(), reindented: &reindented };
+        let err = match Parser::new_from_str(&current).load(&mut b, true) {
+            Ok(()) => return Ok(b.docs),
+            Err(e) => e,
+        };
+        match reindent_closing_bracket(&current, &err, &mut reindented) {
+            Some(next) => current = Cow::Owned(next),
+            None => return Err((reindented.pos(err.marker()), format!("invalid YAML: {}", err.info()))),
+        }
     }
+}
+
+/// Parses at most this many re-indented texts (each costs a whole parse): a pass moves one
+/// bracket, and falco-sandbox_rules.yaml needs two; past it, the bracket is reported.
+const MAX_REINDENT_PASSES: usize = 100;
+
+/// `text` with the closing bracket `err` is about indented further, when `err` is yaml-rust2
+/// refusing a `]` or `}` that begins its line.
+fn reindent_closing_bracket(text: &str, err: &ScanError, reindented: &mut Reindented) -> Option<String> {
+    if err.info() != "invalid indentation" || reindented.passes >= MAX_REINDENT_PASSES {
+        return None;
+    }
+    let (at, bracket) = text.char_indices().nth(err.marker().index())?;
+    let line_start = text[..at].rfind(['\n', '\r']).map_or(0, |i| i + 1);
+    if !matches!(bracket, ']' | '}') || !text[line_start..at].bytes().all(|b| b == b' ') {
+        return None;
+    }
+    // The column needed is not reported; doubling what was added finds it in a few passes, and
+    // indenting a bracket further than needed changes nothing.
+    let added = reindented.added.entry(err.marker().line()).or_default();
+    let more = *added + 1;
+    *added += more;
+    reindented.passes += 1;
+    Some([&text[..line_start], &" ".repeat(more), &text[line_start..]].concat())
 }
 
 #[cfg(test)]
@@ -175,5 +234,31 @@ mod tests {
     fn aliases_resolve() {
         let docs = parse("a: &x [1, 2]\nb: *x\n").unwrap();
         assert_eq!(docs[0].get("b").unwrap().kind(), "a sequence");
+    }
+
+    #[test]
+    fn closing_bracket_under_its_key_is_accepted_as_yaml_cpp_does() {
+        let text = "- list: l\n  items: [\n    \"a\",\n    \"b\"\n  ]\n- list: m\n  items: {\n    \"k\": \"v\"\n}\n";
+        let docs = parse(text).unwrap();
+        let Node::Seq { items, .. } = &docs[0] else { panic!() };
+        let Some(Node::Seq { items: l, .. }) = items[0].get("items") else { panic!("{:?}", items[0]) };
+        assert_eq!(l.iter().map(|n| n.as_str().unwrap()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(items[1].get("items").unwrap().get("k").unwrap().as_str(), Some("v"));
+    }
+
+    #[test]
+    fn reindented_lines_keep_their_columns() {
+        let docs = parse("x: [[\"a\"\n], [\"b\"\n]]\n").unwrap();
+        let Some(Node::Seq { items, .. }) = docs[0].get("x") else { panic!() };
+        let Node::Seq { items: b, pos } = &items[1] else { panic!() };
+        assert_eq!((*pos, b[0].pos()), (Pos { line: 2, col: 4 }, Pos { line: 2, col: 5 }));
+        let (pos, msg) = parse("x: [\"a\"\n] y\n").unwrap_err();
+        assert_eq!(pos, Pos { line: 2, col: 3 }, "{msg}");
+    }
+
+    #[test]
+    fn dedented_flow_item_is_still_an_error() {
+        let (pos, msg) = parse("x: [\"a\",\n\"b\"]\n").unwrap_err();
+        assert_eq!((pos, msg.as_str()), (Pos { line: 2, col: 1 }, "invalid YAML: invalid indentation"));
     }
 }
