@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use yaml_rust2::parser::{Event as YEvent, MarkedEventReceiver, Parser};
+use yaml_rust2::parser::{Event as YEvent, Parser};
 use yaml_rust2::scanner::{Marker, ScanError, TScalarStyle};
 
 /// 1-based line and column.
@@ -96,37 +96,63 @@ impl Node {
     }
 }
 
+// Limits on what a file may build. Rules files nest about six deep and Falco's own use no
+// anchors, while a few hundred bytes of anchors aliasing each other nine to a level expand to
+// billions of nodes, and nesting without end overflows the stack of whatever walks the tree.
+
+/// Collections inside each other, at most.
+const MAX_DEPTH: usize = 128;
+/// Nodes one alias may stand for: a shared list of exception values is far smaller.
+const MAX_ALIAS_NODES: usize = 10_000;
+/// Nodes all the aliases of a file may add together (about 100 MB of tree at most).
+const MAX_ALIASED_NODES: usize = 1_000_000;
+
+/// An anchored node, with its size for the limits of aliases to it.
+struct Anchored {
+    node: Node,
+    nodes: usize,
+    depth: usize,
+}
+
+/// The tree under construction. yaml-rust2's own loader recurses once per nesting level, so
+/// the events are pulled here instead, where a limit can also stop the parse.
 struct Builder<'a> {
+    /// Open collections: the node, a mapping's key waiting for its value, the anchor id.
     stack: Vec<(Node, Option<Node>, usize)>,
     docs: Vec<Node>,
-    anchors: HashMap<usize, Node>,
+    anchors: HashMap<usize, Anchored>,
+    /// Nodes added by aliases so far.
+    aliased: usize,
     reindented: &'a Reindented,
 }
 
-impl Builder<'_> {
-    fn push_value(&mut self, node: Node, anchor: usize) {
-        if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
-        }
-        match self.stack.last_mut() {
-            None => self.docs.push(node),
-            Some((Node::Seq { items, .. }, _, _)) => items.push(node),
-            Some((Node::Map { entries, .. }, key, _)) => match key.take() {
-                None => *key = Some(node),
-                Some(k) => entries.push((k, node)),
-            },
-            Some(_) => {}
-        }
-    }
+/// Why a parse stopped: yaml-rust2's syntax error, or one of the limits above.
+enum Stop {
+    Syntax(ScanError),
+    Limit(Pos, String),
 }
 
-impl MarkedEventReceiver for Builder<'_> {
-    fn on_event(&mut self, ev: YEvent, mark: Marker) {
-        let pos = self.reindented.pos(&mark);
+impl<'a> Builder<'a> {
+    fn build(text: &str, reindented: &'a Reindented) -> Result<Vec<Node>, Stop> {
+        let mut b = Builder { stack: Vec::new(), docs: Vec::new(), anchors: HashMap::new(), aliased: 0, reindented };
+        let mut parser = Parser::new_from_str(text);
+        loop {
+            let (ev, mark) = parser.next_token().map_err(Stop::Syntax)?;
+            if ev == YEvent::StreamEnd {
+                return Ok(b.docs);
+            }
+            b.event(ev, &mark).map_err(|(pos, msg)| Stop::Limit(pos, msg))?;
+        }
+    }
+
+    fn event(&mut self, ev: YEvent, mark: &Marker) -> Result<(), (Pos, String)> {
+        let pos = self.reindented.pos(mark);
         match ev {
+            // Anchors are per document.
+            YEvent::DocumentStart => self.anchors.clear(),
             YEvent::Scalar(value, style, anchor, _) => self.push_value(Node::Scalar { value, style, pos }, anchor),
-            YEvent::SequenceStart(anchor, _) => self.stack.push((Node::Seq { items: Vec::new(), pos }, None, anchor)),
-            YEvent::MappingStart(anchor, _) => self.stack.push((Node::Map { entries: Vec::new(), pos }, None, anchor)),
+            YEvent::SequenceStart(anchor, _) => self.open(Node::Seq { items: Vec::new(), pos }, anchor)?,
+            YEvent::MappingStart(anchor, _) => self.open(Node::Map { entries: Vec::new(), pos }, anchor)?,
             YEvent::SequenceEnd | YEvent::MappingEnd => {
                 if let Some((mut node, _, anchor)) = self.stack.pop() {
                     // A block mapping's start mark is at its first ':'; use its first key's.
@@ -141,19 +167,76 @@ impl MarkedEventReceiver for Builder<'_> {
                 }
             }
             YEvent::Alias(id) => {
-                let node = self.anchors.get(&id).cloned().unwrap_or(Node::Scalar {
-                    value: String::new(),
-                    style: TScalarStyle::Plain,
-                    pos,
-                });
+                let node = self.alias(id, pos)?;
                 self.push_value(node, 0);
             }
             _ => {}
         }
+        Ok(())
+    }
+
+    fn open(&mut self, node: Node, anchor: usize) -> Result<(), (Pos, String)> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err((node.pos(), format!("YAML nested more than {MAX_DEPTH} collections deep")));
+        }
+        self.stack.push((node, None, anchor));
+        Ok(())
+    }
+
+    /// A copy of the anchored node, within the limits.
+    fn alias(&mut self, id: usize, pos: Pos) -> Result<Node, (Pos, String)> {
+        // yaml-rust2 refuses an undefined anchor name; what remains is an anchor still open.
+        let Some(a) = self.anchors.get(&id) else {
+            return Err((pos, "YAML alias inside the node it refers to (or to another document's anchor)".into()));
+        };
+        if a.nodes > MAX_ALIAS_NODES {
+            return Err((
+                pos,
+                format!("YAML alias expands to {} nodes, more than the {MAX_ALIAS_NODES} one alias may", a.nodes),
+            ));
+        }
+        self.aliased += a.nodes;
+        if self.aliased > MAX_ALIASED_NODES {
+            return Err((pos, format!("YAML aliases expand to more than {MAX_ALIASED_NODES} nodes in all")));
+        }
+        if self.stack.len() + a.depth > MAX_DEPTH {
+            return Err((pos, format!("YAML alias nests collections more than {MAX_DEPTH} deep")));
+        }
+        Ok(a.node.clone())
+    }
+
+    fn push_value(&mut self, node: Node, anchor: usize) {
+        if anchor > 0 {
+            let (nodes, depth) = measure(&node);
+            self.anchors.insert(anchor, Anchored { node: node.clone(), nodes, depth });
+        }
+        match self.stack.last_mut() {
+            None => self.docs.push(node),
+            Some((Node::Seq { items, .. }, _, _)) => items.push(node),
+            Some((Node::Map { entries, .. }, key, _)) => match key.take() {
+                None => *key = Some(node),
+                Some(k) => entries.push((k, node)),
+            },
+            Some(_) => {}
+        }
     }
 }
 
-/// Parses every document of `text`; on a syntax error returns its position and message.
+/// (nodes, collections deep) of a tree: `[a, [b]]` is (4, 2).
+fn measure(node: &Node) -> (usize, usize) {
+    let add = |(nodes, depth): (usize, usize), child: &Node| {
+        let (n, d) = measure(child);
+        (nodes + n, depth.max(d + 1))
+    };
+    match node {
+        Node::Scalar { .. } => (1, 0),
+        Node::Seq { items, .. } => items.iter().fold((1, 1), add),
+        Node::Map { entries, .. } => entries.iter().flat_map(|(k, v)| [k, v]).fold((1, 1), add),
+    }
+}
+
+/// Parses every document of `text`; on a syntax error, or past a limit on nesting and aliases
+/// (`MAX_DEPTH`, `MAX_ALIAS_NODES`, `MAX_ALIASED_NODES`), returns the position and cause.
 ///
 /// yaml-rust2 keeps the spec's rule that a flow collection's lines, its closing `]` or `}`
 /// included, are indented deeper than the block node around it; yaml-cpp ignores indentation
@@ -174,10 +257,10 @@ pub fn parse(text: &str) -> Result<Vec<Node>, (Pos, String)> {
     let mut reindented = Reindented::default();
     let mut current = Cow::Borrowed(text);
     loop {
-        let mut b = Builder { stack: Vec::new(), docs: Vec::new(), anchors: HashMap::new(), reindented: &reindented };
-        let err = match Parser::new_from_str(&current).load(&mut b, true) {
-            Ok(()) => return Ok(b.docs),
-            Err(e) => e,
+        let err = match Builder::build(&current, &reindented) {
+            Ok(docs) => return Ok(docs),
+            Err(Stop::Limit(pos, msg)) => return Err((pos, msg)),
+            Err(Stop::Syntax(e)) => e,
         };
         match reindent_closing_bracket(&current, &err, &mut reindented) {
             Some(next) => current = Cow::Owned(next),
@@ -260,5 +343,55 @@ mod tests {
     fn dedented_flow_item_is_still_an_error() {
         let (pos, msg) = parse("x: [\"a\",\n\"b\"]\n").unwrap_err();
         assert_eq!((pos, msg.as_str()), (Pos { line: 2, col: 1 }, "invalid YAML: invalid indentation"));
+    }
+
+    /// Nine levels of nine aliases to the level below: 9^9 nodes unbounded.
+    fn alias_bomb() -> String {
+        let mut text = format!("a: &a [{}]\n", ["x"; 9].join(","));
+        for (prev, level) in ('a'..='h').zip('b'..='i') {
+            text += &format!("{level}: &{level} [{}]\n", vec![format!("*{prev}"); 9].join(","));
+        }
+        text
+    }
+
+    #[test]
+    fn alias_bomb_stops_at_the_first_alias_over_the_limit() {
+        let start = std::time::Instant::now();
+        let (pos, msg) = parse(&alias_bomb()).unwrap_err();
+        // e holds 9 * 7381 + 1 nodes; f's first alias to it is refused.
+        assert_eq!(pos, Pos { line: 6, col: 8 }, "{msg}");
+        assert_eq!(msg, "YAML alias expands to 66430 nodes, more than the 10000 one alias may");
+        assert!(start.elapsed() < std::time::Duration::from_secs(5), "{:?}", start.elapsed());
+    }
+
+    #[test]
+    fn aliases_are_bounded_in_all() {
+        // 9,001 nodes an alias, under the limit for one; the 112th passes a million in all.
+        let text = format!("a: &a [{}]\nb: [{}]\n", ["x"; 9000].join(","), ["*a"; 120].join(","));
+        let (pos, msg) = parse(&text).unwrap_err();
+        assert_eq!(
+            (pos, msg.as_str()),
+            (Pos { line: 2, col: 5 + 3 * 111 }, "YAML aliases expand to more than 1000000 nodes in all")
+        );
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        assert!(parse(&deep(MAX_DEPTH)).is_ok());
+        let (pos, msg) = parse(&deep(MAX_DEPTH + 1)).unwrap_err();
+        assert_eq!((pos, msg.as_str()), (Pos { line: 1, col: 129 }, "YAML nested more than 128 collections deep"));
+        // An alias counts with the depth of what it stands for.
+        let text = format!("a: &a {}\nb: {}*a{}\n", deep(100), "[".repeat(28), "]".repeat(28));
+        let (pos, msg) = parse(&text).unwrap_err();
+        assert_eq!((pos, msg.as_str()), (Pos { line: 2, col: 32 }, "YAML alias nests collections more than 128 deep"));
+    }
+
+    #[test]
+    fn alias_must_refer_to_a_complete_node_of_its_document() {
+        for text in ["a: &a [x, *a]\n", "a: &a x\n---\nb: *a\n"] {
+            let (_, msg) = parse(text).unwrap_err();
+            assert!(msg.starts_with("YAML alias inside the node it refers to"), "{text:?}: {msg}");
+        }
     }
 }
