@@ -166,6 +166,38 @@ fn broken_rules_stop_the_start_with_file_line_and_cause() {
     assert!(lines[1].contains("1 error(s) in the rules") && lines[1].contains("exporter rules check"), "{stderr}");
 }
 
+/// Nine levels of nine aliases to the level below: 9^9 nodes, tens of gigabytes, if expanded.
+const ALIAS_BOMB: &str = "\
+a: &a [x,x,x,x,x,x,x,x,x]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+";
+
+#[test]
+fn alias_bomb_is_one_error_not_out_of_memory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("bomb.yaml"), ALIAS_BOMB).expect("write rules");
+    let rules_dir = dir.path().to_str().expect("utf-8");
+    let cause = "bomb.yaml:6:8: YAML alias expands to 66430 nodes, more than the 10000 one alias may";
+    let started = std::time::Instant::now();
+    let output = exporter(&["rules", "check", "--rules-dir", rules_dir]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "took {:?}", started.elapsed());
+    assert_eq!(output.status.code(), Some(1));
+    assert_one_line_error(&output, &[cause]);
+    // The running exporter loads rules with the same parser.
+    let listen = listen_args(free_port());
+    let output = exporter(&with_listen(&listen, &["--rules-dir", rules_dir]));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.lines().next().is_some_and(|l| l.starts_with("exporter: error: ") && l.contains(cause)), "{stderr}");
+}
+
 #[test]
 fn bad_alert_outputs_fail_before_anything_loads() {
     for (args, needles) in [
