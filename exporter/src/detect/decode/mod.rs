@@ -63,22 +63,9 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
-/// Nanoseconds to add to a `bpf_ktime_get_ns` value (CLOCK_MONOTONIC) to get nanoseconds since
-/// the Unix epoch: `CLOCK_REALTIME - CLOCK_MONOTONIC`, read now (monotonic read on both sides of
-/// the real-time read, the midpoint used). Recompute it now and then: it moves when the wall
-/// clock is set or slewed.
-pub fn boot_to_epoch_ns() -> i64 {
-    fn now(clock: libc::clockid_t) -> i64 {
-        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-        // SAFETY: `ts` is a valid timespec; both clocks always exist on Linux.
-        unsafe { libc::clock_gettime(clock, &mut ts) };
-        ts.tv_sec * 1_000_000_000 + ts.tv_nsec
-    }
-    let m1 = now(libc::CLOCK_MONOTONIC);
-    let real = now(libc::CLOCK_REALTIME);
-    let m2 = now(libc::CLOCK_MONOTONIC);
-    real - (m1 + (m2 - m1) / 2)
-}
+mod clock;
+
+pub use clock::boot_to_epoch_ns;
 
 /// The syscalls the decoder names arguments of; everything else gets `arg0`..`arg5`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1791,17 +1778,6 @@ mod tests {
         dec.decode(&rec("ptrace", 0), 3, 0, &table, None, &mut ev);
         assert!(ev.fd.is_none());
         assert_eq!(ev.args.0.len(), 4);
-    }
-
-    #[test]
-    fn boot_to_epoch_offset_gives_wall_clock_time() {
-        let off = boot_to_epoch_ns();
-        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-        // SAFETY: valid timespec.
-        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-        let mono = ts.tv_sec * 1_000_000_000 + ts.tv_nsec;
-        let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64;
-        assert!((mono + off - wall).abs() < 1_000_000_000, "{} vs {}", mono + off, wall);
     }
 
     /// Cost per event (run with `--release --ignored --nocapture`): an absolute path resolved
