@@ -60,12 +60,15 @@ use crate::syscalls::{Arch, SyscallNames};
 use exporter_ebpf::{SyscallEvent, EVENT_RESOLVED_PATH, MAX_PATH, MAX_SYSCALLS};
 use std::borrow::Cow;
 use std::fmt::Write as _;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
 mod clock;
+mod sockaddr;
 
 pub use clock::boot_to_epoch_ns;
+pub use sockaddr::{parse_sockaddr, SockAddr, AF_INET, AF_INET6, AF_UNIX};
+
+use sockaddr::write_addr;
 
 /// The syscalls the decoder names arguments of; everything else gets `arg0`..`arg5`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -326,61 +329,6 @@ pub fn raw_path(raw: &SyscallEvent, i: usize) -> Option<Cow<'_, str>> {
     let buf = &raw.paths[i][..(len as usize).min(MAX_PATH)];
     let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
     Some(String::from_utf8_lossy(&buf[..end]))
-}
-
-/// A decoded `struct sockaddr`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SockAddr<'a> {
-    Inet(IpAddr, u16),
-    /// A path, `@name` for the abstract namespace, empty for an unnamed socket.
-    Unix(Cow<'a, str>),
-    /// Another family (its number).
-    Other(u16),
-}
-
-pub const AF_UNIX: u16 = 1;
-pub const AF_INET: u16 = 2;
-pub const AF_INET6: u16 = 10;
-
-/// Decodes the first `len` bytes of a sockaddr as the kernel copied them; `None` if too short
-/// for its family.
-pub fn parse_sockaddr(b: &[u8]) -> Option<SockAddr<'_>> {
-    let family = u16::from_ne_bytes(b.get(..2)?.try_into().ok()?);
-    let port = |b: &[u8]| b.get(2..4).map(|p| u16::from_be_bytes([p[0], p[1]]));
-    match family {
-        AF_INET => {
-            let a: [u8; 4] = b.get(4..8)?.try_into().ok()?;
-            Some(SockAddr::Inet(IpAddr::V4(Ipv4Addr::from(a)), port(b)?))
-        }
-        AF_INET6 => {
-            let a: [u8; 16] = b.get(8..24)?.try_into().ok()?;
-            Some(SockAddr::Inet(IpAddr::V6(Ipv6Addr::from(a)), port(b)?))
-        }
-        AF_UNIX => {
-            let p = &b[2..];
-            Some(SockAddr::Unix(match p.first() {
-                None => Cow::Borrowed(""),
-                Some(0) => {
-                    let mut s = String::from("@");
-                    s.push_str(&String::from_utf8_lossy(&p[1..]));
-                    Cow::Owned(s)
-                }
-                Some(_) => {
-                    let end = p.iter().position(|&c| c == 0).unwrap_or(p.len());
-                    String::from_utf8_lossy(&p[..end])
-                }
-            }))
-        }
-        f => Some(SockAddr::Other(f)),
-    }
-}
-
-/// Writes `ip:port` (`[v6]:port`).
-fn write_addr(out: &mut String, ip: IpAddr, port: u16) {
-    let _ = match ip {
-        IpAddr::V4(a) => write!(out, "{a}:{port}"),
-        IpAddr::V6(a) => write!(out, "[{a}]:{port}"),
-    };
 }
 
 /// Renders `v` as the names of `table` (first match wins, composite masks first) joined by `|`;
@@ -1090,6 +1038,7 @@ impl Cx<'_> {
 mod tests {
     use super::*;
     use crate::rules::{Engine, Event};
+    use std::net::{IpAddr, Ipv6Addr};
     use std::os::unix::fs::symlink;
     use std::path::Path;
 
@@ -1612,32 +1561,6 @@ mod tests {
         r.args[1] = 2;
         path(&mut r, 0, "/proc/sys");
         assert_eq!(args(&decode(&r)), [("name", s("/proc/sys")), ("flags", s("MNT_DETACH"))]);
-    }
-
-    #[test]
-    fn sockaddr_decoding() {
-        let mut b = [0u8; 28];
-        b[..2].copy_from_slice(&AF_INET.to_ne_bytes());
-        b[2..4].copy_from_slice(&[0x11, 0x5c]); // 4444
-        b[4..8].copy_from_slice(&[203, 0, 113, 9]);
-        assert_eq!(parse_sockaddr(&b[..16]), Some(SockAddr::Inet("203.0.113.9".parse().unwrap(), 4444)));
-        assert_eq!(parse_sockaddr(&b[..6]), None, "too short");
-        b[..2].copy_from_slice(&AF_INET6.to_ne_bytes());
-        b[2..4].copy_from_slice(&9050u16.to_be_bytes());
-        b[8..24].copy_from_slice(&"2001:db8::7".parse::<Ipv6Addr>().unwrap().octets());
-        assert_eq!(parse_sockaddr(&b), Some(SockAddr::Inet("2001:db8::7".parse().unwrap(), 9050)));
-        assert_eq!(parse_sockaddr(&b[..20]), None);
-        let mut u = [0u8; 28];
-        u[..2].copy_from_slice(&AF_UNIX.to_ne_bytes());
-        u[2..18].copy_from_slice(b"/run/docker.sock");
-        assert_eq!(parse_sockaddr(&u), Some(SockAddr::Unix("/run/docker.sock".into())));
-        let mut a = [0u8; 8];
-        a[..2].copy_from_slice(&AF_UNIX.to_ne_bytes());
-        a[3..8].copy_from_slice(b"x11-0");
-        assert_eq!(parse_sockaddr(&a), Some(SockAddr::Unix("@x11-0".into())));
-        assert_eq!(parse_sockaddr(&a[..2]), Some(SockAddr::Unix("".into())));
-        assert_eq!(parse_sockaddr(&[16, 0, 0, 0]), Some(SockAddr::Other(16)));
-        assert_eq!(parse_sockaddr(&[2]), None);
     }
 
     #[test]
