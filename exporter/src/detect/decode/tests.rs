@@ -1,6 +1,7 @@
 use super::*;
 use crate::detect::process::paths::AT_SYMLINK_FOLLOW;
-use crate::rules::{Engine, Event};
+use crate::rules::{ArgValue, Engine, Event, Fd};
+use exporter_ebpf::MAX_PATH;
 use std::net::{IpAddr, Ipv6Addr};
 use std::os::unix::fs::symlink;
 use std::path::Path;
