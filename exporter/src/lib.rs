@@ -27,3 +27,8 @@ pub mod privileges;
 pub mod rules;
 pub mod server;
 pub mod syscalls;
+
+// The skip policy of tests that need this machine's kernel, shared with the integration tests.
+#[cfg(test)]
+#[path = "../tests/common/prerequisite.rs"]
+mod prerequisite;

@@ -1,42 +1,45 @@
-//! Attack simulation (issue 4): for every default rule, an action inside a real runc container
-//! that must fire it (the counter under that container's exact labels and an alert JSON line,
-//! within 2 s of the event) and a benign twin that must not; the path evasions of the
+//! Attack simulation: for every default rule, an action inside a real runc container that must
+//! fire it (the counter under that container's exact labels and an alert JSON line, within 2 s of
+//! the action's start on the test's clock) and a benign twin that must not; the path evasions of the
 //! sensitive-file rule; and host-only actions (a host action is `container_id="host"`, the
 //! container-only rules stay silent for the host).
 //!
-//! Each test starts its own exporter with the shipped rules (about 1 s) so tests run in parallel
-//! without sharing state. The benign twin runs first: events are evaluated in order, so once the
-//! attack's alert is seen the twin's events have been evaluated too. Latencies are printed as
-//! `LATENCY rule [container]: ms` (run with `--nocapture`).
+//! The tests share one exporter with the shipped rules ([`suite_exporter`]), each with containers
+//! of its own (fresh ids), so an alert is told apart by its container id. The benign twin runs
+//! first: events are evaluated in order, so once the attack's alert is seen the twin's events have
+//! been evaluated too. Latencies are printed as `LATENCY rule [container]: ms` (run with
+//! `--nocapture`).
 
 mod common;
 
 use std::time::Duration;
 
 use common::attack::{
-    accept_on, alerts_matching, expect_detection, expect_no_detection, host_address, retry_on_ring_loss,
-    suite_exporter, Action, Detection, Opts, Target,
+    accept_on, alerts_matching, expect_detection, expect_no_detection, host_address, suite_exporter, Action, Detection,
+    Opts, Target,
 };
 use common::{kernel_available, sample, Exporter, SHIPPED_RULES};
 
 /// Runs the benign twin's action, then the attack's, each in a container of its own with
 /// `opts`; asserts the attack is detected (counter under its exact labels and alert line, within
-/// 2 s of the event) and the twin is not. The twin goes first: events are evaluated in order, so
-/// once the attack's alert is seen the twin's events have been evaluated too.
-/// Retried only when events were lost to a full ring meanwhile ([`retry_on_ring_loss`]).
+/// 2 s of the action's start) and the twin is not. The twin goes first: events are evaluated in
+/// order, so once the attack's alert is seen the twin's events have been evaluated too. One
+/// action, one detection: a miss fails, with the events lost meanwhile in the message.
 fn check(rule: &str, priority: &str, attack: &str, benign: &str, opts: Opts) -> Detection {
+    check_twins(rule, priority, (attack, &opts), (benign, &opts))
+}
+
+/// [`check`] with options of its own for each side: `(action, opts)` of the attack and the twin.
+fn check_twins(rule: &str, priority: &str, attack: (&str, &Opts), benign: (&str, &Opts)) -> Detection {
     let exporter = suite_exporter();
     let slug = slug(rule);
-    retry_on_ring_loss(exporter, rule, || {
-        let twin = Target::new(&format!("benign-{slug}"));
-        let mut benign_run = Action::start(&twin, benign, &opts);
-        benign_run.wait_done();
-        let attacker = Target::new(&format!("attack-{slug}"));
-        let mut attack_run = Action::start(&attacker, attack, &opts);
-        let detection = expect_detection(exporter, &mut attack_run, rule, priority);
-        expect_no_detection(exporter, &twin, rule);
-        detection
-    })
+    let twin = Target::new(&format!("benign-{slug}"));
+    Action::start(&twin, benign.0, benign.1).wait_done();
+    let attacker = Target::new(&format!("attack-{slug}"));
+    let mut attack_run = Action::start(&attacker, attack.0, attack.1);
+    let detection = expect_detection(exporter, &mut attack_run, rule, priority);
+    expect_no_detection(exporter, &twin, rule);
+    detection
 }
 
 /// A rule name as a container name: lower case, dashes, at most 24 characters.
@@ -121,18 +124,9 @@ fn link_to_sensitive_file_hard() {
 #[test]
 fn terminal_shell_in_container() {
     kernel_test!(terminal_shell_in_container);
-    let exporter = suite_exporter();
     let rule = "Terminal shell in container";
-    let d = retry_on_ring_loss(exporter, rule, || {
-        let twin = Target::new("benign-shell");
-        let mut benign = Action::start(&twin, "true", &Opts::default());
-        benign.wait_done();
-        let attacker = Target::new("attack-shell");
-        let mut attack = Action::start(&attacker, "true", &Opts { terminal: true, ..Opts::default() });
-        let d = expect_detection(exporter, &mut attack, rule, "notice");
-        expect_no_detection(exporter, &twin, rule);
-        d
-    });
+    let d =
+        check_twins(rule, "notice", ("true", &Opts { terminal: true, ..Opts::default() }), ("true", &Opts::default()));
     assert_eq!(field(&d, "proc.name"), "sh", "{}", d.alert);
 }
 
@@ -329,11 +323,8 @@ fn kernel_module_load_is_reported_untraceable() {
 
 /// `action` reads /etc/shadow under another spelling; the alert must name /etc/shadow.
 fn evasion(name: &str, action: &str, opts: Opts) {
-    let exporter = suite_exporter();
-    let d = retry_on_ring_loss(exporter, name, || {
-        let mut run = Action::start(&Target::new(name), action, &opts);
-        expect_detection(exporter, &mut run, "Read sensitive file untrusted", "warning")
-    });
+    let mut run = Action::start(&Target::new(name), action, &opts);
+    let d = expect_detection(suite_exporter(), &mut run, "Read sensitive file untrusted", "warning");
     assert_eq!(field(&d, "fd.name"), "/etc/shadow", "{action}: {}", d.alert);
 }
 
@@ -387,15 +378,18 @@ fn evasion_hard_link_to_shadow_by_a_live_reader() {
 
 // ---- host ------------------------------------------------------------------------------------
 
-/// The host reading /etc/shadow (with a reader under a name of its own, so other processes on
-/// the machine cannot be mistaken for it) is counted and alerted as container_id="host".
+/// The host reading /etc/shadow (with a reader under a name of its own, this process's id in it,
+/// so other processes and other runs of the tests cannot be mistaken for it) is counted and
+/// alerted as container_id="host".
 #[test]
 fn host_read_of_shadow_is_labelled_host() {
     kernel_test!(host_read_of_shadow_is_labelled_host);
     let exporter = suite_exporter();
     let rule = "Read sensitive file untrusted";
     let dir = tempfile::tempdir().expect("tempdir");
-    let reader = dir.path().join("tw-host-reader");
+    // At most 15 characters: the kernel's comm, which proc.name is, keeps no more.
+    let name = format!("twread{}", std::process::id());
+    let reader = dir.path().join(&name);
     std::fs::copy("/bin/cat", &reader).expect("copy cat");
     let status = std::process::Command::new(&reader)
         .arg("/etc/shadow")
@@ -414,9 +408,7 @@ fn host_read_of_shadow_is_labelled_host() {
     ];
     let mut seen = None;
     let found = common::eventually(Duration::from_secs(3), || {
-        seen = alerts_matching(exporter, rule, "tw-host-reader")
-            .into_iter()
-            .find(|a| a["output_fields"]["proc.name"] == "tw-host-reader");
+        seen = alerts_matching(exporter, rule, &name).into_iter().find(|a| a["output_fields"]["proc.name"] == name);
         seen.is_some() && sample(&exporter.metrics(), "tracewarden_rule_matches_total", &labels).is_some()
     });
     assert!(found, "host read not alerted/counted as host: {seen:?}");
@@ -502,19 +494,17 @@ fn a_container_that_exits_at_once_keeps_its_labels() {
     let exporter = suite_exporter();
     let rule = "Read sensitive file untrusted";
     let rootfs = common::attack::attack_rootfs();
-    retry_on_ring_loss(exporter, rule, || {
-        let target = Target::new("short-lived");
-        target.container(&rootfs, "cat /etc/shadow >/dev/null", &Opts::default()).run_to_completion();
-        let labels = target.match_labels(rule, "warning");
-        let counted = common::eventually(Duration::from_secs(3), || {
-            sample(&exporter.metrics(), "tracewarden_rule_matches_total", &labels).is_some()
-        });
-        let series: Vec<String> = exporter
-            .metrics()
-            .lines()
-            .filter(|l| l.contains(target.short_id()) && l.contains("rule_matches_total"))
-            .map(str::to_owned)
-            .collect();
-        assert!(counted, "not counted under {labels:?}; its series: {series:?}");
+    let target = Target::new("short-lived");
+    target.container(&rootfs, "cat /etc/shadow >/dev/null", &Opts::default()).run_to_completion();
+    let labels = target.match_labels(rule, "warning");
+    let counted = common::eventually(Duration::from_secs(3), || {
+        sample(&exporter.metrics(), "tracewarden_rule_matches_total", &labels).is_some()
     });
+    let series: Vec<String> = exporter
+        .metrics()
+        .lines()
+        .filter(|l| l.contains(target.short_id()) && l.contains("rule_matches_total"))
+        .map(str::to_owned)
+        .collect();
+    assert!(counted, "not counted under {labels:?}; its series: {series:?}");
 }

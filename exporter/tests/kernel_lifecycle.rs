@@ -53,8 +53,8 @@ fn wait_readable(lifecycle: &LifecycleEvents, timeout_ms: i32) {
     unsafe { libc::poll(&mut poll, 1, timeout_ms) };
 }
 
-/// A loaded probe with the lifecycle programs attached, or None when the test must skip
-/// (never under CI=true: `kernel_available` fails the test instead).
+/// A loaded probe with the lifecycle programs attached, or None when the test is skipped (only
+/// on the developer's opt-out, never under CI=true: see `kernel_available`).
 fn lifecycle_probe(test: &str) -> Option<(Probe, LifecycleEvents)> {
     if !kernel_available(test) {
         return None;

@@ -184,14 +184,12 @@ impl<'a> Types<'a> {
 mod tests {
     use super::*;
 
-    /// The running kernel's BTF, when it has one (CI machines do; the kernel tests need it).
-    fn vmlinux() -> Option<Vec<u8>> {
-        std::fs::read("/sys/kernel/btf/vmlinux").ok()
-    }
-
     #[test]
     fn offsets_of_the_running_kernel_are_plausible() {
-        let Some(btf) = vmlinux() else { return };
+        let vmlinux = std::fs::read("/sys/kernel/btf/vmlinux").map_err(|e| format!("/sys/kernel/btf/vmlinux: {e}"));
+        let Some(btf) = crate::prerequisite::needs("offsets_of_the_running_kernel_are_plausible", vmlinux) else {
+            return;
+        };
         let o = offsets(&btf).expect("offsets from vmlinux BTF");
         // Stable for a decade: struct path { vfsmount *mnt; dentry *dentry; } and
         // struct qstr { union { struct { u32 hash; u32 len; }; u64 hash_len; }; const char *name; }.

@@ -1,9 +1,11 @@
 //! Attack simulation: a busybox rootfs with the tools attacks use (plus a small static C helper
 //! for what busybox cannot do), containers configured per attack (writable root, capabilities,
 //! user, host network, terminal), and the checks: the counter under the container's exact labels
-//! and the alert line, with the latency from the kernel's event time to the line.
+//! and the alert line, with the latency on the test's own clock, from the moment the container is
+//! let go to run its action to the moment the test sees the line and the counter.
 
 use std::{
+    os::unix::fs::{OpenOptionsExt, PermissionsExt},
     path::{Path, PathBuf},
     process::Command,
     sync::{atomic::AtomicI32, atomic::Ordering, OnceLock},
@@ -12,7 +14,7 @@ use std::{
 
 use super::{sample, Exporter, Rootfs, RuncContainer, SHIPPED_RULES};
 
-/// How long an attack may take to be counted and alerted (issue 4).
+/// How long an attack may take to be counted and alerted, from the start of its action.
 pub const DETECTION_DEADLINE: Duration = Duration::from_secs(2);
 
 /// busybox applets the attack scripts use, linked in /bin of the rootfs (beside those
@@ -119,18 +121,17 @@ impl Target {
 
     /// A runc container running `sh -c script` with `opts`.
     pub fn container(&self, rootfs: &Rootfs, script: &str, opts: &Opts) -> RuncContainer {
+        self.container_running(rootfs, &["sh", "-c", script], opts)
+    }
+
+    /// A runc container running `args` with `opts`.
+    fn container_running(&self, rootfs: &Rootfs, args: &[&str], opts: &Opts) -> RuncContainer {
         let annotations = [
             ("io.kubernetes.cri.container-name", self.name.as_str()),
             ("io.kubernetes.cri.image-name", self.image.as_str()),
             ("io.kubernetes.cri.sandbox-namespace", self.namespace.as_str()),
         ];
-        let container = RuncContainer::create(
-            rootfs,
-            &self.id,
-            &format!("/docker/{}", self.id),
-            &annotations,
-            &["sh", "-c", script],
-        );
+        let container = RuncContainer::create(rootfs, &self.id, &format!("/docker/{}", self.id), &annotations, args);
         configure(container.bundle(), opts);
         container
     }
@@ -147,11 +148,29 @@ fn unique_hex64() -> String {
     format!("a7{:014x}{b:016x}{:016x}{:016x}", a >> 8, a ^ b, a.wrapping_add(b))
 }
 
-/// Applies `opts` to the bundle's config.json.
-fn configure(bundle: &Path, opts: &Opts) {
+/// Rewrites the bundle's config.json with `edit`.
+fn edit_config(bundle: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
     let path = bundle.join("config.json");
     let mut config: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&path).expect("read config.json")).expect("parse config.json");
+    edit(&mut config);
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).expect("serialise")).expect("write config.json");
+}
+
+/// Adds a bind mount of the host's `gate_dir` at [`GATE_DIR`] to the bundle's config.json.
+fn mount_gate(bundle: &Path, gate_dir: &Path) {
+    let mount = serde_json::json!({
+        "destination": GATE_DIR, "type": "bind", "source": gate_dir, "options": ["rbind", "rw"]
+    });
+    edit_config(bundle, |config| config["mounts"].as_array_mut().expect("runc spec has mounts").push(mount));
+}
+
+/// Applies `opts` to the bundle's config.json.
+fn configure(bundle: &Path, opts: &Opts) {
+    edit_config(bundle, |config| configure_json(config, opts));
+}
+
+fn configure_json(config: &mut serde_json::Value, opts: &Opts) {
     config["root"]["readonly"] = (!opts.writable).into();
     config["process"]["terminal"] = opts.terminal.into();
     if !opts.caps.is_empty() {
@@ -174,30 +193,38 @@ fn configure(bundle: &Path, opts: &Opts) {
             namespaces.retain(|ns| ns["type"] != "network");
         }
     }
-    std::fs::write(&path, serde_json::to_vec_pretty(&config).expect("serialise")).expect("write config.json");
 }
 
 /// What the script prints once the action is done: it succeeded, or it failed.
 const ACTION_OK: &str = "TW-ACTION-OK";
 const ACTION_FAILED: &str = "TW-ACTION-FAILED";
 
+/// Where the container finds its gate: a FIFO the helper reads before it starts the shell that
+/// runs the action, so the test knows when the action starts (container start-up is not the
+/// product's latency, and nothing of the action, the shell included, happens before).
+const GATE_DIR: &str = "/tw-gate";
+
 /// A container that performs one action and then idles, so its processes and its runtime record
-/// (the container's name, image and namespace) outlive the checks, as a real workload's do. Its
-/// output goes to a file the test reads while it runs. Dropping it kills and deletes it.
+/// (the container's name, image and namespace) outlive the checks, as a real workload's do. The
+/// action waits at a gate until the test lets it go ([`Action::release`]). Its output goes to a
+/// file the test reads while it runs. Dropping it kills and deletes it.
 pub struct Action {
     pub target: Target,
     container: RuncContainer,
     runc: std::process::Child,
     output: PathBuf,
+    gate: PathBuf,
+    released: Option<Instant>,
     _rootfs: Rootfs,
     _dir: tempfile::TempDir,
 }
 
 impl Action {
-    /// Starts `target`'s container (on its own [`attack_rootfs`]) running `action` under `sh`,
-    /// then idling (`sleep 60; :`: the trailing builtin keeps busybox's shell from exec'ing the
-    /// sleep, so the shell stays what it was). With a terminal, runc needs one itself: `script`
-    /// gives it a pty (as a user's terminal would), and runc gives the container a pty of its own.
+    /// Starts `target`'s container (on its own [`attack_rootfs`]), which waits at its gate; once
+    /// released it runs `action` under `sh`, then idles (`sleep 60; :`: the trailing builtin keeps busybox's shell from
+    /// exec'ing the sleep, so the shell stays what it was). With a terminal, runc needs one
+    /// itself: `script` gives it a pty (as a user's terminal would), and runc gives the container
+    /// a pty of its own.
     pub fn start(target: &Target, action: &str, opts: &Opts) -> Action {
         Action::start_in(target, attack_rootfs(), action, opts)
     }
@@ -205,8 +232,22 @@ impl Action {
     /// [`Action::start`] on a rootfs the caller prepared.
     pub fn start_in(target: &Target, rootfs: Rootfs, action: &str, opts: &Opts) -> Action {
         let script = format!("if {{ {action} ; }}; then echo {ACTION_OK}; else echo {ACTION_FAILED}; fi; sleep 60; :");
-        let container = target.container(&rootfs, &script, opts);
         let dir = tempfile::tempdir().expect("tempdir");
+        let gate_dir = dir.path().join("gate");
+        std::fs::create_dir(&gate_dir).expect("mkdir gate");
+        let gate = gate_dir.join("go");
+        let fifo = std::ffi::CString::new(gate.as_os_str().as_encoded_bytes()).expect("gate path");
+        // SAFETY: a plain syscall on a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0, "mkfifo: {}", std::io::Error::last_os_error());
+        // Readable by a container running as another user; the temporary directory is 0700.
+        for (path, mode) in [(dir.path(), 0o755), (gate_dir.as_path(), 0o755), (gate.as_path(), 0o666)] {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod gate");
+        }
+        std::fs::create_dir_all(rootfs.path().join(&GATE_DIR[1..])).expect("mkdir gate mount point");
+        let gate_in_container = format!("{GATE_DIR}/go");
+        let args = ["/bin/tw-helper", "gate", &gate_in_container, "/bin/sh", "-c", &script];
+        let container = target.container_running(&rootfs, &args, opts);
+        mount_gate(container.bundle(), &gate_dir);
         let output = dir.path().join("output");
         let out = std::fs::File::create(&output).expect("output file");
         let err = out.try_clone().expect("output file");
@@ -221,16 +262,49 @@ impl Action {
             c
         };
         let runc = cmd.stdin(std::process::Stdio::null()).stdout(out).stderr(err).spawn().expect("runc run");
-        Action { target: target.clone(), container, runc, output, _rootfs: rootfs, _dir: dir }
+        Action { target: target.clone(), container, runc, output, gate, released: None, _rootfs: rootfs, _dir: dir }
     }
 
     fn output(&self) -> String {
         String::from_utf8_lossy(&std::fs::read(&self.output).unwrap_or_default()).into_owned()
     }
 
-    /// Waits until the action has run; panics (with the container's output) if it failed, so a
-    /// missed detection is never an attack that did not happen.
+    /// Lets the action run once the container waits at its gate; returns the instant just before
+    /// the action starts (a second call returns the same instant).
+    pub fn release(&mut self) -> Instant {
+        if let Some(at) = self.released {
+            return at;
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        // A non-blocking open for writing succeeds only once the helper has the FIFO open for
+        // reading, i.e. is about to read it: the action starts when the line is written.
+        let mut gate = loop {
+            match std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(&self.gate) {
+                Ok(gate) => break gate,
+                Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {}
+                Err(e) => panic!("{}: open gate {}: {e}", self.target.name, self.gate.display()),
+            }
+            let exited = self.runc.try_wait().ok().flatten();
+            if exited.is_some() || Instant::now() > deadline {
+                panic!(
+                    "{}: the container never reached its gate (runc: {exited:?}):\n{}",
+                    self.target.name,
+                    self.output()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let at = Instant::now();
+        std::io::Write::write_all(&mut gate, b"go\n").expect("write gate");
+        self.released = Some(at);
+        at
+    }
+
+    /// Releases the action if not yet done and waits until it has run; panics (with the
+    /// container's output) if it failed, so a missed detection is never an attack that did not
+    /// happen.
     pub fn wait_done(&mut self) -> &mut Action {
+        self.release();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let out = self.output();
@@ -305,22 +379,8 @@ pub fn find_alert(exporter: &Exporter, rule: &str, short_id: &str) -> Option<ser
     alerts_matching(exporter, rule, short_id).into_iter().find(|alert| alert["container_id"] == short_id)
 }
 
-/// Nanoseconds since the epoch of an alert's `time` (RFC 3339 text or a number).
-pub fn alert_time_ns(alert: &serde_json::Value) -> Option<i128> {
-    if let Some(n) = alert["time"].as_i64() {
-        return Some(n.into());
-    }
-    let text = alert["time"].as_str()?;
-    let out = Command::new("date").args(["-u", "-d", text, "+%s%N"]).output().ok()?;
-    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
-}
-
-fn now_ns() -> i128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos() as i128
-}
-
-/// What one attack produced: the alert, and how long after the kernel's event (the alert's
-/// `time`) the test saw the alert line and the counter (polled every 10 ms).
+/// What one attack produced: the alert, and how long after the action was let go
+/// ([`Action::release`]) the test saw the alert line and the counter (polled every 10 ms).
 #[derive(Debug)]
 pub struct Detection {
     pub alert: serde_json::Value,
@@ -328,39 +388,43 @@ pub struct Detection {
     pub counter_latency: Duration,
 }
 
-/// Waits for the alert line for `rule` in `action`'s container and for its counter under the
-/// exact labels; both must come within [`DETECTION_DEADLINE`] of the event. Call it right after
-/// starting the action, so the latency is not inflated by the action's own run time; it checks
-/// that the action succeeded too.
+/// Lets `action` go, then waits for the alert line for `rule` in its container (the container id
+/// is the action's alone) and for its counter under the exact labels; both must come within
+/// [`DETECTION_DEADLINE`] of the release, on the test's clock. Checks that the action succeeded.
 pub fn expect_detection(exporter: &Exporter, action: &mut Action, rule: &str, priority: &str) -> Detection {
     let target = action.target.clone();
-    // Generous: the deadline is checked against the event time; this only bounds the wait
-    // (container start, the action's own run time of up to 1.5 s, then the deadline).
-    let until = Instant::now() + DETECTION_DEADLINE + Duration::from_secs(5);
     let labels = target.match_labels(rule, priority);
+    let lost_before = ring_losses(exporter);
+    let released = action.release();
+    // Past the deadline, so a late detection fails with its latency rather than as a miss.
+    let until = released + DETECTION_DEADLINE + Duration::from_secs(3);
     // The rule counters and the loss counters (a lost event explains a missed detection).
     let counters = || {
         let wanted = ["rule_matches_total{", "events_lost_total", "kernel_dropped_total"];
-        exporter.metrics().lines().filter(|l| wanted.iter().any(|w| l.contains(w))).collect::<Vec<_>>().join("\n")
+        let lines =
+            exporter.metrics().lines().filter(|l| wanted.iter().any(|w| l.contains(w))).collect::<Vec<_>>().join("\n");
+        format!("events lost to a full ring since the release: {}\n{lines}", ring_losses(exporter) - lost_before)
     };
-    let (alert, alert_seen) = loop {
+    let alert = loop {
         if let Some(alert) = find_alert(exporter, rule, target.short_id()) {
-            break (alert, now_ns());
+            break alert;
         }
         if Instant::now() > until {
             action.wait_done();
             panic!(
-                "{rule}: no alert line for container {} ({}) within {DETECTION_DEADLINE:?} of its action\nrule counters:\n{}",
+                "{rule}: no alert line for container {} ({}) within {:?} of its action\n{}",
                 target.short_id(),
                 target.name,
+                until - released,
                 counters()
             );
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    let counter_seen = loop {
+    let alert_latency = released.elapsed();
+    let counter_latency = loop {
         if sample(&exporter.metrics(), "tracewarden_rule_matches_total", &labels).is_some_and(|n| n >= 1.0) {
-            break now_ns();
+            break released.elapsed();
         }
         if Instant::now() > until {
             panic!("{rule}: alert seen but no counter under exactly {labels:?}:\n{}", counters());
@@ -375,9 +439,6 @@ pub fn expect_detection(exporter: &Exporter, action: &mut Action, rule: &str, pr
         assert_eq!(alert[key], want, "{rule}: alert {key}: {alert}");
     }
     action.wait_done();
-    let event_ns = alert_time_ns(&alert).unwrap_or_else(|| panic!("{rule}: alert without a time: {alert}"));
-    let since_event = |seen: i128| Duration::from_nanos((seen - event_ns).max(0) as u64);
-    let (alert_latency, counter_latency) = (since_event(alert_seen), since_event(counter_seen));
     eprintln!(
         "LATENCY {rule} [{}]: alert {:.1} ms, counter {:.1} ms",
         target.name,
@@ -386,7 +447,7 @@ pub fn expect_detection(exporter: &Exporter, action: &mut Action, rule: &str, pr
     );
     assert!(
         alert_latency <= DETECTION_DEADLINE && counter_latency <= DETECTION_DEADLINE,
-        "{rule}: alert {alert_latency:?} and counter {counter_latency:?} after the event (max {DETECTION_DEADLINE:?})"
+        "{rule}: alert {alert_latency:?} and counter {counter_latency:?} after the action (max {DETECTION_DEADLINE:?})"
     );
     Detection { alert, alert_latency, counter_latency }
 }
@@ -439,27 +500,4 @@ pub fn accept_on(port: u16) -> Option<std::net::TcpListener> {
 /// Events the exporter lost to a full ring buffer so far.
 pub fn ring_losses(exporter: &Exporter) -> f64 {
     sample(&exporter.metrics(), "tracewarden_events_lost_total", &[("reason", "event_ring_full")]).unwrap_or(0.0)
-}
-
-/// Runs `attempt` (an action and the checks on it); if it fails while the exporter counted
-/// events lost to a full ring, runs it again, up to three times in all. Every syscall of
-/// interest on the machine goes through one ring until the in-kernel prefilter exists, so a
-/// burst elsewhere (a compile, another test's flood) can drop the attack's events; the loss is
-/// counted and reported, and is not a rule failure. Without a counted loss a failure stands.
-pub fn retry_on_ring_loss<T>(exporter: &Exporter, what: &str, mut attempt: impl FnMut() -> T) -> T {
-    const ATTEMPTS: u32 = 3;
-    for n in 1..=ATTEMPTS {
-        let lost_before = ring_losses(exporter);
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut attempt)) {
-            Ok(value) => return value,
-            Err(panic) => {
-                let lost = ring_losses(exporter) - lost_before;
-                if lost <= 0.0 || n == ATTEMPTS {
-                    std::panic::resume_unwind(panic);
-                }
-                eprintln!("RETRY {what}: attempt {n} failed while {lost} events were lost to a full ring");
-            }
-        }
-    }
-    unreachable!("the last attempt returns or panics")
 }

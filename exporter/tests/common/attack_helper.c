@@ -9,6 +9,9 @@
  *   tw-helper setuid UID        setuid(UID) with the raw syscall; exit 1 if it failed
  *   tw-helper ptrace-attach     PTRACE_ATTACH to a child, wait for the stop, detach
  *   tw-helper ptrace-traceme    a child asks to be traced (PTRACE_TRACEME, the benign twin)
+ *   tw-helper gate FIFO PROG ARG...  read a line from FIFO, then exec PROG ARG...: the test writes
+ *                               the line when it starts its clock, so all of the action (the shell
+ *                               too) happens after that
  * Every failure exits non-zero with a message, so a test can tell "action failed" from
  * "not detected". */
 #define _GNU_SOURCE
@@ -83,6 +86,18 @@ static int ptrace_traceme(void) {
     return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
 }
 
+static int gate(const char *fifo, char **args) {
+    int fd = open(fifo, O_RDONLY);
+    if (fd < 0) return fail("open gate");
+    char c;
+    ssize_t n;
+    while ((n = read(fd, &c, 1)) == 1 && c != '\n') {}
+    if (n < 0) return fail("read gate");
+    close(fd);
+    execv(args[0], args);
+    return fail("exec after the gate");
+}
+
 int main(int argc, char **argv) {
     const char *base = strrchr(argv[0], '/');
     base = base ? base + 1 : argv[0];
@@ -107,6 +122,7 @@ int main(int argc, char **argv) {
     }
     if (argc >= 2 && strcmp(argv[1], "ptrace-attach") == 0) return ptrace_attach();
     if (argc >= 2 && strcmp(argv[1], "ptrace-traceme") == 0) return ptrace_traceme();
+    if (argc >= 4 && strcmp(argv[1], "gate") == 0) return gate(argv[2], argv + 3);
     fprintf(stderr, "tw-helper: unknown mode\n");
     return 2;
 }

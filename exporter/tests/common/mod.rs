@@ -3,6 +3,7 @@
 
 pub mod alerts;
 pub mod attack;
+pub mod prerequisite;
 pub mod tls;
 
 use std::{
@@ -14,30 +15,21 @@ use std::{
 /// The rules the project ships.
 pub const SHIPPED_RULES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../rules");
 
-/// True when kernel tests can run. Under CI=true a missing prerequisite is a failure with the
-/// reason, never a skip; elsewhere the test is skipped with the reason printed.
+/// True when kernel tests can run. A missing prerequisite fails the test with the reason, unless
+/// the developer opted out outside CI ([`prerequisite::needs`]): then it is skipped and counted.
 pub fn kernel_available(test: &str) -> bool {
-    let reason = if unsafe { libc::geteuid() } != 0 {
-        Some("not running as root")
+    let missing = if unsafe { libc::geteuid() } != 0 {
+        Err("not running as root")
     } else if !Path::new("/sys/kernel/btf/vmlinux").exists() {
-        Some("/sys/kernel/btf/vmlinux missing")
+        Err("/sys/kernel/btf/vmlinux missing")
     } else if cgroup2_root().is_none() {
-        Some("no cgroup v2 hierarchy mounted")
+        Err("no cgroup v2 hierarchy mounted")
     } else if Command::new("runc").arg("--version").output().is_err() {
-        Some("runc not installed (scripts/bootstrap.sh installs it)")
+        Err("runc not installed (scripts/bootstrap.sh installs it)")
     } else {
-        None
+        Ok(())
     };
-    match reason {
-        None => true,
-        Some(reason) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("{test}: kernel test cannot run under CI=true: {reason}")
-        }
-        Some(reason) => {
-            eprintln!("SKIP {test}: {reason}");
-            false
-        }
-    }
+    prerequisite::needs(test, missing.map_err(str::to_owned)).is_some()
 }
 
 /// The cgroup v2 mount: /sys/fs/cgroup/unified on hybrid hosts, /sys/fs/cgroup on pure v2.
