@@ -34,3 +34,9 @@ fn the_stable_file_loads_every_rule() {
 fn the_incubating_file_loads_every_rule_after_the_stable_one() {
     assert_eq!(load(&["falco_rules.yaml", "falco-incubating_rules.yaml"]).rules().len(), 25 + 31);
 }
+
+#[test]
+fn the_sandbox_file_loads_every_rule_after_the_stable_one() {
+    let engine = load(&["falco_rules.yaml", "falco-sandbox_rules.yaml"]);
+    assert_eq!(engine.rules().len(), 25 + 37);
+}
