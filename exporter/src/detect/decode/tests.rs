@@ -1,6 +1,8 @@
+use super::flags::MS_MGC_VAL;
 use super::*;
-use crate::detect::process::paths::AT_SYMLINK_FOLLOW;
-use crate::rules::{ArgValue, Engine, Event, Fd};
+use crate::detect::process::paths::{self, AT_FDCWD, AT_SYMLINK_FOLLOW};
+use crate::detect::process::ProcessTable;
+use crate::rules::{ArgValue, Engine, Event, Fd, Role};
 use exporter_ebpf::MAX_PATH;
 use std::net::{IpAddr, Ipv6Addr};
 use std::os::unix::fs::symlink;
