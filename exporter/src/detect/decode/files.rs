@@ -293,3 +293,7 @@ impl Cx<'_> {
         Some((w(0), w(1), w(2)))
     }
 }
+
+#[cfg(test)]
+#[path = "files_tests.rs"]
+mod tests;

@@ -190,4 +190,6 @@ impl Cx<'_> {
 }
 
 #[cfg(test)]
+mod fixtures;
+#[cfg(test)]
 mod tests;

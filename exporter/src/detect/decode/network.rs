@@ -84,3 +84,7 @@ impl Cx<'_> {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "network_tests.rs"]
+mod tests;

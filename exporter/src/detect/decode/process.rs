@@ -156,3 +156,7 @@ impl Cx<'_> {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "process_tests.rs"]
+mod tests;
