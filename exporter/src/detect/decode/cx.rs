@@ -197,3 +197,7 @@ impl Cx<'_> {
         render_flags(v, table, self.args.text(name));
     }
 }
+
+#[cfg(test)]
+#[path = "cx_tests.rs"]
+mod tests;
