@@ -69,6 +69,29 @@ impl Node {
             _ => None,
         }
     }
+    /// `key`'s scalar value and its position; `Ok(None)` when the mapping has no `key`.
+    pub fn get_str(&self, key: &str) -> Result<Option<(&str, Pos)>, (Pos, String)> {
+        let Some(v) = self.get(key) else { return Ok(None) };
+        match v.as_str() {
+            Some(s) => Ok(Some((s, v.pos()))),
+            None => Err((v.pos(), format!("'{key}' must be a string, found {}", v.kind()))),
+        }
+    }
+    /// `key`'s boolean; `Ok(None)` when the mapping has no `key`.
+    pub fn get_bool(&self, key: &str) -> Result<Option<bool>, (Pos, String)> {
+        let Some(v) = self.get(key) else { return Ok(None) };
+        v.as_bool().map(Some).ok_or_else(|| (v.pos(), format!("'{key}' must be true or false")))
+    }
+    /// The items of `key`'s sequence, none for a null value; `Ok(None)` when the mapping has
+    /// no `key`.
+    pub fn get_seq(&self, key: &str) -> Result<Option<&[Node]>, (Pos, String)> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Node::Seq { items, .. }) => Ok(Some(items)),
+            Some(v) if v.is_null() => Ok(Some(&[])),
+            Some(v) => Err((v.pos(), format!("'{key}' must be a list, found {}", v.kind()))),
+        }
+    }
     /// The key node of `key` in a mapping (for positions).
     pub fn key(&self, key: &str) -> Option<&Node> {
         match self {
@@ -304,6 +327,21 @@ mod tests {
         let cond = items[0].get("condition").unwrap();
         assert_eq!(cond.pos(), Pos { line: 2, col: 14 });
         assert_eq!(cond.as_str(), Some("evt.type = open"));
+    }
+
+    #[test]
+    fn typed_getters_say_where_and_what_is_wrong() {
+        let docs = parse("s: x\nb: yes\nl: [a]\nn:\nm: {}\n").unwrap();
+        let m = &docs[0];
+        assert_eq!(m.get_str("s"), Ok(Some(("x", Pos { line: 1, col: 4 }))));
+        assert_eq!(m.get_bool("b"), Ok(Some(true)));
+        assert_eq!(m.get_seq("l").map(|l| l.map(<[Node]>::len)), Ok(Some(1)));
+        assert_eq!(m.get_seq("n"), Ok(Some(&[][..])));
+        assert_eq!((m.get_str("none"), m.get_bool("none"), m.get_seq("none")), (Ok(None), Ok(None), Ok(None)));
+        let wrong = Pos { line: 5, col: 4 };
+        assert_eq!(m.get_str("m"), Err((wrong, "'m' must be a string, found a mapping".into())));
+        assert_eq!(m.get_bool("m"), Err((wrong, "'m' must be true or false".into())));
+        assert_eq!(m.get_seq("m"), Err((wrong, "'m' must be a list, found a mapping".into())));
     }
 
     #[test]

@@ -174,15 +174,12 @@ impl Reader<'_> {
         Ok(())
     }
 
+    /// A string key; an empty value is the toolkit's default, as if absent.
     fn string<'n>(&self, parent: &'n Node, key: &str) -> Result<Option<(&'n str, Pos)>, WebConfigError> {
-        match parent.get(key) {
-            None => Ok(None),
-            Some(n) if n.is_null() => Ok(None),
-            Some(n) => match n.as_str() {
-                Some(s) => Ok(Some((s, n.pos()))),
-                None => Err(self.err(Some(n.pos()), format!("{key} must be a string, found {}", n.kind()))),
-            },
+        if parent.get(key).is_some_and(Node::is_null) {
+            return Ok(None);
         }
+        parent.get_str(key).map_err(|(pos, msg)| self.err(Some(pos), msg))
     }
 
     /// A file named in the config; relative to the config file's directory, as in the toolkit.
@@ -272,10 +269,10 @@ impl Reader<'_> {
         };
         let mut server = builder.with_cert_resolver(Arc::new(resolver));
         server.alpn_protocols = vec![b"http/1.1".to_vec()];
-        if let Some(prefer) = node.get("prefer_server_cipher_suites") {
-            server.ignore_client_order = prefer
-                .as_bool()
-                .ok_or_else(|| self.err(Some(prefer.pos()), "prefer_server_cipher_suites must be true or false"))?;
+        if let Some(prefer) =
+            node.get_bool("prefer_server_cipher_suites").map_err(|(pos, msg)| self.err(Some(pos), msg))?
+        {
+            server.ignore_client_order = prefer;
         }
         Ok((server, client_auth))
     }

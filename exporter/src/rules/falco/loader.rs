@@ -272,59 +272,34 @@ impl Item<'_> {
         self.subject.name.clone()
     }
 
+    /// What a getter of [`Node`] found, or `None` after reporting why the value is wrong.
+    fn got<T>(&mut self, value: Result<Option<T>, (Pos, String)>) -> Option<T> {
+        value.unwrap_or_else(|(pos, msg)| {
+            self.err(pos, msg);
+            None
+        })
+    }
+
     fn str_key(&mut self, key: &str) -> Option<(String, Pos)> {
-        let v = self.node.get(key)?;
-        match v {
-            Node::Scalar { value, .. } => Some((value.clone(), v.pos())),
-            other => {
-                let p = other.pos();
-                self.err(p, format!("'{key}' must be a string, found {}", other.kind()));
-                None
-            }
-        }
+        self.got(self.node.get_str(key)).map(|(s, pos)| (s.to_owned(), pos))
     }
 
     fn bool_key(&mut self, key: &str) -> Option<bool> {
-        let v = self.node.get(key)?;
-        match v.as_bool() {
-            Some(b) => Some(b),
-            None => {
-                let p = v.pos();
-                self.err(p, format!("'{key}' must be true or false"));
-                None
-            }
-        }
+        self.got(self.node.get_bool(key))
     }
 
     fn strings(&mut self, key: &str) -> Option<Vec<String>> {
-        let v = self.node.get(key)?;
-        match v {
-            Node::Seq { items, .. } => Some(items.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect()),
-            n if n.is_null() => Some(Vec::new()),
-            other => {
-                let p = other.pos();
-                self.err(p, format!("'{key}' must be a list, found {}", other.kind()));
-                None
-            }
-        }
+        let items = self.got(self.node.get_seq(key))?;
+        Some(items.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect())
     }
 
     fn condition(&mut self, key: &str) -> Option<SourceText> {
-        let v = self.node.get(key)?;
-        match v.as_str() {
-            Some(text) => {
-                let pos = v.text_pos();
-                // Exact columns when the text sits verbatim on one line of the file.
-                let exact = !text.contains('\n')
-                    && self.defs.files.get(self.file).is_some_and(|f| f.rest_of_line(pos).starts_with(text));
-                Some(SourceText::new(text, self.file, pos, exact))
-            }
-            None => {
-                let p = v.pos();
-                self.err(p, format!("'{key}' must be a string, found {}", v.kind()));
-                None
-            }
-        }
+        let (text, _) = self.str_key(key)?;
+        let pos = self.node.get(key)?.text_pos();
+        // Exact columns when the text sits verbatim on one line of the file.
+        let exact = !text.contains('\n')
+            && self.defs.files.get(self.file).is_some_and(|f| f.rest_of_line(pos).starts_with(&text));
+        Some(SourceText::new(&text, self.file, pos, exact))
     }
 
     /// The per-key modes from `override:` or `append: true`; checks keys.
@@ -392,18 +367,16 @@ impl Item<'_> {
         let name = self.name();
         let pos = self.node.pos();
         let Some(modes) = self.modes(&["items"], &["items"]) else { return };
-        let items: Vec<(String, Loc)> = match self.node.get("items") {
-            Some(Node::Seq { items, .. }) => {
+        let items: Vec<(String, Loc)> = match self.node.get_seq("items") {
+            Ok(Some(items)) => {
                 items.iter().filter_map(|n| n.as_str().map(|s| (s.to_owned(), self.loc(n.pos())))).collect()
             }
-            Some(n) if n.is_null() => Vec::new(),
-            Some(n) => {
-                let p = n.pos();
-                self.err(p, format!("'items' must be a list, found {}", n.kind()));
+            Ok(None) => {
+                self.err(pos, "missing required key 'items'".into());
                 return;
             }
-            None => {
-                self.err(pos, "missing required key 'items'".into());
+            Err((p, msg)) => {
+                self.err(p, msg);
                 return;
             }
         };
@@ -453,13 +426,12 @@ impl Item<'_> {
     }
 
     fn exceptions(&mut self) -> Option<Vec<ExceptionDef>> {
-        let v = self.node.get("exceptions")?;
-        let Node::Seq { items, .. } = v else {
-            if !v.is_null() {
-                let p = v.pos();
-                self.err(p, format!("'exceptions' must be a list, found {}", v.kind()));
+        let items = match self.node.get_seq("exceptions") {
+            Ok(items) => items?,
+            Err((pos, msg)) => {
+                self.err(pos, msg);
+                return Some(Vec::new());
             }
-            return Some(Vec::new());
         };
         let mut out = Vec::new();
         for e in items {
