@@ -8,6 +8,11 @@ use exporter::rules::Engine;
 
 fn upstream(name: &str) -> (String, String) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/falcosecurity-rules");
+    assert!(
+        dir.is_dir(),
+        "{} is missing: it holds falcosecurity/rules' rule files, which this test loads",
+        dir.display()
+    );
     let path = dir.join(name);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{}: {e} (the shared test data must sit beside the project)", path.display()));
