@@ -1,4 +1,4 @@
-//! The user-space process table and path resolution (issue 4, items 2 and 3).
+//! The user-space process table and path resolution: who made each syscall, and which file it named.
 //!
 //! - [`table`]: [`ProcessTable`], kept current from the kernel's fork/exec/exit records
 //!   ([`lifecycle`]) and seeded from /proc; fills the rule engine's [`crate::rules::Process`] and

@@ -6,7 +6,7 @@ use super::loader::{Definitions, ExceptionDef, Loc, OneOrMany, RuleDef};
 use crate::rules::diag::{Diagnostic, Severity, SourceText, Subject};
 use crate::rules::eval::{Expr, Pred};
 use crate::rules::fields::resolve;
-use crate::rules::ir::{Op, Rule};
+use crate::rules::ir::{Op, Rule, RuleSet};
 use crate::rules::output::Template;
 use crate::rules::yaml::{Node, Pos};
 use std::collections::{HashMap, HashSet};
@@ -33,17 +33,6 @@ enum MacroState {
     Done(Result<Expr, Vec<CErr>>),
 }
 
-/// The result of compiling definitions.
-pub struct Compiled {
-    pub rules: Vec<Rule>,
-    pub diagnostics: Vec<Diagnostic>,
-    /// Macros and lists no rule (nor a used macro) refers to.
-    pub unused_macros: Vec<(String, String, Pos)>,
-    pub unused_lists: Vec<(String, String, Pos)>,
-    /// Rules skipped because they use fields this engine does not have.
-    pub skipped_unknown: Vec<String>,
-}
-
 struct Compiler<'a> {
     defs: &'a Definitions,
     lists: HashMap<&'a str, usize>,
@@ -55,7 +44,8 @@ struct Compiler<'a> {
     diagnostics: Vec<Diagnostic>,
 }
 
-pub fn compile(defs: &Definitions) -> Compiled {
+/// The rule set of `defs`, with the compiler's diagnostics (the loader's stay in `defs`).
+pub fn compile(defs: &Definitions) -> RuleSet {
     let mut c = Compiler {
         defs,
         lists: defs.lists.iter().enumerate().map(|(i, l)| (l.name.as_str(), i)).collect(),
@@ -122,7 +112,7 @@ pub fn compile(defs: &Definitions) -> Compiled {
         .filter(|(i, _)| !c.used_lists.contains(i))
         .map(|(_, l)| (l.name.clone(), name(&l.loc), l.loc.pos))
         .collect();
-    Compiled { rules, diagnostics: c.diagnostics, unused_macros, unused_lists, skipped_unknown }
+    RuleSet { rules, diagnostics: c.diagnostics, unused_macros, unused_lists, skipped_unknown, ..RuleSet::default() }
 }
 
 /// A list item as the condition parser would read it: Falco pastes list items into the
@@ -461,14 +451,14 @@ impl<'a> Compiler<'a> {
 mod tests {
     use super::*;
 
-    fn compile_text(t: &str) -> Compiled {
+    fn compile_text(t: &str) -> RuleSet {
         let mut d = Definitions::default();
         d.add_file("t.yaml", t);
         assert!(d.diagnostics.is_empty(), "{:?}", d.diagnostics);
         compile(&d)
     }
 
-    fn msgs(c: &Compiled, sev: Severity) -> Vec<String> {
+    fn msgs(c: &RuleSet, sev: Severity) -> Vec<String> {
         c.diagnostics.iter().filter(|d| d.severity == sev).map(|d| d.to_string()).collect()
     }
 

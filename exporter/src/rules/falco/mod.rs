@@ -26,19 +26,16 @@ pub fn from_sources(files: &[(&str, &str)]) -> RuleSet {
     compile_definitions(defs)
 }
 
-fn compile_definitions(mut defs: Definitions) -> RuleSet {
-    let compiled = compile::compile(&defs);
-    let mut diagnostics = std::mem::take(&mut defs.diagnostics);
-    diagnostics.extend(compiled.diagnostics);
+fn compile_definitions(defs: Definitions) -> RuleSet {
+    let mut set = compile::compile(&defs);
+    let mut diagnostics = defs.diagnostics;
+    diagnostics.append(&mut set.diagnostics);
     // Files load in name order, so this keeps each file's problems together, in order.
     diagnostics.sort_by(|a, b| (&a.file, a.pos).cmp(&(&b.file, b.pos)));
     RuleSet {
-        rules: compiled.rules,
         diagnostics,
-        unused_macros: compiled.unused_macros,
-        unused_lists: compiled.unused_lists,
-        skipped_unknown: compiled.skipped_unknown,
         required_engine_version: defs.required_engine_version,
         required_plugins: defs.required_plugins,
+        ..set
     }
 }
