@@ -18,6 +18,7 @@ use prometheus::{
 use crate::{container::Container, syscalls::SyscallNames};
 
 pub mod alerts;
+mod process_cpu;
 pub mod rule_matches;
 
 pub use alerts::{write_alert_stats, write_record_stats};
@@ -132,7 +133,11 @@ impl Exposition {
             MetricType::GAUGE,
             vec![gauge(Vec::new(), data.collect_duration.as_secs_f64())],
         ));
-        families.extend(self.process.collect());
+        families.extend(self.process.collect().into_iter().filter(|f| f.get_name() != process_cpu::NAME));
+        if let Some(seconds) = process_cpu::cpu_seconds() {
+            let help = "Total user and system CPU time spent in seconds.";
+            families.push(family(process_cpu::NAME, help, MetricType::COUNTER, vec![counter(Vec::new(), seconds)]));
+        }
         let mut out = Vec::with_capacity(4096);
         // The text encoder only fails on a write error, which a Vec never returns.
         if let Err(e) = TextEncoder::new().encode(&families, &mut out) {
