@@ -133,7 +133,7 @@ impl Exposition {
             MetricType::GAUGE,
             vec![gauge(Vec::new(), data.collect_duration.as_secs_f64())],
         ));
-        families.extend(self.process.collect().into_iter().filter(|f| f.get_name() != process_cpu::NAME));
+        families.extend(self.process.collect().into_iter().filter(|f| f.name() != process_cpu::NAME));
         if let Some(seconds) = process_cpu::cpu_seconds() {
             let help = "Total user and system CPU time spent in seconds.";
             families.push(family(process_cpu::NAME, help, MetricType::COUNTER, vec![counter(Vec::new(), seconds)]));
@@ -375,6 +375,7 @@ mod tests {
         assert!(text.contains(r#"tracewarden_events_total{source="userspace"} 40"#));
         assert!(text.contains(r#"tracewarden_events_total{source="kernel"} 960"#));
         assert!(text.contains("process_resident_memory_bytes"));
+        assert_eq!(text.matches("# TYPE process_cpu_seconds_total counter").count(), 1);
     }
 
     #[test]
