@@ -84,6 +84,10 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         _ => None,
     };
     privileges::drop_to_kept().context("dropping capabilities")?;
+    // Counted now that the kernel programs, maps and rules are open: what is left after the
+    // reserve is what connections may take.
+    let limits =
+        server::Limits { max_connections: server::fd_budget(args.web_limits().max_connections)?, ..args.web_limits() };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -121,14 +125,14 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
                 .spawn(move || detect::run(events, detector, alerts, containers_of))
                 .context("starting the detection thread")?;
         }
-        tracing::info!(address = %args.listen_address, hook = args.hook.name(), max_cgroups = args.max_cgroups, ?web, "serving /metrics");
+        tracing::info!(address = %args.listen_address, hook = args.hook.name(), max_cgroups = args.max_cgroups, ?web, ?limits, "serving /metrics");
         tokio::spawn(loops::refresh_loop(shared.clone()));
         if let (Some(dir), true) = (args.rules_dir.clone(), shared.detector.is_some()) {
             tokio::spawn(loops::reload_loop(shared.clone(), dir, names));
         }
         tokio::spawn(loops::new_cgroup_loop(shared.clone(), new_cgroups));
         tokio::select! {
-            () = server::serve(listener, shared, web) => {}
+            () = server::serve(listener, shared, web, limits) => {}
             () = loops::shutdown_signal() => tracing::info!("shutting down"),
         }
         Ok(())
