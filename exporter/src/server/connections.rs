@@ -284,3 +284,42 @@ impl Body for Tracked {
         self.body.size_hint()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn was_evicted(connection: &OpenConnection) -> bool {
+        tokio::time::timeout(Duration::ZERO, connection.evicted()).await.is_ok()
+    }
+
+    fn rejected(connections: &Connections, reason: Rejection) -> u64 {
+        connections.stats().rejected.iter().find(|(r, _)| *r == reason).map_or(0, |(_, n)| *n)
+    }
+
+    #[tokio::test]
+    async fn at_the_cap_half_sent_heads_go_first_then_idle_ones_and_requests_never() {
+        let limits = Limits { max_connections: 2, read_header_timeout: Duration::from_secs(10) };
+        let connections = Arc::new(Connections::new(limits));
+        let silent = connections.open().expect("below the cap");
+        let scraper = connections.open().expect("below the cap");
+        let scrape = scraper.request();
+        let newcomer = connections.open().expect("room made");
+        assert!(was_evicted(&silent).await, "the oldest without a request goes first");
+        assert!(!was_evicted(&scraper).await);
+
+        let second = newcomer.request();
+        assert!(connections.open().is_none(), "every other connection is mid-request");
+        assert_eq!(rejected(&connections, Rejection::MaxConnections), 1);
+
+        // A served, idle connection makes room when no half-sent head is left.
+        drop((scrape, second));
+        let _late = connections.open().expect("room made");
+        assert!(was_evicted(&scraper).await, "the oldest idle one");
+        assert!(!was_evicted(&newcomer).await);
+        assert_eq!(rejected(&connections, Rejection::Evicted), 2);
+        assert_eq!(connections.stats().open, 2);
+        drop(newcomer);
+        assert_eq!(connections.stats().open, 1);
+    }
+}
