@@ -9,7 +9,7 @@ use crate::{
     kernel::Hook,
     metrics::SyscallLabel,
     rules::{cli::RulesCommand, names::Resolution},
-    server::{WebConfig, WebConfigError},
+    server::{Limits, WebConfig, WebConfigError},
 };
 
 #[derive(Debug, Parser)]
@@ -113,6 +113,17 @@ pub struct RunArgs {
     /// (hosts file then DNS, refreshed every minute, as Falco), hosts (the hosts file only) or off.
     #[arg(long = "names.resolve", value_enum, default_value_t = Resolution::System)]
     pub names_resolve: Resolution,
+
+    /// Most HTTP connections open at once (lowered if RLIMIT_NOFILE is short); past it the
+    /// oldest connection without a request in flight is closed to make room.
+    #[arg(long = "web.max-connections", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    pub web_max_connections: u32,
+
+    /// Time a client has for the TLS handshake and for each request's headers, counted from
+    /// connecting or from handing over the previous response: it also closes kept-alive
+    /// connections idle this long and clients that do not read their response.
+    #[arg(long = "web.read-header-timeout", default_value = "10s", value_parser = parse_timeout)]
+    pub web_read_header_timeout: Duration,
 }
 
 impl RunArgs {
@@ -141,6 +152,14 @@ impl RunArgs {
     /// `--web.config.file`, read and checked (certificates, keys, hashes); plain HTTP without it.
     pub fn web_config(&self) -> Result<WebConfig, WebConfigError> {
         self.web_config_file.as_deref().map(WebConfig::load).transpose().map(Option::unwrap_or_default)
+    }
+
+    /// The HTTP server's limits as the flags ask for them (before [`crate::server::Limits::within_fd_budget`]).
+    pub fn web_limits(&self) -> Limits {
+        Limits {
+            max_connections: usize::try_from(self.web_max_connections).unwrap_or(usize::MAX),
+            read_header_timeout: self.web_read_header_timeout,
+        }
     }
 }
 
@@ -187,6 +206,14 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(seconds))
 }
 
+/// A [`parse_duration`] above zero: a timeout of nothing would close every connection at once.
+pub fn parse_timeout(value: &str) -> Result<Duration, String> {
+    match parse_duration(value)? {
+        Duration::ZERO => Err(format!("'{value}' is not a timeout: it must be above zero")),
+        timeout => Ok(timeout),
+    }
+}
+
 /// clap's own messages span several lines; keep --help/--version as they are and turn real
 /// usage errors into the one-line form every other error has.
 pub fn report_usage_error(err: clap::Error) -> std::process::ExitCode {
@@ -231,5 +258,8 @@ mod tests {
         for bad in ["", "5", "m", "5 m", "5d", "-1s", "99999999999999999999h"] {
             assert!(parse_duration(bad).unwrap_err().contains("not a duration"), "{bad}");
         }
+        assert_eq!(parse_timeout("10s").unwrap(), Duration::from_secs(10));
+        assert!(parse_timeout("0s").unwrap_err().contains("above zero"));
+        assert!(parse_timeout("0ms").unwrap_err().contains("above zero"));
     }
 }

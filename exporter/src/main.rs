@@ -37,7 +37,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: RunArgs) -> anyhow::Result<()> {
-    limit_malloc_arenas();
+    exporter::app::limit_malloc_arenas();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(args.log_level.as_filter()))
         .with_writer(std::io::stderr)
@@ -84,6 +84,8 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         _ => None,
     };
     privileges::drop_to_kept().context("dropping capabilities")?;
+    // Counted now that the kernel programs, maps and rules are open.
+    let limits = args.web_limits().within_fd_budget()?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -121,29 +123,18 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
                 .spawn(move || detect::run(events, detector, alerts, containers_of))
                 .context("starting the detection thread")?;
         }
-        tracing::info!(address = %args.listen_address, hook = args.hook.name(), max_cgroups = args.max_cgroups, ?web, "serving /metrics");
+        tracing::info!(address = %args.listen_address, hook = args.hook.name(), max_cgroups = args.max_cgroups, ?web, ?limits, "serving /metrics");
         tokio::spawn(loops::refresh_loop(shared.clone()));
         if let (Some(dir), true) = (args.rules_dir.clone(), shared.detector.is_some()) {
             tokio::spawn(loops::reload_loop(shared.clone(), dir, names));
         }
         tokio::spawn(loops::new_cgroup_loop(shared.clone(), new_cgroups));
         tokio::select! {
-            () = server::serve(listener, shared, web) => {}
+            () = server::serve(listener, shared, web, limits) => {}
             () = loops::shutdown_signal() => tracing::info!("shutting down"),
         }
         Ok(())
     })
-}
-
-/// glibc gives each thread that allocates its own arena (up to 8 per core) and keeps each
-/// arena's high-water mark; scrapes run on rotating blocking threads, so without a cap the
-/// resident size grows with the thread count rather than with the work. Two arenas suffice.
-fn limit_malloc_arenas() {
-    #[cfg(target_env = "gnu")]
-    // SAFETY: mallopt only adjusts allocator tuning; called before any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-    }
 }
 
 /// Events a `--record` file may fall behind by before it drops (and counts) them.

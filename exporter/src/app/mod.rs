@@ -16,8 +16,8 @@ pub use collector::{Collector, REFRESH_INTERVAL};
 use crate::{
     alerts::Dispatcher,
     detect::Detector,
-    metrics::{write_alert_stats, write_record_stats, RulesStatus},
-    server::MetricsSource,
+    metrics::{write_alert_stats, write_connection_stats, write_record_stats, RulesStatus},
+    server::{connections::ConnectionStats, MetricsSource},
 };
 
 /// What the server, the timers and the detection thread share.
@@ -28,7 +28,7 @@ pub struct Shared {
 }
 
 impl MetricsSource for Shared {
-    fn render(&self) -> Result<String, String> {
+    fn render(&self, connections: &ConnectionStats) -> Result<String, String> {
         let (rules, evaluated, recorded) = match &self.detector {
             Some(detector) => {
                 let detector = detector.lock().map_err(|_| "detector poisoned".to_owned())?;
@@ -46,6 +46,18 @@ impl MetricsSource for Shared {
         if let Some(stats) = recorded {
             write_record_stats(&mut text, &stats);
         }
+        write_connection_stats(&mut text, connections);
         Ok(text)
+    }
+}
+
+/// glibc gives each thread that allocates its own arena (up to 8 per core) and keeps each
+/// arena's high-water mark; scrapes run on rotating blocking threads, so without a cap the
+/// resident size grows with the thread count rather than with the work. Two arenas suffice.
+pub fn limit_malloc_arenas() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only adjusts allocator tuning; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }

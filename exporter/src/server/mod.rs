@@ -3,20 +3,24 @@
 //! from a `MetricsSource`.
 
 pub mod client;
+pub mod connections;
 pub mod web;
 
-use std::{convert::Infallible, net::SocketAddr, sync::Arc};
+use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
 use bytes::Bytes;
+pub use connections::Limits;
+use connections::{Connections, OpenConnection, Rejection, Tracked};
 use http_body_util::Full;
 use hyper::{body::Incoming, header, server::conn::http1, service::service_fn, Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 pub use web::{WebConfig, WebConfigError};
 
 /// Produces the /metrics body; runs on a blocking thread (it reads kernel maps).
 pub trait MetricsSource: Send + Sync + 'static {
-    fn render(&self) -> Result<String, String>;
+    /// The /metrics text; `connections` is this server's own state, for the source to show.
+    fn render(&self, connections: &connections::ConnectionStats) -> Result<String, String>;
 }
 
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -47,9 +51,23 @@ pub fn bind(address: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
     Ok(listener)
 }
 
+/// A request head larger than this gets a 431. Scrapers send a few hundred bytes; hyper's
+/// default (its ~400 KiB buffer) would let each half-sent head hold that much.
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// What every connection's task shares.
+struct Server {
+    http: http1::Builder,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    auth: Option<Arc<web::BasicAuth>>,
+    source: Arc<dyn MetricsSource>,
+    connections: Arc<Connections>,
+}
+
 /// Serves until the task is dropped. Each connection runs on its own task; with TLS its
-/// handshake does too, so a slow client delays nobody else.
-pub async fn serve(listener: std::net::TcpListener, source: Arc<dyn MetricsSource>, web: WebConfig) {
+/// handshake does too, so a slow client delays nobody else. `limits` bound how many
+/// connections are open and how long each may stall (see [`connections`]).
+pub async fn serve(listener: std::net::TcpListener, source: Arc<dyn MetricsSource>, web: WebConfig, limits: Limits) {
     let listener = match TcpListener::from_std(listener) {
         Ok(listener) => listener,
         Err(e) => {
@@ -57,51 +75,82 @@ pub async fn serve(listener: std::net::TcpListener, source: Arc<dyn MetricsSourc
             return;
         }
     };
-    let tls = web.tls.map(tokio_rustls::TlsAcceptor::from);
-    let auth = web.basic_auth;
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(limits.read_header_timeout).max_header_size(MAX_HEADER_BYTES);
+    let server = Arc::new(Server {
+        http,
+        tls: web.tls.map(tokio_rustls::TlsAcceptor::from),
+        auth: web.basic_auth,
+        source,
+        connections: Arc::new(Connections::new(limits)),
+    });
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
                 // Out of file descriptors and the like: keep serving the connections we have.
                 tracing::warn!(error = %e, "accepting a connection failed");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
-        let source = source.clone();
-        let auth = auth.clone();
-        let tls = tls.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |request| handle(request, source.clone(), auth.clone()));
-            let served = match tls {
-                None => http1::Builder::new().serve_connection(TokioIo::new(stream), service).await,
-                Some(acceptor) => match accept_tls(&acceptor, stream).await {
-                    Ok(stream) => http1::Builder::new().serve_connection(TokioIo::new(stream), service).await,
-                    Err(e) => {
-                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                        return;
-                    }
-                },
-            };
-            if let Err(e) = served {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
-        });
+        // Registered here, in accept order, which is the order evictions go by; refused
+        // connections close as `stream` drops.
+        if let Some(connection) = server.connections.open() {
+            tokio::spawn(server.clone().connection(connection, stream, peer));
+        }
     }
 }
 
-/// A TLS handshake must finish within this; a client that connects and stalls only holds its
-/// own task, but not forever.
-const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+impl Server {
+    /// Serves one connection until the client closes it, it times out, or it is evicted.
+    async fn connection(self: Arc<Self>, connection: OpenConnection, stream: TcpStream, peer: SocketAddr) {
+        let service = service_fn(|request| {
+            let in_flight = connection.request();
+            let server = self.clone();
+            async move {
+                let response = handle(request, server).await;
+                response.map(|response| response.map(|body| Tracked { body, in_flight }))
+            }
+        });
+        let served = async {
+            match &self.tls {
+                None => self.http.serve_connection(TokioIo::new(stream), service).await,
+                Some(acceptor) => {
+                    match accept_tls(acceptor, stream, self.connections.limits().read_header_timeout).await {
+                        Ok(stream) => self.http.serve_connection(TokioIo::new(stream), service).await,
+                        Err(e) => {
+                            if e.kind() == std::io::ErrorKind::TimedOut {
+                                connection.count(Rejection::TlsHandshakeTimeout);
+                            }
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            Ok(())
+                        }
+                    }
+                }
+            }
+        };
+        tokio::select! {
+            served = served => if let Err(e) = served {
+                if e.is_timeout() {
+                    connection.header_timed_out();
+                }
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            },
+            () = connection.evicted() => tracing::debug!(%peer, "connection evicted to make room for a new one"),
+        }
+    }
+}
 
 /// Plain HTTP sent to the TLS port gets a 400 that says so (as Go's servers answer) instead of
 /// a connection reset, so `curl http://` shows the cause.
 const PLAIN_TO_TLS: &[u8] = b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n";
 
+/// The TLS handshake, which must finish within `timeout` (the request head's allowance).
 async fn accept_tls(
     acceptor: &tokio_rustls::TlsAcceptor,
     mut stream: TcpStream,
+    timeout: Duration,
 ) -> std::io::Result<tokio_rustls::server::TlsStream<TcpStream>> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let handshake = async {
@@ -113,7 +162,7 @@ async fn accept_tls(
             let mut head = Vec::with_capacity(1024);
             let mut buf = [0u8; 1024];
             while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
-                match tokio::time::timeout(std::time::Duration::from_secs(1), stream.read(&mut buf)).await {
+                match tokio::time::timeout(Duration::from_secs(1), stream.read(&mut buf)).await {
                     Ok(Ok(n)) if n > 0 => head.extend_from_slice(&buf[..n]),
                     _ => break,
                 }
@@ -124,21 +173,17 @@ async fn accept_tls(
         }
         acceptor.accept(stream).await
     };
-    tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
+    tokio::time::timeout(timeout, handshake)
         .await
         .unwrap_or_else(|_| Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out")))
 }
 
-async fn handle(
-    request: Request<Incoming>,
-    source: Arc<dyn MetricsSource>,
-    auth: Option<Arc<web::BasicAuth>>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(request: Request<Incoming>, server: Arc<Server>) -> Result<Response<Full<Bytes>>, Infallible> {
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return Ok(respond(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "only GET and HEAD\n".into()));
     }
     // /healthz stays open: it tells nothing, and liveness probes cannot easily send credentials.
-    if let (Some(auth), false) = (auth, request.uri().path() == "/healthz") {
+    if let (Some(auth), false) = (server.auth.clone(), request.uri().path() == "/healthz") {
         if !authorized(auth, request.headers().get(header::AUTHORIZATION).map(|v| v.as_bytes().to_vec())).await {
             let mut response = respond(StatusCode::UNAUTHORIZED, "text/plain", "unauthorized\n".into());
             response.headers_mut().insert(
@@ -149,7 +194,12 @@ async fn handle(
         }
     }
     let response = match request.uri().path() {
-        "/metrics" => match tokio::task::spawn_blocking(move || source.render()).await {
+        "/metrics" => match tokio::task::spawn_blocking({
+            let (source, connections) = (server.source.clone(), server.connections.stats());
+            move || source.render(&connections)
+        })
+        .await
+        {
             Ok(Ok(body)) => respond(StatusCode::OK, TEXT_FORMAT, body),
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "collecting metrics failed");
