@@ -128,6 +128,8 @@ struct ListedRule<'a> {
     /// `null`: every event type.
     event_types: &'a Option<Vec<String>>,
     source: String,
+    /// The rule language: `falco` or `sigma`.
+    format: &'a str,
     kernel_predicates: &'a [KernelPredicate],
     /// The whole condition is the kernel predicates: the kernel can count it alone.
     kernel_complete: bool,
@@ -148,6 +150,7 @@ fn list(dir: &Path, format: OutputFormat) -> ExitCode {
                 tags: &r.tags,
                 event_types: &k.event_types,
                 source: format!("{}:{}", r.file, r.pos.line),
+                format: r.format,
                 kernel_predicates: &k.predicates,
                 kernel_complete: k.complete,
             }

@@ -46,6 +46,8 @@ pub struct Rule {
     pub priority: Priority,
     pub tags: Vec<String>,
     pub source: String,
+    /// The rule language it was written in: `falco` or `sigma`.
+    pub format: &'static str,
     pub enabled: bool,
     /// File name and position of the `- rule:` item.
     pub file: String,

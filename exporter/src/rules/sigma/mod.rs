@@ -76,8 +76,8 @@ fn error(out: &mut RuleSet, file: &str, pos: Pos, subject: Option<Subject>, mess
     out.diagnostics.push(Diagnostic { severity: Severity::Error, file: file.into(), pos, subject, message });
 }
 
-/// A rule, or its first problem: errors before unsupported constructs, so a rule that is wrong
-/// is fixed rather than counted.
+/// A rule, or its first problem: an unsupported log source, else the detection's errors before
+/// its unsupported constructs, so a rule that is wrong is fixed rather than counted.
 fn rule(file: &str, doc: &Node, title: &str) -> Result<Rule, Problem> {
     let (Some(logsource), Some(detection)) = (doc.get("logsource"), doc.get("detection")) else {
         return Err(Problem::Error(doc.pos(), "a Sigma rule needs 'logsource' and 'detection'".into()));
@@ -129,6 +129,7 @@ fn rule(file: &str, doc: &Node, title: &str) -> Result<Rule, Problem> {
         priority,
         tags,
         source: "syscall".into(),
+        format: "sigma",
         enabled: true,
         file: file.to_owned(),
         pos: doc.get("title").map_or(doc.pos(), Node::pos),

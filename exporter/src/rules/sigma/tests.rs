@@ -192,7 +192,10 @@ fn sigma_and_falco_files_load_side_by_side_with_unique_names() {
     assert_eq!(e.diagnostics[0].to_string(), "b.yml:1:8: rule 'T': a rule of this name is already defined at a.yaml:1");
     let e = Engine::from_sources(&[("a.yaml", &falco.replace("rule: T", "rule: F")), ("b.yml", &sigma)]);
     assert!(e.diagnostics.is_empty(), "{:?}", e.diagnostics);
-    assert_eq!(e.rules().iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["F", "T"]);
+    assert_eq!(
+        e.rules().iter().map(|r| (r.name.as_str(), r.format)).collect::<Vec<_>>(),
+        [("F", "falco"), ("T", "sigma")]
+    );
 }
 
 fn file_event(call: &str, path: &str, flags: &str) -> Event {
