@@ -20,7 +20,7 @@ pub enum OutputFormat {
 pub enum RulesCommand {
     /// Validate and lint a rules directory: exit 1 on errors, 0 with only warnings.
     Check {
-        /// Directory of Falco-syntax rules files (*.yaml, *.yml), loaded in name order.
+        /// Directory of rules files (*.yaml, *.yml: Falco rules or Sigma rules), loaded in name order.
         #[arg(long, value_name = "DIR")]
         rules_dir: PathBuf,
     },
@@ -98,6 +98,14 @@ fn check(dir: &Path) -> ExitCode {
         errors,
         warnings
     );
+    if !engine.unsupported.is_empty() {
+        let mut by_reason: std::collections::BTreeMap<&str, usize> = Default::default();
+        for u in &engine.unsupported {
+            *by_reason.entry(u.reason).or_default() += 1;
+        }
+        let counts: Vec<String> = by_reason.iter().map(|(r, n)| format!("{r} {n}")).collect();
+        println!("{} rules unsupported on syscall events: {}", engine.unsupported.len(), counts.join(", "));
+    }
     if let Some(v) = &engine.required_engine_version {
         println!("required_engine_version: {v}");
     }
@@ -120,6 +128,8 @@ struct ListedRule<'a> {
     /// `null`: every event type.
     event_types: &'a Option<Vec<String>>,
     source: String,
+    /// The rule language: `falco` or `sigma`.
+    format: &'a str,
     kernel_predicates: &'a [KernelPredicate],
     /// The whole condition is the kernel predicates: the kernel can count it alone.
     kernel_complete: bool,
@@ -140,6 +150,7 @@ fn list(dir: &Path, format: OutputFormat) -> ExitCode {
                 tags: &r.tags,
                 event_types: &k.event_types,
                 source: format!("{}:{}", r.file, r.pos.line),
+                format: r.format,
                 kernel_predicates: &k.predicates,
                 kernel_complete: k.complete,
             }

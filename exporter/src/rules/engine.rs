@@ -2,10 +2,10 @@
 
 use super::diag::{Diagnostic, Severity};
 use super::event::Event;
-use super::falco;
-use super::ir::{Rule, RuleSet};
+use super::ir::{Rule, RuleSet, Unsupported};
 use super::kernel::{self, KernelFilter};
 use super::output::{render_time, Alert};
+use super::sources;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::path::Path;
@@ -58,18 +58,20 @@ pub struct Engine {
     pub skipped_unknown: Vec<String>,
     pub required_engine_version: Option<String>,
     pub required_plugins: Vec<(String, String)>,
+    /// Rules read and left out because they cannot run on syscall events, with the reason.
+    pub unsupported: Vec<Unsupported>,
 }
 
 impl Engine {
-    /// Loads and compiles every rules file of `dir`. Returns the engine even with errors (the
+    /// Loads and compiles every rules file of `dir` (Falco and Sigma). Returns the engine even with errors (the
     /// failing rules are left out); check [`Engine::has_errors`].
     pub fn load_dir(dir: &Path) -> Engine {
-        Engine::from_rule_set(falco::load_dir(dir))
+        Engine::from_rule_set(sources::load_dir(dir))
     }
 
     /// Compiles in-memory files `(name, text)`, in the given order.
     pub fn from_sources(files: &[(&str, &str)]) -> Engine {
-        Engine::from_rule_set(falco::from_sources(files))
+        Engine::from_rule_set(sources::from_sources(files))
     }
 
     /// Indexes a front end's rules for evaluation and derives their kernel filters.
@@ -82,6 +84,7 @@ impl Engine {
             skipped_unknown,
             required_engine_version,
             required_plugins,
+            unsupported,
         } = set;
         let filters: Vec<KernelFilter> = rules.iter().map(|r| kernel::filter(&r.condition)).collect();
         let mut by_type: FastMap<Box<str>, Vec<u32>> = FastMap::default();
@@ -123,6 +126,7 @@ impl Engine {
             skipped_unknown,
             required_engine_version,
             required_plugins,
+            unsupported,
         }
     }
 

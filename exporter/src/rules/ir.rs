@@ -23,6 +23,19 @@ pub struct RuleSet {
     pub skipped_unknown: Vec<String>,
     pub required_engine_version: Option<String>,
     pub required_plugins: Vec<(String, String)>,
+    /// Rules read but left out because they cannot run on syscall events.
+    pub unsupported: Vec<Unsupported>,
+}
+
+/// A rule a front end read and cannot run here, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unsupported {
+    pub file: String,
+    pub pos: Pos,
+    pub rule: String,
+    /// A stable key (`service`, `hostname-pattern`, ...), counted by `rules check`.
+    pub reason: &'static str,
+    pub detail: String,
 }
 
 /// A rule ready to evaluate.
@@ -33,6 +46,8 @@ pub struct Rule {
     pub priority: Priority,
     pub tags: Vec<String>,
     pub source: String,
+    /// The rule language it was written in: `falco` or `sigma`.
+    pub format: &'static str,
     pub enabled: bool,
     /// File name and position of the `- rule:` item.
     pub file: String,
@@ -112,9 +127,18 @@ pub enum Op {
     Intersects,
     PMatch,
     Exists,
+    /// Case-insensitive `=`, `startswith`, `endswith` (Sigma's default matching; not words of
+    /// Falco's condition language).
+    IEq,
+    IStartsWith,
+    IEndsWith,
+    /// The field's value equals another field's (Sigma's `fieldref`); the operand is that
+    /// field's name.
+    FieldEq,
 }
 
 impl Op {
+    /// Falco's operators: the words and symbols its conditions may use.
     pub const ALL: [Op; 19] = [
         Op::Eq,
         Op::Ne,
@@ -158,6 +182,10 @@ impl Op {
             Op::Intersects => "intersects",
             Op::PMatch => "pmatch",
             Op::Exists => "exists",
+            Op::IEq => "ieq",
+            Op::IStartsWith => "istartswith",
+            Op::IEndsWith => "iendswith",
+            Op::FieldEq => "eqfield",
         }
     }
 

@@ -1,6 +1,7 @@
 //! The rules engine: front ends -> one IR -> back ends.
 //!
-//! - Front ends parse a rule format into the IR ([`ir::RuleSet`]): [`falco`] today.
+//! - Front ends parse a rule format into the IR ([`ir::RuleSet`]): [`falco`] and [`sigma`];
+//!   [`sources`] sends each file of a directory to its front end and merges the rules.
 //! - Back ends read only the IR: the evaluator ([`Engine`]), the kernel predicates
 //!   ([`kernel`]), the lints ([`lint`]) and the `rules` CLI ([`cli`]).
 //!
@@ -52,6 +53,8 @@ pub mod kernel;
 pub mod lint;
 pub mod names;
 pub mod output;
+pub mod sigma;
+pub mod sources;
 pub mod yaml;
 
 pub use diag::{Diagnostic, Severity};

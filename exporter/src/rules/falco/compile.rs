@@ -293,6 +293,7 @@ impl<'a> Compiler<'a> {
                 priority: r.priority,
                 tags: r.tags.clone(),
                 source: r.source.clone(),
+                format: "falco",
                 enabled: r.enabled,
                 file: self.defs.files.get(r.loc.file).map(|f| f.name.clone()).unwrap_or_default(),
                 pos: r.loc.pos,

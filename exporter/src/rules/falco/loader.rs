@@ -11,17 +11,6 @@ use crate::rules::diag::{Diagnostic, Severity, SourceFile, SourceText, Subject};
 use crate::rules::ir::Priority;
 use crate::rules::yaml::{self, Node, Pos};
 use std::collections::HashMap;
-use std::path::Path;
-
-/// The rules files of a directory (`*.yaml`, `*.yml`, not recursive), in name order.
-pub fn rule_files(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
-        .collect();
-    v.sort();
-    Ok(v)
-}
 
 const RULE_KEYS: &[&str] = &[
     "rule",
@@ -42,55 +31,18 @@ const RULE_KEYS: &[&str] = &[
 ];
 
 impl Definitions {
-    /// Loads every rules file of `dir` in name order.
-    pub fn load_dir(dir: &Path) -> Definitions {
-        let mut d = Definitions::default();
-        match rule_files(dir) {
-            Ok(files) => {
-                if files.is_empty() {
-                    d.push_named(
-                        Severity::Warning,
-                        dir.display().to_string(),
-                        Pos::default(),
-                        None,
-                        "no *.yaml or *.yml rules files".into(),
-                    );
-                }
-                for f in files {
-                    match std::fs::read_to_string(&f) {
-                        Ok(text) => d.add_file(&f.display().to_string(), &text),
-                        Err(e) => d.push_named(
-                            Severity::Error,
-                            f.display().to_string(),
-                            Pos::default(),
-                            None,
-                            format!("cannot read: {e}"),
-                        ),
-                    }
-                }
-            }
-            Err(e) => d.push_named(
-                Severity::Error,
-                dir.display().to_string(),
-                Pos::default(),
-                None,
-                format!("cannot read rules directory: {e}"),
-            ),
-        }
-        d
-    }
-
     /// Loads one file's text (call in file order).
     pub fn add_file(&mut self, name: &str, text: &str) {
+        match yaml::parse(text) {
+            Ok(docs) => self.add_docs(name, text, docs),
+            Err((pos, msg)) => self.push_named(Severity::Error, name.to_owned(), pos, None, msg),
+        }
+    }
+
+    /// Loads one file's parsed documents (call in file order).
+    pub fn add_docs(&mut self, name: &str, text: &str, docs: Vec<Node>) {
         self.files.push(SourceFile::new(name.to_owned(), text.to_owned()));
         let file = self.files.len() - 1;
-        let docs = match yaml::parse(text) {
-            Ok(d) => d,
-            Err((pos, msg)) => {
-                self.push(Severity::Error, file, pos, None, msg);
-                return;
-            }
-        };
         for doc in docs {
             match doc {
                 Node::Seq { items, .. } => {
