@@ -44,9 +44,7 @@ pub fn drop_to_kept() -> Result<(), PrivilegeError> {
     let keep = kept_mask();
     // The bounding set needs CAP_SETPCAP to shrink; without it (a container that never had the
     // others) there is nothing there to drop.
-    let last_cap: u32 =
-        std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(40);
-    for cap in (0..=last_cap).filter(|cap| keep & (1u64 << cap) == 0) {
+    for cap in (0..=kernel_last_cap()).filter(|cap| keep & (1u64 << cap) == 0) {
         // SAFETY: prctl with integer arguments only.
         if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) } != 0 {
             let error = std::io::Error::last_os_error();
@@ -102,11 +100,26 @@ fn set_capabilities(mask: u64) -> Result<(), PrivilegeError> {
 /// CAP_PERFMON for tracing programs, or CAP_SYS_ADMIN which implies both.
 pub fn missing_for_loading() -> Vec<&'static str> {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    missing_capabilities(parse_cap_eff(&status).unwrap_or(0))
+    missing_capabilities(parse_cap_set(&status, "CapEff:").unwrap_or(0))
 }
 
-fn parse_cap_eff(status: &str) -> Option<u64> {
-    let hex = status.lines().find_map(|line| line.strip_prefix("CapEff:"))?;
+/// The highest capability number the running kernel knows.
+fn kernel_last_cap() -> u32 {
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(40)
+}
+
+/// The bounding set of pid 1, the host's init (the exporter runs in the host's pid namespace):
+/// every capability a process on this host can ever hold. Usually all the kernel knows; less
+/// where the host itself is confined (a VM sandbox, a node that is a container), and then that
+/// is also all a runtime can give a privileged container. All the kernel knows if unreadable.
+pub fn host_bounding_set() -> u64 {
+    let status = std::fs::read_to_string("/proc/1/status").unwrap_or_default();
+    parse_cap_set(&status, "CapBnd:").unwrap_or_else(|| u64::MAX >> (63 - kernel_last_cap().min(63)))
+}
+
+/// One capability set of /proc/<pid>/status (`field` is e.g. `CapEff:`).
+fn parse_cap_set(status: &str, field: &str) -> Option<u64> {
+    let hex = status.lines().find_map(|line| line.strip_prefix(field))?;
     u64::from_str_radix(hex.trim(), 16).ok()
 }
 
@@ -140,9 +153,10 @@ mod tests {
     }
 
     #[test]
-    fn cap_eff_from_proc_status() {
-        let status = "Name:\tx\nCapInh:\t0000000000000000\nCapEff:\t000001ffffffffff\n";
-        assert_eq!(parse_cap_eff(status), Some(0x1ff_ffff_ffff));
-        assert_eq!(parse_cap_eff("Name: x\n"), None);
+    fn cap_sets_from_proc_status() {
+        let status = "Name:\tx\nCapInh:\t0000000000000000\nCapEff:\t000001ffffffffff\nCapBnd:\t000001fffeffffff\n";
+        assert_eq!(parse_cap_set(status, "CapEff:"), Some(0x1ff_ffff_ffff));
+        assert_eq!(parse_cap_set(status, "CapBnd:"), Some(0x1ff_feff_ffff));
+        assert_eq!(parse_cap_set("Name: x\n", "CapEff:"), None);
     }
 }

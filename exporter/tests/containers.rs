@@ -369,3 +369,113 @@ fn rules_reload_live_and_refuse_broken_sets() {
         "SIGHUP did not reload"
     );
 }
+
+/// A rule on the container's privilege and mounts, and its twin for unprivileged containers
+/// (it shows the twin's read was evaluated, with its mount; rules are first-match).
+fn container_field_rules() -> String {
+    [("Privileged", "true", "WARNING"), ("Unprivileged", "false", "INFO")]
+        .map(|(who, privileged, priority)| {
+            format!(
+                r#"- rule: {who} container reads through the runtime socket mount
+  desc: a container with the host's runtime directory mounted reads from it
+  condition: >
+    evt.type in (open, openat, openat2) and fd.name startswith /var/run/docker/
+    and container.privileged={privileged}
+    and not container.mount.dest[/var/run/docker*] in ("<NA>","N/A")
+  output: privileged=%container.privileged start=%container.start_ts mounts=%container.mounts
+  priority: {priority}
+"#
+            )
+        })
+        .concat()
+}
+
+/// The capability names of this process's bounding set: every capability runc, started from
+/// here, can give a container, which is what `--privileged` gives.
+fn bounding_set_names() -> Vec<&'static str> {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    let hex = status.lines().find_map(|l| l.strip_prefix("CapBnd:")).expect("CapBnd in /proc/self/status");
+    let mask = u64::from_str_radix(hex.trim(), 16).expect("CapBnd is hex");
+    let names = exporter::rules::event::CAPABILITIES.iter().enumerate();
+    names.filter(|(bit, _)| mask >> bit & 1 == 1).map(|(_, name)| *name).collect()
+}
+
+/// Falco's `container.privileged`, `container.start_ts`, `container.mounts` and
+/// `container.mount.dest[...]` from the runtime's own record, end to end: two real runc
+/// containers bind the same host directory at /var/run/docker and read a file through it; one
+/// holds every capability this host can give, its twin has `runc spec`'s defaults. The rule on
+/// privilege fires for the first only; both carry their creation time and the mount.
+#[test]
+fn privileged_start_and_mounts_come_from_the_runtime_record() {
+    if !kernel_available("privileged_start_and_mounts_come_from_the_runtime_record") {
+        return;
+    }
+    let rootfs = Rootfs::build();
+    std::fs::create_dir_all(rootfs.path().join("var/run/docker")).expect("mkdir mount point");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (rules, host_dir) = (dir.path().join("rules"), dir.path().join("docker-run"));
+    std::fs::create_dir(&rules).expect("mkdir rules");
+    std::fs::write(rules.join("container-fields.yaml"), container_field_rules()).expect("write rules");
+    std::fs::create_dir(&host_dir).expect("mkdir host dir");
+    std::fs::write(host_dir.join("api"), "ok\n").expect("write host file");
+    let exporter = Exporter::start(&["--rules-dir", rules.to_str().expect("utf-8")]);
+
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos() as u64;
+    let (privileged_id, benign_id) = (hex64(nanos ^ 0x9e1), hex64(nanos ^ 0xbe9));
+    let start = |id: &str, name: &str, caps: Option<&[&str]>| {
+        let annotations = [("io.kubernetes.cri.container-name", name)];
+        let args = ["sh", "-c", "cat /var/run/docker/api >/dev/null; sleep 1"];
+        let container = RuncContainer::create(&rootfs, id, &format!("/docker/{id}"), &annotations, &args);
+        let path = container.bundle().join("config.json");
+        let mut config: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).expect("read config.json")).expect("parse config.json");
+        let mount = serde_json::json!({
+            "destination": "/var/run/docker", "type": "bind", "source": host_dir, "options": ["rbind", "rw", "rprivate"]
+        });
+        config["mounts"].as_array_mut().expect("runc spec has mounts").push(mount);
+        if let Some(caps) = caps {
+            for set in ["bounding", "effective", "permitted", "inheritable", "ambient"] {
+                config["process"]["capabilities"][set] = caps.into();
+            }
+        }
+        std::fs::write(&path, serde_json::to_vec_pretty(&config).expect("serialise")).expect("write config.json");
+        container.start_detached();
+        container
+    };
+    let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos();
+    let _benign = start(&benign_id, "benign", None);
+    let _privileged = start(&privileged_id, "privileged", Some(&bounding_set_names()));
+    let after = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos();
+
+    let (privileged_rule, unprivileged_rule) = (
+        "Privileged container reads through the runtime socket mount",
+        "Unprivileged container reads through the runtime socket mount",
+    );
+    let alert_of = |rule: &str, id: &str| {
+        exporter.stdout_lines().iter().find_map(|line| {
+            let alert: serde_json::Value = serde_json::from_str(line).ok()?;
+            (alert["rule"] == rule && alert["container_id"] == id[..12]).then_some(alert)
+        })
+    };
+    let seen = eventually(Duration::from_secs(10), || {
+        alert_of(privileged_rule, &privileged_id).is_some() && alert_of(unprivileged_rule, &benign_id).is_some()
+    });
+    assert!(seen, "alerts missing; stdout:\n{}", exporter.stdout_lines().join("\n"));
+    assert!(alert_of(privileged_rule, &benign_id).is_none(), "the unprivileged twin fired the privileged rule");
+    assert!(
+        alert_of(unprivileged_rule, &privileged_id).is_none(),
+        "the privileged container was taken for unprivileged"
+    );
+
+    let mount = format!("{}:/var/run/docker:rw:true:rprivate", host_dir.display());
+    for (rule, id, privileged) in [(privileged_rule, &privileged_id, true), (unprivileged_rule, &benign_id, false)] {
+        let fields = alert_of(rule, id).expect("alert")["output_fields"].clone();
+        assert_eq!(fields["container.privileged"], privileged, "{id}: {fields}");
+        assert_eq!(fields["container.mounts"], mount, "{id}: {fields}");
+        let start_ts = fields["container.start_ts"].as_u64().unwrap_or_else(|| panic!("{id}: start_ts: {fields}"));
+        assert!(
+            (before..=after).contains(&u128::from(start_ts)),
+            "{id}: start_ts {start_ts} not within the runs, {before}..={after}"
+        );
+    }
+}

@@ -28,8 +28,8 @@ pub const SETTLE_GRACE: Duration = Duration::from_secs(10);
 
 use runtime::{ContainerMeta, RuntimeIndex, RuntimeSources};
 
-/// The labels every per-container series carries.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// A container as the series and the rules see it.
+#[derive(Debug, Clone)]
 pub struct Container {
     /// 12-hex short id, a runc container's own name, `host`, or `unknown` for a cgroup that
     /// vanished before it could be resolved.
@@ -44,6 +44,28 @@ impl Container {
     /// A container known only by its id label (`host`, `unknown`, `overflow`).
     pub fn labelled(id: &str) -> Container {
         Container { id: id.to_owned(), meta: ContainerMeta::default() }
+    }
+
+    /// The values of the labels every per-container series carries: id, name, image, pod and
+    /// namespace.
+    pub fn labels(&self) -> [&str; 5] {
+        [&self.id, &self.meta.name, &self.meta.image, &self.meta.pod, &self.meta.namespace]
+    }
+}
+
+// Series are keyed by containers, so two containers are one key when their labels are equal: a
+// key that differed by what no label shows would make two series with one label set.
+impl PartialEq for Container {
+    fn eq(&self, other: &Container) -> bool {
+        self.labels() == other.labels()
+    }
+}
+
+impl Eq for Container {}
+
+impl std::hash::Hash for Container {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.labels().hash(state);
     }
 }
 
@@ -221,8 +243,11 @@ mod tests {
             cg.display()
         );
         std::fs::write(state.join("state.json"), json).unwrap();
-        let sources =
-            RuntimeSources { state_dirs: vec![tmp.path().join("run")], docker_containers: tmp.path().join("none") };
+        let sources = RuntimeSources {
+            state_dirs: vec![tmp.path().join("run")],
+            docker_containers: tmp.path().join("none"),
+            host_capabilities: u64::MAX,
+        };
         let resolver = ContainerResolver::new(cg, sources, Duration::from_secs(60));
         (tmp, resolver)
     }
@@ -309,5 +334,22 @@ mod tests {
         assert_eq!(expired, want);
         assert_eq!(id_of(&resolver, sshd).as_deref(), Some("host"));
         assert_eq!(id_of(&resolver, docker), None, "forgotten after expiry");
+    }
+
+    #[test]
+    fn a_container_is_one_series_key_by_its_labels() {
+        use std::collections::HashMap;
+        let labelled =
+            Container { id: "3f2c9a61e0b7".into(), meta: ContainerMeta { name: "web".into(), ..Default::default() } };
+        let mut detailed = labelled.clone();
+        detailed.meta.privileged = Some(true);
+        detailed.meta.start_ts = Some(1);
+        let mut rows = HashMap::new();
+        rows.insert(labelled.clone(), 1);
+        *rows.entry(detailed).or_insert(0) += 1;
+        assert_eq!(rows.len(), 1, "same labels, one key");
+        let mut renamed = labelled.clone();
+        renamed.meta.name = "api".into();
+        assert_ne!(labelled, renamed);
     }
 }

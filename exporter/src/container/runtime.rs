@@ -1,23 +1,34 @@
-//! Container names, images and Kubernetes identity from the OCI runtime's state files, the
-//! same files runc, containerd and Docker leave on every node:
+//! Container names, images and Kubernetes identity, and the details Falco's container fields
+//! read (privileged, start time, mounts), from the OCI runtime's state files, the same files
+//! runc, containerd and Docker leave on every node:
 //! `/run/runc/<id>/state.json`, `/run/containerd/runc/<namespace>/<id>/state.json`,
 //! `/run/docker/runtime-runc/moby/<id>/state.json`, and Docker's
-//! `/var/lib/docker/containers/<id>/config.v2.json`.
+//! `/var/lib/docker/containers/<id>/config.v2.json` and `hostconfig.json`.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     path::{Path, PathBuf},
 };
 
 use serde::Deserialize;
 
-/// Identity beyond the id; empty strings where the runtime does not say.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+use crate::rules::event::{capability_bit, Mount, CAPABILITIES};
+
+/// What the runtime records of a container beyond its id; empty strings, `None` and no mounts
+/// where the runtime does not say.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContainerMeta {
     pub name: String,
     pub image: String,
     pub pod: String,
     pub namespace: String,
+    /// Docker's `--privileged`; for a runc state, whether the container holds every capability
+    /// the host can give (see [`RuntimeSources::host_capabilities`]).
+    pub privileged: Option<bool>,
+    /// When the container started (Docker) or was created (runc), ns since the Unix epoch.
+    pub start_ts: Option<u64>,
+    /// The host paths bound into the container, in the runtime's order.
+    pub mounts: Vec<Mount>,
 }
 
 /// One container the runtime knows, keyed by id and by its cgroup v2 path.
@@ -29,13 +40,16 @@ pub struct RuntimeRecord {
     pub meta: ContainerMeta,
 }
 
-/// Where to look. The defaults are the paths runtimes use on a node.
+/// Where to look, and what the host can give. The defaults are the paths runtimes use on a node.
 #[derive(Debug, Clone)]
 pub struct RuntimeSources {
     /// Directories holding `<id>/state.json`, or `<namespace>/<id>/state.json`.
     pub state_dirs: Vec<PathBuf>,
-    /// Docker's container directory (`<id>/config.v2.json`).
+    /// Docker's container directory (`<id>/config.v2.json`, `<id>/hostconfig.json`).
     pub docker_containers: PathBuf,
+    /// The capabilities a process on this host can hold, as a bit mask: what a privileged
+    /// container gets (`docker run --privileged`, Kubernetes' `privileged: true`).
+    pub host_capabilities: u64,
 }
 
 impl Default for RuntimeSources {
@@ -46,6 +60,7 @@ impl Default for RuntimeSources {
                 .map(PathBuf::from)
                 .collect(),
             docker_containers: PathBuf::from("/var/lib/docker/containers"),
+            host_capabilities: crate::privileges::host_bounding_set(),
         }
     }
 }
@@ -64,22 +79,17 @@ impl RuntimeIndex {
         let mut index = RuntimeIndex::default();
         for dir in &sources.state_dirs {
             for state_file in state_files(dir) {
-                match std::fs::read(&state_file)
-                    .map_err(|e| e.to_string())
-                    .and_then(|bytes| parse_state_json(&bytes, cgroup_root).map_err(|e| e.to_string()))
-                {
-                    Ok(record) => index.insert(record),
-                    Err(cause) => tracing::debug!(file = %state_file.display(), %cause, "skipping runtime state"),
+                let parse = |bytes: &[u8]| parse_state_json(bytes, cgroup_root, sources.host_capabilities);
+                if let Some(record) = read_record(&state_file, parse) {
+                    index.insert(record);
                 }
             }
         }
         for record in index.by_id.values_mut() {
-            let config = sources.docker_containers.join(&record.id).join("config.v2.json");
-            if let Ok(bytes) = std::fs::read(&config) {
-                match parse_docker_config(&bytes) {
-                    Ok(docker) => record.meta.fill_from(&docker),
-                    Err(cause) => tracing::debug!(file = %config.display(), %cause, "skipping docker config"),
-                }
+            let dir = sources.docker_containers.join(&record.id);
+            if let Some(mut docker) = read_record(&dir.join("config.v2.json"), parse_docker_config) {
+                docker.privileged = read_record(&dir.join("hostconfig.json"), parse_docker_hostconfig).flatten();
+                record.meta.merge_docker(docker);
             }
         }
         index
@@ -101,19 +111,36 @@ impl RuntimeIndex {
     }
 }
 
+/// Reads and parses one runtime file; `None` when it is absent, unreadable or malformed (logged
+/// at debug: runtimes rewrite these files while containers start and stop).
+fn read_record<T>(file: &Path, parse: impl FnOnce(&[u8]) -> Result<T, serde_json::Error>) -> Option<T> {
+    let parsed = match std::fs::read(file) {
+        Ok(bytes) => parse(&bytes).map_err(|e| e.to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => Err(e.to_string()),
+    };
+    parsed.map_err(|cause| tracing::debug!(file = %file.display(), %cause, "skipping runtime record")).ok()
+}
+
 impl ContainerMeta {
-    /// Fills what is still empty (state labels win over Docker's config).
-    fn fill_from(&mut self, other: &ContainerMeta) {
+    /// Adds Docker's own record to the runc state Docker wrote. The state's labels win (they
+    /// carry the Kubernetes identity). Docker's details win: its start time is the start, not
+    /// the creation, `--privileged` is its own word, and its mount points are the user's, without
+    /// the resolv.conf, hostname and hosts files Docker binds into every container.
+    fn merge_docker(&mut self, docker: ContainerMeta) {
         for (mine, theirs) in [
-            (&mut self.name, &other.name),
-            (&mut self.image, &other.image),
-            (&mut self.pod, &other.pod),
-            (&mut self.namespace, &other.namespace),
+            (&mut self.name, docker.name),
+            (&mut self.image, docker.image),
+            (&mut self.pod, docker.pod),
+            (&mut self.namespace, docker.namespace),
         ] {
             if mine.is_empty() {
-                mine.clone_from(theirs);
+                *mine = theirs;
             }
         }
+        self.privileged = docker.privileged.or(self.privileged);
+        self.start_ts = docker.start_ts.or(self.start_ts);
+        self.mounts = docker.mounts;
     }
 
     /// Kubernetes identity from the CRI (containerd, CRI-O) or dockershim label names.
@@ -124,6 +151,7 @@ impl ContainerMeta {
             image: first(&["io.kubernetes.cri.image-name", "io.kubernetes.container.image"]),
             pod: first(&["io.kubernetes.cri.sandbox-name", "io.kubernetes.pod.name"]),
             namespace: first(&["io.kubernetes.cri.sandbox-namespace", "io.kubernetes.pod.namespace"]),
+            ..ContainerMeta::default()
         }
     }
 }
@@ -147,18 +175,26 @@ fn state_files(dir: &Path) -> Vec<PathBuf> {
 #[derive(Deserialize)]
 struct StateJson {
     id: String,
+    /// When runc created the container, RFC 3339 (Go's `time.Time`).
+    #[serde(default)]
+    created: Option<String>,
     #[serde(default)]
     config: StateConfig,
     #[serde(default)]
     cgroup_paths: HashMap<String, String>,
 }
 
+/// libcontainer's config, as runc keeps it in the state.
 #[derive(Deserialize, Default)]
 struct StateConfig {
     #[serde(default)]
     labels: Vec<String>,
     #[serde(default)]
     cgroups: Option<StateCgroups>,
+    #[serde(default)]
+    capabilities: Option<StateCapabilities>,
+    #[serde(default)]
+    mounts: Option<Vec<StateMount>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -167,11 +203,46 @@ struct StateCgroups {
     path: String,
 }
 
+#[derive(Deserialize)]
+struct StateCapabilities {
+    #[serde(rename = "Bounding", default)]
+    bounding: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+struct StateMount {
+    #[serde(default)]
+    source: String,
+    #[serde(default)]
+    destination: String,
+    /// The file system type, `bind` for bind mounts.
+    #[serde(default)]
+    device: String,
+    /// mount(2) flags.
+    #[serde(default)]
+    flags: i64,
+    /// mount(2) propagation flags, applied one after the other.
+    #[serde(default)]
+    propagation_flags: Option<Vec<i64>>,
+}
+
 /// Parses a runc-format `state.json` (runc, containerd and Docker all write this format).
-pub fn parse_state_json(bytes: &[u8], cgroup_root: &Path) -> Result<RuntimeRecord, serde_json::Error> {
+/// `host_capabilities` is [`RuntimeSources::host_capabilities`].
+pub fn parse_state_json(
+    bytes: &[u8],
+    cgroup_root: &Path,
+    host_capabilities: u64,
+) -> Result<RuntimeRecord, serde_json::Error> {
     let state: StateJson = serde_json::from_slice(bytes)?;
     let labels: HashMap<&str, &str> = state.config.labels.iter().filter_map(|l| l.split_once('=')).collect();
-    let meta = ContainerMeta::from_labels(|k| labels.get(k).copied());
+    let mut meta = ContainerMeta::from_labels(|k| labels.get(k).copied());
+    meta.privileged = state
+        .config
+        .capabilities
+        .and_then(|caps| caps.bounding)
+        .map(|bounding| holds_every_capability(&bounding, host_capabilities));
+    meta.start_ts = state.created.as_deref().and_then(parse_rfc3339_ns);
+    meta.mounts = state.config.mounts.unwrap_or_default().into_iter().filter_map(StateMount::into_bind).collect();
     // The unified hierarchy's directory: "" on v2 and hybrid hosts. Else the configured path,
     // unless it is a systemd "slice:prefix:name" triple rather than a path.
     let cgroup_path = state
@@ -186,6 +257,104 @@ pub fn parse_state_json(bytes: &[u8], cgroup_root: &Path) -> Result<RuntimeRecor
     Ok(RuntimeRecord { id: state.id, cgroup_path, meta })
 }
 
+/// Whether a bounding set holds every capability of `host` (a bit mask): what `docker run
+/// --privileged` and Kubernetes' `privileged: true` give, and no other container has. Only the
+/// capabilities this build names can be compared.
+fn holds_every_capability(bounding: &[String], host: u64) -> bool {
+    let named = u64::MAX >> (64 - CAPABILITIES.len());
+    let held = bounding.iter().filter_map(|name| capability_bit(name)).fold(0, |mask, bit| mask | bit);
+    held & host & named == host & named
+}
+
+impl StateMount {
+    /// The mount as Falco shows it, if it binds a host path. The runtime's own file systems
+    /// (proc, sysfs, tmpfs /dev, devpts, mqueue, cgroup) are in every container and come from no
+    /// host path; Docker's mount points and the CRI's mount list leave them out too.
+    fn into_bind(self) -> Option<Mount> {
+        if self.device != "bind" && self.flags & libc::MS_BIND as i64 == 0 {
+            return None;
+        }
+        let mode = if self.flags & libc::MS_RDONLY as i64 != 0 { "ro" } else { "rw" };
+        let propagation = propagation_name(&self.propagation_flags.unwrap_or_default());
+        Some(Mount { source: self.source, dest: self.destination, mode: mode.into(), propagation })
+    }
+}
+
+/// `rshared`, `slave`, ... (Docker's spelling) of mount(2) propagation flags; empty when they
+/// set none. Each entry is applied in turn, so the last one that sets a type holds.
+fn propagation_name(flags: &[i64]) -> String {
+    const TYPES: [(libc::c_ulong, &str); 4] = [
+        (libc::MS_SHARED, "shared"),
+        (libc::MS_SLAVE, "slave"),
+        (libc::MS_PRIVATE, "private"),
+        (libc::MS_UNBINDABLE, "unbindable"),
+    ];
+    flags
+        .iter()
+        .rev()
+        .find_map(|&f| {
+            let (_, name) = TYPES.iter().find(|(bit, _)| f & *bit as i64 != 0)?;
+            let recursive = if f & libc::MS_REC as i64 != 0 { "r" } else { "" };
+            Some(format!("{recursive}{name}"))
+        })
+        .unwrap_or_default()
+}
+
+/// Nanoseconds since the Unix epoch of an RFC 3339 time as Go writes one
+/// (`2026-12-06T09:05:10.52259972Z`: 0 to 9 fraction digits, `Z` or `+hh:mm`); `None` for
+/// anything else and for times before the epoch (Docker's zero time means "never").
+fn parse_rfc3339_ns(text: &str) -> Option<u64> {
+    let b = text.as_bytes();
+    let separators = [(4, b'-'), (7, b'-'), (13, b':'), (16, b':')];
+    if b.len() < 20 || !matches!(b[10], b'T' | b't') || separators.iter().any(|&(i, c)| b[i] != c) {
+        return None;
+    }
+    let number = |from: usize, to: usize| -> Option<i64> {
+        let digits = text.get(from..to)?;
+        digits.bytes().all(|c| c.is_ascii_digit()).then(|| digits.parse().ok())?
+    };
+    let (year, month, day) = (number(0, 4)?, number(5, 7)?, number(8, 10)?);
+    let (hour, minute, second) = (number(11, 13)?, number(14, 16)?, number(17, 19)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let mut rest = text.get(19..)?;
+    let mut nanos = 0;
+    if let Some(fraction) = rest.strip_prefix('.') {
+        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
+        if !(1..=9).contains(&digits) {
+            return None;
+        }
+        nanos = number(20, 20 + digits)? * 10_i64.pow(9 - digits as u32);
+        rest = fraction.get(digits..)?;
+    }
+    let offset = match rest.as_bytes() {
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let at = text.len() - 5;
+            let seconds = number(at, at + 2)? * 3600 + number(at + 3, at + 5)? * 60;
+            if *sign == b'-' {
+                -seconds
+            } else {
+                seconds
+            }
+        }
+        _ => return None,
+    };
+    let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset;
+    u64::try_from(seconds).ok()?.checked_mul(1_000_000_000)?.checked_add(u64::try_from(nanos).ok()?)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct DockerConfig {
@@ -193,6 +362,11 @@ struct DockerConfig {
     name: String,
     #[serde(default)]
     config: DockerContainerConfig,
+    #[serde(default)]
+    state: DockerState,
+    /// By destination.
+    #[serde(default)]
+    mount_points: Option<BTreeMap<String, DockerMountPoint>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -204,7 +378,29 @@ struct DockerContainerConfig {
     labels: Option<HashMap<String, String>>,
 }
 
-/// Parses Docker's `config.v2.json`: the container name, image and (dockershim) pod labels.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct DockerState {
+    #[serde(default)]
+    started_at: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DockerMountPoint {
+    /// Empty for a named volume: Docker keeps its path with the volume, not here.
+    #[serde(default)]
+    source: String,
+    #[serde(default)]
+    destination: String,
+    #[serde(rename = "RW", default)]
+    rw: Option<bool>,
+    #[serde(default)]
+    propagation: String,
+}
+
+/// Parses Docker's `config.v2.json`: the container name, image and (dockershim) pod labels, the
+/// start time and the mount points. Whether it is privileged is in `hostconfig.json`.
 pub fn parse_docker_config(bytes: &[u8]) -> Result<ContainerMeta, serde_json::Error> {
     let docker: DockerConfig = serde_json::from_slice(bytes)?;
     let labels = docker.config.labels.unwrap_or_default();
@@ -215,12 +411,44 @@ pub fn parse_docker_config(bytes: &[u8]) -> Result<ContainerMeta, serde_json::Er
     if meta.image.is_empty() {
         meta.image = docker.config.image;
     }
+    meta.start_ts = parse_rfc3339_ns(&docker.state.started_at);
+    meta.mounts = docker
+        .mount_points
+        .unwrap_or_default()
+        .into_values()
+        .map(|m| Mount {
+            source: m.source,
+            dest: m.destination,
+            mode: m.rw.map(|rw| if rw { "rw" } else { "ro" }).unwrap_or_default().into(),
+            propagation: m.propagation,
+        })
+        .collect();
     Ok(meta)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DockerHostConfig {
+    #[serde(default)]
+    privileged: Option<bool>,
+}
+
+/// Parses Docker's `hostconfig.json`: `--privileged`, if it says.
+pub fn parse_docker_hostconfig(bytes: &[u8]) -> Result<Option<bool>, serde_json::Error> {
+    Ok(serde_json::from_slice::<DockerHostConfig>(bytes)?.privileged)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// This machine's bounding set, where the sample states were written: every capability but
+    /// CAP_SYS_RESOURCE (the VM's init dropped it, so no container here can have it).
+    const HOST: u64 = 0x1ff_feff_ffff;
+
+    fn mount(source: &str, dest: &str, mode: &str, propagation: &str) -> Mount {
+        Mount { source: source.into(), dest: dest.into(), mode: mode.into(), propagation: propagation.into() }
+    }
 
     fn sample(name: &str) -> Vec<u8> {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/runtime").join(name);
@@ -229,7 +457,7 @@ mod tests {
 
     #[test]
     fn containerd_cri_state() {
-        let record = parse_state_json(&sample("containerd-state.json"), Path::new("/sys/fs/cgroup")).unwrap();
+        let record = parse_state_json(&sample("containerd-state.json"), Path::new("/sys/fs/cgroup"), HOST).unwrap();
         assert_eq!(record.id, "8d2f0c1b7a6e5d4c3b2a19087f6e5d4c3b2a19087f6e5d4c3b2a19087f6e5d4c");
         assert_eq!(
             record.cgroup_path.as_deref(),
@@ -242,13 +470,18 @@ mod tests {
                 image: "docker.io/library/nginx:1.25".into(),
                 pod: "web-7d9c8b6f5-x2x4z".into(),
                 namespace: "shop".into(),
+                // No capabilities and no mounts in this record: unknown, not false.
+                privileged: None,
+                start_ts: Some(1_795_166_042_123_456_789),
+                mounts: vec![],
             }
         );
     }
 
     #[test]
     fn runc_state_on_a_hybrid_host() {
-        let record = parse_state_json(&sample("runc-hybrid-state.json"), Path::new("/sys/fs/cgroup/unified")).unwrap();
+        let record =
+            parse_state_json(&sample("runc-hybrid-state.json"), Path::new("/sys/fs/cgroup/unified"), HOST).unwrap();
         assert_eq!(record.id, "web1");
         assert_eq!(
             record.cgroup_path.as_deref(),
@@ -259,11 +492,11 @@ mod tests {
     }
 
     #[test]
-    fn docker_state_plus_config_v2() {
-        let record = parse_state_json(&sample("docker-state.json"), Path::new("/sys/fs/cgroup")).unwrap();
+    fn docker_state_plus_config_v2_and_hostconfig() {
+        let record = parse_state_json(&sample("docker-state.json"), Path::new("/sys/fs/cgroup"), HOST).unwrap();
         // Docker's systemd driver stores "system.slice:docker:<id>", not a path: no cgroup path.
         assert_eq!(record.cgroup_path, None);
-        assert_eq!(record.meta, ContainerMeta::default());
+        assert_eq!(record.meta.name, "");
         let docker = parse_docker_config(&sample("docker-config.v2.json")).unwrap();
         assert_eq!(
             docker,
@@ -271,9 +504,47 @@ mod tests {
                 name: "redis-cache".into(),
                 image: "redis:7-alpine".into(),
                 pod: "".into(),
-                namespace: "".into()
+                namespace: "".into(),
+                privileged: None,
+                start_ts: Some(1_795_766_400_418_503_114),
+                mounts: vec![
+                    // A named volume: Docker keeps its path with the volume.
+                    mount("", "/data", "rw", ""),
+                    mount("/var/run/docker.sock", "/var/run/docker.sock", "ro", "rprivate"),
+                ],
             }
         );
+        assert_eq!(parse_docker_hostconfig(&sample("docker-hostconfig.json")).unwrap(), Some(true));
+    }
+
+    #[test]
+    fn dockers_record_wins_over_the_runc_state_it_wrote() {
+        let tmp = tempfile::tempdir().unwrap();
+        let id = "b41f0e5c9d8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c";
+        let (state, docker) = (tmp.path().join("moby").join(id), tmp.path().join("containers").join(id));
+        std::fs::create_dir_all(&state).unwrap();
+        std::fs::create_dir_all(&docker).unwrap();
+        std::fs::write(state.join("state.json"), sample("docker-state.json")).unwrap();
+        std::fs::write(docker.join("config.v2.json"), sample("docker-config.v2.json")).unwrap();
+        let sources = RuntimeSources {
+            state_dirs: vec![tmp.path().join("moby")],
+            docker_containers: tmp.path().join("containers"),
+            host_capabilities: HOST,
+        };
+        let scan = || RuntimeIndex::scan(&sources, Path::new("/sys/fs/cgroup")).by_id(id).unwrap().meta.clone();
+        // Without hostconfig.json the state decides: every capability, as `--cap-add ALL` gives.
+        let meta = scan();
+        assert_eq!((meta.name.as_str(), meta.privileged), ("redis-cache", Some(true)));
+        // Docker's start, not runc's creation; Docker's mount points, not its own resolv.conf,
+        // hostname and hosts binds.
+        assert_eq!(meta.start_ts, Some(1_795_766_400_418_503_114));
+        let dests: Vec<&str> = meta.mounts.iter().map(|m| m.dest.as_str()).collect();
+        assert_eq!(dests, ["/data", "/var/run/docker.sock"]);
+        // `--cap-add ALL` without `--privileged`: Docker's word.
+        std::fs::write(docker.join("hostconfig.json"), br#"{"Privileged":false,"CapAdd":["ALL"]}"#).unwrap();
+        assert_eq!(scan().privileged, Some(false));
+        std::fs::write(docker.join("hostconfig.json"), sample("docker-hostconfig.json")).unwrap();
+        assert_eq!(scan().privileged, Some(true));
     }
 
     #[test]
@@ -286,16 +557,18 @@ mod tests {
                 name: "app".into(),
                 image: "sha256:abc".into(),
                 pod: "pod-1".into(),
-                namespace: "prod".into()
+                namespace: "prod".into(),
+                ..ContainerMeta::default()
             }
         );
     }
 
     #[test]
     fn malformed_state_is_an_error_not_a_panic() {
-        assert!(parse_state_json(b"{", Path::new("/")).is_err());
-        assert!(parse_state_json(b"{\"config\":{}}", Path::new("/")).is_err()); // no id
+        assert!(parse_state_json(b"{", Path::new("/"), HOST).is_err());
+        assert!(parse_state_json(b"{\"config\":{}}", Path::new("/"), HOST).is_err()); // no id
         assert!(parse_docker_config(br#"{"Name": 5}"#).is_err());
+        assert!(parse_docker_hostconfig(br#"{"Privileged": "yes"}"#).is_err());
     }
 
     #[test]
@@ -313,6 +586,7 @@ mod tests {
         let sources = RuntimeSources {
             state_dirs: vec![tmp.path().join("runc"), tmp.path().join("containerd")],
             docker_containers: tmp.path().join("docker"),
+            host_capabilities: HOST,
         };
         let index = RuntimeIndex::scan(&sources, Path::new("/sys/fs/cgroup/unified"));
         assert_eq!(index.by_id("web1").unwrap().meta.name, "web");
@@ -321,5 +595,76 @@ mod tests {
         assert_eq!(by_path.id, "web1");
         assert!(index.by_id("8d2f0c1b7a6e5d4c3b2a19087f6e5d4c3b2a19087f6e5d4c3b2a19087f6e5d4c").is_some());
         assert!(index.by_id("broken").is_none());
+    }
+
+    /// States runc 1.1.5 wrote for a container from `runc spec` with a read-only, rslave bind
+    /// mount, and for one with every capability of this host, devices `a *:* rwm` and an rw,
+    /// rshared bind mount.
+    #[test]
+    fn real_runc_states_privileged_start_and_mounts() {
+        let cgroup_root = Path::new("/sys/fs/cgroup");
+        let default = parse_state_json(&sample("runc-default-state.json"), cgroup_root, HOST).unwrap();
+        assert_eq!(default.id, "tw-default");
+        assert_eq!(default.meta.name, "default");
+        assert_eq!(default.meta.privileged, Some(false));
+        assert_eq!(default.meta.start_ts, Some(1_796_548_049_751_179_578));
+        // proc, /dev, /dev/pts, /dev/shm, /dev/mqueue, /sys and /sys/fs/cgroup are not host paths.
+        assert_eq!(default.meta.mounts, [mount("/tmp/tw-host/srv", "/data", "ro", "rslave")]);
+
+        let privileged = parse_state_json(&sample("runc-privileged-state.json"), cgroup_root, HOST).unwrap();
+        assert_eq!(privileged.meta.privileged, Some(true));
+        assert_eq!(privileged.meta.mounts, [mount("/tmp/tw-host/docker-run", "/var/run/docker", "rw", "rshared")]);
+        // On a host whose init holds every capability the kernel knows, the same container
+        // lacks CAP_SYS_RESOURCE: not privileged there.
+        let all_known = (1u64 << CAPABILITIES.len()) - 1;
+        let elsewhere = parse_state_json(&sample("runc-privileged-state.json"), cgroup_root, all_known).unwrap();
+        assert_eq!(elsewhere.meta.privileged, Some(false));
+    }
+
+    #[test]
+    fn a_runtime_that_does_not_say_leaves_the_details_unset() {
+        let state = br#"{"id":"x","created":"yesterday","config":{"labels":[],"capabilities":null,"mounts":null}}"#;
+        let meta = parse_state_json(state, Path::new("/"), HOST).unwrap().meta;
+        assert_eq!((meta.privileged, meta.start_ts, meta.mounts), (None, None, vec![]));
+        let docker = parse_docker_config(
+            br#"{"State":{"StartedAt":"0001-01-01T00:00:00Z"},"MountPoints":{"/m":{"Destination":"/m"}}}"#,
+        )
+        .unwrap();
+        assert_eq!((docker.start_ts, docker.mounts), (None, vec![mount("", "/m", "", "")]));
+        assert_eq!(parse_docker_hostconfig(b"{}").unwrap(), None);
+    }
+
+    #[test]
+    fn propagation_names() {
+        let (rec, shared, slave, private) = (0x4000, 0x10_0000, 0x8_0000, 0x4_0000);
+        assert_eq!(propagation_name(&[]), "");
+        assert_eq!(propagation_name(&[shared | rec]), "rshared");
+        assert_eq!(propagation_name(&[slave]), "slave");
+        assert_eq!(propagation_name(&[private | rec, shared]), "shared", "the last one holds");
+        assert_eq!(propagation_name(&[0x2_0000]), "unbindable");
+    }
+
+    #[test]
+    fn rfc3339_times() {
+        assert_eq!(parse_rfc3339_ns("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_rfc3339_ns("2026-12-06T09:05:10.52259972Z"), Some(1_796_547_910_522_599_720));
+        assert_eq!(parse_rfc3339_ns("2024-02-29T23:59:59.000000001Z"), Some(1_709_251_199_000_000_001));
+        assert_eq!(parse_rfc3339_ns("2026-12-06T11:05:10+02:00"), parse_rfc3339_ns("2026-12-06T09:05:10Z"));
+        assert_eq!(parse_rfc3339_ns("2026-12-06T08:35:10.5-00:30"), parse_rfc3339_ns("2026-12-06T09:05:10.5Z"));
+        for bad in [
+            "0001-01-01T00:00:00Z",
+            "",
+            "2026-12-06",
+            "2026-12-06 09:05:10Z",
+            "2026-13-06T09:05:10Z",
+            "2026-12-06T09:05:10.Z",
+            "2026-12-06T09:05:10.1234567890Z",
+            "2026-12-06T09:05:10",
+            "2026-12-06T09:05:10+0200",
+            "2026-12-06T09:05:1éZ",
+            "2026-12-06T09:05:10Zjunk",
+        ] {
+            assert_eq!(parse_rfc3339_ns(bad), None, "{bad}");
+        }
     }
 }

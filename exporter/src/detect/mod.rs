@@ -260,10 +260,12 @@ fn rule_container(container: &Container) -> Option<rules::Container> {
         id: container.id.clone(),
         name: container.meta.name.clone(),
         image: container.meta.image.clone(),
-        privileged: false,
+        // The field is a plain boolean, as in Falco: a runtime that does not say reads false.
+        privileged: container.meta.privileged.unwrap_or(false),
         pod: Some(container.meta.pod.clone()).filter(|p| !p.is_empty()),
         namespace: Some(container.meta.namespace.clone()).filter(|n| !n.is_empty()),
-        ..rules::Container::default()
+        start_ts: container.meta.start_ts,
+        mounts: container.meta.mounts.clone(),
     })
 }
 
@@ -323,5 +325,34 @@ pub fn run(
             };
             detector.apply_lifecycle(&mut queue);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{container::runtime::ContainerMeta, rules::event::Mount};
+
+    #[test]
+    fn the_rules_see_the_runtimes_details() {
+        let mount = Mount {
+            source: "/run/docker.sock".into(),
+            dest: "/var/run/docker.sock".into(),
+            mode: "rw".into(),
+            propagation: "rprivate".into(),
+        };
+        let meta = ContainerMeta {
+            name: "ci".into(),
+            privileged: Some(true),
+            start_ts: Some(42),
+            mounts: vec![mount.clone()],
+            ..Default::default()
+        };
+        let seen = rule_container(&Container { id: "abc".into(), meta }).expect("a container");
+        assert_eq!((seen.privileged, seen.start_ts, seen.mounts), (true, Some(42), vec![mount]));
+        let unknown =
+            rule_container(&Container { id: "abc".into(), meta: ContainerMeta::default() }).expect("a container");
+        assert_eq!((unknown.privileged, unknown.start_ts, unknown.mounts), (false, None, vec![]));
+        assert_eq!(rule_container(&Container::labelled(Container::HOST_ID)), None);
     }
 }

@@ -246,9 +246,7 @@ fn write_rule_matches(out: &mut String, matches: &[(MatchKey, u64)], evaluated: 
 
 /// `container_id="..",container_name="..",image="..",pod="..",namespace=".."`, escaped.
 fn push_container_labels(out: &mut String, container: &Container) {
-    let values =
-        [&container.id, &container.meta.name, &container.meta.image, &container.meta.pod, &container.meta.namespace];
-    for (i, (name, value)) in CONTAINER_LABELS.iter().zip(values).enumerate() {
+    for (i, (name, value)) in CONTAINER_LABELS.iter().zip(container.labels()).enumerate() {
         if i > 0 {
             out.push(',');
         }
@@ -323,6 +321,7 @@ mod tests {
                 image: "nginx:1.25".into(),
                 pod: "web-0".into(),
                 namespace: "shop \"eu\"\\\n".into(),
+                ..ContainerMeta::default()
             },
         };
         let host = Container { id: "host".into(), meta: ContainerMeta::default() };

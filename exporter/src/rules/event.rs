@@ -280,7 +280,7 @@ pub struct Container {
 }
 
 /// One mount of a container (`container.mounts`, `container.mount.dest[...]`).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Mount {
     pub source: String,
