@@ -113,6 +113,10 @@ pub struct RunArgs {
     /// (hosts file then DNS, refreshed every minute, as Falco), hosts (the hosts file only) or off.
     #[arg(long = "names.resolve", value_enum, default_value_t = Resolution::System)]
     pub names_resolve: Resolution,
+
+    /// The hosts file `--names.resolve hosts` reads (re-read at every refresh).
+    #[arg(long = "names.hosts-file", value_name = "FILE", default_value = crate::rules::names::HOSTS_FILE)]
+    pub names_hosts_file: PathBuf,
 }
 
 impl RunArgs {

@@ -15,36 +15,20 @@ mod common;
 use std::time::Duration;
 
 use common::attack::{
-    accept_on, alerts_matching, expect_detection, expect_no_detection, host_address, suite_exporter, Action, Detection,
-    Opts, Target,
+    self, accept_on, alerts_matching, expect_detection, expect_no_detection, host_address, suite_exporter, Action,
+    Detection, Opts, Target,
 };
 use common::{kernel_available, sample, Exporter, SHIPPED_RULES};
 
 /// Runs the benign twin's action, then the attack's, each in a container of its own with
-/// `opts`; asserts the attack is detected (counter under its exact labels and alert line, within
-/// 2 s of the action's start) and the twin is not. The twin goes first: events are evaluated in
-/// order, so once the attack's alert is seen the twin's events have been evaluated too. One
-/// action, one detection: a miss fails, with the events lost meanwhile in the message.
+/// `opts` ([`check_twins`]).
 fn check(rule: &str, priority: &str, attack: &str, benign: &str, opts: Opts) -> Detection {
     check_twins(rule, priority, (attack, &opts), (benign, &opts))
 }
 
-/// [`check`] with options of its own for each side: `(action, opts)` of the attack and the twin.
+/// [`attack::check_twins`] on the suite's exporter.
 fn check_twins(rule: &str, priority: &str, attack: (&str, &Opts), benign: (&str, &Opts)) -> Detection {
-    let exporter = suite_exporter();
-    let slug = slug(rule);
-    let twin = Target::new(&format!("benign-{slug}"));
-    Action::start(&twin, benign.0, benign.1).wait_done();
-    let attacker = Target::new(&format!("attack-{slug}"));
-    let mut attack_run = Action::start(&attacker, attack.0, attack.1);
-    let detection = expect_detection(exporter, &mut attack_run, rule, priority);
-    expect_no_detection(exporter, &twin, rule);
-    detection
-}
-
-/// A rule name as a container name: lower case, dashes, at most 24 characters.
-fn slug(rule: &str) -> String {
-    rule.chars().take(24).map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect()
+    attack::check_twins(suite_exporter(), rule, priority, attack, benign).0
 }
 
 fn field<'a>(detection: &'a Detection, name: &str) -> &'a serde_json::Value {

@@ -189,7 +189,10 @@ fn container_mounts_and_start() {
 
 #[test]
 fn address_names_come_from_the_resolved_names_rules_mention() {
-    crate::rules::names::set_resolution(crate::rules::names::Resolution::Hosts);
+    crate::rules::names::set_resolution(
+        crate::rules::names::Resolution::Hosts,
+        std::path::Path::new(crate::rules::names::HOSTS_FILE),
+    );
     let mut e = ev();
     if let Some(fd) = e.fd.as_mut() {
         fd.rip = Some("127.0.0.1".parse().unwrap());
