@@ -99,6 +99,22 @@ fn contact_k8s_api_server_from_container() {
     assert_eq!(field(&d, "fd.name"), format!("{K8S_API_ADDRESS}:{port}").as_str(), "{}", d.alert);
 }
 
+/// event-generator's action: an AF_PACKET raw socket (a sniffer), with CAP_NET_RAW as Docker
+/// grants it by default (runc's default spec does not); the twin opens a UDP socket.
+#[test]
+fn packet_socket_created_in_container() {
+    kernel_test!(packet_socket_created_in_container);
+    let d = check(
+        "Packet socket created in container",
+        "notice",
+        "/bin/tw-helper socket packet",
+        "/bin/tw-helper socket inet",
+        Opts { caps: vec!["CAP_NET_RAW"], ..Opts::default() },
+    );
+    let args = field(&d, "evt.args").as_str().unwrap_or_default();
+    assert!(args.contains("domain=AF_PACKET"), "{}", d.alert);
+}
+
 /// event-generator runs `ssh -p 2222 example.com`; here the ssh client (the helper under that
 /// name) connects to a port of Falco's `ssh_non_standard_ports` on this host's address, where the
 /// test listens; the twin connects the same way to port 22.
@@ -110,4 +126,32 @@ fn disallowed_ssh_connection_non_standard_port() {
     let (attack, twin) = (format!("/bin/ssh -p 8443 {ip}"), format!("/bin/ssh -p 22 {ip}"));
     let d = check("Disallowed SSH Connection Non Standard Port", "notice", &attack, &twin, host_network());
     assert_eq!(field(&d, "fd.name"), format!("{ip}:8443").as_str(), "{}", d.alert);
+}
+
+// ---- processes ----------------------------------------------------------------------------------
+
+/// PTRACE_ATTACH to a child; the twin peeks into a child it does not trace (fails with ESRCH).
+#[test]
+fn ptrace_attached_to_process() {
+    kernel_test!(ptrace_attached_to_process);
+    check(
+        "PTRACE attached to process",
+        "warning",
+        "/bin/tw-helper ptrace-attach",
+        "/bin/tw-helper ptrace-peek",
+        Opts::default(),
+    );
+}
+
+/// A child asks to be traced by its parent (PTRACE_TRACEME), as anti-debugging malware does.
+#[test]
+fn ptrace_anti_debug_attempt() {
+    kernel_test!(ptrace_anti_debug_attempt);
+    check(
+        "PTRACE anti-debug attempt",
+        "notice",
+        "/bin/tw-helper ptrace-traceme",
+        "/bin/tw-helper ptrace-peek",
+        Opts::default(),
+    );
 }

@@ -16,8 +16,9 @@
 //! | unlink / unlinkat | `path` / `dirfd`, `name`, `flags` | the name removed |
 //! | mkdir(at), rmdir, chdir, chroot | (`dirfd`), `path`, (`mode`) | the directory |
 //! | mount / umount2 | `dev` (resolved only if it has a `/`), `dir`, `flags` / `name`, `flags` | the mount point |
+//! | socket | `domain` (`AF_INET`, `AF_PACKET`, ...; a number if unnamed), `type`, `proto` (numbers) | ipv4/ipv6 (`l4proto` from the type), unix, netlink: `num` = result |
 //! | connect, bind / sendto | `fd`, `addr` / `fd`, `size`, `addr` | the socket (see below) |
-//! | ptrace | `request`, `pid`, `addr`, `data` (numbers) | |
+//! | ptrace | `request` (Falco's name: `PTRACE_ATTACH`, ..., `PTRACE_UNKNOWN`), `pid`, `addr`, `data` | |
 //! | setuid, setreuid, setresuid (gid alike) | `uid` / `ruid`, `euid` / `ruid`, `euid`, `suid` | |
 //! | setns / unshare | `fd`, `nstype` / `flags` (CLONE_* text) | |
 //! | init_module / finit_module | `len` / `fd`, `flags` | finit_module: the module file |

@@ -1,6 +1,8 @@
-//! Socket syscalls: the address passed to connect, bind and sendto, and the socket as `fd`.
+//! Socket syscalls: the address passed to connect, bind and sendto, and the socket as `fd`;
+//! a new socket's family, type and protocol.
 
 use super::cx::Cx;
+use super::flags::SOCKET_FAMILIES;
 use super::sockaddr::{parse_sockaddr, write_addr, SockAddr};
 use crate::rules::Role;
 use std::fmt::Write as _;
@@ -8,6 +10,7 @@ use std::fmt::Write as _;
 /// The socket syscalls the decoder names arguments of.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum NetCall {
+    Socket,
     Connect,
     Bind,
     Sendto,
@@ -17,6 +20,7 @@ impl NetCall {
     pub(super) fn of(name: &str) -> Option<NetCall> {
         use NetCall::*;
         Some(match name {
+            "socket" => Socket,
             "connect" => Connect,
             "bind" => Bind,
             "sendto" => Sendto,
@@ -29,6 +33,7 @@ impl Cx<'_> {
     pub(super) fn decode_network(&mut self, call: NetCall) {
         use NetCall::*;
         match call {
+            Socket => self.new_socket(),
             Connect | Bind => {
                 let fd = self.int32(0);
                 self.args.int("fd", fd);
@@ -42,6 +47,37 @@ impl Cx<'_> {
                     self.socket(fd, false, "udp");
                 }
             }
+        }
+    }
+
+    /// socket(2) as Falco renders it: `domain` by name (`AF_PACKET`), `type` and `proto` as
+    /// numbers (`type` keeps SOCK_NONBLOCK/SOCK_CLOEXEC); the new descriptor as `fd` for the
+    /// families `fd.type` names.
+    fn new_socket(&mut self) {
+        let (domain, kind, proto) = (self.arg(0) & 0xffff_ffff, self.u32(1), self.u32(2));
+        self.enum_arg("domain", domain, &SOCKET_FAMILIES);
+        self.args.int("type", kind);
+        self.args.int("proto", proto);
+        let fd_type = match domain {
+            1 => "unix",
+            2 => "ipv4",
+            10 => "ipv6",
+            16 => "netlink",
+            _ => return,
+        };
+        let res = self.raw.res;
+        let f = self.fd();
+        f.num = res;
+        f.kind.push_str(fd_type);
+        f.nameraw = None;
+        if fd_type.starts_with("ipv") {
+            // The low bits of `type` are the socket type; the rest are creation flags.
+            f.l4proto = match kind & 0xf {
+                1 => Some("tcp".to_owned()),
+                2 => Some("udp".to_owned()),
+                3 => Some("raw".to_owned()),
+                _ => None,
+            };
         }
     }
 

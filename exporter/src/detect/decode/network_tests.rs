@@ -45,3 +45,22 @@ fn sockets() {
     assert_eq!(args(&ev), [("fd", i(6)), ("size", i(12))]);
     assert!(ev.fd.is_none());
 }
+
+/// socket(2) as Falco renders it: the family by name, type and protocol as numbers.
+#[test]
+fn new_sockets() {
+    let mut r = rec("socket", 3);
+    r.args[..3].copy_from_slice(&[17, 3, 0x0300]); // AF_PACKET, SOCK_RAW, htons(ETH_P_ALL)
+    let ev = decode(&r);
+    assert_eq!(args(&ev), [("domain", s("AF_PACKET")), ("type", i(3)), ("proto", i(768))]);
+    assert!(ev.fd.is_none(), "fd.type names no packet socket");
+
+    r.args[..3].copy_from_slice(&[2, 1 | 0o2000000, 0]); // AF_INET, SOCK_STREAM|SOCK_CLOEXEC
+    let ev = decode(&r);
+    assert_eq!(ev.args.get("domain"), Some(&s("AF_INET")));
+    let f = fd(&ev);
+    assert_eq!((f.num, f.kind.as_str(), f.l4proto.as_deref()), (3, "ipv4", Some("tcp")));
+
+    r.args[0] = 99;
+    assert_eq!(decode(&r).args.get("domain"), Some(&s("99")), "an unknown family stays a number");
+}

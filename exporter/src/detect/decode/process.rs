@@ -2,7 +2,7 @@
 //! syscalls that change a process: exec, ptrace, credentials, namespaces.
 
 use super::cx::{raw_path, Cx, Last};
-use super::flags::{AT_EMPTY_PATH, AT_FLAGS, AT_SYMLINK_NOFOLLOW, CLONE_FLAGS};
+use super::flags::{AT_EMPTY_PATH, AT_FLAGS, AT_SYMLINK_NOFOLLOW, CLONE_FLAGS, PTRACE_REQUESTS};
 use super::Decoder;
 use crate::detect::process::paths::AT_FDCWD;
 use crate::detect::process::{kernel_str, ProcessTable};
@@ -123,7 +123,10 @@ impl Cx<'_> {
                 self.flags("flags", flags, AT_FLAGS);
             }
             Ptrace => {
-                self.args.int("request", self.arg(0) as i64);
+                // Falco's rules test the request's name (`contains PTRACE_ATTACH`).
+                let request = self.arg(0) & 0xffff_ffff;
+                let name = PTRACE_REQUESTS.iter().find(|(nr, _)| *nr == request).map_or("PTRACE_UNKNOWN", |(_, n)| n);
+                self.args.str("request", name);
                 self.args.int("pid", self.int32(1));
                 self.args.int("addr", self.arg(2) as i64);
                 self.args.int("data", self.arg(3) as i64);
