@@ -12,7 +12,8 @@ use exporter_ebpf::{DropReason, FilterOutcome, SyscallEvent};
 use crate::{
     counting::count_drop,
     prefilter::{count_outcome, judge},
-    stash::{ARG_SPECS, PENDING},
+    socket::describe_socket,
+    stash::{arg_at, ARG_SPECS, PENDING},
 };
 
 /// Candidate events for the user-space evaluator.
@@ -40,6 +41,10 @@ pub fn sys_exit_tracked(ctx: TracePointContext) -> u32 {
         pending.res = ret;
         // An exec changed the name: the rules see the new program.
         pending.comm = bpf_get_current_comm().unwrap_or(pending.comm);
+        // Read after the call: connect's local end and dup's socket are there by now.
+        if let Some(fd) = ARG_SPECS.get(pending.nr).and_then(|s| arg_at(&pending.args, s.sock_fd)) {
+            describe_socket(fd & 0xffff_ffff, pending);
+        }
         judge(pending);
     }
     let _ = PENDING.remove(&tid);

@@ -48,6 +48,21 @@ pub(crate) fn exe_is_memfd() -> Option<bool> {
     Some(&prefix == b"memfd:")
 }
 
+/// The `struct file` behind descriptor `fd` of the current task, with the offsets and the task.
+#[inline(always)]
+pub(crate) fn fd_file(fd: u64) -> Option<(&'static KernelOffsets, *const u8, *const u8)> {
+    let (o, task) = offsets_and_task()?;
+    let files: *const u8 = read_at(task, o.task_files)?;
+    let fdt: *const u8 = read_at(files, o.files_fdt)?;
+    let max_fds: u32 = read_at(fdt, o.fdt_max_fds)?;
+    if fd >= max_fds as u64 {
+        return None;
+    }
+    let fd_array: *const u8 = read_at(fdt, o.fdt_fd)?;
+    let file: *const u8 = read_at(fd_array, (fd * 8) as u32)?;
+    Some((o, task, file))
+}
+
 /// The kernel structure offsets (when user space found them in BTF) and the current task.
 #[inline(always)]
 pub(crate) fn offsets_and_task() -> Option<(&'static KernelOffsets, *const u8)> {

@@ -115,6 +115,22 @@ fn packet_socket_created_in_container() {
     assert!(args.contains("domain=AF_PACKET"), "{}", d.alert);
 }
 
+/// event-generator's action: the accepted end of a loopback TCP connection dup2'd onto stdout;
+/// the twin dup2's one end of a unix socketpair the same way.
+#[test]
+fn redirect_stdout_stdin_to_network_connection_in_container() {
+    kernel_test!(redirect_stdout_stdin_to_network_connection_in_container);
+    let d = check(
+        "Redirect STDOUT/STDIN to Network Connection in Container",
+        "notice",
+        "/bin/tw-helper dup-socket tcp",
+        "/bin/tw-helper dup-socket unix",
+        Opts::default(),
+    );
+    assert_eq!(field(&d, "fd.type"), "ipv4", "{}", d.alert);
+    assert_eq!(field(&d, "fd.sip"), "127.0.0.1", "{}", d.alert);
+}
+
 /// event-generator runs `ssh -p 2222 example.com`; here the ssh client (the helper under that
 /// name) connects to a port of Falco's `ssh_non_standard_ports` on this host's address, where the
 /// test listens; the twin connects the same way to port 22.
@@ -154,4 +170,23 @@ fn ptrace_anti_debug_attempt() {
         "/bin/tw-helper ptrace-peek",
         Opts::default(),
     );
+}
+
+/// event-generator runs insmod in a container; the rule needs CAP_SYS_MODULE in the thread's
+/// effective set, so the twin makes the same call without it. Falco's condition does not test the
+/// result, so a failed load fires it too: on a kernel without module support (no /proc/modules,
+/// CONFIG_MODULES off, as on these VMs) init_module is the kernel's "not implemented" stub, has
+/// no tracepoint, and fails with ENOSYS; the exporter completes such a call at its entry.
+#[test]
+fn linux_kernel_module_injection_detected() {
+    kernel_test!(linux_kernel_module_injection_detected);
+    let load = "echo 'not really a module' > /tmp/rootkit.ko && /bin/tw-helper init-module /tmp/rootkit.ko";
+    let with_module_cap = Opts { writable: true, caps: vec!["CAP_SYS_MODULE"], ..Opts::default() };
+    let without = Opts { writable: true, ..Opts::default() };
+    let d =
+        check_twins("Linux Kernel Module Injection Detected", "warning", (load, &with_module_cap), (load, &without));
+    assert_eq!(field(&d, "evt.type"), "init_module", "{}", d.alert);
+    if !Path::new("/proc/modules").exists() {
+        assert_eq!(field(&d, "evt.res"), "ENOSYS", "no module support: the load fails; {}", d.alert);
+    }
 }

@@ -108,6 +108,8 @@ impl Cx<'_> {
         f.rip = None;
         f.rport = None;
         f.role = Role::Client;
+        f.connected = None;
+        f.name_changed = None;
         f
     }
 
