@@ -142,6 +142,8 @@ fn disallowed_ssh_connection_non_standard_port() {
     let (attack, twin) = (format!("/bin/ssh -p 8443 {ip}"), format!("/bin/ssh -p 22 {ip}"));
     let d = check("Disallowed SSH Connection Non Standard Port", "notice", &attack, &twin, host_network());
     assert_eq!(field(&d, "fd.name"), format!("{ip}:8443").as_str(), "{}", d.alert);
+    // The kernel described the connected socket: its local end is known.
+    assert!(field(&d, "fd.lport").as_u64().is_some_and(|port| port > 0), "{}", d.alert);
 }
 
 // ---- processes ----------------------------------------------------------------------------------
