@@ -41,18 +41,19 @@ pub fn sys_exit_tracked(ctx: TracePointContext) -> u32 {
         pending.res = ret;
         // An exec changed the name: the rules see the new program.
         pending.comm = bpf_get_current_comm().unwrap_or(pending.comm);
-        // Read after the call: connect's local end and dup's socket are there by now.
-        if let Some(fd) = ARG_SPECS.get(pending.nr).and_then(|s| arg_at(&pending.args, s.sock_fd)) {
-            describe_socket(fd & 0xffff_ffff, pending);
-        }
         judge(pending);
     }
     let _ = PENDING.remove(&tid);
     0
 }
 
+/// Sends `event`, first describing the socket its spec names (only events that leave the
+/// kernel pay for it; read after the call, so connect's local end and dup's socket are there).
 #[inline(always)]
-pub(crate) fn send(event: &SyscallEvent, outcome: FilterOutcome) {
+pub(crate) fn send(event: &mut SyscallEvent, outcome: FilterOutcome) {
+    if let Some(fd) = ARG_SPECS.get(event.nr).and_then(|s| arg_at(&event.args, s.sock_fd)) {
+        describe_socket(fd & 0xffff_ffff, event);
+    }
     if EVENTS.output::<SyscallEvent>(event, 0).is_err() {
         count_drop(DropReason::EventRingFull);
     } else {
