@@ -12,7 +12,8 @@ use exporter_ebpf::{DropReason, FilterOutcome, SyscallEvent};
 use crate::{
     counting::count_drop,
     prefilter::{count_outcome, judge},
-    stash::{ARG_SPECS, PENDING},
+    socket::describe_socket,
+    stash::{arg_at, ARG_SPECS, PENDING},
 };
 
 /// Candidate events for the user-space evaluator.
@@ -46,8 +47,13 @@ pub fn sys_exit_tracked(ctx: TracePointContext) -> u32 {
     0
 }
 
+/// Sends `event`, first describing the socket its spec names (only events that leave the
+/// kernel pay for it; read after the call, so connect's local end and dup's socket are there).
 #[inline(always)]
-pub(crate) fn send(event: &SyscallEvent, outcome: FilterOutcome) {
+pub(crate) fn send(event: &mut SyscallEvent, outcome: FilterOutcome) {
+    if let Some(fd) = ARG_SPECS.get(event.nr).and_then(|s| arg_at(&event.args, s.sock_fd)) {
+        describe_socket(fd & 0xffff_ffff, event);
+    }
     if EVENTS.output::<SyscallEvent>(event, 0).is_err() {
         count_drop(DropReason::EventRingFull);
     } else {

@@ -148,7 +148,13 @@ pub struct ArgSpec {
     /// 1 for execve and execveat: a successful exec may report its exit under the other one's
     /// number (this kernel reports a successful execveat's exit as execve's).
     pub exec_family: u8,
-    pub _pad: u8,
+    /// A descriptor argument the exit program describes in `SyscallEvent::sock` (`NO_ARG` for
+    /// none): dup's old descriptor, the socket of connect and sendto.
+    pub sock_fd: u8,
+    /// 1 when this kernel does not implement the syscall (its entry is the `sys_ni_syscall`
+    /// stub, and it has no tracepoints): the result is -ENOSYS, so the entry completes the event.
+    pub enosys: u8,
+    pub _pad: [u8; 3],
 }
 
 impl ArgSpec {
@@ -159,7 +165,9 @@ impl ArgSpec {
         open_flags: NO_ARG,
         returns_fd: 0,
         exec_family: 0,
-        _pad: 0,
+        sock_fd: NO_ARG,
+        enosys: 0,
+        _pad: [0; 3],
     };
 }
 
@@ -321,7 +329,49 @@ pub struct KernelOffsets {
     pub task_cred: u32,
     pub cred_euid: u32,
     pub cred_egid: u32,
+    pub cred_cap_effective: u32,
+    pub cred_cap_permitted: u32,
+    pub task_start_boottime: u32,
     pub valid: u32,
+}
+
+/// Byte offsets in kernel structures (from the kernel's BTF) for describing the socket behind a
+/// descriptor; apart from [`KernelOffsets`] (which finds the descriptor's file) so that a kernel
+/// lacking one of these (no IPv6) keeps its path walk. `valid == 0`: unknown, no description.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SocketOffsets {
+    pub file_private_data: u32,
+    pub socket_sk: u32,
+    pub skc_family: u32,
+    pub skc_state: u32,
+    pub skc_daddr: u32,
+    pub skc_rcv_saddr: u32,
+    pub skc_dport: u32,
+    pub skc_num: u32,
+    pub skc_v6_daddr: u32,
+    pub skc_v6_rcv_saddr: u32,
+    pub sk_type: u32,
+    pub sk_protocol: u32,
+    pub valid: u32,
+}
+
+/// What the exit program read of the socket behind the descriptor `ArgSpec::sock_fd` names
+/// (with `EVENT_SOCKET`): `family` 0 when that descriptor is no socket.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SocketInfo {
+    /// `AF_*`, `SOCK_*` (`sk_type`), `IPPROTO_*` (`sk_protocol`), `TCP_*` state (`skc_state`).
+    pub family: u16,
+    pub sock_type: u16,
+    pub protocol: u16,
+    pub state: u16,
+    /// Local and remote port, host byte order.
+    pub ports: [u16; 2],
+    pub _pad: u32,
+    /// Local and remote address, network byte order: the first 4 bytes for AF_INET, all 16 for
+    /// AF_INET6.
+    pub addrs: [[u8; 16]; 2],
 }
 
 /// `SyscallEvent::flags`: `paths[1]` holds the kernel's name of the opened file (absolute,
@@ -333,6 +383,9 @@ pub const EVENT_MULTI_LINK: u32 = 2;
 /// `SyscallEvent::flags`: the entry already narrowed `rules` and `undecided` by what the caller
 /// passed (see `generation`), so the exit starts from them.
 pub const EVENT_NARROWED: u32 = 4;
+/// `SyscallEvent::flags`: the exit program described the descriptor `ArgSpec::sock_fd` names in
+/// `sock`.
+pub const EVENT_SOCKET: u32 = 8;
 
 /// One syscall some rule may care about, as the kernel sends it on `EVENTS`: captured at entry
 /// (arguments are read before the call changes them), sent at exit with the result.
@@ -372,6 +425,7 @@ pub struct SyscallEvent {
     /// Device (kernel `dev_t`) and inode of the opened file, with `EVENT_RESOLVED_PATH`.
     pub dev: u32,
     pub ino: u64,
+    pub sock: SocketInfo,
     pub paths: [[u8; MAX_PATH]; 2],
 }
 
@@ -413,6 +467,7 @@ pub mod names {
     pub const RULE_HITS: &str = "RULE_HITS";
     pub const FILTER_STATS: &str = "FILTER_STATS";
     pub const OFFSETS: &str = "OFFSETS";
+    pub const SOCKET_OFFSETS: &str = "SOCKET_OFFSETS";
     pub const INODES: &str = "INODES";
     /// The exit program, attached to `syscalls/sys_exit_<name>` of each interesting syscall.
     pub const PROG_SYS_EXIT: &str = "sys_exit_tracked";
@@ -491,6 +546,13 @@ pub struct LifecycleEvent {
     pub child: u32,
     pub uid: u32,
     pub gid: u32,
+    /// Exec: the process's start (`task->start_boottime`, ns after boot, what
+    /// `/proc/<pid>/stat` shows in clock ticks) and the capabilities the exec gave it
+    /// (`cred->cap_effective`, `cap_permitted`). All 0 when the kernel's offsets are unknown,
+    /// and for other kinds.
+    pub start_boottime_ns: u64,
+    pub cap_effective: u64,
+    pub cap_permitted: u64,
     /// Exec: bytes of `filename` including the NUL; 0 for none, negative errno on failure.
     pub filename_len: i32,
     /// Fork: the low 32 bits of the clone flags (`CLONE_PARENT` makes the child a sibling).

@@ -12,7 +12,8 @@
 //!
 //! One file per job: `counting` (the hot path), `stash` (entry records), `exit` (the exit
 //! program and `EVENTS`), `prefilter` and `path_rules` (the rules decided in the kernel),
-//! `path_walk` (naming an opened file), `task` (task-field reads), `lifecycle` (process records).
+//! `path_walk` (naming an opened file), `socket` (describing a descriptor's socket), `task`
+//! (task-field reads), `lifecycle` (process records).
 #![no_std]
 #![no_main]
 
@@ -22,6 +23,7 @@ mod lifecycle;
 mod path_rules;
 mod path_walk;
 mod prefilter;
+mod socket;
 mod stash;
 mod task;
 

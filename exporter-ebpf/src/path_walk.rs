@@ -6,7 +6,7 @@ use exporter_ebpf::{DropReason, SyscallEvent, EVENT_MULTI_LINK, MAX_PATH};
 
 use crate::{
     counting::count_drop,
-    task::{offsets_and_task, read_at, OFFSETS},
+    task::{fd_file, read_at, OFFSETS},
 };
 
 const S_IFMT: u16 = 0o170000;
@@ -28,15 +28,7 @@ static WALK_BUF: PerCpuArray<[u8; 2 * MAX_PATH + MAX_NAME + 1]> = PerCpuArray::w
 /// NUL, or `None` if it cannot (no offsets, deeper than `MAX_COMPONENTS`, longer than `out`).
 #[inline(never)]
 pub(crate) fn name_open_file(fd: u64, event: &mut SyscallEvent) -> Option<usize> {
-    let (o, task) = offsets_and_task()?;
-    let files: *const u8 = read_at(task, o.task_files)?;
-    let fdt: *const u8 = read_at(files, o.files_fdt)?;
-    let max_fds: u32 = read_at(fdt, o.fdt_max_fds)?;
-    if fd >= max_fds as u64 {
-        return None;
-    }
-    let fd_array: *const u8 = read_at(fdt, o.fdt_fd)?;
-    let file: *const u8 = read_at(fd_array, (fd * 8) as u32)?;
+    let (o, task, file) = fd_file(fd)?;
     // The file's identity, for watched files opened through a hard link.
     let inode: *const u8 = read_at(file, o.file_inode)?;
     let sb: *const u8 = read_at(inode, o.inode_sb)?;

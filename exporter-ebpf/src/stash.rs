@@ -16,7 +16,13 @@ use exporter_ebpf::{
     SYSCALL_ARGS_START, SYSCALL_ARG_OFFSETS,
 };
 
-use crate::{counting::count_drop, prefilter::may_match, task::effective_ids};
+use crate::{
+    counting::count_drop,
+    prefilter::{judge, may_match},
+    task::effective_ids,
+};
+
+const ENOSYS: i64 = 38;
 
 /// Bitmap of the syscalls some loaded rule needs events of; written by user space on (re)load.
 #[map]
@@ -97,6 +103,13 @@ pub(crate) fn stash_entry(regs: *const u8, nr: usize, cgroup_id: u64) {
         }
     }
     if !may_match(event) {
+        return;
+    }
+    if spec.enosys == 1 {
+        // Not implemented here: the call can only fail with ENOSYS, and there is no exit
+        // tracepoint to wait for.
+        event.res = -ENOSYS;
+        judge(event);
         return;
     }
     if PENDING.insert(&event.tid, &*event, 0).is_err() {

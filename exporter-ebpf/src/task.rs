@@ -22,6 +22,19 @@ pub(crate) fn effective_ids() -> Option<(u32, u32)> {
     Some((read_at(cred, o.cred_euid)?, read_at(cred, o.cred_egid)?))
 }
 
+/// The current task's start (`start_boottime`, ns after boot) and its effective and permitted
+/// capabilities (`kernel_cap_t`: one u64 since 6.3, two u32 words before, the same 8 bytes).
+#[inline(always)]
+pub(crate) fn start_and_caps() -> Option<(u64, u64, u64)> {
+    let (o, task) = offsets_and_task()?;
+    let cred: *const u8 = read_at(task, o.task_cred)?;
+    Some((
+        read_at(task, o.task_start_boottime)?,
+        read_at(cred, o.cred_cap_effective)?,
+        read_at(cred, o.cred_cap_permitted)?,
+    ))
+}
+
 /// Whether the current task runs a memfd (`memfd_create` + `execveat`): memfd files are named
 /// `memfd:<name>`. `None` when it cannot tell.
 #[inline(never)]
@@ -33,6 +46,21 @@ pub(crate) fn exe_is_memfd() -> Option<bool> {
     let name: *const u8 = read_at(dentry, o.dentry_name + o.qstr_name)?;
     let prefix: [u8; 6] = read_at(name, 0)?;
     Some(&prefix == b"memfd:")
+}
+
+/// The `struct file` behind descriptor `fd` of the current task, with the offsets and the task.
+#[inline(always)]
+pub(crate) fn fd_file(fd: u64) -> Option<(&'static KernelOffsets, *const u8, *const u8)> {
+    let (o, task) = offsets_and_task()?;
+    let files: *const u8 = read_at(task, o.task_files)?;
+    let fdt: *const u8 = read_at(files, o.files_fdt)?;
+    let max_fds: u32 = read_at(fdt, o.fdt_max_fds)?;
+    if fd >= max_fds as u64 {
+        return None;
+    }
+    let fd_array: *const u8 = read_at(fdt, o.fdt_fd)?;
+    let file: *const u8 = read_at(fd_array, (fd * 8) as u32)?;
+    Some((o, task, file))
 }
 
 /// The kernel structure offsets (when user space found them in BTF) and the current task.

@@ -124,6 +124,10 @@ pub struct RunArgs {
     /// connections idle this long and clients that do not read their response.
     #[arg(long = "web.read-header-timeout", default_value = "10s", value_parser = parse_timeout)]
     pub web_read_header_timeout: Duration,
+
+    /// The hosts file `--names.resolve hosts` reads (re-read at every refresh).
+    #[arg(long = "names.hosts-file", value_name = "FILE", default_value = crate::rules::names::HOSTS_FILE)]
+    pub names_hosts_file: PathBuf,
 }
 
 impl RunArgs {

@@ -43,7 +43,6 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    exporter::rules::names::set_resolution(args.names_resolve);
     let engine = args.rules_dir.as_deref().map(reload::load_rules).transpose()?;
     let alerts_config = args.alerts_config().context("alert outputs")?;
     let web = args.web_config()?;
@@ -86,6 +85,8 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     privileges::drop_to_kept().context("dropping capabilities")?;
     // Counted now that the kernel programs, maps and rules are open.
     let limits = args.web_limits().within_fd_budget()?;
+    // Its thread starts only now: the rules loaded above may already want names resolved.
+    exporter::rules::names::set_resolution(args.names_resolve, &args.names_hosts_file);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -5,7 +5,7 @@
 //! and hands them to the kernel in a map; a kernel whose BTF lacks one of them gets no path walk
 //! (opened files are then judged by the path the caller passed, resolved in user space).
 
-use exporter_ebpf::KernelOffsets;
+use exporter_ebpf::{KernelOffsets, SocketOffsets};
 
 const BTF_MAGIC: u16 = 0xeb9f;
 const KIND_STRUCT: u32 = 4;
@@ -58,6 +58,34 @@ pub fn offsets(btf: &[u8]) -> Result<KernelOffsets, LayoutError> {
         task_cred: at("task_struct", "cred")?,
         cred_euid: at("cred", "euid")?,
         cred_egid: at("cred", "egid")?,
+        cred_cap_effective: at("cred", "cap_effective")?,
+        cred_cap_permitted: at("cred", "cap_permitted")?,
+        task_start_boottime: at("task_struct", "start_boottime")?,
+        valid: 1,
+    })
+}
+
+/// The offsets that describe the socket behind a descriptor (family, type, protocol, state, both
+/// ends), from raw BTF.
+pub fn socket_offsets(btf: &[u8]) -> Result<SocketOffsets, LayoutError> {
+    let types = Types::parse(btf)?;
+    let at = |strukt: &str, member: &str| types.member_offset(strukt, member);
+    // `struct sock` starts with its `sock_common`; the `skc_*` members are read from the sock.
+    let common = at("sock", "__sk_common")?;
+    let skc = |member: &str| at("sock_common", member).map(|o| common + o);
+    Ok(SocketOffsets {
+        file_private_data: at("file", "private_data")?,
+        socket_sk: at("socket", "sk")?,
+        skc_family: skc("skc_family")?,
+        skc_state: skc("skc_state")?,
+        skc_daddr: skc("skc_daddr")?,
+        skc_rcv_saddr: skc("skc_rcv_saddr")?,
+        skc_dport: skc("skc_dport")?,
+        skc_num: skc("skc_num")?,
+        skc_v6_daddr: skc("skc_v6_daddr")?,
+        skc_v6_rcv_saddr: skc("skc_v6_rcv_saddr")?,
+        sk_type: at("sock", "sk_type")?,
+        sk_protocol: at("sock", "sk_protocol")?,
         valid: 1,
     })
 }
@@ -198,6 +226,23 @@ mod tests {
         assert_eq!(o.fs_pwd, o.fs_root + 16, "pwd follows root in fs_struct");
         assert!(o.task_files > 0 && o.task_fs > 0 && o.dentry_name > o.dentry_parent);
         assert_eq!(o.valid, 1);
+    }
+
+    /// Stable since the IPv6 members joined `sock_common` (3.x): the address pair, then the port
+    /// pair, each local half after the remote one.
+    #[test]
+    fn socket_offsets_of_the_running_kernel_are_plausible() {
+        let vmlinux = std::fs::read("/sys/kernel/btf/vmlinux").map_err(|e| format!("/sys/kernel/btf/vmlinux: {e}"));
+        let Some(btf) = crate::prerequisite::needs("socket_offsets_of_the_running_kernel_are_plausible", vmlinux)
+        else {
+            return;
+        };
+        let s = socket_offsets(&btf).expect("socket offsets from vmlinux BTF");
+        assert_eq!((s.skc_daddr, s.skc_rcv_saddr), (0, 4));
+        assert_eq!((s.skc_dport, s.skc_num), (12, 14));
+        assert_eq!(s.skc_v6_rcv_saddr, s.skc_v6_daddr + 16);
+        assert!(s.sk_type > s.skc_v6_rcv_saddr && s.file_private_data > 0);
+        assert_eq!(s.valid, 1);
     }
 
     #[test]

@@ -13,8 +13,8 @@ use aya::{
 };
 use exporter_ebpf::{
     names, ArgSpec, DropReason, FilterMasks, InodeKey, KernelOffsets, KernelRow, LifecycleEvent, RuleHitKey,
-    RuleHitValue, RuleMasks, SyscallEvent, SyscallRow, CGROUP_CONTAINER, CGROUP_HOST, INTERESTING_WORDS, MAX_PATH,
-    MAX_SYSCALLS, OVERFLOW_SLOT,
+    RuleHitValue, RuleMasks, SocketOffsets, SyscallEvent, SyscallRow, CGROUP_CONTAINER, CGROUP_HOST, INTERESTING_WORDS,
+    MAX_PATH, MAX_SYSCALLS, OVERFLOW_SLOT,
 };
 
 use crate::kernel::prefilter::KernelTables;
@@ -148,7 +148,7 @@ struct PrefilterMaps {
     /// The watched inodes last written.
     inodes_written: Vec<(Plain<InodeKey>, u64)>,
     /// Written once at load; held so the map outlives the programs' loading.
-    _offsets: Array<MapData, Plain<KernelOffsets>>,
+    _offsets: OffsetMaps,
     written: Option<KernelTables>,
     generation: u32,
 }
@@ -339,8 +339,8 @@ impl Probe {
     }
 
     /// Makes the kernel send events for exactly these syscalls (number, name, arguments to
-    /// copy). Each needs its `syscalls/sys_exit_<name>` tracepoint; the names this kernel has
-    /// none for are returned and get no events. Order matters: exits are attached before the
+    /// copy). Each needs its `syscalls/sys_exit_<name>` tracepoint, or must be one this kernel
+    /// does not implement (completed at entry); the other names are returned and get no events. Order matters: exits are attached before the
     /// bitmap marks their syscalls and detached after it unmarks them, so no entry record is
     /// ever stashed without an exit to send it.
     pub fn set_interest(&mut self, syscalls: &[(usize, &str, ArgSpec)]) -> Result<Vec<String>, ProbeError> {
@@ -366,11 +366,24 @@ impl Probe {
                 }
             }
             if !self.exit_links.contains_key(crate::syscalls::tracepoint_name(name)) {
-                untraceable.push(name.to_owned());
+                untraceable.push((nr, name, spec));
                 continue;
             }
             wanted.extend(crate::syscalls::exit_tracepoints(name).into_iter().map(str::to_owned));
             traced.push((nr, name, spec));
+        }
+        // A syscall without tracepoints may be one this kernel does not implement: its result
+        // is then known at entry (-ENOSYS), and rules on failed calls can still match, as
+        // Falco's (which reads every syscall's exit) do.
+        if !untraceable.is_empty() {
+            let kallsyms = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
+            let names: Vec<&str> = untraceable.iter().map(|&(_, name, _)| name).collect();
+            let stubs = crate::syscalls::not_implemented(&kallsyms, crate::syscalls::Arch::host(), &names);
+            for &(nr, name, spec) in untraceable.iter().filter(|(_, name, _)| stubs.contains(name)) {
+                tracing::info!(syscall = name, "not implemented by this kernel: its events fail with ENOSYS at entry");
+                traced.push((nr, name, ArgSpec { enosys: 1, ..spec }));
+            }
+            untraceable.retain(|(_, name, _)| !stubs.contains(name));
         }
         let mut words = [0u64; INTERESTING_WORDS as usize];
         for &(nr, _, spec) in &traced {
@@ -386,7 +399,7 @@ impl Probe {
                 exit.detach(link).map_err(|e| ProbeError::Load(error_chain(&e)))?;
             }
         }
-        Ok(untraceable)
+        Ok(untraceable.into_iter().map(|(_, name, _)| name.to_owned()).collect())
     }
 
     /// Installs a rule set: the syscalls to send (see `set_interest`) and the prefilter's
@@ -532,31 +545,41 @@ impl PrefilterMaps {
             outcomes: take!(PerCpuArray, names::FILTER_STATS),
             inodes: take!(HashMap, names::INODES),
             inodes_written: Vec::new(),
-            _offsets: write_offsets(take!(Array, names::OFFSETS), btf_path)?,
+            _offsets: write_offsets(take!(Array, names::OFFSETS), take!(Array, names::SOCKET_OFFSETS), btf_path)?,
             written: None,
             generation: 0,
         })
     }
 }
 
-/// Gives the exit program the kernel's structure offsets so it can name opened files. Without
-/// them (no BTF) it still runs; opened files are then judged by their path argument.
+/// The structure offsets the kernel programs read: files and tasks, sockets.
+type OffsetMaps = (Array<MapData, Plain<KernelOffsets>>, Array<MapData, Plain<SocketOffsets>>);
+
+/// Gives the exit program the kernel's structure offsets so it can name opened files and
+/// describe sockets. Without them (no BTF) it still runs; opened files are then judged by their
+/// path argument, and events name no socket's family or ends beyond the address passed.
 fn write_offsets(
     mut map: Array<MapData, Plain<KernelOffsets>>,
+    mut socket_map: Array<MapData, Plain<SocketOffsets>>,
     btf_path: &Path,
-) -> Result<Array<MapData, Plain<KernelOffsets>>, ProbeError> {
-    let offsets = match std::fs::read(btf_path)
-        .map_err(|e| e.to_string())
-        .and_then(|btf| crate::kernel::layout::offsets(&btf).map_err(|e| e.to_string()))
-    {
-        Ok(offsets) => offsets,
-        Err(cause) => {
-            tracing::warn!(path = %btf_path.display(), %cause, "no kernel structure offsets: opened files are judged by the path argument");
-            KernelOffsets::default()
-        }
+) -> Result<OffsetMaps, ProbeError> {
+    let btf = std::fs::read(btf_path).map_err(|e| e.to_string());
+    let offsets = match &btf {
+        Ok(btf) => crate::kernel::layout::offsets(btf).map_err(|e| e.to_string()),
+        Err(e) => Err(e.clone()),
     };
+    let offsets = offsets.unwrap_or_else(|cause| {
+        tracing::warn!(path = %btf_path.display(), %cause, "no kernel structure offsets: opened files are judged by the path argument");
+        KernelOffsets::default()
+    });
+    let socket = btf.and_then(|btf| crate::kernel::layout::socket_offsets(&btf).map_err(|e| e.to_string()));
+    let socket = socket.unwrap_or_else(|cause| {
+        tracing::warn!(path = %btf_path.display(), %cause, "no socket structure offsets: a descriptor's socket is not described (fd.type of dup, fd.connected)");
+        SocketOffsets::default()
+    });
     map.set(0, Plain(offsets), 0).map_err(map_error(names::OFFSETS))?;
-    Ok(map)
+    socket_map.set(0, Plain(socket), 0).map_err(map_error(names::SOCKET_OFFSETS))?;
+    Ok((map, socket_map))
 }
 
 fn path_key(key: &[u8], prefix_bits: u32) -> Key<[u8; MAX_PATH]> {

@@ -6,6 +6,7 @@
 use std::{
     collections::{BTreeSet, HashMap},
     net::{IpAddr, ToSocketAddrs},
+    path::{Path, PathBuf},
     sync::{mpsc, Arc, Mutex, OnceLock},
     time::Duration,
 };
@@ -16,7 +17,7 @@ pub enum Resolution {
     /// Nothing is resolved: the `*.name` fields have no value (`<NA>`).
     #[default]
     Off,
-    /// Only the hosts file (`/etc/hosts`): no network traffic.
+    /// Only the hosts file (`--names.hosts-file`, `/etc/hosts` by default): no network traffic.
     Hosts,
     /// The system resolver (hosts file, then DNS), as Falco does.
     System,
@@ -28,6 +29,8 @@ const REFRESH: Duration = Duration::from_secs(60);
 #[derive(Default)]
 struct Registry {
     mode: Resolution,
+    /// The hosts file of [`Resolution::Hosts`].
+    hosts_file: PathBuf,
     wanted: BTreeSet<Arc<str>>,
     by_address: HashMap<IpAddr, Vec<Arc<str>>>,
     /// Wakes the refresher early (new names to look up); `None` until it runs.
@@ -44,9 +47,16 @@ fn lock() -> std::sync::MutexGuard<'static, Registry> {
     registry().lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Turns resolution on (or off) for this process.
-pub fn set_resolution(mode: Resolution) {
-    lock().mode = mode;
+/// The hosts file [`Resolution::Hosts`] reads unless told otherwise.
+pub const HOSTS_FILE: &str = "/etc/hosts";
+
+/// Turns resolution on (or off) for this process; `hosts_file` is what [`Resolution::Hosts`]
+/// reads.
+pub fn set_resolution(mode: Resolution, hosts_file: &Path) {
+    let mut registry = lock();
+    registry.mode = mode;
+    registry.hosts_file = hosts_file.to_owned();
+    drop(registry);
     start_refresher();
 }
 
@@ -96,11 +106,17 @@ fn start_refresher() {
 
 /// Looks every watched name up once and replaces the address map.
 fn refresh_once() {
-    let (mode, names): (Resolution, Vec<Arc<str>>) = {
+    let (mode, hosts_file, names): (Resolution, PathBuf, Vec<Arc<str>>) = {
         let registry = lock();
-        (registry.mode, registry.wanted.iter().cloned().collect())
+        (registry.mode, registry.hosts_file.clone(), registry.wanted.iter().cloned().collect())
     };
-    let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+    let hosts = match mode {
+        Resolution::Hosts => std::fs::read_to_string(&hosts_file).unwrap_or_else(|e| {
+            tracing::warn!(file = %hosts_file.display(), error = %e, "cannot read the hosts file: *.name fields stay <NA>");
+            String::new()
+        }),
+        Resolution::Off | Resolution::System => String::new(),
+    };
     let mut by_address: HashMap<IpAddr, Vec<Arc<str>>> = HashMap::new();
     for name in names {
         let addresses = match mode {

@@ -20,6 +20,14 @@ impl Arch {
         }
     }
 
+    /// The prefix of the kernel's syscall entry symbols (`__x64_sys_openat`).
+    fn entry_symbol_prefix(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "__x64_sys_",
+            Arch::Aarch64 => "__arm64_sys_",
+        }
+    }
+
     fn table(self) -> &'static [&'static str] {
         match self {
             Arch::X86_64 => &table::X86_64,
@@ -75,8 +83,26 @@ pub fn tracepoint_name(name: &str) -> &str {
     }
 }
 
+/// The syscalls among `names` that this kernel does not implement, from a `/proc/kallsyms`
+/// text: their entry symbol is weak (`W`), the `COND_SYSCALL` stub that returns -ENOSYS (a
+/// kernel built without modules has `init_module` so). A name whose symbol is absent is not
+/// claimed: it may be spelled otherwise.
+pub fn not_implemented<'a>(kallsyms: &str, arch: Arch, names: &[&'a str]) -> Vec<&'a str> {
+    let prefix = arch.entry_symbol_prefix();
+    let weak: std::collections::HashSet<&str> = kallsyms
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            let (_, kind, symbol) = (words.next()?, words.next()?, words.next()?);
+            matches!(kind, "W" | "w").then(|| symbol.strip_prefix(prefix)).flatten()
+        })
+        .collect();
+    names.iter().copied().filter(|name| weak.contains(tracepoint_name(name))).collect()
+}
+
 /// Which arguments of a syscall the kernel copies into its event: paths (as the caller passed
-/// them; user space resolves them against the process's cwd and root) and socket addresses.
+/// them; user space resolves them against the process's cwd and root), socket addresses, and
+/// the socket a descriptor argument refers to (described at the exit).
 /// Syscalls not listed travel with their six raw arguments only.
 pub fn arg_spec(name: &str) -> ArgSpec {
     let paths = |a: u8, b: u8| ArgSpec { paths: [a, b], ..ArgSpec::NONE };
@@ -97,8 +123,12 @@ pub fn arg_spec(name: &str) -> ArgSpec {
         "rename" | "link" | "symlink" | "mount" => paths(0, 1),
         "symlinkat" => paths(0, 2),
         "renameat" | "renameat2" | "linkat" => paths(1, 3),
-        "connect" | "bind" => sockaddr(1, 2),
-        "sendto" => sockaddr(4, 5),
+        // The exit describes the socket itself: connect's local end and state, dup's old
+        // descriptor (a reverse shell dup2's a socket onto stdin/stdout).
+        "connect" => ArgSpec { sock_fd: 0, ..sockaddr(1, 2) },
+        "bind" => sockaddr(1, 2),
+        "sendto" => ArgSpec { sock_fd: 0, ..sockaddr(4, 5) },
+        "dup" | "dup2" | "dup3" => ArgSpec { sock_fd: 0, ..ArgSpec::NONE },
         _ => ArgSpec::NONE,
     }
 }
@@ -185,9 +215,20 @@ mod tests {
         assert_eq!((arg_spec("connect").sockaddr, arg_spec("connect").sockaddr_len), (1, 2));
         assert_eq!((arg_spec("sendto").sockaddr, arg_spec("sendto").sockaddr_len), (4, 5));
         assert_eq!(arg_spec("ptrace"), ArgSpec::NONE);
+        assert_eq!((arg_spec("dup2").sock_fd, arg_spec("connect").sock_fd, arg_spec("bind").sock_fd), (0, 0, NO_ARG));
         assert_eq!(SyscallNames::new(Arch::X86_64).number("openat"), Some(257));
         assert_eq!(SyscallNames::new(Arch::Aarch64).number("openat"), Some(56));
         assert_eq!(SyscallNames::new(Arch::X86_64).number("no_such_call"), None);
+    }
+
+    #[test]
+    fn weak_entry_symbols_are_the_not_implemented_syscalls() {
+        let kallsyms = "ffffffff81312770 T __x64_sys_ni_syscall\nffffffff813727d0 T __x64_sys_ptrace\n\
+                        ffffffff81398ba0 W __x64_sys_init_module\nffffffff8139b900 W __x64_sys_finit_module\n\
+                        ffffffff8139c000 W __arm64_sys_openat\n";
+        let names = ["init_module", "finit_module", "ptrace", "openat", "no_such_call"];
+        assert_eq!(not_implemented(kallsyms, Arch::X86_64, &names), ["init_module", "finit_module"]);
+        assert_eq!(not_implemented(kallsyms, Arch::Aarch64, &names), ["openat"]);
     }
 
     /// The committed table agrees with the installed UAPI header (linux-libc-dev). Only x86_64

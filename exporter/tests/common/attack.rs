@@ -46,7 +46,7 @@ pub fn helper_binary() -> &'static Path {
 }
 
 /// A rootfs for attacks: busybox with [`APPLETS`], `/bin/tw-helper`, `socat` (the helper under
-/// that name: busybox has no socat), `apk` (busybox under that name: the exec is the event),
+/// that name: busybox has no socat), `ssh` (the helper's TCP client), `apk` (busybox under that name: the exec is the event),
 /// and the directories the scripts write to.
 pub fn attack_rootfs() -> Rootfs {
     let rootfs = Rootfs::build();
@@ -56,7 +56,9 @@ pub fn attack_rootfs() -> Rootfs {
         std::os::unix::fs::symlink("busybox", bin.join(applet)).expect("symlink applet");
     }
     std::fs::copy(helper_binary(), bin.join("tw-helper")).expect("copy helper");
-    std::os::unix::fs::symlink("tw-helper", bin.join("socat")).expect("symlink socat");
+    for name in ["socat", "ssh"] {
+        std::os::unix::fs::symlink("tw-helper", bin.join(name)).expect("symlink a helper name");
+    }
     for d in ["mnt", "var/tmp"] {
         std::fs::create_dir_all(root.join(d)).expect("mkdir");
     }
@@ -78,6 +80,8 @@ pub struct Opts {
     pub host_network: bool,
     /// Give the process a terminal (runc allocates a pty, as `docker exec -it` does).
     pub terminal: bool,
+    /// Join this network namespace (a [`NetNs`]'s path) instead of a new one.
+    pub netns: Option<PathBuf>,
 }
 
 /// One container of an attack case: a unique id, its name and namespace, and the labels the
@@ -192,6 +196,63 @@ fn configure_json(config: &mut serde_json::Value, opts: &Opts) {
         if let Some(namespaces) = config["linux"]["namespaces"].as_array_mut() {
             namespaces.retain(|ns| ns["type"] != "network");
         }
+    }
+    if let (Some(path), Some(namespaces)) = (&opts.netns, config["linux"]["namespaces"].as_array_mut()) {
+        for ns in namespaces.iter_mut().filter(|ns| ns["type"] == "network") {
+            ns["path"] = path.display().to_string().into();
+        }
+    }
+}
+
+/// A network namespace made for a test (`ip netns add`), with loopback up and `address` on it,
+/// so containers that join it reach an address of their own choosing without any traffic leaving
+/// the machine. Deleted when dropped.
+pub struct NetNs {
+    name: String,
+}
+
+impl NetNs {
+    pub fn new(tag: &str, address: std::net::Ipv4Addr) -> NetNs {
+        let name = format!("tw-{tag}-{}", std::process::id());
+        let ns = NetNs { name };
+        for args in [
+            vec!["netns", "add", &ns.name],
+            vec!["-n", &ns.name, "link", "set", "lo", "up"],
+            vec!["-n", &ns.name, "addr", "add", &format!("{address}/32"), "dev", "lo"],
+        ] {
+            let out = Command::new("ip").args(&args).output().expect("ip (iproute2)");
+            assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        ns
+    }
+
+    pub fn path(&self) -> PathBuf {
+        Path::new("/run/netns").join(&self.name)
+    }
+
+    /// A TCP listener on `port` of every address of the namespace, accepting (and dropping)
+    /// connections until the test ends: bound by a thread that entered the namespace (a socket
+    /// belongs to the namespace it was made in).
+    pub fn accept_on(&self, port: u16) -> std::net::TcpListener {
+        let ns = std::fs::File::open(self.path()).expect("open netns");
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    // SAFETY: a plain syscall on an open namespace descriptor; it moves only this
+                    // short-lived thread.
+                    let entered = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&ns), libc::CLONE_NEWNET) };
+                    assert_eq!(entered, 0, "setns: {}", std::io::Error::last_os_error());
+                    accept_on(port).expect("listen in the network namespace")
+                })
+                .join()
+                .expect("listener thread")
+        })
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
     }
 }
 
@@ -328,13 +389,19 @@ impl Drop for Action {
     }
 }
 
-/// One exporter with the shipped rules for the whole test binary: each start loads the eBPF
-/// programs, and every exporter evaluates every interesting syscall of the machine, so one is
-/// both faster and lighter than one per test. Tests use their own containers and never share
-/// a (rule, container) series. It is killed when the test binary exits (an `atexit` handler:
-/// statics are never dropped). With `ATTACKS_RECORD_DIR` set, it also records every evaluated
-/// event there, to debug a missed detection.
+/// One exporter with the shipped rules for the whole test binary: see [`suite_exporter_with`].
 pub fn suite_exporter() -> &'static Exporter {
+    suite_exporter_with(&["--rules-dir", SHIPPED_RULES])
+}
+
+/// One exporter started with `args` for the whole test binary (the first call's `args` win: a
+/// test binary uses one configuration): each start loads the eBPF programs, and every exporter
+/// evaluates every interesting syscall of the machine, so one is both faster and lighter than
+/// one per test. Tests use their own containers and never share a (rule, container) series. It
+/// is killed when the test binary exits (an `atexit` handler: statics are never dropped). With
+/// `ATTACKS_RECORD_DIR` set, it also records every evaluated event there, to debug a missed
+/// detection.
+pub fn suite_exporter_with(args: &[&str]) -> &'static Exporter {
     static EXPORTER: OnceLock<Exporter> = OnceLock::new();
     static PID: AtomicI32 = AtomicI32::new(0);
     extern "C" fn kill_suite_exporter() {
@@ -348,13 +415,13 @@ pub fn suite_exporter() -> &'static Exporter {
         }
     }
     EXPORTER.get_or_init(|| {
-        let exporter = match std::env::var("ATTACKS_RECORD_DIR") {
-            Ok(dir) => {
-                let file = format!("{dir}/events-{}.jsonl", std::process::id());
-                Exporter::start(&["--rules-dir", SHIPPED_RULES, "--record", &file])
-            }
-            Err(_) => Exporter::start(&["--rules-dir", SHIPPED_RULES]),
-        };
+        let mut args = args.to_vec();
+        let record =
+            std::env::var("ATTACKS_RECORD_DIR").map(|dir| format!("{dir}/events-{}.jsonl", std::process::id()));
+        if let Ok(file) = &record {
+            args.extend(["--record", file]);
+        }
+        let exporter = Exporter::start(&args);
         PID.store(exporter.pid() as i32, Ordering::SeqCst);
         // SAFETY: registers a plain extern "C" function.
         unsafe { libc::atexit(kill_suite_exporter) };
@@ -362,16 +429,53 @@ pub fn suite_exporter() -> &'static Exporter {
     })
 }
 
-/// The alert lines for `rule` that mention `needle` (checked as text first: the suite's
-/// exporter collects every alert of the machine).
-pub fn alerts_matching(exporter: &Exporter, rule: &str, needle: &str) -> Vec<serde_json::Value> {
+/// Runs the benign twin's action, then the attack's, each in a container of its own (named
+/// after the rule) with its own options; asserts the attack is detected by `exporter` (counter
+/// under its exact labels and alert line, within [`DETECTION_DEADLINE`] of the action's start)
+/// and the twin is not; returns the detection and the twin. The twin goes first: events are evaluated in order, so once the attack's
+/// alert is seen the twin's events have been evaluated too. One action, one detection: a miss
+/// fails, with the events lost meanwhile in the message.
+pub fn check_twins(
+    exporter: &Exporter,
+    rule: &str,
+    priority: &str,
+    attack: (&str, &Opts),
+    benign: (&str, &Opts),
+) -> (Detection, Target) {
+    let slug = slug(rule);
+    let twin = Target::new(&format!("benign-{slug}"));
+    Action::start(&twin, benign.0, benign.1).wait_done();
+    let attacker = Target::new(&format!("attack-{slug}"));
+    let mut attack_run = Action::start(&attacker, attack.0, attack.1);
+    let detection = expect_detection(exporter, &mut attack_run, rule, priority);
+    expect_no_detection(exporter, &twin, rule);
+    (detection, twin)
+}
+
+/// Every alert line of the container whose short id is `short_id`, whatever the rule.
+pub fn alerts_of(exporter: &Exporter, short_id: &str) -> Vec<serde_json::Value> {
+    alert_lines(exporter, short_id).into_iter().filter(|alert| alert["container_id"] == short_id).collect()
+}
+
+/// The alert lines that mention `needle` (checked as text first: the suite's exporter collects
+/// every alert of the machine).
+fn alert_lines(exporter: &Exporter, needle: &str) -> Vec<serde_json::Value> {
     exporter
         .stdout_lines()
         .iter()
         .filter(|line| line.contains(needle))
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|alert| alert["rule"] == rule)
         .collect()
+}
+
+/// A rule name as a container name: lower case, dashes, at most 24 characters.
+fn slug(rule: &str) -> String {
+    rule.chars().take(24).map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect()
+}
+
+/// The alert lines for `rule` that mention `needle`.
+pub fn alerts_matching(exporter: &Exporter, rule: &str, needle: &str) -> Vec<serde_json::Value> {
+    alert_lines(exporter, needle).into_iter().filter(|alert| alert["rule"] == rule).collect()
 }
 
 /// The first alert line for `rule` whose container_id is `short_id`, if any.

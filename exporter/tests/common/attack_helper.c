@@ -8,7 +8,16 @@
  *   tw-helper exec-disk         execve itself from /bin/tw-helper (the benign twin of memfd)
  *   tw-helper setuid UID        setuid(UID) with the raw syscall; exit 1 if it failed
  *   tw-helper ptrace-attach     PTRACE_ATTACH to a child, wait for the stop, detach
- *   tw-helper ptrace-traceme    a child asks to be traced (PTRACE_TRACEME, the benign twin)
+ *   tw-helper ptrace-traceme    a child asks to be traced (PTRACE_TRACEME, anti-debugging)
+ *   tw-helper ptrace-peek       PTRACE_PEEKDATA of a child it does not trace: fails with ESRCH, a
+ *                               debugger's probe that neither attaches nor writes
+ *   tw-helper socket FAMILY     open a socket: packet (AF_PACKET, SOCK_RAW: a sniffer), inet
+ *                               (AF_INET, SOCK_DGRAM)
+ *   tw-helper dup-socket KIND   dup2 a socket onto stdout, as a reverse shell does: tcp (the
+ *                               accepted end of a loopback connection), unix (a socketpair)
+ *   tw-helper init-module FILE  init_module(2) with FILE's bytes; the result is printed, not
+ *                               judged (a kernel without module support answers ENOSYS)
+ *   ssh -p PORT HOST            (the helper under the name ssh) a TCP connection to HOST:PORT
  *   tw-helper gate FIFO PROG ARG...  read a line from FIFO, then exec PROG ARG...: the test writes
  *                               the line when it starts its clock, so all of the action (the shell
  *                               too) happens after that
@@ -21,7 +30,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -58,13 +70,20 @@ static int memfd_exec(void) {
     return fail("execveat memfd");
 }
 
-static int ptrace_attach(void) {
+/* A child that only sleeps: the target of the ptrace actions. */
+static pid_t sleeping_child(void) {
     pid_t child = fork();
-    if (child < 0) return fail("fork");
     if (child == 0) {
         nap(3000);
         _exit(0);
     }
+    if (child < 0) fail("fork");
+    return child;
+}
+
+static int ptrace_attach(void) {
+    pid_t child = sleeping_child();
+    if (child < 0) return 1;
     if (ptrace(PTRACE_ATTACH, child, NULL, NULL) != 0) return fail("PTRACE_ATTACH");
     int status;
     if (waitpid(child, &status, 0) != child) return fail("waitpid");
@@ -86,6 +105,90 @@ static int ptrace_traceme(void) {
     return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
 }
 
+static int ptrace_peek(void) {
+    pid_t child = sleeping_child();
+    if (child < 0) return 1;
+    errno = 0;
+    long word = ptrace(PTRACE_PEEKDATA, child, NULL, NULL);
+    int ok = word == -1 && errno == ESRCH;
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    if (!ok) return fail("PTRACE_PEEKDATA of an untraced child did not fail with ESRCH");
+    return 0;
+}
+
+static int open_socket(const char *family) {
+    int fd;
+    if (strcmp(family, "packet") == 0) fd = socket(AF_PACKET, SOCK_RAW, htons(0x0003 /* ETH_P_ALL */));
+    else if (strcmp(family, "inet") == 0) fd = socket(AF_INET, SOCK_DGRAM, 0);
+    else return fail("unknown socket family");
+    if (fd < 0) return fail("socket");
+    close(fd);
+    return 0;
+}
+
+/* A loopback listener, a connection to it, and the accepted end: a real TCP peer inside the
+ * container's own network. */
+static int accepted_tcp(void) {
+    int listener = socket(AF_INET, SOCK_STREAM, 0);
+    if (listener < 0) return fail("socket");
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof a;
+    if (bind(listener, (struct sockaddr *)&a, sizeof a) != 0 || listen(listener, 1) != 0 ||
+        getsockname(listener, (struct sockaddr *)&a, &len) != 0)
+        return fail("listen on loopback");
+    int client = socket(AF_INET, SOCK_STREAM, 0);
+    if (client < 0 || connect(client, (struct sockaddr *)&a, sizeof a) != 0) return fail("connect");
+    int server = accept(listener, NULL, NULL);
+    if (server < 0) return fail("accept");
+    return server;
+}
+
+static int dup_socket(const char *kind) {
+    int sock;
+    if (strcmp(kind, "tcp") == 0) {
+        sock = accepted_tcp();
+        if (sock < 0) return 1;
+    } else if (strcmp(kind, "unix") == 0) {
+        int pair[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM, 0, pair) != 0) return fail("socketpair");
+        sock = pair[0];
+    } else {
+        return fail("unknown socket kind");
+    }
+    /* stdout goes on to the socket: keep a copy to report on. */
+    int saved = dup(1);
+    if (saved < 0 || dup2(sock, 1) != 1) return fail("dup2");
+    if (dup2(saved, 1) != 1) return fail("restore stdout");
+    return 0;
+}
+
+static int init_module_file(const char *path) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return fail("open module");
+    char image[4096];
+    ssize_t n = read(fd, image, sizeof image);
+    if (n < 0) return fail("read module");
+    close(fd);
+    long res = syscall(SYS_init_module, image, (unsigned long)n, "");
+    printf("init_module: %ld (%s)\n", res, res == 0 ? "loaded" : strerror(errno));
+    return 0;
+}
+
+/* `ssh -p PORT HOST`: only the connection an ssh client makes. */
+static int ssh_connect(int argc, char **argv) {
+    if (argc != 4 || strcmp(argv[1], "-p") != 0) {
+        fprintf(stderr, "usage: ssh -p PORT HOST\n");
+        return 2;
+    }
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((unsigned short)atoi(argv[2])) };
+    if (inet_pton(AF_INET, argv[3], &a.sin_addr) != 1) return fail("address");
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) return fail("connect");
+    close(fd);
+    return 0;
+}
+
 static int gate(const char *fifo, char **args) {
     int fd = open(fifo, O_RDONLY);
     if (fd < 0) return fail("open gate");
@@ -101,6 +204,7 @@ static int gate(const char *fifo, char **args) {
 int main(int argc, char **argv) {
     const char *base = strrchr(argv[0], '/');
     base = base ? base + 1 : argv[0];
+    if (strcmp(base, "ssh") == 0) return ssh_connect(argc, argv);
     if (strcmp(base, "tw-helper") != 0) {
         nap(1500);
         return 0;
@@ -122,6 +226,10 @@ int main(int argc, char **argv) {
     }
     if (argc >= 2 && strcmp(argv[1], "ptrace-attach") == 0) return ptrace_attach();
     if (argc >= 2 && strcmp(argv[1], "ptrace-traceme") == 0) return ptrace_traceme();
+    if (argc >= 2 && strcmp(argv[1], "ptrace-peek") == 0) return ptrace_peek();
+    if (argc >= 3 && strcmp(argv[1], "socket") == 0) return open_socket(argv[2]);
+    if (argc >= 3 && strcmp(argv[1], "dup-socket") == 0) return dup_socket(argv[2]);
+    if (argc >= 3 && strcmp(argv[1], "init-module") == 0) return init_module_file(argv[2]);
     if (argc >= 4 && strcmp(argv[1], "gate") == 0) return gate(argv[2], argv + 3);
     fprintf(stderr, "tw-helper: unknown mode\n");
     return 2;

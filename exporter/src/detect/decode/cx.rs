@@ -6,6 +6,7 @@ use crate::detect::process::paths::{self, AT_FDCWD};
 use crate::rules::{ArgValue, Fd, Role};
 use exporter_ebpf::{SyscallEvent, EVENT_RESOLVED_PATH, MAX_PATH};
 use std::borrow::Cow;
+use std::fmt::Write as _;
 
 /// Path slot `i` of the record as a string: `None` when the kernel had nothing to copy or the
 /// copy failed. A truncated path (length `MAX_PATH`) is decoded as far as it goes.
@@ -107,6 +108,8 @@ impl Cx<'_> {
         f.rip = None;
         f.rport = None;
         f.role = Role::Client;
+        f.connected = None;
+        f.name_changed = None;
         f
     }
 
@@ -195,6 +198,17 @@ impl Cx<'_> {
 
     pub(super) fn flags(&mut self, name: &str, v: u64, table: &[(u64, &str)]) {
         render_flags(v, table, self.args.text(name));
+    }
+
+    /// An enumerated argument: its name in `names` (indexed by value), else the number.
+    pub(super) fn enum_arg(&mut self, name: &str, v: u64, names: &[&str]) {
+        let text = self.args.text(name);
+        match usize::try_from(v).ok().and_then(|i| names.get(i)) {
+            Some(n) => text.push_str(n),
+            None => {
+                let _ = write!(text, "{v}");
+            }
+        }
     }
 }
 

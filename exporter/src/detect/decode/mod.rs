@@ -16,8 +16,10 @@
 //! | unlink / unlinkat | `path` / `dirfd`, `name`, `flags` | the name removed |
 //! | mkdir(at), rmdir, chdir, chroot | (`dirfd`), `path`, (`mode`) | the directory |
 //! | mount / umount2 | `dev` (resolved only if it has a `/`), `dir`, `flags` / `name`, `flags` | the mount point |
+//! | socket | `domain` (`AF_INET`, `AF_PACKET`, ...; a number if unnamed), `type`, `proto` (numbers) | ipv4/ipv6 (`l4proto` from the type), unix, netlink: `num` = result |
+//! | dup, dup2, dup3 | `oldfd`, (`newfd`), (`flags`: `O_CLOEXEC`) | the old descriptor: its socket as the kernel described it, else its file or pipe |
 //! | connect, bind / sendto | `fd`, `addr` / `fd`, `size`, `addr` | the socket (see below) |
-//! | ptrace | `request`, `pid`, `addr`, `data` (numbers) | |
+//! | ptrace | `request` (Falco's name: `PTRACE_ATTACH`, ..., `PTRACE_UNKNOWN`), `pid`, `addr`, `data` | |
 //! | setuid, setreuid, setresuid (gid alike) | `uid` / `ruid`, `euid` / `ruid`, `euid`, `suid` | |
 //! | setns / unshare | `fd`, `nstype` / `flags` (CLONE_* text) | |
 //! | init_module / finit_module | `len` / `fd`, `flags` | finit_module: the module file |
@@ -37,11 +39,16 @@
 //!   only, and the engine treats it as a read (no `flags`).
 //! - `mount`: the file system type (argument 2) is a string the kernel does not copy (two path
 //!   slots hold source and target): no `type` argument. `init_module`: no `uargs`.
-//! - Sockets: the record has the address passed, not the socket: `l4proto` is `tcp` for
-//!   `connect`/`bind` (a `connect` on a datagram socket cannot be told apart) and `udp` for
-//!   `sendto` with an address; the local end of a `connect` is unknown (`lip`/`lport` absent),
-//!   so `fd.name` is the remote address (`203.0.113.9:4444`, `[2001:db8::7]:9050`, a unix path
-//!   or `@abstract`). Unix paths are cut at 26 bytes (the 28-byte buffer).
+//! - Sockets: `l4proto` is `tcp` for `connect`/`bind` (a `connect` on a datagram socket cannot
+//!   be told apart by the address) and `udp` for `sendto` with an address; `fd.name` of connect
+//!   and sendto is the remote address (`203.0.113.9:4444`, `[2001:db8::7]:9050`, a unix path or
+//!   `@abstract`). Unix paths are cut at 26 bytes (the 28-byte buffer). For connect, sendto
+//!   and dup the exit program also describes the socket itself (see `network`): connect's
+//!   local end, `fd.connected`, `fd.name_changed`, and dup's `fd` (`fd.type` of the duplicated
+//!   descriptor, both ends, `cip:cport->sip:sport`). Without the kernel's socket offsets these
+//!   stay unknown (`<NA>`). `fd.name_changed` compares with the socket's connected peer: Falco
+//!   compares with the last address that descriptor sent to, so on an unconnected socket every
+//!   sendto with an address is a change here.
 //! - `user.uid`/`user.gid` come from the record: the thread's *effective* ids at the syscall
 //!   (`current->cred`, as Falco's), the real ones only if the kernel's offsets were unknown;
 //!   `user.name` is cleared when the record's uid is not the one the process table knows.

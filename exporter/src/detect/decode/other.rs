@@ -3,7 +3,6 @@
 
 use super::cx::{raw_path, Cx};
 use super::flags::{BPF_CMDS, MFD_FLAGS, MODULE_INIT_FLAGS};
-use std::fmt::Write as _;
 
 /// Module, memfd and bpf syscalls, and any syscall the other families do not name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,13 +53,7 @@ impl Cx<'_> {
                 f.nameraw = None;
             }
             Bpf => {
-                let cmd = self.arg(0) as u32 as usize;
-                match BPF_CMDS.get(cmd) {
-                    Some(n) => self.args.str("cmd", n),
-                    None => {
-                        let _ = write!(self.args.text("cmd"), "{cmd}");
-                    }
-                }
+                self.enum_arg("cmd", self.arg(0) & 0xffff_ffff, &BPF_CMDS);
                 self.args.int("size", self.u32(2));
             }
             Positional => {

@@ -2,7 +2,7 @@
 //! syscalls that change a process: exec, ptrace, credentials, namespaces.
 
 use super::cx::{raw_path, Cx, Last};
-use super::flags::{AT_EMPTY_PATH, AT_FLAGS, AT_SYMLINK_NOFOLLOW, CLONE_FLAGS};
+use super::flags::{AT_EMPTY_PATH, AT_FLAGS, AT_SYMLINK_NOFOLLOW, CLONE_FLAGS, PTRACE_REQUESTS};
 use super::Decoder;
 use crate::detect::process::paths::AT_FDCWD;
 use crate::detect::process::{kernel_str, ProcessTable};
@@ -43,13 +43,25 @@ impl Decoder {
             p.is_exe_from_memfd = false;
             p.cap_effective = 0;
             p.cap_permitted = 0;
+            p.vpid = None;
+            p.start_time = 0;
+            p.env = std::sync::Arc::from([]);
+            p.sname.clear();
+            p.exe_ctime = 0;
+            p.exe_mtime = 0;
             p.ancestors.clear();
             u.name.clear();
             u.loginuid = -1;
             u.loginname.clear();
-        } else if u.uid != raw.uid as i64 {
-            // The table's name is for its uid (the effective one at exec).
-            u.name.clear();
+            u.group_name.clear();
+        } else {
+            // The table's names are for its ids (the effective ones at exec).
+            if u.uid != raw.uid as i64 {
+                u.name.clear();
+            }
+            if u.gid != raw.gid as i64 {
+                u.group_name.clear();
+            }
         }
         u.uid = raw.uid as i64;
         u.gid = raw.gid as i64;
@@ -123,7 +135,10 @@ impl Cx<'_> {
                 self.flags("flags", flags, AT_FLAGS);
             }
             Ptrace => {
-                self.args.int("request", self.arg(0) as i64);
+                // Falco's rules test the request's name (`contains PTRACE_ATTACH`).
+                let request = self.arg(0) & 0xffff_ffff;
+                let name = PTRACE_REQUESTS.iter().find(|(nr, _)| *nr == request).map_or("PTRACE_UNKNOWN", |(_, n)| n);
+                self.args.str("request", name);
                 self.args.int("pid", self.int32(1));
                 self.args.int("addr", self.arg(2) as i64);
                 self.args.int("data", self.arg(3) as i64);

@@ -43,7 +43,13 @@ fn aarch64_numbers_and_flag_values() {
 fn process_credential_namespace_module_memfd_bpf() {
     let mut r = rec("ptrace", 0);
     r.args = [16, 1234, 0, 0, 0, 0];
-    assert_eq!(args(&decode(&r)), [("request", i(16)), ("pid", i(1234)), ("addr", i(0)), ("data", i(0))]);
+    assert_eq!(args(&decode(&r)), [("request", s("PTRACE_ATTACH")), ("pid", i(1234)), ("addr", i(0)), ("data", i(0))]);
+    r.args[0] = 0x4206;
+    assert_eq!(decode(&r).args.get("request"), Some(&s("PTRACE_SEIZE")));
+    r.args[0] = 0;
+    assert_eq!(decode(&r).args.get("request"), Some(&s("PTRACE_TRACEME")));
+    r.args[0] = 0x7777;
+    assert_eq!(decode(&r).args.get("request"), Some(&s("PTRACE_UNKNOWN")), "as Falco's driver names it");
     let mut r = rec("setuid", 0);
     assert_eq!(args(&decode(&r)), [("uid", i(0))]);
     r = rec("setreuid", 0);
@@ -189,7 +195,7 @@ fn encode(e: &Event, note: &str) -> (SyscallEvent, Fake) {
     ];
     let clone: &[(&str, u64)] = &[("CLONE_NEWNS", 0x20000), ("CLONE_NEWUSER", 0x10000000)];
     let at: &[(&str, u64)] = &[("AT_EMPTY_PATH", AT_EMPTY_PATH)];
-    let ptrace: &[(&str, u64)] = &[("PTRACE_POKETEXT", 4)];
+    let ptrace: &[(&str, u64)] = &[("PTRACE_POKETEXT", 4), ("PTRACE_ATTACH", 16)];
     let mut r = rec(&e.evt_type, e.res);
     comm(&mut r, &e.proc.name);
     r.uid = e.user.uid as u32;
@@ -349,8 +355,8 @@ fn recorded_rule_events_round_trip_through_kernel_records() {
                     {
                         assert_eq!(Some(g), want.fd.as_ref().map(|f| &f.name), "{at}: argument {k}");
                     }
-                    // ptrace requests are numbers (the rule lists both spellings).
-                    (ArgValue::Str(_), Some(ArgValue::Int(_))) if k == "request" => {}
+                    // A ptrace request recorded as a number is rendered as its name.
+                    (ArgValue::Int(_), Some(ArgValue::Str(_))) if k == "request" => {}
                     // Flag names in any order.
                     (ArgValue::Str(w), Some(ArgValue::Str(g))) if k == "flags" || k == "nstype" => {
                         let set = |t: &str| t.split('|').map(str::to_owned).collect::<std::collections::BTreeSet<_>>();

@@ -131,7 +131,7 @@ fn process_fields_from_the_table() {
     e.time = 10_000_000_000;
     e.proc.start_time = 4_000_000_000;
     e.proc.exe_ctime = 3_000_000_000;
-    e.proc.env = vec!["HOME=/root".into(), "HTTP_PROXY=http://evil:3128".into()];
+    e.proc.env = vec!["HOME=/root".into(), "HTTP_PROXY=http://evil:3128".into()].into();
     e.proc.vpid = Some(1);
     e.proc.vpgid = 1;
     assert_eq!(get("proc.duration", None, &e).unwrap(), "6000000000");
@@ -189,7 +189,10 @@ fn container_mounts_and_start() {
 
 #[test]
 fn address_names_come_from_the_resolved_names_rules_mention() {
-    crate::rules::names::set_resolution(crate::rules::names::Resolution::Hosts);
+    crate::rules::names::set_resolution(
+        crate::rules::names::Resolution::Hosts,
+        std::path::Path::new(crate::rules::names::HOSTS_FILE),
+    );
     let mut e = ev();
     if let Some(fd) = e.fd.as_mut() {
         fd.rip = Some("127.0.0.1".parse().unwrap());
