@@ -321,6 +321,9 @@ pub struct KernelOffsets {
     pub task_cred: u32,
     pub cred_euid: u32,
     pub cred_egid: u32,
+    pub cred_cap_effective: u32,
+    pub cred_cap_permitted: u32,
+    pub task_start_boottime: u32,
     pub valid: u32,
 }
 
@@ -491,6 +494,13 @@ pub struct LifecycleEvent {
     pub child: u32,
     pub uid: u32,
     pub gid: u32,
+    /// Exec: the process's start (`task->start_boottime`, ns after boot, what
+    /// `/proc/<pid>/stat` shows in clock ticks) and the capabilities the exec gave it
+    /// (`cred->cap_effective`, `cap_permitted`). All 0 when the kernel's offsets are unknown,
+    /// and for other kinds.
+    pub start_boottime_ns: u64,
+    pub cap_effective: u64,
+    pub cap_permitted: u64,
     /// Exec: bytes of `filename` including the NUL; 0 for none, negative errno on failure.
     pub filename_len: i32,
     /// Fork: the low 32 bits of the clone flags (`CLONE_PARENT` makes the child a sibling).

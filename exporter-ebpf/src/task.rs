@@ -22,6 +22,19 @@ pub(crate) fn effective_ids() -> Option<(u32, u32)> {
     Some((read_at(cred, o.cred_euid)?, read_at(cred, o.cred_egid)?))
 }
 
+/// The current task's start (`start_boottime`, ns after boot) and its effective and permitted
+/// capabilities (`kernel_cap_t`: one u64 since 6.3, two u32 words before, the same 8 bytes).
+#[inline(always)]
+pub(crate) fn start_and_caps() -> Option<(u64, u64, u64)> {
+    let (o, task) = offsets_and_task()?;
+    let cred: *const u8 = read_at(task, o.task_cred)?;
+    Some((
+        read_at(task, o.task_start_boottime)?,
+        read_at(cred, o.cred_cap_effective)?,
+        read_at(cred, o.cred_cap_permitted)?,
+    ))
+}
+
 /// Whether the current task runs a memfd (`memfd_create` + `execveat`): memfd files are named
 /// `memfd:<name>`. `None` when it cannot tell.
 #[inline(never)]

@@ -58,6 +58,9 @@ pub fn offsets(btf: &[u8]) -> Result<KernelOffsets, LayoutError> {
         task_cred: at("task_struct", "cred")?,
         cred_euid: at("cred", "euid")?,
         cred_egid: at("cred", "egid")?,
+        cred_cap_effective: at("cred", "cap_effective")?,
+        cred_cap_permitted: at("cred", "cap_permitted")?,
+        task_start_boottime: at("task_struct", "start_boottime")?,
         valid: 1,
     })
 }

@@ -178,8 +178,9 @@ pub struct Process {
     pub vpid: Option<i64>,
     /// Start time, ns since the Unix epoch (0: unknown): `proc.duration` counts from it.
     pub start_time: u64,
-    /// `proc.env`: the environment, `NAME=value` each, as at exec.
-    pub env: Vec<String>,
+    /// `proc.env`: the environment, `NAME=value` each, as at exec (shared with the process
+    /// table: filling an event copies no string).
+    pub env: std::sync::Arc<[String]>,
     /// `proc.sname`: the name of the session leader.
     pub sname: String,
     /// Change and modification times of the executable's inode, ns since the Unix epoch

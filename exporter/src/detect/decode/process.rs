@@ -43,13 +43,25 @@ impl Decoder {
             p.is_exe_from_memfd = false;
             p.cap_effective = 0;
             p.cap_permitted = 0;
+            p.vpid = None;
+            p.start_time = 0;
+            p.env = std::sync::Arc::from([]);
+            p.sname.clear();
+            p.exe_ctime = 0;
+            p.exe_mtime = 0;
             p.ancestors.clear();
             u.name.clear();
             u.loginuid = -1;
             u.loginname.clear();
-        } else if u.uid != raw.uid as i64 {
-            // The table's name is for its uid (the effective one at exec).
-            u.name.clear();
+            u.group_name.clear();
+        } else {
+            // The table's names are for its ids (the effective ones at exec).
+            if u.uid != raw.uid as i64 {
+                u.name.clear();
+            }
+            if u.gid != raw.gid as i64 {
+                u.group_name.clear();
+            }
         }
         u.uid = raw.uid as i64;
         u.gid = raw.gid as i64;

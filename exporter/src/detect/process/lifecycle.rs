@@ -41,10 +41,14 @@ pub fn apply(table: &mut ProcessTable, ev: &LifecycleEvent) {
             let argv: Vec<String> = ev.argv.args[..argc].iter().map(|a| kernel_str(a).into_owned()).collect();
             // The record's uid is the real one and the table keeps the effective one: it is not
             // passed, so a process gone before this runs keeps its creator's.
+            // 0: the kernel's offsets were unknown, so neither was read.
+            let known = ev.start_boottime_ns > 0;
             let exec = super::ExecEvent {
                 filename: &filename,
                 comm: Some(&comm),
                 argv: (!argv.is_empty()).then_some(argv.as_slice()),
+                start_time: known.then(|| super::start_time_from_boot_ns(ev.start_boottime_ns)),
+                caps: known.then_some((ev.cap_effective, ev.cap_permitted)),
                 ..Default::default()
             };
             table.on_exec_event(tgid, &exec);

@@ -10,8 +10,14 @@ use super::overlay::OverlayMounts;
 use super::users::UserNames;
 use std::fs;
 use std::io::ErrorKind;
+use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Bytes of `/proc/<pid>/environ` kept per process, as Falco's capture keeps (4 KiB): a variable
+/// cut by the bound is dropped whole.
+pub const ENV_MAX_BYTES: u64 = 4096;
 
 /// Everything the table keeps about one process (a thread group: `pid` is the tgid).
 #[derive(Clone, Debug, PartialEq)]
@@ -44,6 +50,9 @@ pub struct ProcessInfo {
     pub pgid: i32,
     /// Process group in the process's own pid namespace (last `NSpgid`), else `pgid`.
     pub vpgid: i32,
+    /// The pid in the process's own pid namespace (last `NSpid`); `None` when /proc did not say
+    /// (a process known only from its fork or exec record).
+    pub vpid: Option<i32>,
     /// Effective uid and gid (second column of `Uid:`/`Gid:`), as Falco's `user.uid`.
     pub uid: u32,
     pub gid: u32,
@@ -52,6 +61,15 @@ pub struct ProcessInfo {
     /// From the process root's `/etc/passwd`; empty when it has no entry.
     pub user_name: String,
     pub login_name: String,
+    /// From the process root's `/etc/group`; empty when it has no entry.
+    pub group_name: String,
+    /// `/proc/<pid>/environ` at load, at most [`ENV_MAX_BYTES`]; shared by the forks that
+    /// inherit it.
+    pub env: Arc<[String]>,
+    /// Change and modification times of the executable's inode, ns since the Unix epoch; 0 when
+    /// unknown.
+    pub exe_ctime: u64,
+    pub exe_mtime: u64,
     pub cap_effective: u64,
     pub cap_permitted: u64,
     pub is_exe_from_memfd: bool,
@@ -84,11 +102,16 @@ impl Default for ProcessInfo {
             sid: 0,
             pgid: 0,
             vpgid: 0,
+            vpid: None,
             uid: 0,
             gid: 0,
             loginuid: -1,
             user_name: String::new(),
             login_name: String::new(),
+            group_name: String::new(),
+            env: Arc::from([]),
+            exe_ctime: 0,
+            exe_mtime: 0,
             cap_effective: 0,
             cap_permitted: 0,
             is_exe_from_memfd: false,
@@ -188,6 +211,8 @@ pub struct Status {
     pub cap_permitted: u64,
     /// Innermost `NSpgid`.
     pub vpgid: Option<i32>,
+    /// Innermost `NSpid`.
+    pub vpid: Option<i32>,
 }
 
 pub fn parse_status(text: &str) -> Status {
@@ -205,6 +230,7 @@ pub fn parse_status(text: &str) -> Status {
             "CapEff" => s.cap_effective = u64::from_str_radix(value, 16).unwrap_or(0),
             "CapPrm" => s.cap_permitted = u64::from_str_radix(value, 16).unwrap_or(0),
             "NSpgid" => s.vpgid = cols.next_back().and_then(|v| v.parse().ok()),
+            "NSpid" => s.vpid = cols.next_back().and_then(|v| v.parse().ok()),
             _ => {}
         }
     }
@@ -219,6 +245,19 @@ pub fn parse_cmdline(raw: &[u8]) -> Vec<String> {
         return Vec::new();
     }
     raw.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect()
+}
+
+/// `/proc/<pid>/environ` as read (NUL-separated `NAME=value`), `complete` when the read was
+/// not cut by [`ENV_MAX_BYTES`]: a cut read drops its last, partial variable.
+pub fn parse_environ(raw: &[u8], complete: bool) -> Vec<String> {
+    let mut vars: Vec<&[u8]> = raw.split(|b| *b == 0).collect();
+    // The text after the last NUL: empty when the block ended with one, else a cut variable.
+    if let Some(last) = vars.pop() {
+        if complete && !last.is_empty() {
+            vars.push(last);
+        }
+    }
+    vars.into_iter().filter(|v| !v.is_empty()).map(|v| String::from_utf8_lossy(v).into_owned()).collect()
 }
 
 /// `/proc/<pid>/loginuid`: -1 for unset (4294967295) or unreadable.
@@ -295,6 +334,7 @@ impl Loader {
             sid: stat.session,
             pgid: stat.pgrp,
             vpgid: status.vpgid.unwrap_or(stat.pgrp),
+            vpid: status.vpid,
             uid: status.uid.unwrap_or(0),
             gid: status.gid.unwrap_or(0),
             loginuid: read_opt(&dir.join("loginuid")).map(|t| parse_loginuid(&t)).unwrap_or(-1),
@@ -304,6 +344,11 @@ impl Loader {
             exepath,
             ..ProcessInfo::default()
         };
+        p.env = read_environ(&dir.join("environ")).into();
+        if let Ok(meta) = fs::metadata(dir.join("exe")) {
+            p.exe_ctime = epoch_ns(meta.ctime(), meta.ctime_nsec());
+            p.exe_mtime = epoch_ns(meta.mtime(), meta.mtime_nsec());
+        }
         p.rebuild_cmdline();
         p.cgroup_id = self.cgroup_id(&dir);
         self.refresh_derived(&mut p);
@@ -316,6 +361,7 @@ impl Loader {
         let dir = self.pid_dir(p.pid);
         let root = dir.join("root");
         p.user_name = self.users.name(&root, p.uid).unwrap_or_default();
+        p.group_name = self.users.group(&root, p.gid).unwrap_or_default();
         p.login_name = match u32::try_from(p.loginuid) {
             Ok(l) => self.users.name(&root, l).unwrap_or_default(),
             Err(_) => String::new(),
@@ -330,6 +376,27 @@ impl Loader {
         let path = path.trim_start_matches('/');
         fs::metadata(root.join(path)).map(|m| m.ino()).unwrap_or(0)
     }
+}
+
+/// At most [`ENV_MAX_BYTES`] of an environ file; empty when unreadable (another user's process
+/// without CAP_SYS_PTRACE, a kernel thread).
+fn read_environ(path: &Path) -> Vec<String> {
+    let mut raw = Vec::new();
+    // One byte more than the bound tells a cut block from one that fits exactly.
+    let Ok(n) = fs::File::open(path).and_then(|f| f.take(ENV_MAX_BYTES + 1).read_to_end(&mut raw)) else {
+        return Vec::new();
+    };
+    let complete = n as u64 <= ENV_MAX_BYTES;
+    raw.truncate(ENV_MAX_BYTES as usize);
+    parse_environ(&raw, complete)
+}
+
+/// A file time as ns since the epoch; 0 (unknown) before it.
+fn epoch_ns(secs: i64, nsecs: i64) -> u64 {
+    u64::try_from(secs)
+        .ok()
+        .and_then(|s| s.checked_mul(1_000_000_000)?.checked_add(u64::try_from(nsecs).ok()?))
+        .unwrap_or(0)
 }
 
 fn read_opt(path: &Path) -> Option<String> {
@@ -367,12 +434,13 @@ mod tests {
     #[test]
     fn status_fields() {
         let text = "Name:\tbash\nTgid:\t77\nPid:\t77\nPPid:\t70\nUid:\t1000\t0\t0\t0\nGid:\t100\t5\t5\t5\n\
-            NSpgid:\t77\t1\nCapPrm:\t000001ffffffffff\nCapEff:\t0000000000200000\n";
+            NSpid:\t77\t5\nNSpgid:\t77\t1\nCapPrm:\t000001ffffffffff\nCapEff:\t0000000000200000\n";
         let s = parse_status(text);
         assert_eq!(s.tgid, Some(77));
         assert_eq!(s.ppid, Some(70));
         assert_eq!((s.uid, s.gid), (Some(0), Some(5)));
         assert_eq!(s.vpgid, Some(1));
+        assert_eq!(s.vpid, Some(5));
         assert_eq!(s.cap_effective, 1 << 21);
         assert_eq!(s.cap_permitted, (1 << 41) - 1);
         assert_eq!(parse_status("garbage\nUid: x\n"), Status::default());
@@ -384,6 +452,10 @@ mod tests {
         assert_eq!(parse_cmdline(b"nginx: master process\0"), vec!["nginx: master process"]);
         assert_eq!(parse_cmdline(b"a\0\0b"), vec!["a", "", "b"]);
         assert!(parse_cmdline(b"").is_empty());
+        assert_eq!(parse_environ(b"A=1\0B=2\0", true), vec!["A=1", "B=2"]);
+        assert_eq!(parse_environ(b"A=1\0B=2", true), vec!["A=1", "B=2"], "no final NUL");
+        assert_eq!(parse_environ(b"A=1\0B=", false), vec!["A=1"], "a cut variable is dropped");
+        assert!(parse_environ(b"", true).is_empty());
         assert_eq!(parse_loginuid("4294967295"), -1);
         assert_eq!(parse_loginuid("1000\n"), 1000);
         assert_eq!(parse_loginuid("x"), -1);

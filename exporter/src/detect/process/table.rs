@@ -25,6 +25,37 @@ pub fn start_time_from_boot_ns(ns: u64) -> u64 {
     ns / (1_000_000_000 / hz)
 }
 
+/// Start times in clock ticks after boot to ns since the Unix epoch.
+#[derive(Clone, Copy, Debug)]
+struct StartClock {
+    ns_per_tick: u64,
+    /// `CLOCK_REALTIME - CLOCK_BOOTTIME` (stat's start time counts on the boot-time clock).
+    boot_epoch_ns: i64,
+}
+
+impl StartClock {
+    fn now() -> StartClock {
+        fn read(clock: libc::clockid_t) -> i64 {
+            let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+            // SAFETY: `ts` is a valid timespec; both clocks exist on Linux.
+            unsafe { libc::clock_gettime(clock, &mut ts) };
+            ts.tv_sec * 1_000_000_000 + ts.tv_nsec
+        }
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        let hz = if hz > 0 { hz as u64 } else { 100 };
+        let boot = read(libc::CLOCK_BOOTTIME);
+        StartClock { ns_per_tick: 1_000_000_000 / hz, boot_epoch_ns: read(libc::CLOCK_REALTIME) - boot }
+    }
+
+    /// 0 (unknown) when the start time is.
+    fn epoch_ns(&self, ticks: Option<u64>) -> u64 {
+        let Some(ticks) = ticks else { return 0 };
+        let since_boot = i64::try_from(ticks.saturating_mul(self.ns_per_tick)).unwrap_or(i64::MAX);
+        u64::try_from(since_boot.saturating_add(self.boot_epoch_ns)).unwrap_or(0)
+    }
+}
+
 /// A process is its pid *and* its start time: a reused pid has a later start time.
 type Key = (i32, Option<u64>);
 
@@ -55,6 +86,8 @@ pub struct ExecEvent<'a> {
     /// Effective uid/gid after the exec (setuid binaries change them).
     pub uid: Option<u32>,
     pub gid: Option<u32>,
+    /// Effective and permitted capabilities after the exec (the kernel recomputes them).
+    pub caps: Option<(u64, u64)>,
 }
 
 /// Counters for the exporter's own metrics.
@@ -82,6 +115,7 @@ pub struct ProcessTable {
     /// Exited processes in exit order (may hold keys already evicted; skipped when met).
     exited: VecDeque<Key>,
     clock: AtomicU64,
+    start_clock: StartClock,
     stats: TableStats,
 }
 
@@ -98,6 +132,7 @@ impl ProcessTable {
             current: HashMap::new(),
             exited: VecDeque::new(),
             clock: AtomicU64::new(0),
+            start_clock: StartClock::now(),
             stats: TableStats::default(),
         }
     }
@@ -222,11 +257,13 @@ impl ProcessTable {
             false => self.load(creator).and_then(|k| self.entries.get(&k)).map(|e| e.info.clone()),
         };
         let info = match parent_info {
+            // The child's own pid in its namespace is not the parent's: unknown until /proc says.
             Some(p) => ProcessInfo {
                 pid: child,
                 tgid: child,
                 ppid: parent,
                 start_time: start,
+                vpid: None,
                 origin: Origin::Fork,
                 exited: false,
                 ..p
@@ -312,9 +349,12 @@ impl ProcessTable {
                 tracing::debug!(pid, error = %e, "cannot reload process at exec");
             }
         }
-        let forked = known.filter(|s| expected.is_none() || *s == expected).and_then(|s| self.entries.get(&(pid, s)));
+        // An entry of unknown start (a fork seen after the child was gone) is this process.
+        let forked = known
+            .filter(|s| expected.is_none() || s.is_none() || *s == expected)
+            .and_then(|s| self.entries.get(&(pid, s)));
         let mut info = match forked {
-            Some(e) => e.info.clone(),
+            Some(e) => ProcessInfo { start_time: expected.or(e.info.start_time), ..e.info.clone() },
             None => ProcessInfo { pid, tgid: pid, start_time: expected, ..ProcessInfo::default() },
         };
         let cwd = if info.cwd.is_empty() { "/" } else { info.cwd.as_str() };
@@ -337,9 +377,17 @@ impl ProcessTable {
             info.uid = u;
             info.user_name.clear();
         }
-        if let Some(g) = ev.gid {
+        if let Some(g) = ev.gid.filter(|g| *g != info.gid) {
             info.gid = g;
+            info.group_name.clear();
         }
+        // The creator's capabilities are not the new image's (the exec recomputed them). Without
+        // the kernel's, the set is left empty: a rule testing for a capability then stays
+        // silent rather than firing on the creator's.
+        (info.cap_effective, info.cap_permitted) = ev.caps.unwrap_or((0, 0));
+        // The new image's environment and executable were never seen.
+        info.env = std::sync::Arc::from([]);
+        (info.exe_ctime, info.exe_mtime) = (0, 0);
         info.is_exe_from_memfd = info.exepath.starts_with("/memfd:");
         info.is_exe_upper_layer = false;
         info.origin = Origin::Exec;
@@ -416,6 +464,15 @@ impl ProcessTable {
         proc.vpgid = p.vpgid as i64;
         proc.is_exe_upper_layer = p.is_exe_upper_layer;
         proc.is_exe_from_memfd = p.is_exe_from_memfd;
+        proc.vpid = p.vpid.map(i64::from);
+        proc.start_time = self.start_clock.epoch_ns(p.start_time);
+        proc.env = p.env.clone();
+        proc.exe_ctime = p.exe_ctime;
+        proc.exe_mtime = p.exe_mtime;
+        proc.sname.clear();
+        if let Some(leader) = self.session_leader(p) {
+            proc.sname.push_str(&leader.comm);
+        }
         proc.cap_effective = p.cap_effective;
         proc.cap_permitted = p.cap_permitted;
         // Reuses the event's ancestor buffers: a feeder that keeps one `Process` allocates
@@ -442,6 +499,17 @@ impl ProcessTable {
         user.name.clone_from(&p.user_name);
         user.loginuid = p.loginuid;
         user.loginname.clone_from(&p.login_name);
+        user.group_name.clone_from(&p.group_name);
+    }
+
+    /// The leader of the process's session, unless that pid now belongs to a process younger
+    /// than this one (the leader exited and the pid was reused).
+    fn session_leader<'a>(&'a self, p: &'a ProcessInfo) -> Option<&'a ProcessInfo> {
+        let leader = if p.sid == p.pid { p } else { self.get(p.sid).filter(|_| p.sid > 0)? };
+        match (leader.start_time, p.start_time) {
+            (Some(l), Some(c)) if l > c => None,
+            _ => Some(leader),
+        }
     }
 
     /// The parent, unless its pid now belongs to a process younger than the child (the parent

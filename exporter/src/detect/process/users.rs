@@ -1,6 +1,7 @@
-//! uid -> user name from the `/etc/passwd` *of the process's root*, so a container's uid 1000 is
-//! named as the container names it. Parsed files are cached by the file's identity (device,
-//! inode, size, mtime), so a load costs one `stat` unless the file changed or the root is new.
+//! uid -> user name and gid -> group name from the `/etc/passwd` and `/etc/group` *of the
+//! process's root*, so a container's uid 1000 is named as the container names it. Parsed files
+//! are cached by the file's identity (device, inode, size, mtime), so a look-up costs one `stat`
+//! unless the file changed or the root is new.
 
 use std::collections::HashMap;
 use std::fs;
@@ -21,14 +22,22 @@ pub struct UserNames {
 impl UserNames {
     /// The name of `uid` in `<root>/etc/passwd`; `None` without a file or an entry.
     pub fn name(&mut self, root: &Path, uid: u32) -> Option<String> {
-        let path = root.join("etc/passwd");
-        let meta = fs::metadata(&path).ok()?;
+        self.lookup(&root.join("etc/passwd"), uid)
+    }
+
+    /// The name of `gid` in `<root>/etc/group`; `None` without a file or an entry.
+    pub fn group(&mut self, root: &Path, gid: u32) -> Option<String> {
+        self.lookup(&root.join("etc/group"), gid)
+    }
+
+    fn lookup(&mut self, path: &Path, id: u32) -> Option<String> {
+        let meta = fs::metadata(path).ok()?;
         let key = (meta.dev(), meta.ino(), meta.size(), meta.mtime(), meta.mtime_nsec());
         if !self.files.contains_key(&key) {
-            let text = match fs::read_to_string(&path) {
+            let text = match fs::read_to_string(path) {
                 Ok(t) => t,
                 Err(e) => {
-                    tracing::debug!(path = %path.display(), error = %e, "cannot read passwd");
+                    tracing::debug!(path = %path.display(), error = %e, "cannot read the user or group file");
                     return None;
                 }
             };
@@ -37,11 +46,12 @@ impl UserNames {
             }
             self.files.insert(key, parse_passwd(&text));
         }
-        self.files.get(&key)?.get(&uid).cloned()
+        self.files.get(&key)?.get(&id).cloned()
     }
 }
 
-/// `name:x:uid:gid:...` lines; the first entry of a uid wins, as with getpwuid.
+/// `name:x:id:...` lines (`/etc/passwd`'s uid, `/etc/group`'s gid); the first entry of an id
+/// wins, as with getpwuid and getgrgid.
 pub fn parse_passwd(text: &str) -> HashMap<u32, String> {
     let mut m = HashMap::new();
     for line in text.lines() {
@@ -81,5 +91,9 @@ mod tests {
         // Size changes, so the key changes even within one mtime tick.
         fs::write(d.path().join("etc/passwd"), "root:x:0:0::/:\nalice:x:1000:1000::/:\n").unwrap();
         assert_eq!(u.name(d.path(), 1000).as_deref(), Some("alice"));
+        assert_eq!(u.group(d.path(), 0), None, "no group file");
+        fs::write(d.path().join("etc/group"), "root:x:0:\nstaff:x:50:alice,bob\n").unwrap();
+        assert_eq!(u.group(d.path(), 50).as_deref(), Some("staff"));
+        assert_eq!(u.group(d.path(), 1000), None);
     }
 }

@@ -131,7 +131,7 @@ fn process_fields_from_the_table() {
     e.time = 10_000_000_000;
     e.proc.start_time = 4_000_000_000;
     e.proc.exe_ctime = 3_000_000_000;
-    e.proc.env = vec!["HOME=/root".into(), "HTTP_PROXY=http://evil:3128".into()];
+    e.proc.env = vec!["HOME=/root".into(), "HTTP_PROXY=http://evil:3128".into()].into();
     e.proc.vpid = Some(1);
     e.proc.vpgid = 1;
     assert_eq!(get("proc.duration", None, &e).unwrap(), "6000000000");

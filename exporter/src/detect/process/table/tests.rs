@@ -52,11 +52,12 @@ impl FakeProc {
         );
         fs::write(d.join("stat"), stat).unwrap();
         let status = format!(
-            "Name:\t{}\nTgid:\t{}\nPPid:\t{}\nUid:\t{u}\t{u}\t{u}\t{u}\nGid:\t7\t8\t8\t8\nNSpgid:\t{}\t3\n\
+            "Name:\t{}\nTgid:\t{}\nPPid:\t{}\nUid:\t{u}\t{u}\t{u}\t{u}\nGid:\t7\t8\t8\t8\nNSpid:\t{}\t2\nNSpgid:\t{}\t3\n\
              CapPrm:\t00000000a80425fb\nCapEff:\t0000000000200000\n",
             p.comm,
             p.pid,
             p.ppid,
+            p.pid,
             p.pid,
             u = p.uid
         );
@@ -68,6 +69,7 @@ impl FakeProc {
         }
         fs::write(d.join("cmdline"), cmdline).unwrap();
         fs::write(d.join("loginuid"), "1000").unwrap();
+        fs::write(d.join("environ"), b"HOME=/root\0LANG=C\0").unwrap();
         let _ = fs::remove_file(d.join("exe"));
         let _ = fs::remove_file(d.join("cwd"));
         if !p.exe.is_empty() {
@@ -122,7 +124,9 @@ fn loads_every_field_from_a_synthetic_proc() {
     assert_eq!(i.args, vec!["-c", "x y"]);
     assert_eq!(i.cmdline, "my (weird) proc -c x y");
     assert_eq!((i.cwd.as_str(), i.root.as_str()), ("/srv", "/"));
-    assert_eq!((i.tty, i.sid, i.pgid, i.vpgid), (34816, 1, 1234, 3));
+    assert_eq!((i.tty, i.sid, i.pgid, i.vpgid, i.vpid), (34816, 1, 1234, 3, Some(2)));
+    assert_eq!(&i.env[..], ["HOME=/root", "LANG=C"]);
+    assert_eq!((i.exe_ctime, i.exe_mtime), (0, 0), "the executable is deleted: no times");
     assert_eq!((i.uid, i.gid, i.loginuid), (1000, 8, 1000));
     assert_eq!((i.cap_effective, i.cap_permitted), (1 << 21, 0xa80425fb));
     assert!(!i.is_exe_from_memfd && !i.is_exe_upper_layer && !i.exited);
@@ -206,6 +210,62 @@ fn a_reused_pid_is_a_new_process() {
     t.on_fork(1, 100, Some(40));
     assert_eq!(t.get(100).map(|p| p.start_time), Some(Some(40)));
     assert!(t.get_exact(100, 20).unwrap().exited);
+}
+
+#[test]
+fn fills_start_time_session_leader_pid_in_namespace_environment_and_group() {
+    let fp = FakeProc::new();
+    fp.add(&P { uid: 1000, ..P::new(40, 1, "sshd", 100) });
+    // FakeProc makes the parent the session leader.
+    fp.add(&P { uid: 1000, ..P::new(41, 40, "bash", 250) });
+    let root = fp.own_root(41, "u:x:1000:1000::/:\n");
+    fs::write(root.join("etc/group"), "g:x:8:\n").unwrap();
+    let mut t = fp.table(16);
+    loaded(&mut t, 40);
+    loaded(&mut t, 41);
+    let (mut proc, mut user) = (Process::default(), User::default());
+    assert!(t.fill_event_process(41, &mut proc, &mut user));
+    assert_eq!((proc.vpid, proc.sname.as_str()), (Some(2), "sshd"));
+    assert_eq!(&proc.env[..], ["HOME=/root", "LANG=C"]);
+    assert_eq!((user.name.as_str(), user.group_name.as_str()), ("u", "g"));
+    // 250 ticks after boot, on the wall clock.
+    let want = StartClock::now().epoch_ns(Some(250)) as i64;
+    assert!((proc.start_time as i64 - want).abs() < 5_000_000, "{} vs {want}", proc.start_time);
+
+    // A fork is not its parent in its namespace (it stays in its session), and a leader
+    // younger than the process is a reused pid, not its leader.
+    t.on_fork(41, 42, Some(300));
+    t.fill_event_process(42, &mut proc, &mut user);
+    assert_eq!((proc.vpid, proc.sname.as_str()), (None, "sshd"));
+    fp.add(&P::new(40, 1, "other", 400));
+    t.on_exec(40, "/bin/other");
+    t.fill_event_process(41, &mut proc, &mut user);
+    assert_eq!(proc.sname, "", "pid 40 is no longer the session's leader");
+}
+
+#[test]
+fn an_exec_seen_after_the_process_is_gone_takes_start_time_and_capabilities_from_the_kernel() {
+    let fp = FakeProc::new();
+    fp.add(&P { argv: &["sh"], exe: "/bin/sh", ..P::new(50, 1, "sh", 7) });
+    let mut t = fp.table(16);
+    loaded(&mut t, 50);
+    // The child was gone before its fork was applied: its start is unknown until the exec says.
+    t.on_fork(50, 51, None);
+    let exec = ExecEvent {
+        filename: "/bin/httpd",
+        start_time: Some(9),
+        caps: Some((1 << 21, 1 << 21 | 1)),
+        ..ExecEvent::default()
+    };
+    t.on_exec_event(51, &exec);
+    let c = t.get(51).unwrap();
+    assert_eq!((c.start_time, c.ppid, c.exepath.as_str()), (Some(9), 50, "/bin/httpd"));
+    assert_eq!((c.cap_effective, c.cap_permitted), (1 << 21, 1 << 21 | 1));
+    assert!(c.env.is_empty(), "the new image's environment was never read");
+    // Without the kernel's capabilities, the creator's are not claimed for the new image.
+    t.on_fork(50, 52, Some(11));
+    t.on_exec(52, "/bin/true");
+    assert_eq!(t.get(52).map(|c| c.cap_effective), Some(0));
 }
 
 #[test]
@@ -538,6 +598,9 @@ mod lifecycle_records {
             child: 0,
             uid: 0,
             gid: 0,
+            start_boottime_ns: 0,
+            cap_effective: 0,
+            cap_permitted: 0,
             filename_len: 0,
             clone_flags: 0,
             comm: [0; 16],
