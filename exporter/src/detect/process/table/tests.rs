@@ -266,6 +266,14 @@ fn an_exec_seen_after_the_process_is_gone_takes_start_time_and_capabilities_from
     t.on_fork(50, 52, Some(11));
     t.on_exec(52, "/bin/true");
     assert_eq!(t.get(52).map(|c| c.cap_effective), Some(0));
+    // A live process: /proc gives the rest, the kernel the capabilities the exec gave.
+    fp.add(&P::new(53, 50, "ls", 12));
+    t.on_exec_event(
+        53,
+        &ExecEvent { filename: "/bin/ls", start_time: Some(12), caps: Some((1, 3)), ..ExecEvent::default() },
+    );
+    let l = t.get(53).unwrap();
+    assert_eq!((l.origin, l.cap_effective, l.cap_permitted), (Origin::Proc, 1, 3));
 }
 
 #[test]
