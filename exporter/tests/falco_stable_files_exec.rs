@@ -142,6 +142,8 @@ fn detect_release_agent_file_container_escapes() {
     let rule = "Detect release_agent File Container Escapes";
     let d = check_twins(exporter(), rule, "critical", (action, &attack), (action, &Opts::writable()));
     assert_eq!(d.field("fd.name"), "/tmp/release_agent", "{}", d.alert);
+    let caps = d.field("thread.cap_effective").as_str().unwrap_or_default();
+    assert!(caps.split(' ').any(|c| c == "CAP_SYS_ADMIN"), "{}", d.alert);
 }
 
 // ---- processes ------------------------------------------------------------------------------
@@ -271,6 +273,11 @@ fn drop_and_execute_new_binary_in_container() {
         opts,
     );
     assert_eq!(d.field("proc.exepath"), "/tmp/dropped", "{}", d.alert);
+    // The container's shell leads its session; the dropped file's inode times are real.
+    assert_eq!(d.field("proc.sname"), "sh", "{}", d.alert);
+    for time in ["proc.exe_ino.ctime", "proc.exe_ino.mtime"] {
+        assert!(d.field(time).as_i64().is_some_and(|t| t > 0), "{time}: {}", d.alert);
+    }
 }
 
 /// memfd_create + fexecve; the twin executes the same program from disk.
