@@ -49,8 +49,9 @@
 //!   table reads it from /proc, so a child gone by then is keyed `(pid, None)`).
 //! - exec (`sched/sched_process_exec`): tgid, filename as passed, the new comm, argv (the first
 //!   8, 63 bytes each, kept by the `sys_enter` program at execve/execveat), uid/gid (real, so
-//!   unused: the table keeps the effective ones), the process's start (`start_boottime`) and
-//!   the capabilities the exec gave it (the last two through BTF offsets; 0 without them). Not
+//!   unused: the table keeps the effective ones), the process's start (`start_boottime`), its
+//!   pid in its own namespace and the capabilities the exec gave it (the last three through BTF
+//!   offsets; 0 without them). Not
 //!   yet: the resolved exe path (to tell a memfd exec from `/dev/fd/N` once the process is
 //!   gone), the environment.
 //! - exit (`sched/sched_process_exit` with `group_dead`): tgid.

@@ -88,6 +88,8 @@ pub struct ExecEvent<'a> {
     pub gid: Option<u32>,
     /// Effective and permitted capabilities after the exec (the kernel recomputes them).
     pub caps: Option<(u64, u64)>,
+    /// The pid in the process's own pid namespace.
+    pub vpid: Option<i32>,
 }
 
 /// Counters for the exporter's own metrics.
@@ -376,6 +378,7 @@ impl ProcessTable {
         if let Some(p) = ev.ppid {
             info.ppid = p;
         }
+        info.vpid = ev.vpid.or(info.vpid);
         if let Some(u) = ev.uid.filter(|u| *u != info.uid) {
             // The name would need the process's root, which is gone with it.
             info.uid = u;
