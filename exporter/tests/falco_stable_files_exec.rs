@@ -18,18 +18,20 @@ use std::time::Duration;
 use common::attack::{check_twins, suite_exporter_with, Detection, Opts};
 use common::Exporter;
 
-/// A directory holding only a link to the stable rules file.
+/// A directory holding only a link to the stable rules file (the same for every run: the link
+/// never changes).
 fn stable_rules_dir() -> &'static str {
     static DIR: OnceLock<String> = OnceLock::new();
     DIR.get_or_init(|| {
         let file =
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/falcosecurity-rules/falco_rules.yaml");
         assert!(file.exists(), "{}: the shared test data must sit beside the project", file.display());
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("falco-stable-rules-{}", std::process::id()));
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("falco-stable-rules");
         std::fs::create_dir_all(&dir).expect("mkdir rules dir");
-        let link = dir.join("falco_rules.yaml");
-        if std::fs::symlink_metadata(&link).is_err() {
-            std::os::unix::fs::symlink(&file, &link).expect("link the stable rules");
+        match std::os::unix::fs::symlink(&file, dir.join("falco_rules.yaml")) {
+            // Made by an earlier or a concurrent run.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            other => other.expect("link the stable rules"),
         }
         dir.to_str().expect("utf-8 path").to_owned()
     })
