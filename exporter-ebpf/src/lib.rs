@@ -332,6 +332,12 @@ pub struct KernelOffsets {
     pub cred_cap_effective: u32,
     pub cred_cap_permitted: u32,
     pub task_start_boottime: u32,
+    pub task_thread_pid: u32,
+    pub pid_level: u32,
+    pub pid_numbers: u32,
+    pub upid_nr: u32,
+    /// `sizeof(struct upid)`: the stride of `pid->numbers[]`.
+    pub upid_size: u32,
     pub valid: u32,
 }
 
@@ -553,6 +559,9 @@ pub struct LifecycleEvent {
     pub start_boottime_ns: u64,
     pub cap_effective: u64,
     pub cap_permitted: u64,
+    /// Exec: the pid in the process's own pid namespace (`thread_pid->numbers[level].nr`); 0
+    /// when unknown, as above.
+    pub vpid: u32,
     /// Exec: bytes of `filename` including the NUL; 0 for none, negative errno on failure.
     pub filename_len: i32,
     /// Fork: the low 32 bits of the clone flags (`CLONE_PARENT` makes the child a sibling).

@@ -1,8 +1,9 @@
 //! Process lifecycle: one record per new process, exec and process exit, on a ring buffer
 //! of its own (`LIFECYCLE`), so user space keeps its process table from the kernel instead of
 //! racing /proc. Classic tracepoints only: their record layouts are stable ABI (see
-//! /sys/kernel/tracing/events/<group>/<name>/format). Only the exec record's start time and
-//! capabilities need kernel struct offsets (from BTF, by user space); without them they are 0.
+//! /sys/kernel/tracing/events/<group>/<name>/format). Only the exec record's start time,
+//! capabilities and pid in its namespace need kernel struct offsets (from BTF, by user space);
+//! without them they are 0.
 //!
 //! Fork is taken from `task/task_newtask` rather than `sched/sched_process_fork`: both run in
 //! the parent for every new task, but only `task_newtask` has the clone flags, which is how a
@@ -149,11 +150,12 @@ fn send(kind: u32, child: u32, clone_flags: u32, exec: Option<(&TracePointContex
     event.filename_len = 0;
     event.filename[0] = 0;
     event.argv.argc = 0;
-    (event.start_boottime_ns, event.cap_effective, event.cap_permitted) = (0, 0, 0);
+    (event.start_boottime_ns, event.cap_effective, event.cap_permitted, event.vpid) = (0, 0, 0, 0);
     if let Some((ctx, loc, argv)) = exec {
         if let Some(identity) = crate::task::start_and_caps() {
             (event.start_boottime_ns, event.cap_effective, event.cap_permitted) = identity;
         }
+        event.vpid = crate::task::pid_in_namespace().unwrap_or(0);
         if let Some(argv) = argv {
             // A helper copy: a plain 520-byte assignment would be a memcpy call BPF lacks.
             let dst = unsafe {

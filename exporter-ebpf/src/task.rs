@@ -35,6 +35,20 @@ pub(crate) fn start_and_caps() -> Option<(u64, u64, u64)> {
     ))
 }
 
+/// The current task's pid in its own pid namespace: `thread_pid->numbers[thread_pid->level].nr`.
+#[inline(always)]
+pub(crate) fn pid_in_namespace() -> Option<u32> {
+    let (o, task) = offsets_and_task()?;
+    let pid: *const u8 = read_at(task, o.task_thread_pid)?;
+    let level: u32 = read_at(pid, o.pid_level)?;
+    // MAX_PID_NS_LEVEL: deeper is no pid the kernel made.
+    if level > 32 {
+        return None;
+    }
+    let nr: i32 = read_at(pid, o.pid_numbers + level * o.upid_size + o.upid_nr)?;
+    u32::try_from(nr).ok()
+}
+
 /// Whether the current task runs a memfd (`memfd_create` + `execveat`): memfd files are named
 /// `memfd:<name>`. `None` when it cannot tell.
 #[inline(never)]

@@ -10,6 +10,7 @@
 //! been evaluated too. Latencies are printed as `LATENCY rule [container]: ms` (run with
 //! `--nocapture`).
 
+#[macro_use]
 mod common;
 
 use std::time::Duration;
@@ -18,33 +19,16 @@ use common::attack::{
     self, accept_on, alerts_matching, expect_detection, expect_no_detection, host_address, suite_exporter, Action,
     Detection, Opts, Target,
 };
-use common::{kernel_available, sample, Exporter, SHIPPED_RULES};
+use common::{sample, Exporter, SHIPPED_RULES};
 
-/// Runs the benign twin's action, then the attack's, each in a container of its own with
-/// `opts` ([`check_twins`]).
+/// [`common::attack::check_twins`] with the shipped rules and the same `opts` for both sides.
 fn check(rule: &str, priority: &str, attack: &str, benign: &str, opts: Opts) -> Detection {
     check_twins(rule, priority, (attack, &opts), (benign, &opts))
 }
 
-/// [`attack::check_twins`] on the suite's exporter.
+/// [`common::attack::check_twins`] with the shipped rules.
 fn check_twins(rule: &str, priority: &str, attack: (&str, &Opts), benign: (&str, &Opts)) -> Detection {
     attack::check_twins(suite_exporter(), rule, priority, attack, benign).0
-}
-
-fn field<'a>(detection: &'a Detection, name: &str) -> &'a serde_json::Value {
-    &detection.alert["output_fields"][name]
-}
-
-macro_rules! kernel_test {
-    ($name:ident) => {
-        if !kernel_available(stringify!($name)) {
-            return;
-        }
-    };
-}
-
-fn writable() -> Opts {
-    Opts { writable: true, ..Opts::default() }
 }
 
 fn with_caps(caps: &[&'static str]) -> Opts {
@@ -61,24 +45,24 @@ fn write_below_etc() {
         "error",
         "echo 'evil:x:0:0::/:/bin/sh' >> /etc/passwd",
         "echo note >> /tmp/notes",
-        writable(),
+        Opts::writable(),
     );
-    assert_eq!(field(&d, "fd.name"), "/etc/passwd", "{}", d.alert);
+    assert_eq!(d.field("fd.name"), "/etc/passwd", "{}", d.alert);
 }
 
 #[test]
 fn read_sensitive_file_untrusted() {
     kernel_test!(read_sensitive_file_untrusted);
     let d = check("Read sensitive file untrusted", "warning", "cat /etc/shadow", "cat /etc/hostname", Opts::default());
-    assert_eq!(field(&d, "fd.name"), "/etc/shadow", "{}", d.alert);
+    assert_eq!(d.field("fd.name"), "/etc/shadow", "{}", d.alert);
 }
 
 #[test]
 fn change_permissions_of_sensitive_file() {
     kernel_test!(change_permissions_of_sensitive_file);
     let rule = "Change permissions of sensitive file";
-    let d = check(rule, "error", "chmod 0644 /etc/shadow", "chmod 0644 /etc/hostname", writable());
-    assert_eq!(field(&d, "fd.name"), "/etc/shadow", "{}", d.alert);
+    let d = check(rule, "error", "chmod 0644 /etc/shadow", "chmod 0644 /etc/hostname", Opts::writable());
+    assert_eq!(d.field("fd.name"), "/etc/shadow", "{}", d.alert);
 }
 
 #[test]
@@ -89,16 +73,22 @@ fn link_to_sensitive_file_symbolic() {
         "warning",
         "ln -s /etc/shadow /tmp/s",
         "ln -s /etc/hostname /tmp/s",
-        writable(),
+        Opts::writable(),
     );
-    assert_eq!(field(&d, "evt.arg.target"), "/etc/shadow", "{}", d.alert);
+    assert_eq!(d.field("evt.arg.target"), "/etc/shadow", "{}", d.alert);
 }
 
 #[test]
 fn link_to_sensitive_file_hard() {
     kernel_test!(link_to_sensitive_file_hard);
-    let d = check("Link to sensitive file", "warning", "ln /etc/shadow /tmp/h", "ln /etc/hostname /tmp/h", writable());
-    assert_eq!(field(&d, "evt.arg.oldpath"), "/etc/shadow", "{}", d.alert);
+    let d = check(
+        "Link to sensitive file",
+        "warning",
+        "ln /etc/shadow /tmp/h",
+        "ln /etc/hostname /tmp/h",
+        Opts::writable(),
+    );
+    assert_eq!(d.field("evt.arg.oldpath"), "/etc/shadow", "{}", d.alert);
 }
 
 // ---- processes ------------------------------------------------------------------------------
@@ -111,7 +101,7 @@ fn terminal_shell_in_container() {
     let rule = "Terminal shell in container";
     let d =
         check_twins(rule, "notice", ("true", &Opts { terminal: true, ..Opts::default() }), ("true", &Opts::default()));
-    assert_eq!(field(&d, "proc.name"), "sh", "{}", d.alert);
+    assert_eq!(d.field("proc.name"), "sh", "{}", d.alert);
 }
 
 /// memfd_create + fexecve (`execveat(fd, "", AT_EMPTY_PATH)`), whose success this kernel reports
@@ -121,7 +111,7 @@ fn fileless_execution_via_memfd() {
     kernel_test!(fileless_execution_via_memfd);
     let d =
         check("Fileless execution via memfd", "critical", "tw-helper memfd", "tw-helper exec-disk", Opts::default());
-    assert!(field(&d, "proc.exepath").as_str().is_some_and(|p| p.starts_with("/memfd:")), "{}", d.alert);
+    assert!(d.field("proc.exepath").as_str().is_some_and(|p| p.starts_with("/memfd:")), "{}", d.alert);
 }
 
 /// A bind shell with busybox nc (-e runs the program on the connection); the twin listens
@@ -165,7 +155,7 @@ fn package_management_process_in_container() {
     kernel_test!(package_management_process_in_container);
     let rule = "Package management process in container";
     let d = check(rule, "error", "apk add curl; true", "ls /var/tmp", Opts::default());
-    assert_eq!(field(&d, "proc.name"), "apk", "{}", d.alert);
+    assert_eq!(d.field("proc.name"), "apk", "{}", d.alert);
 }
 
 /// uid 1000 holding CAP_SETUID (ambient): setuid(0) succeeds; the twin sets its own uid.
@@ -174,7 +164,7 @@ fn setuid_to_root_by_non_root() {
     kernel_test!(setuid_to_root_by_non_root);
     let opts = Opts { user: Some((1000, 1000)), caps: vec!["CAP_SETUID"], ..Opts::default() };
     let d = check("Setuid to root by non-root", "critical", "tw-helper setuid 0", "tw-helper setuid 1000", opts);
-    assert_eq!(field(&d, "user.uid"), 1000, "{}", d.alert);
+    assert_eq!(d.field("user.uid"), 1000, "{}", d.alert);
 }
 
 /// PTRACE_ATTACH to a child; the twin's child asks to be traced (PTRACE_TRACEME, as under a
@@ -205,7 +195,7 @@ fn outbound(rule: &str, priority: &str, port: u16) {
     let opts = Opts { host_network: true, ..Opts::default() };
     let (attack, twin) = (format!("echo hi | nc -w 2 {ip} {port}"), format!("echo hi | nc -w 2 {ip} {benign_port}"));
     let d = check(rule, priority, &attack, &twin, opts);
-    assert_eq!(field(&d, "fd.name"), format!("{ip}:{port}").as_str(), "{}", d.alert);
+    assert_eq!(d.field("fd.name"), format!("{ip}:{port}").as_str(), "{}", d.alert);
 }
 
 #[test]
@@ -229,7 +219,7 @@ fn mount_in_container() {
     kernel_test!(mount_in_container);
     let rule = "Mount in container";
     let d = check(rule, "warning", "mount -t tmpfs none /mnt && umount /mnt", "mount", with_caps(&["CAP_SYS_ADMIN"]));
-    assert_eq!(field(&d, "proc.name"), "mount", "{}", d.alert);
+    assert_eq!(d.field("proc.name"), "mount", "{}", d.alert);
 }
 
 #[test]
@@ -237,7 +227,7 @@ fn namespace_change_in_container() {
     kernel_test!(namespace_change_in_container);
     let rule = "Namespace change in container";
     let d = check(rule, "notice", "unshare -m true", "ls /proc/self/ns", with_caps(&["CAP_SYS_ADMIN"]));
-    assert_eq!(field(&d, "proc.name"), "unshare", "{}", d.alert);
+    assert_eq!(d.field("proc.name"), "unshare", "{}", d.alert);
 }
 
 /// This kernel has no module support (CONFIG_MODULES off): init_module/finit_module have no
@@ -316,7 +306,7 @@ fn kernel_module_load_without_module_support() {
 fn evasion(name: &str, action: &str, opts: Opts) {
     let mut run = Action::start(&Target::new(name), action, &opts);
     let d = expect_detection(suite_exporter(), &mut run, "Read sensitive file untrusted", "warning");
-    assert_eq!(field(&d, "fd.name"), "/etc/shadow", "{action}: {}", d.alert);
+    assert_eq!(d.field("fd.name"), "/etc/shadow", "{action}: {}", d.alert);
 }
 
 // The short-lived reader exits before its event is evaluated, so user space could not resolve
@@ -338,13 +328,13 @@ fn evasion_dot_dot_and_double_slash() {
 #[test]
 fn evasion_symlink_to_shadow() {
     kernel_test!(evasion_symlink_to_shadow);
-    evasion("evasion-symlink", "ln -s /etc/shadow /tmp/s && cat /tmp/s", writable());
+    evasion("evasion-symlink", "ln -s /etc/shadow /tmp/s && cat /tmp/s", Opts::writable());
 }
 
 #[test]
 fn evasion_hard_link_to_shadow() {
     kernel_test!(evasion_hard_link_to_shadow);
-    evasion("evasion-hardlink", "ln /etc/shadow /tmp/h && cat /tmp/h", writable());
+    evasion("evasion-hardlink", "ln /etc/shadow /tmp/h && cat /tmp/h", Opts::writable());
 }
 
 /// The same evasions by a reader that stays (`tail -f`, a second): the resolution itself works
@@ -358,13 +348,21 @@ fn evasion_relative_path_from_etc_by_a_live_reader() {
 #[test]
 fn evasion_symlink_to_shadow_by_a_live_reader() {
     kernel_test!(evasion_symlink_to_shadow_by_a_live_reader);
-    evasion("evasion-symlink-live", "ln -s /etc/shadow /tmp/s && { tail -f /tmp/s & sleep 1; kill $!; }", writable());
+    evasion(
+        "evasion-symlink-live",
+        "ln -s /etc/shadow /tmp/s && { tail -f /tmp/s & sleep 1; kill $!; }",
+        Opts::writable(),
+    );
 }
 
 #[test]
 fn evasion_hard_link_to_shadow_by_a_live_reader() {
     kernel_test!(evasion_hard_link_to_shadow_by_a_live_reader);
-    evasion("evasion-hardlink-live", "ln /etc/shadow /tmp/h && { tail -f /tmp/h & sleep 1; kill $!; }", writable());
+    evasion(
+        "evasion-hardlink-live",
+        "ln /etc/shadow /tmp/h && { tail -f /tmp/h & sleep 1; kill $!; }",
+        Opts::writable(),
+    );
 }
 
 // ---- host ------------------------------------------------------------------------------------

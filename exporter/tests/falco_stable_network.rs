@@ -10,12 +10,13 @@
 //! so no DNS query and no packet leaves the machine. Latencies are printed as
 //! `LATENCY rule [container]: ms` (run with `--nocapture`).
 
+#[macro_use]
 mod common;
 
 use std::{net::Ipv4Addr, path::Path, sync::OnceLock};
 
 use common::attack::{self, accept_on, host_address, suite_exporter_with, Detection, NetNs, Opts};
-use common::{kernel_available, Exporter};
+use common::Exporter;
 
 /// falcosecurity/rules' files, beside the project (see their SOURCE and LICENSE).
 const FALCO_RULES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/falcosecurity-rules");
@@ -24,14 +25,6 @@ const K8S_API_NAME: &str = "kubernetes.default.svc.cluster.local";
 /// The address the test's hosts file gives it: a cluster's usual API service address, on the
 /// loopback of a network namespace the test makes ([`NetNs`]).
 const K8S_API_ADDRESS: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 1);
-
-macro_rules! kernel_test {
-    ($name:ident) => {
-        if !kernel_available(stringify!($name)) {
-            return;
-        }
-    };
-}
 
 /// The exporter of this test binary: `falco_rules.yaml` alone, and names from the hosts file
 /// this test writes, where the API server's name is this host's address.

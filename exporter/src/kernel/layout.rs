@@ -61,6 +61,11 @@ pub fn offsets(btf: &[u8]) -> Result<KernelOffsets, LayoutError> {
         cred_cap_effective: at("cred", "cap_effective")?,
         cred_cap_permitted: at("cred", "cap_permitted")?,
         task_start_boottime: at("task_struct", "start_boottime")?,
+        task_thread_pid: at("task_struct", "thread_pid")?,
+        pid_level: at("pid", "level")?,
+        pid_numbers: at("pid", "numbers")?,
+        upid_nr: at("upid", "nr")?,
+        upid_size: types.struct_size("upid")?,
         valid: 1,
     })
 }
@@ -164,15 +169,24 @@ impl<'a> Types<'a> {
     }
 
     fn member_offset(&self, strukt: &str, member: &str) -> Result<u32, LayoutError> {
-        // The first complete struct of that name (forward declarations have no members).
-        let id = (0..self.kinds.len() as u32)
+        let id = self.struct_id(strukt)?;
+        self.find_member(id, member.as_bytes(), 0)
+            .ok_or_else(|| LayoutError::NoMember(strukt.to_owned(), member.to_owned()))
+    }
+
+    /// The byte size of a struct (BTF keeps it where other kinds keep a type reference).
+    fn struct_size(&self, strukt: &str) -> Result<u32, LayoutError> {
+        Ok(self.kinds[self.struct_id(strukt)? as usize].type_ref)
+    }
+
+    /// The first complete struct of that name (forward declarations have no members).
+    fn struct_id(&self, strukt: &str) -> Result<u32, LayoutError> {
+        (0..self.kinds.len() as u32)
             .find(|&id| {
                 let t = &self.kinds[id as usize];
                 t.kind == KIND_STRUCT && !t.members.is_empty() && self.name(t.name_off) == strukt.as_bytes()
             })
-            .ok_or_else(|| LayoutError::NoStruct(strukt.to_owned()))?;
-        self.find_member(id, member.as_bytes(), 0)
-            .ok_or_else(|| LayoutError::NoMember(strukt.to_owned(), member.to_owned()))
+            .ok_or_else(|| LayoutError::NoStruct(strukt.to_owned()))
     }
 
     /// Depth-first through anonymous members; `depth` bounds malformed input.
@@ -223,6 +237,8 @@ mod tests {
         // struct qstr { union { struct { u32 hash; u32 len; }; u64 hash_len; }; const char *name; }.
         assert_eq!((o.path_mnt, o.path_dentry), (0, 8));
         assert_eq!((o.qstr_len, o.qstr_name), (4, 8));
+        // struct upid { int nr; struct pid_namespace *ns; }.
+        assert_eq!((o.upid_nr, o.upid_size), (0, 16));
         assert_eq!(o.fs_pwd, o.fs_root + 16, "pwd follows root in fs_struct");
         assert!(o.task_files > 0 && o.task_fs > 0 && o.dentry_name > o.dentry_parent);
         assert_eq!(o.valid, 1);

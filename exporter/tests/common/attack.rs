@@ -21,7 +21,7 @@ pub const DETECTION_DEADLINE: Duration = Duration::from_secs(2);
 /// `Rootfs::build` links).
 const APPLETS: &[&str] = &[
     "ln", "chmod", "chown", "mount", "umount", "unshare", "nc", "echo", "kill", "insmod", "dpkg", "rm", "mkdir",
-    "usleep", "id", "touch", "tail",
+    "usleep", "id", "touch", "tail", "find", "grep", "shred", "login", "cp", "xargs", "timeout",
 ];
 
 /// The attack helper (common/attack_helper.c), compiled static once per test binary.
@@ -45,9 +45,11 @@ pub fn helper_binary() -> &'static Path {
     })
 }
 
-/// A rootfs for attacks: busybox with [`APPLETS`], `/bin/tw-helper`, `socat` (the helper under
-/// that name: busybox has no socat), `ssh` (the helper's TCP client), `apk` (busybox under that name: the exec is the event),
-/// and the directories the scripts write to.
+/// A rootfs for attacks: busybox with [`APPLETS`], `/bin/tw-helper`, `socat`, `ssh` and `httpd`
+/// (the helper under those names: busybox has no socat, `ssh` is the helper's TCP client, and
+/// busybox's httpd would serve), `apk` (busybox under that name: the exec is the event), users
+/// and groups (root, the system user daemon, an ordinary user), and the directories the scripts
+/// write to.
 pub fn attack_rootfs() -> Rootfs {
     let rootfs = Rootfs::build();
     let root = rootfs.path();
@@ -56,14 +58,15 @@ pub fn attack_rootfs() -> Rootfs {
         std::os::unix::fs::symlink("busybox", bin.join(applet)).expect("symlink applet");
     }
     std::fs::copy(helper_binary(), bin.join("tw-helper")).expect("copy helper");
-    for name in ["socat", "ssh"] {
+    for name in ["socat", "ssh", "httpd"] {
         std::os::unix::fs::symlink("tw-helper", bin.join(name)).expect("symlink a helper name");
     }
     for d in ["mnt", "var/tmp"] {
         std::fs::create_dir_all(root.join(d)).expect("mkdir");
     }
-    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/tmp:/bin/sh\n")
-        .expect("passwd");
+    let passwd = "root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/:/bin/false\nuser:x:1000:1000::/tmp:/bin/sh\n";
+    std::fs::write(root.join("etc/passwd"), passwd).expect("passwd");
+    std::fs::write(root.join("etc/group"), "root:x:0:\ndaemon:x:1:\nstaff:x:1000:\n").expect("group");
     rootfs
 }
 
@@ -82,6 +85,15 @@ pub struct Opts {
     pub terminal: bool,
     /// Join this network namespace (a [`NetNs`]'s path) instead of a new one.
     pub netns: Option<PathBuf>,
+    /// A command started in the background when the container starts, before its gate: a
+    /// long-running server the action later talks to.
+    pub background: Option<&'static str>,
+    /// How long the container waits at its gate before the test lets the action go (the
+    /// background command's age at the action).
+    pub hold: Duration,
+    /// The root file system is an overlay (the prepared rootfs its lower layer, writes going to
+    /// an upper directory), as container runtimes mount images.
+    pub overlay: bool,
 }
 
 /// One container of an attack case: a unique id, its name and namespace, and the labels the
@@ -275,6 +287,7 @@ pub struct Action {
     runc: std::process::Child,
     output: PathBuf,
     gate: PathBuf,
+    hold: Duration,
     released: Option<Instant>,
     _rootfs: Rootfs,
     _dir: tempfile::TempDir,
@@ -292,6 +305,7 @@ impl Action {
 
     /// [`Action::start`] on a rootfs the caller prepared.
     pub fn start_in(target: &Target, rootfs: Rootfs, action: &str, opts: &Opts) -> Action {
+        let rootfs = if opts.overlay { rootfs.into_overlay() } else { rootfs };
         let script = format!("if {{ {action} ; }}; then echo {ACTION_OK}; else echo {ACTION_FAILED}; fi; sleep 60; :");
         let dir = tempfile::tempdir().expect("tempdir");
         let gate_dir = dir.path().join("gate");
@@ -306,7 +320,17 @@ impl Action {
         }
         std::fs::create_dir_all(rootfs.path().join(&GATE_DIR[1..])).expect("mkdir gate mount point");
         let gate_in_container = format!("{GATE_DIR}/go");
-        let args = ["/bin/tw-helper", "gate", &gate_in_container, "/bin/sh", "-c", &script];
+        let gated = ["/bin/tw-helper", "gate", &gate_in_container, "/bin/sh", "-c", &script];
+        // The background command is started by a shell that then becomes the gate; the gate and
+        // the script are its arguments, so nothing needs quoting.
+        let with_background = opts.background.map(|command| {
+            let starter = format!("{command} & exec /bin/tw-helper gate \"$0\" /bin/sh -c \"$1\"");
+            ["/bin/sh".to_owned(), "-c".to_owned(), starter, gate_in_container.clone(), script.clone()]
+        });
+        let args: Vec<&str> = match &with_background {
+            Some(args) => args.iter().map(String::as_str).collect(),
+            None => gated.to_vec(),
+        };
         let container = target.container_running(&rootfs, &args, opts);
         mount_gate(container.bundle(), &gate_dir);
         let output = dir.path().join("output");
@@ -323,15 +347,26 @@ impl Action {
             c
         };
         let runc = cmd.stdin(std::process::Stdio::null()).stdout(out).stderr(err).spawn().expect("runc run");
-        Action { target: target.clone(), container, runc, output, gate, released: None, _rootfs: rootfs, _dir: dir }
+        Action {
+            target: target.clone(),
+            container,
+            runc,
+            output,
+            gate,
+            hold: opts.hold,
+            released: None,
+            _rootfs: rootfs,
+            _dir: dir,
+        }
     }
 
     fn output(&self) -> String {
         String::from_utf8_lossy(&std::fs::read(&self.output).unwrap_or_default()).into_owned()
     }
 
-    /// Lets the action run once the container waits at its gate; returns the instant just before
-    /// the action starts (a second call returns the same instant).
+    /// Lets the action run once the container has waited at its gate for [`Opts::hold`];
+    /// returns the instant just before the action starts (a second call returns the same
+    /// instant).
     pub fn release(&mut self) -> Instant {
         if let Some(at) = self.released {
             return at;
@@ -355,6 +390,7 @@ impl Action {
             }
             std::thread::sleep(Duration::from_millis(5));
         };
+        std::thread::sleep(self.hold);
         let at = Instant::now();
         std::io::Write::write_all(&mut gate, b"go\n").expect("write gate");
         self.released = Some(at);
@@ -432,9 +468,9 @@ pub fn suite_exporter_with(args: &[&str]) -> &'static Exporter {
 /// Runs the benign twin's action, then the attack's, each in a container of its own (named
 /// after the rule) with its own options; asserts the attack is detected by `exporter` (counter
 /// under its exact labels and alert line, within [`DETECTION_DEADLINE`] of the action's start)
-/// and the twin is not; returns the detection and the twin. The twin goes first: events are evaluated in order, so once the attack's
-/// alert is seen the twin's events have been evaluated too. One action, one detection: a miss
-/// fails, with the events lost meanwhile in the message.
+/// and the twin is not; returns the detection and the twin. The twin goes first: events are
+/// evaluated in order, so once the attack's alert is seen the twin's events have been evaluated
+/// too. One action, one detection: a miss fails, with the events lost meanwhile in the message.
 pub fn check_twins(
     exporter: &Exporter,
     rule: &str,
@@ -444,11 +480,14 @@ pub fn check_twins(
 ) -> (Detection, Target) {
     let slug = slug(rule);
     let twin = Target::new(&format!("benign-{slug}"));
-    Action::start(&twin, benign.0, benign.1).wait_done();
+    // Kept until the end, as the attack's container is: both are judged while they live.
+    let mut twin_run = Action::start(&twin, benign.0, benign.1);
+    twin_run.wait_done();
     let attacker = Target::new(&format!("attack-{slug}"));
     let mut attack_run = Action::start(&attacker, attack.0, attack.1);
     let detection = expect_detection(exporter, &mut attack_run, rule, priority);
     expect_no_detection(exporter, &twin, rule);
+    drop(twin_run);
     (detection, twin)
 }
 
@@ -490,6 +529,20 @@ pub struct Detection {
     pub alert: serde_json::Value,
     pub alert_latency: Duration,
     pub counter_latency: Duration,
+}
+
+impl Detection {
+    /// An output field of the alert (null when the rule's output has none).
+    pub fn field(&self, name: &str) -> &serde_json::Value {
+        &self.alert["output_fields"][name]
+    }
+}
+
+impl Opts {
+    /// A writable root file system, the rest as `runc spec` makes it.
+    pub fn writable() -> Opts {
+        Opts { writable: true, ..Opts::default() }
+    }
 }
 
 /// Lets `action` go, then waits for the alert line for `rule` in its container (the container id

@@ -1,7 +1,8 @@
 /* Actions busybox cannot perform, for the attack-simulation suite (exporter/tests/attacks.rs).
  * Built static at test time (common/attack.rs) and copied into the container rootfs as
  * /bin/tw-helper. Run under another name (a link called socat, say) it only sleeps, so the
- * exec of that name stays visible in /proc while the exporter looks it up.
+ * exec of that name stays visible in /proc while the exporter looks it up, unless its first
+ * argument is one of the modes marked "under any name".
  *
  *   tw-helper sleep MS          sleep MS milliseconds
  *   tw-helper memfd             copy itself into a memfd and execveat it (AT_EMPTY_PATH): fileless
@@ -18,6 +19,10 @@
  *   tw-helper init-module FILE  init_module(2) with FILE's bytes; the result is printed, not
  *                               judged (a kernel without module support answers ENOSYS)
  *   ssh -p PORT HOST            (the helper under the name ssh) a TCP connection to HOST:PORT
+ *   NAME spawn PROG ARG...      (under any name) run PROG in a child and wait for it: a server
+ *                               (the helper linked as httpd) starting a program
+ *   NAME read-when FILE PATH    (under any name) once FILE exists (polled every 10 ms), read PATH,
+ *                               then keep running 3 s: a server that reads a file on request
  *   tw-helper gate FIFO PROG ARG...  read a line from FIFO, then exec PROG ARG...: the test writes
  *                               the line when it starts its clock, so all of the action (the shell
  *                               too) happens after that
@@ -189,6 +194,29 @@ static int ssh_connect(int argc, char **argv) {
     return 0;
 }
 
+static int spawn(char **args) {
+    pid_t child = fork();
+    if (child < 0) return fail("fork");
+    if (child == 0) {
+        execv(args[0], args);
+        _exit(127);
+    }
+    int status;
+    if (waitpid(child, &status, 0) != child) return fail("waitpid");
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+static int read_when(const char *trigger, const char *path) {
+    while (access(trigger, F_OK) != 0) nap(10);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return fail("open");
+    char buf[256];
+    if (read(fd, buf, sizeof buf) < 0) return fail("read");
+    close(fd);
+    nap(3000);
+    return 0;
+}
+
 static int gate(const char *fifo, char **args) {
     int fd = open(fifo, O_RDONLY);
     if (fd < 0) return fail("open gate");
@@ -205,6 +233,9 @@ int main(int argc, char **argv) {
     const char *base = strrchr(argv[0], '/');
     base = base ? base + 1 : argv[0];
     if (strcmp(base, "ssh") == 0) return ssh_connect(argc, argv);
+    /* These run under any name: the name is what the rule looks at. */
+    if (argc >= 3 && strcmp(argv[1], "spawn") == 0) return spawn(argv + 2);
+    if (argc >= 4 && strcmp(argv[1], "read-when") == 0) return read_when(argv[2], argv[3]);
     if (strcmp(base, "tw-helper") != 0) {
         nap(1500);
         return 0;

@@ -15,6 +15,16 @@ use std::{
 /// The rules the project ships.
 pub const SHIPPED_RULES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../rules");
 
+/// Returns from the test early when [`kernel_available`] says it cannot run (and may not).
+#[allow(unused_macros)] // each test binary uses its own subset
+macro_rules! kernel_test {
+    ($name:ident) => {
+        if !common::kernel_available(stringify!($name)) {
+            return;
+        }
+    };
+}
+
 /// True when kernel tests can run. A missing prerequisite fails the test with the reason, unless
 /// the developer opted out outside CI ([`prerequisite::needs`]): then it is skipped and counted.
 pub fn kernel_available(test: &str) -> bool {
@@ -182,7 +192,23 @@ pub fn sample(metrics: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64>
 
 /// A busybox root filesystem for runc containers, built from the host's busybox-static.
 pub struct Rootfs {
+    /// Declared before `dir`: the overlay is unmounted before its directories are removed.
+    overlay: Option<OverlayMount>,
     pub dir: tempfile::TempDir,
+}
+
+/// An overlay mount, lazily unmounted when dropped.
+struct OverlayMount {
+    point: PathBuf,
+}
+
+impl Drop for OverlayMount {
+    fn drop(&mut self) {
+        if let Ok(point) = std::ffi::CString::new(self.point.as_os_str().as_encoded_bytes()) {
+            // SAFETY: a plain syscall on a NUL-terminated path.
+            unsafe { libc::umount2(point.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
 }
 
 impl Rootfs {
@@ -204,7 +230,27 @@ impl Rootfs {
         // Files the detection tests read: a credential file and an ordinary one.
         std::fs::write(dir.path().join("rootfs/etc/shadow"), "root:*:19000:0:99999:7:::\n").expect("shadow");
         std::fs::write(dir.path().join("rootfs/etc/hostname"), "box\n").expect("hostname");
-        Rootfs { dir }
+        Rootfs { overlay: None, dir }
+    }
+
+    /// This root file system as the lower layer of an overlay mounted where it was, with an
+    /// upper directory of its own beside it: what a container runtime makes of an image.
+    pub fn into_overlay(mut self) -> Rootfs {
+        let (root, lower) = (self.path(), self.dir.path().join("lower"));
+        let (upper, work) = (self.dir.path().join("upper"), self.dir.path().join("work"));
+        std::fs::rename(&root, &lower).expect("move the rootfs to the lower layer");
+        for d in [&root, &upper, &work] {
+            std::fs::create_dir(d).expect("mkdir overlay directory");
+        }
+        let options = format!("lowerdir={},upperdir={},workdir={}", lower.display(), upper.display(), work.display());
+        let cstr = |s: &[u8]| std::ffi::CString::new(s).expect("no NUL in a path");
+        let (point, options) = (cstr(root.as_os_str().as_encoded_bytes()), cstr(options.as_bytes()));
+        let overlay = cstr(b"overlay");
+        // SAFETY: NUL-terminated strings that outlive the call.
+        let rc = unsafe { libc::mount(overlay.as_ptr(), point.as_ptr(), overlay.as_ptr(), 0, options.as_ptr().cast()) };
+        assert_eq!(rc, 0, "mount overlay on {}: {}", root.display(), std::io::Error::last_os_error());
+        self.overlay = Some(OverlayMount { point: root });
+        self
     }
 
     pub fn path(&self) -> PathBuf {

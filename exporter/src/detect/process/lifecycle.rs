@@ -49,6 +49,7 @@ pub fn apply(table: &mut ProcessTable, ev: &LifecycleEvent) {
                 argv: (!argv.is_empty()).then_some(argv.as_slice()),
                 start_time: known.then(|| super::start_time_from_boot_ns(ev.start_boottime_ns)),
                 caps: known.then_some((ev.cap_effective, ev.cap_permitted)),
+                vpid: (ev.vpid > 0).then_some(ev.vpid as i32),
                 ..Default::default()
             };
             table.on_exec_event(tgid, &exec);

@@ -33,10 +33,11 @@
 //!   `clone_from`); never reads /proc.
 //! - [`ProcessTable::on_exit`]: a hash look-up. [`ProcessTable::on_fork`]: a clone of the
 //!   parent's entry plus one read of the child's `stat` when the event has no start time.
-//! - [`ProcessTable::on_exec`]: a full /proc load, about ten small reads (`stat`, `status`,
-//!   `cmdline`, `loginuid`, `cgroup`, readlinks of `exe`/`cwd`/`root`), a `stat` of the root's
-//!   `/etc/passwd` and of the mount namespace (their parses are cached) and one `lstat` for the
-//!   overlay check: about 0.1 ms once per exec (measured on the 2-core development VM: `get`
+//! - [`ProcessTable::on_exec`]: a full /proc load, about a dozen small reads (`stat`, `status`,
+//!   `cmdline`, `environ` (at most 4 KiB), `loginuid`, `cgroup`, readlinks of `exe`/`cwd`/`root`,
+//!   a `stat` of the executable), a `stat` of the root's `/etc/passwd` and `/etc/group` and of
+//!   the mount namespace (their parses are cached) and one `lstat` for the overlay check: about
+//!   0.1 ms once per exec (measured on the 2-core development VM: `get`
 //!   25 ns, `fill_event_process` with 7 ancestors 0.7 µs, seeding 99 processes 21 ms).
 //! - [`ProcessTable::on_chdir`]: one `lstat` per component of the new cwd.
 //! - [`ProcessTable::seed_from_proc`]: one load per process, once at start.
@@ -47,9 +48,12 @@
 //!   flags. Not yet: the child's start time (`start_boottime` needs a struct offset from BTF; the
 //!   table reads it from /proc, so a child gone by then is keyed `(pid, None)`).
 //! - exec (`sched/sched_process_exec`): tgid, filename as passed, the new comm, argv (the first
-//!   8, 63 bytes each, kept by the `sys_enter` program at execve/execveat), uid/gid (real, so unused: the table keeps
-//!   the effective ones). Not yet: the resolved exe path (to tell a memfd exec from `/dev/fd/N`
-//!   once the process is gone), start time.
+//!   8, 63 bytes each, kept by the `sys_enter` program at execve/execveat), uid/gid (real, so
+//!   unused: the table keeps the effective ones), the process's start (`start_boottime`), its
+//!   pid in its own namespace and the capabilities the exec gave it (the last three through BTF
+//!   offsets; 0 without them). Not
+//!   yet: the resolved exe path (to tell a memfd exec from `/dev/fd/N` once the process is
+//!   gone), the environment.
 //! - exit (`sched/sched_process_exit` with `group_dead`): tgid.
 //! - chdir/fchdir (on success only): tgid and the new directory as passed (fchdir: the path of
 //!   the descriptor).

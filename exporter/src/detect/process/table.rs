@@ -88,6 +88,8 @@ pub struct ExecEvent<'a> {
     pub gid: Option<u32>,
     /// Effective and permitted capabilities after the exec (the kernel recomputes them).
     pub caps: Option<(u64, u64)>,
+    /// The pid in the process's own pid namespace.
+    pub vpid: Option<i32>,
 }
 
 /// Counters for the exporter's own metrics.
@@ -336,7 +338,11 @@ impl ProcessTable {
         // would take a wrap of the pid space within the event latency.
         let expected = ev.start_time;
         match self.loader.load(pid) {
-            Ok(info) if expected.is_none() || info.start_time == expected => {
+            Ok(mut info) if expected.is_none() || info.start_time == expected => {
+                // The kernel's are the ones the exec gave; /proc shows them as of now.
+                if let Some((effective, permitted)) = ev.caps {
+                    (info.cap_effective, info.cap_permitted) = (effective, permitted);
+                }
                 self.insert(info);
                 return;
             }
@@ -372,6 +378,7 @@ impl ProcessTable {
         if let Some(p) = ev.ppid {
             info.ppid = p;
         }
+        info.vpid = ev.vpid.or(info.vpid);
         if let Some(u) = ev.uid.filter(|u| *u != info.uid) {
             // The name would need the process's root, which is gone with it.
             info.uid = u;
@@ -502,13 +509,12 @@ impl ProcessTable {
         user.group_name.clone_from(&p.group_name);
     }
 
-    /// The leader of the process's session, unless that pid now belongs to a process younger
-    /// than this one (the leader exited and the pid was reused).
+    /// The leader of the process's session (itself, or an elder: see [`Self::elder`]).
     fn session_leader<'a>(&'a self, p: &'a ProcessInfo) -> Option<&'a ProcessInfo> {
-        let leader = if p.sid == p.pid { p } else { self.get(p.sid).filter(|_| p.sid > 0)? };
-        match (leader.start_time, p.start_time) {
-            (Some(l), Some(c)) if l > c => None,
-            _ => Some(leader),
+        match p.sid {
+            sid if sid == p.pid => Some(p),
+            sid if sid > 0 => self.elder(sid, p),
+            _ => None,
         }
     }
 
@@ -518,10 +524,16 @@ impl ProcessTable {
         if child.ppid <= 0 || child.ppid == child.pid {
             return None;
         }
-        let parent = self.get(child.ppid)?;
-        match (parent.start_time, child.start_time) {
-            (Some(p), Some(c)) if p > c => None,
-            _ => Some(parent),
+        self.elder(child.ppid, child)
+    }
+
+    /// The process with `pid` that `p` names (its parent, its session leader), unless that pid
+    /// now belongs to a process younger than `p`: the one named exited and the pid was reused.
+    fn elder(&self, pid: i32, p: &ProcessInfo) -> Option<&ProcessInfo> {
+        let named = self.get(pid)?;
+        match (named.start_time, p.start_time) {
+            (Some(n), Some(c)) if n > c => None,
+            _ => Some(named),
         }
     }
 

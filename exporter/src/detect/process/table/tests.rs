@@ -255,17 +255,26 @@ fn an_exec_seen_after_the_process_is_gone_takes_start_time_and_capabilities_from
         filename: "/bin/httpd",
         start_time: Some(9),
         caps: Some((1 << 21, 1 << 21 | 1)),
+        vpid: Some(4),
         ..ExecEvent::default()
     };
     t.on_exec_event(51, &exec);
     let c = t.get(51).unwrap();
-    assert_eq!((c.start_time, c.ppid, c.exepath.as_str()), (Some(9), 50, "/bin/httpd"));
+    assert_eq!((c.start_time, c.ppid, c.exepath.as_str(), c.vpid), (Some(9), 50, "/bin/httpd", Some(4)));
     assert_eq!((c.cap_effective, c.cap_permitted), (1 << 21, 1 << 21 | 1));
     assert!(c.env.is_empty(), "the new image's environment was never read");
     // Without the kernel's capabilities, the creator's are not claimed for the new image.
     t.on_fork(50, 52, Some(11));
     t.on_exec(52, "/bin/true");
     assert_eq!(t.get(52).map(|c| c.cap_effective), Some(0));
+    // A live process: /proc gives the rest, the kernel the capabilities the exec gave.
+    fp.add(&P::new(53, 50, "ls", 12));
+    t.on_exec_event(
+        53,
+        &ExecEvent { filename: "/bin/ls", start_time: Some(12), caps: Some((1, 3)), ..ExecEvent::default() },
+    );
+    let l = t.get(53).unwrap();
+    assert_eq!((l.origin, l.cap_effective, l.cap_permitted), (Origin::Proc, 1, 3));
 }
 
 #[test]
@@ -601,6 +610,7 @@ mod lifecycle_records {
             start_boottime_ns: 0,
             cap_effective: 0,
             cap_permitted: 0,
+            vpid: 0,
             filename_len: 0,
             clone_flags: 0,
             comm: [0; 16],
