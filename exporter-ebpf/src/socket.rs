@@ -17,17 +17,19 @@ const AF_INET: u16 = 2;
 const AF_INET6: u16 = 10;
 
 /// Describes descriptor `fd` of the current task in `event.sock` and sets `EVENT_SOCKET`
-/// (`family` 0: no socket). Leaves the event as it is when it cannot tell.
+/// (`family` 0: no socket). Without `EVENT_SOCKET`, `event.sock` means nothing.
 #[inline(never)]
 pub(crate) fn describe_socket(fd: u64, event: &mut SyscallEvent) {
-    if let Some(sock) = read_socket(fd) {
-        event.sock = sock;
+    if fill_socket(fd, &mut event.sock).is_some() {
         event.flags |= EVENT_SOCKET;
     }
 }
 
+/// Writes the socket's description straight into the event (no copy of a `SocketInfo` on the
+/// stack: this runs deep in the exit program's calls, where the verifier allows 512 bytes for
+/// the whole chain). `None` when it cannot tell.
 #[inline(always)]
-fn read_socket(fd: u64) -> Option<SocketInfo> {
+fn fill_socket(fd: u64, info: &mut SocketInfo) -> Option<()> {
     let s = SOCKET_OFFSETS.get(0)?;
     if s.valid == 0 {
         return None;
@@ -35,9 +37,9 @@ fn read_socket(fd: u64) -> Option<SocketInfo> {
     let (o, _, file) = fd_file(fd)?;
     let inode: *const u8 = read_at(file, o.file_inode)?;
     let mode: u16 = read_at(inode, o.inode_mode)?;
-    let mut info = SocketInfo::default();
+    info.family = 0;
     if mode & S_IFMT != S_IFSOCK {
-        return Some(info);
+        return Some(());
     }
     let socket: *const u8 = read_at(file, s.file_private_data)?;
     let sk: *const u8 = read_at(socket, s.socket_sk)?;
@@ -46,16 +48,17 @@ fn read_socket(fd: u64) -> Option<SocketInfo> {
     info.protocol = read_at(sk, s.sk_protocol)?;
     info.state = read_at::<u8>(sk, s.skc_state)? as u16;
     info.ports = [read_at(sk, s.skc_num)?, u16::from_be(read_at(sk, s.skc_dport)?)];
+    info.addrs = [[0; 16]; 2];
     match info.family {
         AF_INET => {
-            let (local, remote): ([u8; 4], [u8; 4]) = (read_at(sk, s.skc_rcv_saddr)?, read_at(sk, s.skc_daddr)?);
-            info.addrs[0][..4].copy_from_slice(&local);
-            info.addrs[1][..4].copy_from_slice(&remote);
+            info.addrs[0][..4].copy_from_slice(&read_at::<[u8; 4]>(sk, s.skc_rcv_saddr)?);
+            info.addrs[1][..4].copy_from_slice(&read_at::<[u8; 4]>(sk, s.skc_daddr)?);
         }
         AF_INET6 => {
-            info.addrs = [read_at(sk, s.skc_v6_rcv_saddr)?, read_at(sk, s.skc_v6_daddr)?];
+            info.addrs[0] = read_at(sk, s.skc_v6_rcv_saddr)?;
+            info.addrs[1] = read_at(sk, s.skc_v6_daddr)?;
         }
         _ => {}
     }
-    Some(info)
+    Some(())
 }

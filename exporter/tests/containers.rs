@@ -7,6 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::{eventually, kernel_available, sample, Exporter, Rootfs, RuncContainer, SHIPPED_RULES};
+use exporter::container::Container;
 
 /// bytes dd copies one at a time: at least this many read and write syscalls.
 const N: u64 = 20_000;
@@ -156,7 +157,11 @@ fn a_short_lived_container_is_still_named() {
         syscall_count(&last, &labels, "write").is_some_and(|n| n >= N as f64)
     });
     assert!(counted, "container that lived {lifetime:?} not on /metrics under its labels:\n{last}");
-    assert!(!last.contains("container_id=\"unknown\""), "its syscalls must not land under unknown:\n{last}");
+    // Other tests of this binary run containers at the same time, and the exporter sees the
+    // whole machine: only this container's own mark (its N writes) tells its syscalls apart.
+    let unknown = [Container::UNKNOWN_ID.to_owned(), String::new(), String::new(), String::new(), String::new()];
+    let misplaced = syscall_count(&last, &unknown, "write").unwrap_or(0.0);
+    assert!(misplaced < N as f64, "its writes landed under unknown ({misplaced}):\n{last}");
 }
 
 /// The live exposition, with host and container series, passes `promtool check metrics`
