@@ -395,16 +395,6 @@ fn container_field_rules() -> String {
         .concat()
 }
 
-/// The capability names of this process's bounding set: every capability runc, started from
-/// here, can give a container, which is what `--privileged` gives.
-fn bounding_set_names() -> Vec<&'static str> {
-    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
-    let hex = status.lines().find_map(|l| l.strip_prefix("CapBnd:")).expect("CapBnd in /proc/self/status");
-    let mask = u64::from_str_radix(hex.trim(), 16).expect("CapBnd is hex");
-    let names = exporter::rules::event::CAPABILITIES.iter().enumerate();
-    names.filter(|(bit, _)| mask >> bit & 1 == 1).map(|(_, name)| *name).collect()
-}
-
 /// Falco's `container.privileged`, `container.start_ts`, `container.mounts` and
 /// `container.mount.dest[...]` from the runtime's own record, end to end: two real runc
 /// containers bind the same host directory at /var/run/docker and read a file through it; one
@@ -449,7 +439,7 @@ fn privileged_start_and_mounts_come_from_the_runtime_record() {
     };
     let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos();
     let _benign = start(&benign_id, "benign", None);
-    let _privileged = start(&privileged_id, "privileged", Some(&bounding_set_names()));
+    let _privileged = start(&privileged_id, "privileged", Some(&common::bounding_set_names()));
     let after = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos();
 
     let (privileged_rule, unprivileged_rule) = (

@@ -282,6 +282,25 @@ fn drop_and_execute_new_binary_in_container() {
     }
 }
 
+/// debugfs started in a container holding every capability the host can give (what the runtime
+/// gives a privileged one); the twin starts it in a container with `runc spec`'s defaults. Busybox
+/// has no debugfs: the exec of a program of that name is the event, and its failure to run as
+/// one does not matter.
+#[test]
+fn debugfs_launched_in_privileged_container() {
+    kernel_test!(debugfs_launched_in_privileged_container);
+    let action = "/bin/ln -s /bin/busybox /tmp/debugfs && /tmp/debugfs; true";
+    let privileged = Opts { writable: true, caps: common::bounding_set_names(), ..Opts::default() };
+    let (d, _) = check_twins(
+        exporter(),
+        "Debugfs Launched in Privileged Container",
+        "warning",
+        (action, &privileged),
+        (action, &Opts::writable()),
+    );
+    assert_eq!(d.field("proc.name"), "debugfs", "{}", d.alert);
+}
+
 /// memfd_create + fexecve; the twin executes the same program from disk.
 #[test]
 fn fileless_execution_via_memfd_create() {

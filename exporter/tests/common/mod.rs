@@ -369,3 +369,13 @@ pub fn eventually(timeout: std::time::Duration, mut check: impl FnMut() -> bool)
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// The capability names of this process's bounding set: every capability runc, started from
+/// here, can give a container, which is what `--privileged` gives.
+pub fn bounding_set_names() -> Vec<&'static str> {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    let hex = status.lines().find_map(|l| l.strip_prefix("CapBnd:")).expect("CapBnd in /proc/self/status");
+    let mask = u64::from_str_radix(hex.trim(), 16).expect("CapBnd is hex");
+    let names = exporter::rules::event::CAPABILITIES.iter().enumerate();
+    names.filter(|(bit, _)| mask >> bit & 1 == 1).map(|(_, name)| *name).collect()
+}
