@@ -191,8 +191,10 @@ pub struct FilterMasks {
     /// `evt.is_open_write = true` / `evt.is_open_read = true`.
     pub open_write: u64,
     pub open_read: u64,
-    /// A path in `PATHS` (exact entries or prefixes).
+    /// A path in `PATHS` (exact entries or prefixes) or containing a path needle (`NEEDLES`).
     pub path: u64,
+    /// The path argument as passed (`fd.nameraw`) contains a raw needle (`NEEDLES`).
+    pub raw_needles: u64,
     /// A remote port (connect, sendto) in `PORTS`.
     pub rport: u64,
     /// `user.uid` in a list (`UIDS[uid].any`), or out of one (`UIDS[uid].none`).
@@ -225,6 +227,7 @@ impl FilterMasks {
         open_write: 0,
         open_read: 0,
         path: 0,
+        raw_needles: 0,
         rport: 0,
         uid_any: 0,
         uid_none: 0,
@@ -235,6 +238,43 @@ impl FilterMasks {
         rule_ids: [0; KERNEL_RULE_BITS],
         generation: 0,
         self_tgid: 0,
+    };
+}
+
+/// Substrings the prefilter looks for in paths (`contains`, and `endswith` or basenames as
+/// substrings ending with the NUL), at most `MAX_NEEDLES` of at most `MAX_NEEDLE` bytes.
+pub const MAX_NEEDLES: usize = 32;
+pub const MAX_NEEDLE: usize = 16;
+
+/// The `NEEDLES` table (one entry), written by user space on (re)load.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Needles {
+    /// Per byte value: the needles starting with it (bit `j` for needle `j`), so most positions
+    /// of a path cost one look-up.
+    pub first: [u32; 256],
+    pub bytes: [[u8; MAX_NEEDLE]; MAX_NEEDLES],
+    /// 0xff for each byte of a needle, 0 past its end: the kernel compares all `MAX_NEEDLE`
+    /// bytes without a branch on the length.
+    pub masks: [[u8; MAX_NEEDLE]; MAX_NEEDLES],
+    pub lens: [u8; MAX_NEEDLES],
+    /// Rule bits a needle satisfies when found in a file's name (`FilterMasks::path`) and in the
+    /// path argument as passed (`FilterMasks::raw_needles`).
+    pub path_rules: [u64; MAX_NEEDLES],
+    pub raw_rules: [u64; MAX_NEEDLES],
+    /// Every rule bit of `path_rules`: 0 spares a path the search.
+    pub path_any: u64,
+}
+
+impl Needles {
+    pub const NONE: Needles = Needles {
+        first: [0; 256],
+        bytes: [[0; MAX_NEEDLE]; MAX_NEEDLES],
+        masks: [[0; MAX_NEEDLE]; MAX_NEEDLES],
+        lens: [0; MAX_NEEDLES],
+        path_rules: [0; MAX_NEEDLES],
+        raw_rules: [0; MAX_NEEDLES],
+        path_any: 0,
     };
 }
 
@@ -466,6 +506,7 @@ pub mod names {
     pub const FILTER: &str = "FILTER";
     pub const SYSCALL_RULES: &str = "SYSCALL_RULES";
     pub const PATHS: &str = "PATHS";
+    pub const NEEDLES: &str = "NEEDLES";
     pub const PORTS: &str = "PORTS";
     pub const COMMS: &str = "COMMS";
     pub const UIDS: &str = "UIDS";

@@ -1,13 +1,16 @@
-//! The prefilter's path test: which watched paths (`PATHS`) or watched files (`INODES`) an
-//! event names, by its path arguments or, for an open, by the file the kernel actually opened.
+//! The prefilter's path test: which watched paths (`PATHS`), path substrings (`NEEDLES`) or
+//! watched files (`INODES`) an event names, by its path arguments or, for an open, by the file
+//! the kernel actually opened.
 
 use aya_ebpf::{
     bindings::BPF_F_NO_PREALLOC,
     helpers::generated,
     macros::map,
-    maps::{lpm_trie::Key, HashMap, LpmTrie, PerCpuArray},
+    maps::{lpm_trie::Key, Array, HashMap, LpmTrie, PerCpuArray},
 };
-use exporter_ebpf::{ArgSpec, InodeKey, SyscallEvent, EVENT_MULTI_LINK, EVENT_RESOLVED_PATH, MAX_PATH};
+use exporter_ebpf::{
+    ArgSpec, InodeKey, Needles, SyscallEvent, EVENT_MULTI_LINK, EVENT_RESOLVED_PATH, MAX_NEEDLE, MAX_NEEDLES, MAX_PATH,
+};
 
 use crate::path_walk::name_open_file;
 
@@ -18,6 +21,9 @@ static PATHS: LpmTrie<[u8; MAX_PATH], u64> = LpmTrie::with_max_entries(4096, BPF
 /// Watched files by (device, inode) -> rule bits, so a hard link to one is seen as that file.
 #[map]
 static INODES: HashMap<InodeKey, u64> = HashMap::with_max_entries(4096, 0);
+/// Substrings of paths some rules need (`contains`, `endswith`, basenames).
+#[map]
+static NEEDLES: Array<Needles> = Array::with_max_entries(1, 0);
 /// The `PATHS` look-up key (260 bytes, too large for the stack next to the rest).
 #[map]
 static LPM_KEY: PerCpuArray<Key<[u8; MAX_PATH]>> = PerCpuArray::with_max_entries(1, 0);
@@ -34,7 +40,7 @@ pub(crate) fn path_rules(event: &mut SyscallEvent, spec: &ArgSpec) -> Option<u64
         event.path_lens[1] = len as i32;
         event.flags |= EVENT_RESOLVED_PATH;
         let by_inode = InodeKey { dev: event.dev as u64, ino: event.ino };
-        let by_path = lookup_path(key, &event.paths[1], len);
+        let by_path = lookup_path(key, &event.paths[1], len) | needle_rules(&event.paths[1], len, Found::Path);
         return match unsafe { INODES.get(&by_inode) } {
             Some(linked) => Some(by_path | linked),
             // Another name of this file may be watched, and user space may know it (it looks
@@ -46,7 +52,7 @@ pub(crate) fn path_rules(event: &mut SyscallEvent, spec: &ArgSpec) -> Option<u64
     raw_path_rules(event)
 }
 
-/// The path test on the path arguments as passed (see `path_rules`).
+/// The path test on the path arguments as passed (see `path_rules`), without needles.
 #[inline(never)]
 pub(crate) fn raw_path_rules(event: &SyscallEvent) -> Option<u64> {
     let key = LPM_KEY.get_ptr_mut(0)?;
@@ -65,7 +71,93 @@ pub(crate) fn raw_path_rules(event: &SyscallEvent) -> Option<u64> {
         matching |= lookup_path(key, &event.paths[i], len);
         seen = true;
     }
-    seen.then_some(matching)
+    // Needles are looked for only in the file an open returned (one more search here would take
+    // this program past the verifier's budget): a rule with needles passes untested.
+    let untested = NEEDLES.get(0).map_or(0, |n| n.path_any);
+    seen.then_some(matching | untested)
+}
+
+/// The rules whose raw needles (`fd.nameraw contains`) the first path argument, as the caller
+/// passed it, contains; `None` when it was not read or did not fit.
+#[inline(never)]
+pub(crate) fn raw_needle_rules(event: &SyscallEvent) -> Option<u64> {
+    let len = event.path_lens[0];
+    // A full buffer was cut: the needle may be in what was not copied.
+    if len <= 0 || len as usize >= MAX_PATH {
+        return None;
+    }
+    Some(needle_rules(&event.paths[0], len as usize, Found::Raw))
+}
+
+/// Which of a needle's rule bits a search collects.
+#[derive(Clone, Copy, PartialEq)]
+enum Found {
+    Path,
+    Raw,
+}
+
+/// State of a needle search between `search_step` calls (on the caller's stack).
+#[repr(C)]
+struct Search {
+    path: *const [u8; MAX_PATH],
+    needles: *const Needles,
+    len: u64,
+    raw: u64,
+    found: u64,
+}
+
+/// The rule bits of every needle found in `path[..len]` (`len` counts the NUL, which suffix
+/// needles end with).
+#[inline(always)]
+fn needle_rules(path: &[u8; MAX_PATH], len: usize, which: Found) -> u64 {
+    let Some(needles) = NEEDLES.get(0) else {
+        return 0;
+    };
+    if which == Found::Path && needles.path_any == 0 {
+        return 0;
+    }
+    let mut search = Search { path, needles, len: len as u64, raw: (which == Found::Raw) as u64, found: 0 };
+    // bpf_loop: the verifier checks one position once instead of unrolling 256 of them, and
+    // this kernel inlines the loop, so a position costs no call.
+    let step: extern "C" fn(u64, *mut core::ffi::c_void) -> i64 = search_step;
+    let positions = (len & (MAX_PATH - 1)) as u32;
+    unsafe { generated::bpf_loop(positions, step as *mut _, &mut search as *mut Search as *mut _, 0) };
+    search.found
+}
+
+/// Looks for the needles starting at position `i`; most positions end at the first-byte table.
+extern "C" fn search_step(i: u64, ctx: *mut core::ffi::c_void) -> i64 {
+    let s = unsafe { &mut *(ctx as *mut Search) };
+    let (path, needles) = unsafe { (&*s.path, &*s.needles) };
+    let i = i as usize & (MAX_PATH - 1);
+    let starting = needles.first[path[i] as usize];
+    if starting == 0 {
+        return 0;
+    }
+    for j in 0..MAX_NEEDLES {
+        if starting >> j & 1 != 0 && found_at(path, i, s.len as usize, needles, j) {
+            s.found |= if s.raw != 0 { needles.raw_rules[j] } else { needles.path_rules[j] };
+        }
+    }
+    0
+}
+
+/// Whether needle `j` is at `path[i..]` (within `len`). A call of its own: inlined into
+/// `search_step`'s unrolled needle loop it took 200 bytes of stack there, and the entry
+/// program's call chain (stash, raw path rules, this search) must fit in 512.
+#[inline(never)]
+fn found_at(path: &[u8; MAX_PATH], i: usize, len: usize, needles: &Needles, j: usize) -> bool {
+    if i + needles.lens[j] as usize > len {
+        return false;
+    }
+    // All bytes, masked past the needle's end, and one test at the end: a test per byte or on
+    // the length would leave the verifier different ranges on each way out, which it cannot
+    // merge, and the states multiply per needle.
+    let mut differ = 0u8;
+    for k in 0..MAX_NEEDLE {
+        differ |= (path[(i + k) & (MAX_PATH - 1)] ^ needles.bytes[j][k]) & needles.masks[j][k];
+    }
+    differ == 0
 }
 
 /// `PATHS` look-up of `path[..len]` (`len` counts the NUL, so exact entries need the whole path

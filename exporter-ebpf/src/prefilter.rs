@@ -17,7 +17,7 @@ use exporter_ebpf::{
 use crate::{
     counting::{count_drop, increment},
     exit::send,
-    path_rules::{path_rules, raw_path_rules},
+    path_rules::{path_rules, raw_needle_rules, raw_path_rules},
     stash::{arg_at, ARG_SPECS},
     task::exe_is_memfd,
 };
@@ -61,7 +61,9 @@ pub(crate) fn judge(event: &mut SyscallEvent) {
     let (mut rules, mut undecided) = if narrowed {
         (event.rules, event.undecided)
     } else {
-        let mut undecided = 0u64;
+        // The path as passed (`fd.nameraw`) is searched at entry only: once more here would
+        // take this program past the verifier's budget. Rare: the rules changed meanwhile.
+        let mut undecided = masks.raw_needles;
         (narrow_by_caller(event, spec, masks, &mut undecided), undecided)
     };
     if event.res < 0 {
@@ -120,6 +122,7 @@ fn narrow_by_caller(event: &SyscallEvent, spec: &ArgSpec, masks: &FilterMasks, u
     if rules & (masks.uid_any | masks.uid_none) != 0 {
         rules = narrow(rules, masks.uid_any, unsafe { UIDS.get(&event.uid) });
     }
+
     match open_access(event, spec) {
         Some((read, write)) => {
             if !read {
@@ -159,6 +162,12 @@ pub(crate) fn may_match(event: &mut SyscallEvent) -> bool {
     }
     let mut undecided = 0u64;
     let mut rules = narrow_by_caller(event, spec, masks, &mut undecided);
+    if rules & masks.raw_needles != 0 {
+        match raw_needle_rules(event) {
+            Some(matching) => rules &= !masks.raw_needles | matching,
+            None => undecided |= masks.raw_needles,
+        }
+    }
     if spec.returns_fd == 0 && rules & masks.path != 0 {
         match raw_path_rules(event) {
             Some(matching) => rules &= !masks.path | matching,

@@ -6,6 +6,11 @@
 //!    (c-a)/(b-a) (target <= 1.3) and (c-a)/(d-a) (target <= 0.5).
 //! 2. /metrics with 1,000 containers x 50 syscalls: response time (target < 50 ms) and the
 //!    exporter's resident memory (target < 64 MiB).
+//! 3. A benign host workload (`gcc -c` x10, 300 x (`cat` two files; `ls /usr/bin`), 200 x gzip
+//!    and zcat) in interleaved rounds: time ratio to nothing attached (target <= 1.05x) with no
+//!    rules, the shipped rules and Falco's stable rules (copied at run time from
+//!    ../shared/data), the share of syscalls sent to user space (target < 1 %), events lost and
+//!    the exporter's CPU seconds.
 //!
 //! Needs root, the release exporter binary and bpftrace (`scripts/bootstrap.sh`).
 
@@ -65,7 +70,8 @@ fn main() {
         eprintln!("overhead bench: needs root (loads BPF programs); run `make bench` as root");
         std::process::exit(1);
     }
-    // `cargo bench --bench overhead -- <section>` runs one section: getppid, detection, scale.
+    // `cargo bench --bench overhead -- <section>` runs one section: getppid, detection, scale,
+    // workload.
     let only = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let wanted = |section: &str| only.as_deref().is_none_or(|o| o == section);
     if wanted("getppid") {
@@ -79,6 +85,134 @@ fn main() {
         println!();
         metrics_at_scale();
     }
+    if wanted("workload") {
+        println!();
+        real_workload();
+    }
+}
+
+/// Rounds of the real workload per setup.
+const WORKLOAD_ROUNDS: usize = 5;
+/// Falco's stable rules, outside the repository (never committed).
+const FALCO_RULES: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/falcosecurity-rules/falco_rules.yaml");
+/// The workload, in its own directory (`$1`).
+const WORKLOAD: &str = r#"cd "$1"
+printf '#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\nint main(void) { puts("x"); return 0; }\n' > a.c
+i=0; while [ $i -lt 200 ]; do echo "line $i" > f$i; i=$((i+1)); done
+i=0; while [ $i -lt 10 ]; do gcc -O0 -c -o a.o a.c; i=$((i+1)); done
+i=0; while [ $i -lt 300 ]; do cat /etc/hostname /etc/os-release > /dev/null; ls /usr/bin > /dev/null; i=$((i+1)); done
+i=0; while [ $i -lt 200 ]; do gzip -f f$i; i=$((i+1)); done
+i=0; while [ $i -lt 200 ]; do zcat f$i.gz > /dev/null; gunzip -f f$i.gz; i=$((i+1)); done
+"#;
+
+/// Per setup: workload seconds, and with the exporter its counters over the workload.
+#[derive(Default, Clone)]
+struct WorkloadSample {
+    seconds: f64,
+    syscalls: f64,
+    sent: f64,
+    lost: f64,
+    cpu: f64,
+}
+
+/// The real workload with nothing attached, and with the exporter and each rule set.
+fn real_workload() {
+    let dir = tempfile_dir("tw-bench-workload");
+    let falco = dir.join("falco");
+    let have_falco =
+        std::fs::create_dir_all(&falco).is_ok() && std::fs::copy(FALCO_RULES, falco.join("falco_rules.yaml")).is_ok();
+    let falco_dir = falco.to_string_lossy().into_owned();
+    let mut setups: Vec<(&str, Option<Vec<&str>>)> = vec![
+        ("nothing attached", None),
+        ("exporter, no rules", Some(vec![])),
+        ("exporter, shipped rules", Some(vec!["--rules-dir", SHIPPED_RULES])),
+    ];
+    if have_falco {
+        setups.push(("exporter, Falco's stable rules", Some(vec!["--rules-dir", &falco_dir])));
+    } else {
+        println!("Falco's rules not found at {FALCO_RULES}: that setup is left out");
+    }
+    let work = dir.join("work");
+    let run = || {
+        let _ = std::fs::remove_dir_all(&work);
+        let _ = std::fs::create_dir_all(&work);
+        let started = Instant::now();
+        let ok = Command::new("sh").args(["-c", WORKLOAD, "sh"]).arg(&work).status().is_ok_and(|s| s.success());
+        if !ok {
+            fail("the workload failed (needs gcc, gzip)");
+        }
+        started.elapsed().as_secs_f64()
+    };
+    let mut samples: Vec<Vec<WorkloadSample>> = vec![Vec::new(); setups.len()];
+    println!("real workload: {WORKLOAD_ROUNDS} interleaved rounds per setup");
+    for round in 0..WORKLOAD_ROUNDS {
+        for k in 0..setups.len() {
+            let i = (k + round) % setups.len();
+            let Some(args) = &setups[i].1 else {
+                samples[i].push(WorkloadSample { seconds: run(), ..Default::default() });
+                continue;
+            };
+            // Name resolution off: Falco's rules name hosts, and the bench measures the kernel path.
+            let (mut exporter, port) = start_exporter(&[&["--names.resolve", "off"], args.as_slice()].concat());
+            std::thread::sleep(Duration::from_secs(1));
+            let read = || {
+                let body = http_get(port, "/metrics").unwrap_or_default();
+                let total = |name: &str| -> f64 {
+                    body.lines()
+                        .filter(|l| l.starts_with(name))
+                        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                        .sum()
+                };
+                [
+                    total("tracewarden_syscalls_total{"),
+                    total("tracewarden_events_total{source=\"userspace\"}"),
+                    total("tracewarden_events_lost_total{"),
+                    total("process_cpu_seconds_total"),
+                ]
+            };
+            let before = read();
+            let seconds = run();
+            // Let the evaluator drain what the workload sent before reading its CPU.
+            std::thread::sleep(Duration::from_millis(500));
+            let after = read();
+            let d = |j: usize| after[j] - before[j];
+            samples[i].push(WorkloadSample { seconds, syscalls: d(0), sent: d(1), lost: d(2), cpu: d(3) });
+            let _ = exporter.kill();
+            let _ = exporter.wait();
+        }
+    }
+    let med = |i: usize, f: fn(&WorkloadSample) -> f64| median(&samples[i].iter().map(f).collect::<Vec<_>>());
+    let alone = med(0, |s| s.seconds);
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("load average at the end: {}", load.split(' ').take(3).collect::<Vec<_>>().join(" "));
+    println!("\n| setup | s, median | ratio (target <= 1.05) | to user space / syscalls, median (target < 1 %) | events lost | exporter CPU s, median |\n|---|---|---|---|---|---|");
+    for (i, (label, args)) in setups.iter().enumerate() {
+        let seconds = med(i, |s| s.seconds);
+        if args.is_none() {
+            println!("| {label} | {seconds:.2} | 1.00 | | | |");
+            continue;
+        }
+        let (sent, syscalls) = (med(i, |s| s.sent), med(i, |s| s.syscalls));
+        let lost: f64 = samples[i].iter().map(|s| s.lost).sum();
+        println!(
+            "| {label} | {seconds:.2} | {:.2} ({}) | {sent:.0} / {syscalls:.0} = {:.2} % ({}) | {lost:.0} | {:.2} |",
+            seconds / alone,
+            verdict(seconds / alone <= 1.05),
+            100.0 * sent / syscalls.max(1.0),
+            verdict(sent / syscalls.max(1.0) < 0.01),
+            med(i, |s| s.cpu)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A fresh directory under the temp dir.
+fn tempfile_dir(prefix: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("{prefix}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| fail(&format!("creating {}: {e}", dir.display())));
+    dir
 }
 
 /// The cost of one syscall with each setup attached, and the ratios the targets name.

@@ -20,7 +20,7 @@ fn exporter_with(rules: &str) -> (tempfile::TempDir, Exporter) {
 }
 
 /// One kernel-decidable rule on writes below `watched`, and one rule the kernel can only
-/// prefilter (it does not do `contains`) on opens below `flooded`.
+/// prefilter (a `contains` is not decided there) on opens below `flooded`.
 fn two_rules(watched: &str, flooded: &str) -> String {
     format!(
         "- rule: Decided write\n  desc: d\n  condition: evt.type in (open, openat) and evt.is_open_write = true and evt.rawres >= 0 and fd.name startswith {watched}/\n  output: wrote %fd.name\n  priority: error\n\
@@ -194,4 +194,34 @@ fn user_uid_is_the_effective_uid() {
     });
     assert!(seen, "the read by effective uid 1000 was not user.uid=1000:\n{last}");
     assert_eq!(rule_count(&last, "Read as 0", "notice"), 0.0, "the real uid is not user.uid");
+}
+
+#[test]
+fn a_traversal_reaches_user_space_and_a_plain_open_does_not() {
+    if !kernel_available("a_traversal_reaches_user_space_and_a_plain_open_does_not") {
+        return;
+    }
+    // Falco's directory-traversal test: the path as passed (`fd.nameraw`) is searched at entry.
+    let (_rules, exporter) = exporter_with(
+        "- rule: Traversal read\n  desc: d\n  condition: evt.type in (open, openat) and fd.nameraw contains \"../\" and fd.name startswith /etc/\n  output: read %fd.name raw=%fd.nameraw\n  priority: warning\n",
+    );
+    let cgroup = TestCgroup::new("prefilter-traversal");
+    let sent = |metrics: &str| sample(metrics, "tracewarden_events_total", &[("source", "userspace")]).unwrap_or(0.0);
+    let before = sent(&exporter.metrics());
+    cgroup.run("python3", &["-c", "for i in range(500):\n    open('/etc/hostname').close()\n"]);
+    cgroup.run("cat", &["/etc/../etc/hostname"]);
+    let alerted = eventually(Duration::from_secs(5), || {
+        exporter
+            .stdout_lines()
+            .iter()
+            .any(|l| l.contains("Traversal read") && l.contains("\"fd.name\":\"/etc/hostname\""))
+    });
+    assert!(alerted, "the traversal was not evaluated: {:?}", exporter.stdout_lines());
+    // The 500 plain opens never left the kernel (other processes on the machine may add a few).
+    let after = sent(&exporter.metrics());
+    assert!(
+        after - before < 100.0,
+        "{} events went to user space for 500 plain opens and one traversal",
+        after - before
+    );
 }

@@ -134,7 +134,7 @@ fn holds(p: &exporter::rules::KernelPredicate, ev: &exporter::rules::Event) -> b
         _ => None,
     };
     match p {
-        K::Path { fields, exact, prefixes, basenames } => fields.iter().any(|field| {
+        K::Path { fields, exact, prefixes, basenames, contains, suffixes } => fields.iter().any(|field| {
             let path = if field == "fd.name" {
                 ev.fd.as_ref().map(|f| f.name.clone()).unwrap_or_default()
             } else {
@@ -146,7 +146,13 @@ fn holds(p: &exporter::rules::KernelPredicate, ev: &exporter::rules::Event) -> b
             exact.contains(&path)
                 || prefixes.iter().any(|p| path.starts_with(p))
                 || basenames.iter().any(|b| path.rsplit('/').next() == Some(b))
+                || contains.iter().any(|c| path.contains(c.as_str()))
+                || suffixes.iter().any(|s| path.ends_with(s.as_str()))
         }),
+        K::RawPathContains { needles } => {
+            let raw = ev.fd.as_ref().map(|f| f.nameraw.clone().unwrap_or_else(|| f.name.clone())).unwrap_or_default();
+            needles.iter().any(|n| raw.contains(n.as_str()))
+        }
         K::Port { ports, .. } => ev.fd.as_ref().and_then(|f| f.rport).is_some_and(|p| ports.contains(&p)),
         K::Uid { any_of, none_of } => {
             (any_of.is_empty() || any_of.contains(&ev.user.uid)) && !none_of.contains(&ev.user.uid)

@@ -8,7 +8,9 @@
 
 use std::{collections::HashMap, sync::Arc};
 
-use exporter_ebpf::{FilterMasks, RuleMasks, KERNEL_RULE_BITS, MAX_PATH, MAX_SYSCALLS, OTHER_RULES};
+use exporter_ebpf::{
+    FilterMasks, Needles, RuleMasks, KERNEL_RULE_BITS, MAX_NEEDLE, MAX_NEEDLES, MAX_PATH, MAX_SYSCALLS, OTHER_RULES,
+};
 
 use crate::{
     rules::{kernel::KernelPredicate, Engine},
@@ -31,6 +33,17 @@ pub const MAX_UID_ENTRIES: usize = 256;
 
 /// Syscalls whose copied socket address is the remote end.
 const REMOTE_ADDRESS_SYSCALLS: &[&str] = &["connect", "sendto"];
+/// Syscalls whose `fd.nameraw` is their first path argument as passed (the kernel's raw copy).
+const RAW_NAME_SYSCALLS: &[&str] = &["open", "openat", "openat2", "creat"];
+
+/// A `NEEDLES` entry: a substring of paths and the rules it satisfies in a file's name and in
+/// the path argument as passed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NeedleEntry {
+    pub bytes: Vec<u8>,
+    pub path_rules: u64,
+    pub raw_rules: u64,
+}
 
 /// A `PATHS` entry: key bytes (`prefix_bits / 8` of them are significant) and rule bits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +60,7 @@ pub struct KernelTables {
     /// Rule bits per syscall number (only syscalls some rule names).
     pub syscall_rules: Vec<(usize, u64)>,
     pub paths: Vec<PathEntry>,
+    pub needles: Vec<NeedleEntry>,
     pub ports: Vec<(u16, u64)>,
     pub comms: Vec<([u8; 16], RuleMasks)>,
     pub uids: Vec<(u32, RuleMasks)>,
@@ -58,6 +72,21 @@ impl KernelTables {
     /// No rules: nothing to send.
     pub fn empty() -> KernelTables {
         Tables::default().finish()
+    }
+
+    /// The `NEEDLES` map's value.
+    pub fn needle_table(&self) -> Needles {
+        let mut t = Needles::NONE;
+        for (j, n) in self.needles.iter().enumerate() {
+            t.first[n.bytes[0] as usize] |= 1 << j;
+            t.bytes[j][..n.bytes.len()].copy_from_slice(&n.bytes);
+            t.masks[j][..n.bytes.len()].fill(0xff);
+            t.lens[j] = n.bytes.len() as u8;
+            t.path_rules[j] = n.path_rules;
+            t.raw_rules[j] = n.raw_rules;
+            t.path_any |= n.path_rules;
+        }
+        t
     }
 
     /// The exact paths the rules watch (not prefixes), with the rule bits a file there matches.
@@ -131,10 +160,17 @@ pub fn compile(engine: &Engine, names: &SyscallNames, ids: &mut RuleIds) -> Kern
         }
         next_bit += 1;
         t.bits[bit as usize] = Some(ids.get_or_assign(&rule.name, rule.priority.as_str()));
-        let remote_only = types.iter().all(|ty| REMOTE_ADDRESS_SYSCALLS.contains(&ty.as_str()));
         let mut expressible = true;
+        let mut kinds = Vec::new();
         for predicate in &filter.predicates {
-            expressible &= t.add(1 << bit, predicate, remote_only);
+            // One table entry set per kind and rule: a second (two path tests ANDed) would be
+            // ORed with the first by the shared bit, so only the first filters.
+            let kind = std::mem::discriminant(predicate);
+            if kinds.contains(&kind) {
+                continue;
+            }
+            kinds.push(kind);
+            expressible &= t.add(1 << bit, predicate, types);
         }
         if filter.complete && expressible {
             t.masks.complete |= 1 << bit;
@@ -149,6 +185,8 @@ struct Tables {
     syscalls: Vec<u64>,
     /// (key, prefix_bits) -> rule bits, before prefix propagation.
     paths: HashMap<(Vec<u8>, u32), u64>,
+    /// In first-seen order: the kernel's table is indexed.
+    needles: Vec<NeedleEntry>,
     ports: HashMap<u16, u64>,
     comms: HashMap<[u8; 16], RuleMasks>,
     uids: HashMap<u32, RuleMasks>,
@@ -161,6 +199,7 @@ impl Default for Tables {
             masks: FilterMasks::NONE,
             syscalls: vec![0; MAX_SYSCALLS],
             paths: HashMap::new(),
+            needles: Vec::new(),
             ports: HashMap::new(),
             comms: HashMap::new(),
             uids: HashMap::new(),
@@ -176,9 +215,11 @@ impl Tables {
         }
     }
 
-    /// Adds one predicate of the rule with bit `bit`; false if the kernel cannot apply it.
-    fn add(&mut self, bit: u64, predicate: &KernelPredicate, remote_only: bool) -> bool {
+    /// Adds one predicate of the rule with bit `bit`, which matches syscalls `types`; false if
+    /// the kernel cannot apply it.
+    fn add(&mut self, bit: u64, predicate: &KernelPredicate, types: &[String]) -> bool {
         use KernelPredicate as K;
+        let only = |set: &[&str]| types.iter().all(|ty| set.contains(&ty.as_str()));
         let m = &mut self.masks;
         match predicate {
             K::Success => m.success |= bit,
@@ -187,11 +228,29 @@ impl Tables {
             K::OpenRead => m.open_read |= bit,
             K::OpenWrite => m.open_write |= bit,
             K::ExeFromMemfd => m.memfd_exe |= bit,
-            K::Path { exact, prefixes, basenames, .. } => return self.add_paths(bit, exact, prefixes, basenames),
+            K::Path { exact, prefixes, basenames, contains, suffixes, .. } => {
+                // Every alternative as a substring: `endswith s` is `s` then the NUL, a basename
+                // `b` is `/b` then the NUL (the kernel's paths are absolute).
+                let needles: Vec<Vec<u8>> = contains
+                    .iter()
+                    .map(|c| c.as_bytes().to_vec())
+                    .chain(suffixes.iter().map(|s| [s.as_bytes(), b"\0"].concat()))
+                    .chain(basenames.iter().map(|b| [b"/", b.as_bytes(), b"\0"].concat()))
+                    .collect();
+                // Needles first: a failed one leaves the path mask unset, so no alternative is lost.
+                return self.add_needles(&needles, bit, Found::Path) && self.add_paths(bit, exact, prefixes);
+            }
+            K::RawPathContains { needles } => {
+                let needles: Vec<Vec<u8>> = needles.iter().map(|n| n.as_bytes().to_vec()).collect();
+                if !only(RAW_NAME_SYSCALLS) || !self.add_needles(&needles, bit, Found::Raw) {
+                    return false;
+                }
+                self.masks.raw_needles |= bit;
+            }
             K::Port { field, ports } => {
                 // Only the remote port of connect/sendto is in the kernel's copy of the address.
                 let fits = self.ports.len() + ports.len() <= MAX_PORT_ENTRIES;
-                if field != "fd.rport" || !remote_only || !fits {
+                if field != "fd.rport" || !only(REMOTE_ADDRESS_SYSCALLS) || !fits {
                     return false;
                 }
                 for &port in ports {
@@ -242,11 +301,45 @@ impl Tables {
         true
     }
 
-    fn add_paths(&mut self, bit: u64, exact: &[String], prefixes: &[String], basenames: &[String]) -> bool {
+    /// Adds path needles (`Found::Path`, alternatives of the path predicate) or raw ones; false
+    /// when the table has no room or a needle is empty (it would hold for every path). A needle
+    /// longer than the kernel's is cut to a part of it, which every path containing it contains
+    /// too: the end of one ending with the NUL, the start of the others.
+    fn add_needles(&mut self, needles: &[Vec<u8>], bit: u64, found: Found) -> bool {
+        let cut = |n: &[u8]| -> Vec<u8> {
+            let keep = n.len().min(MAX_NEEDLE);
+            if n.last() == Some(&0) {
+                n[n.len() - keep..].to_vec()
+            } else {
+                n[..keep].to_vec()
+            }
+        };
+        let needles: Vec<Vec<u8>> = needles.iter().map(|n| cut(n)).collect();
+        let new = needles.iter().filter(|n| !self.needles.iter().any(|e| &e.bytes == *n)).count();
+        if needles.iter().any(|n| n.is_empty()) || self.needles.len() + new > MAX_NEEDLES {
+            return false;
+        }
+        for bytes in needles {
+            let at = match self.needles.iter().position(|e| e.bytes == bytes) {
+                Some(at) => at,
+                None => {
+                    self.needles.push(NeedleEntry { bytes, path_rules: 0, raw_rules: 0 });
+                    self.needles.len() - 1
+                }
+            };
+            let e = &mut self.needles[at];
+            match found {
+                Found::Path => e.path_rules |= bit,
+                Found::Raw => e.raw_rules |= bit,
+            }
+        }
+        true
+    }
+
+    fn add_paths(&mut self, bit: u64, exact: &[String], prefixes: &[String]) -> bool {
         let fits = |p: &String| p.len() < MAX_PATH;
         let room = self.paths.len() + exact.len() + prefixes.len() <= MAX_PATH_ENTRIES;
-        // Basenames need the last component; the kernel does not look for it.
-        if !basenames.is_empty() || !exact.iter().chain(prefixes).all(fits) || !room {
+        if !exact.iter().chain(prefixes).all(fits) || !room {
             return false;
         }
         for p in exact {
@@ -287,12 +380,20 @@ impl Tables {
             masks,
             syscall_rules: self.syscalls.iter().enumerate().filter(|(_, &b)| b != 0).map(|(nr, &b)| (nr, b)).collect(),
             paths,
+            needles: self.needles,
             ports: sorted(self.ports),
             comms: sorted(self.comms),
             uids: sorted(self.uids),
             bits: self.bits,
         }
     }
+}
+
+/// Which rule bits of a needle a predicate sets.
+#[derive(Clone, Copy)]
+enum Found {
+    Path,
+    Raw,
 }
 
 fn sorted<K: Ord, V>(map: HashMap<K, V>) -> Vec<(K, V)> {
@@ -365,7 +466,7 @@ mod tests {
     fn what_the_kernel_cannot_express_stays_in_user_space() {
         let src = format!(
             "{}{}{}{}",
-            // A basename needs the last component: no path test, not complete.
+            // A basename is a needle (`/shadow` and the NUL): a path test, never a complete one.
             rule("base", "evt.type = openat and fd.filename = shadow"),
             // The remote port of bind is not the copied address.
             rule("bind port", "evt.type in (bind, connect) and fd.rport = 4444"),
@@ -374,7 +475,7 @@ mod tests {
             rule("any", "proc.name = nc"),
         );
         let (t, _) = tables(&src);
-        assert_eq!(t.masks.path, 0);
+        assert_eq!(t.masks.path, 0b1);
         assert_eq!(t.masks.complete & 0b1, 0);
         assert_eq!(t.masks.rport, 0b100);
         assert_eq!(t.ports, vec![(1337, 0b100), (4444, 0b100)]);
@@ -416,5 +517,47 @@ mod tests {
             .collect();
         assert!(complete.contains(&"Write below etc"), "{complete:?}");
         assert!(t.paths.iter().any(|p| p.key == b"/etc/shadow\0"));
+    }
+
+    #[test]
+    fn needles_from_substrings_suffixes_and_basenames() {
+        let src = format!(
+            "{}{}{}",
+            rule(
+                "traversal",
+                "evt.type in (open, openat) and fd.nameraw contains \"../\" and (fd.name startswith /etc/ or fd.name contains id_rsa)"
+            ),
+            rule("logs", "evt.type = openat and (fd.directory = /var/log or fd.filename in (syslog) or fd.name endswith a-very-long-suffix.log)"),
+            // The raw name of a chmod is not `fd.nameraw`'s kernel copy: no raw test.
+            rule("chmod raw", "evt.type = chmod and fd.nameraw contains \"../\""),
+        );
+        let (t, _) = tables(&src);
+        let needle = |b: &[u8]| t.needles.iter().find(|n| n.bytes == b).map(|n| (n.path_rules, n.raw_rules));
+        assert_eq!(needle(b"../"), Some((0, 0b001)));
+        assert_eq!(needle(b"id_rsa"), Some((0b001, 0)));
+        assert_eq!(needle(b"/syslog\0"), Some((0b010, 0)));
+        // Cut to its last MAX_NEEDLE bytes, NUL included: still a substring of every match.
+        assert_eq!(needle(b"long-suffix.log\0"), Some((0b010, 0)));
+        assert_eq!((t.masks.raw_needles, t.masks.path), (0b001, 0b011));
+        let k = t.needle_table();
+        assert_eq!(k.first[b'.' as usize], 0b1, "needle 0 starts with a dot");
+        assert_eq!((k.lens[0], &k.masks[0][..4]), (3, &[0xff, 0xff, 0xff, 0][..]));
+        assert_eq!(k.path_any, 0b011);
+    }
+
+    #[test]
+    fn a_table_without_room_keeps_the_rule_untested() {
+        let names: Vec<String> = (0..MAX_NEEDLES + 1).map(|i| format!("n{i}")).collect();
+        let src = rule("many", &format!("evt.type = openat and fd.filename in ({})", names.join(", ")));
+        let (t, _) = tables(&src);
+        assert_eq!(t.masks.path, 0, "a path predicate missing alternatives would drop matches");
+        assert!(t.needles.is_empty());
+        // An empty substring holds for every path: no test either.
+        let (t, _) = tables(&rule("empty", "evt.type = openat and fd.name contains ''"));
+        assert_eq!(t.masks.path, 0);
+        // Two path tests ANDed: the first filters alone (in one bit's entries they would be ORed).
+        let (t, _) = tables(&rule("two", "evt.type = openat and fd.name startswith /srv/ and fd.name contains /f"));
+        assert_eq!(t.masks.path, 1);
+        assert!(t.needles.is_empty(), "{:?}", t.needles);
     }
 }

@@ -12,7 +12,7 @@ use aya::{
     Btf, Ebpf, EbpfLoader,
 };
 use exporter_ebpf::{
-    names, ArgSpec, DropReason, FilterMasks, InodeKey, KernelOffsets, KernelRow, LifecycleEvent, RuleHitKey,
+    names, ArgSpec, DropReason, FilterMasks, InodeKey, KernelOffsets, KernelRow, LifecycleEvent, Needles, RuleHitKey,
     RuleHitValue, RuleMasks, SocketOffsets, SyscallEvent, SyscallRow, CGROUP_CONTAINER, CGROUP_HOST, INTERESTING_WORDS,
     MAX_PATH, MAX_SYSCALLS, OVERFLOW_SLOT,
 };
@@ -138,6 +138,7 @@ struct PrefilterMaps {
     masks: Array<MapData, Plain<FilterMasks>>,
     syscall_rules: Array<MapData, u64>,
     paths: LpmTrie<MapData, [u8; MAX_PATH], u64>,
+    needles: Array<MapData, Plain<Needles>>,
     ports: HashMap<MapData, u16, u64>,
     comms: HashMap<MapData, [u8; 16], Plain<RuleMasks>>,
     uids: HashMap<MapData, u32, Plain<RuleMasks>>,
@@ -428,6 +429,7 @@ impl Probe {
         for e in &tables.paths {
             f.paths.insert(&path_key(&e.key, e.prefix_bits), e.rules, 0).map_err(map_error(names::PATHS))?;
         }
+        f.needles.set(0, Plain(tables.needle_table()), 0).map_err(map_error(names::NEEDLES))?;
         replace_entries(&mut f.ports, names::PORTS, &old.ports, &tables.ports, |&bits| bits)?;
         replace_entries(&mut f.comms, names::COMMS, &old.comms, &tables.comms, |&m| Plain(m))?;
         replace_entries(&mut f.uids, names::UIDS, &old.uids, &tables.uids, |&m| Plain(m))?;
@@ -537,6 +539,7 @@ impl PrefilterMaps {
             masks: take!(Array, names::FILTER),
             syscall_rules: take!(Array, names::SYSCALL_RULES),
             paths: take!(LpmTrie, names::PATHS),
+            needles: take!(Array, names::NEEDLES),
             ports: take!(HashMap, names::PORTS),
             comms: take!(HashMap, names::COMMS),
             uids: take!(HashMap, names::UIDS),

@@ -16,12 +16,21 @@ use std::collections::BTreeSet;
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum KernelPredicate {
     /// The path in one of `fields` (`fd.name` or path arguments like `evt.arg.target`) is one
-    /// of `exact`, or starts with one of `prefixes`, or its last component is one of `basenames`.
+    /// of `exact`, or starts with one of `prefixes`, or its last component is one of `basenames`,
+    /// or it contains one of `contains`, or ends with one of `suffixes`.
     Path {
         fields: Vec<String>,
         exact: Vec<String>,
         prefixes: Vec<String>,
         basenames: Vec<String>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        contains: Vec<String>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        suffixes: Vec<String>,
+    },
+    /// The path as the caller passed it (`fd.nameraw`) contains one of `needles`.
+    RawPathContains {
+        needles: Vec<String>,
     },
     /// The port in `field` (`fd.rport`, `fd.sport`, `fd.lport`, `fd.cport`) is one of `ports`.
     Port {
@@ -111,6 +120,18 @@ fn is_true(p: &Pred) -> bool {
     p.op == Op::Eq && p.values == ["true"]
 }
 
+/// An `fd.name` path predicate with these prefixes and basenames.
+fn fd_name_path(prefixes: Vec<String>, basenames: Vec<String>) -> KernelPredicate {
+    KernelPredicate::Path {
+        fields: vec!["fd.name".into()],
+        exact: vec![],
+        prefixes,
+        basenames,
+        contains: vec![],
+        suffixes: vec![],
+    }
+}
+
 fn leaf(p: &Pred, negated: bool) -> Option<KernelPredicate> {
     use KernelPredicate as K;
     let id = &p.field.id;
@@ -133,10 +154,13 @@ fn leaf(p: &Pred, negated: bool) -> Option<KernelPredicate> {
         FieldId::ProcIsExeFromMemfd if is_true(p) => Some(K::ExeFromMemfd),
         _ if is_path_field(p) => {
             let f = vec![p.field.text.clone()];
-            let (mut exact, mut prefixes) = (Vec::new(), Vec::new());
+            let (mut exact, mut prefixes, mut contains, mut suffixes) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
             match p.op {
                 Op::Eq | Op::In | Op::Intersects => exact = p.values.clone(),
                 Op::StartsWith => prefixes = p.values.clone(),
+                Op::Contains => contains = p.values.clone(),
+                Op::EndsWith => suffixes = p.values.clone(),
                 Op::PMatch => {
                     for v in &p.values {
                         let v = v.trim_end_matches('/');
@@ -157,20 +181,13 @@ fn leaf(p: &Pred, negated: bool) -> Option<KernelPredicate> {
                 }
                 _ => return None,
             }
-            Some(K::Path { fields: f, exact, prefixes, basenames: vec![] })
+            Some(K::Path { fields: f, exact, prefixes, basenames: vec![], contains, suffixes })
         }
-        FieldId::FdFilename if matches!(p.op, Op::Eq | Op::In) => Some(K::Path {
-            fields: vec!["fd.name".into()],
-            exact: vec![],
-            prefixes: vec![],
-            basenames: p.values.clone(),
-        }),
-        FieldId::FdDirectory if matches!(p.op, Op::Eq | Op::In) => Some(K::Path {
-            fields: vec!["fd.name".into()],
-            exact: vec![],
-            prefixes: p.values.iter().map(|d| format!("{}/", d.trim_end_matches('/'))).collect(),
-            basenames: vec![],
-        }),
+        FieldId::FdNameraw if p.op == Op::Contains => Some(K::RawPathContains { needles: p.values.clone() }),
+        FieldId::FdFilename if matches!(p.op, Op::Eq | Op::In) => Some(fd_name_path(vec![], p.values.clone())),
+        FieldId::FdDirectory if matches!(p.op, Op::Eq | Op::In) => {
+            Some(fd_name_path(p.values.iter().map(|d| format!("{}/", d.trim_end_matches('/'))).collect(), vec![]))
+        }
         FieldId::FdRport | FieldId::FdSport | FieldId::FdLport | FieldId::FdCport
             if matches!(p.op, Op::Eq | Op::In | Op::Intersects) =>
         {
@@ -208,6 +225,7 @@ fn key(k: &KernelPredicate) -> (u8, &str) {
         KernelPredicate::OpenRead => (8, ""),
         KernelPredicate::OpenWrite => (9, ""),
         KernelPredicate::ExeFromMemfd => (10, ""),
+        KernelPredicate::RawPathContains { .. } => (11, ""),
     }
 }
 
@@ -220,9 +238,19 @@ fn union(a: &KernelPredicate, b: &KernelPredicate) -> Option<KernelPredicate> {
     }
     Some(match (a, b) {
         (
-            K::Path { fields: f1, exact: e1, prefixes: p1, basenames: b1 },
-            K::Path { fields: f2, exact: e2, prefixes: p2, basenames: b2 },
-        ) => K::Path { fields: cat(f1, f2), exact: cat(e1, e2), prefixes: cat(p1, p2), basenames: cat(b1, b2) },
+            K::Path { fields: f1, exact: e1, prefixes: p1, basenames: b1, contains: c1, suffixes: s1 },
+            K::Path { fields: f2, exact: e2, prefixes: p2, basenames: b2, contains: c2, suffixes: s2 },
+        ) => K::Path {
+            fields: cat(f1, f2),
+            exact: cat(e1, e2),
+            prefixes: cat(p1, p2),
+            basenames: cat(b1, b2),
+            contains: cat(c1, c2),
+            suffixes: cat(s1, s2),
+        },
+        (K::RawPathContains { needles: n1 }, K::RawPathContains { needles: n2 }) => {
+            K::RawPathContains { needles: cat(n1, n2) }
+        }
         (K::Port { field, ports: p1 }, K::Port { ports: p2, .. }) => {
             K::Port { field: field.clone(), ports: cat(p1, p2) }
         }
@@ -327,7 +355,8 @@ fn exact(p: &Pred, negated: bool) -> bool {
         },
         // The remote port as the kernel copies it (prefilter applies it to connect/sendto only).
         (Some(K::Port { .. }), FieldId::FdRport) => true,
-        (Some(K::Path { .. } | K::Port { .. }), _) => false,
+        // Needles may be cut to the kernel's length, and apply to the open family only.
+        (Some(K::Path { .. } | K::Port { .. } | K::RawPathContains { .. }), _) => false,
         (Some(_), _) => true,
         (None, FieldId::EvtType) => !negated && matches!(p.op, Op::Eq | Op::In),
         // Every event the evaluator sees is an exit event.
@@ -397,7 +426,9 @@ mod tests {
                 fields: vec!["fd.name".into()],
                 exact: vec!["/root".into()],
                 prefixes: vec!["/etc/".into(), "/root/".into()],
-                basenames: vec![]
+                basenames: vec![],
+                contains: vec![],
+                suffixes: vec![]
             }]
         );
     }
@@ -411,7 +442,9 @@ mod tests {
                 fields: vec!["evt.arg.target".into(), "evt.arg.oldpath".into()],
                 exact: vec!["/etc/shadow".into(), "/root".into()],
                 prefixes: vec!["/root/".into()],
-                basenames: vec![]
+                basenames: vec![],
+                contains: vec![],
+                suffixes: vec![]
             }]
         );
     }
@@ -432,5 +465,30 @@ mod tests {
         assert_eq!(kf("not evt.type = open").event_types, None);
         let k = kf("fd.name glob '/etc/*.conf' and fd.filename = shadow");
         assert_eq!(k.predicates.len(), 2);
+    }
+
+    #[test]
+    fn raw_path_substrings_and_path_needles() {
+        let k = kf("evt.type in (open, openat) and fd.nameraw contains \"../\" and (fd.name startswith /etc/ or fd.name contains id_rsa or fd.name endswith .pem or fd.filename in (syslog))");
+        assert_eq!(
+            k.predicates,
+            [
+                KernelPredicate::RawPathContains { needles: vec!["../".into()] },
+                KernelPredicate::Path {
+                    fields: vec!["fd.name".into()],
+                    exact: vec![],
+                    prefixes: vec!["/etc/".into()],
+                    basenames: vec!["syslog".into()],
+                    contains: vec!["id_rsa".into()],
+                    suffixes: vec![".pem".into()]
+                }
+            ]
+        );
+        assert!(!k.complete, "needles may be cut to the kernel's length: user space decides");
+        // An alternative without a path test leaves no path predicate (the `or` needs both).
+        let k = kf("evt.type = openat and (fd.name contains x or proc.name = sh)");
+        assert!(k.predicates.is_empty(), "{:?}", k.predicates);
+        // Only `contains` on the raw name: a prefix of what the caller typed says nothing.
+        assert!(kf("evt.type = openat and fd.nameraw startswith /etc").predicates.is_empty());
     }
 }

@@ -18,8 +18,9 @@
 //! - [`Engine::kernel_filters`]: `(index, rule, filter)` for every enabled rule.
 //! - [`Engine::kernel_filter`]`(i)` -> [`KernelFilter`] for rule `i` of [`Engine::rules`]:
 //!   `event_types` (syscall names, or `None`) and `predicates`, a list of ANDed, kernel-decidable
-//!   *necessary* conditions ([`KernelPredicate`]): `Path { fields, exact, prefixes, basenames }`
-//!   over `fd.name` or path arguments (`evt.arg.target`, ...), `Port { field, ports }`,
+//!   *necessary* conditions ([`KernelPredicate`]): `Path { fields, exact, prefixes, basenames,
+//!   contains, suffixes }` over `fd.name` or path arguments (`evt.arg.target`, ...),
+//!   `RawPathContains { needles }` (`fd.nameraw`), `Port { field, ports }`,
 //!   `Uid { any_of, none_of }`, `Comm { names }` and `ContainerOnly`. An event failing any
 //!   predicate of a rule cannot match that rule; an event that passes is still fully evaluated
 //!   in user space, so the kernel may drop events that fail the filters of *every* rule of
