@@ -125,9 +125,10 @@ fn half_sent_heads_neither_lock_out_scrapes_nor_exhaust_the_exporter() {
         "{} held past the cap, but only {evicted} evicted, {refused} refused, {timed_out} timed out",
         held.len() - MAX_CONNECTIONS
     );
-    // One descriptor per open connection, beside what the exporter had (a little slack for a
-    // file it may have open mid-scrape).
-    assert!(fds_during <= fds_before + MAX_CONNECTIONS + 16, "{fds_during} descriptors open, {fds_before} before");
+    // One descriptor per open connection, beside what the exporter had; the slack covers files
+    // it may have open mid-scrape (/proc, cgroups of containers other tests start) and
+    // connections accepted while the one they evict is still closing (seen: 563 with 45 before).
+    assert!(fds_during <= fds_before + MAX_CONNECTIONS + 64, "{fds_during} descriptors open, {fds_before} before");
     // Per held connection hyper has its read buffer (8 KiB, at most 16 KiB for a head),
     // its write buffer (8 KiB) and the task and socket state: 64 KiB each bounds it with room
     // for the allocator. The shipped deployments' limit is 256 MiB.
