@@ -36,6 +36,7 @@ fn alert(rule: &str, container: &str, n: usize) -> Alert {
         image: "nginx".into(),
         pod: String::new(),
         namespace: String::new(),
+        sigma: None,
     }
 }
 

@@ -43,6 +43,7 @@ fn alert(rule: &str, priority: &str, container: &str) -> Alert {
         image: "docker.io/library/nginx:1.25".into(),
         pod: "web-0".into(),
         namespace: "shop".into(),
+        sigma: None,
     }
 }
 

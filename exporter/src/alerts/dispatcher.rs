@@ -390,6 +390,7 @@ mod tests {
             image: String::new(),
             pod: String::new(),
             namespace: String::new(),
+            sigma: None,
         }
     }
 

@@ -247,6 +247,7 @@ mod tests {
             image: if container == "host" { String::new() } else { "nginx:1.25".into() },
             pod: String::new(),
             namespace: String::new(),
+            sigma: None,
         };
         Delivery::new(alert, suppressed)
     }

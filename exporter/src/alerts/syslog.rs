@@ -304,6 +304,7 @@ mod tests {
             image: "nginx:1.25".into(),
             pod: "web-0".into(),
             namespace: "shop".into(),
+            sigma: None,
         }
     }
 

@@ -210,6 +210,7 @@ impl Engine {
             image: c.map(|c| c.image.clone()).unwrap_or_default(),
             pod: c.and_then(|c| c.pod.clone()).unwrap_or_default(),
             namespace: c.and_then(|c| c.namespace.clone()).unwrap_or_default(),
+            sigma: r.sigma.clone(),
         }
     }
 }

@@ -4,6 +4,9 @@
 //! kernel predicates ([`crate::rules::kernel`]), the lints and the `rules` CLI only read it.
 
 use std::fmt;
+use std::sync::Arc;
+
+use serde::Serialize;
 
 use super::diag::Diagnostic;
 use super::eval::Expr;
@@ -55,6 +58,21 @@ pub struct Rule {
     /// The typed condition (exceptions included).
     pub condition: Expr,
     pub output: Template,
+    /// The Sigma rule's own identity, for its alerts; `None` for Falco rules.
+    pub sigma: Option<Arc<SigmaIdentity>>,
+}
+
+/// How a Sigma rule names itself, so an alert leads back to the rule a SIEM knows: its `id`,
+/// `title`, `level` (as written, before mapping to a priority) and `references`. Its `tags` are
+/// the alert's own.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SigmaIdentity {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub title: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub level: Option<String>,
+    pub references: Vec<String>,
 }
 
 /// Falco priorities, most severe first.

@@ -2,8 +2,10 @@
 
 use super::event::Event;
 use super::fields::{resolve, Field};
+use super::ir::SigmaIdentity;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 #[derive(Clone, Debug, PartialEq)]
 enum Piece {
@@ -158,6 +160,9 @@ pub struct Alert {
     pub image: String,
     pub pod: String,
     pub namespace: String,
+    /// A Sigma rule's identity (absent for Falco rules, whose alerts keep Falco's shape).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sigma: Option<Arc<SigmaIdentity>>,
 }
 
 #[cfg(test)]

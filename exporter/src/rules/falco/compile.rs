@@ -299,6 +299,7 @@ impl<'a> Compiler<'a> {
                 pos: r.loc.pos,
                 condition: e.simplify(),
                 output,
+                sigma: None,
             }),
             _ => Err(errs),
         }

@@ -13,11 +13,12 @@ pub mod pattern;
 
 use super::diag::{Diagnostic, Severity, Subject};
 use super::eval::Expr;
-use super::ir::{Priority, Rule, RuleSet, Unsupported};
+use super::ir::{Priority, Rule, RuleSet, SigmaIdentity, Unsupported};
 use super::output::Template;
 use super::yaml::{Node, Pos};
 use detection::Cx;
 use logsource::Reason;
+use std::sync::Arc;
 
 /// Why a rule did not compile: an error, or something this sensor cannot serve.
 #[derive(Debug, PartialEq)]
@@ -113,21 +114,28 @@ fn rule(file: &str, doc: &Node, title: &str) -> Result<Rule, Problem> {
         Ok(v) => Ok(v),
         Err((pos, msg)) => Err(Problem::Error(pos, msg)),
     };
-    let priority = match text("level")? {
+    let level = text("level")?;
+    let priority = match level {
         None => Priority::Warning,
         Some((level, pos)) => priority(level).ok_or_else(|| {
             Problem::Error(pos, format!("unknown level '{level}' (informational, low, medium, high, critical)"))
         })?,
     };
-    let tags = match doc.get_seq("tags").map_err(|(pos, msg)| Problem::Error(pos, msg))? {
-        None => Vec::new(),
-        Some(items) => items.iter().filter_map(|t| t.as_str().map(str::to_owned)).collect(),
+    let strings = |key: &str| match doc.get_seq(key) {
+        Ok(items) => Ok(items.unwrap_or_default().iter().filter_map(|t| t.as_str().map(str::to_owned)).collect()),
+        Err((pos, msg)) => Err(Problem::Error(pos, msg)),
+    };
+    let identity = SigmaIdentity {
+        id: text("id")?.map(|(id, _)| id.to_owned()),
+        title: title.to_owned(),
+        level: level.map(|(level, _)| level.to_owned()),
+        references: strings("references")?,
     };
     Ok(Rule {
         name: title.to_owned(),
         desc: text("description")?.map(|(d, _)| d.trim().to_owned()).unwrap_or_default(),
         priority,
-        tags,
+        tags: strings("tags")?,
         source: "syscall".into(),
         format: "sigma",
         enabled: true,
@@ -135,6 +143,7 @@ fn rule(file: &str, doc: &Node, title: &str) -> Result<Rule, Problem> {
         pos: doc.get("title").map_or(doc.pos(), Node::pos),
         condition: Expr::And(vec![events, matched]).simplify(),
         output: output(&cx),
+        sigma: Some(Arc::new(identity)),
     })
 }
 

@@ -119,6 +119,40 @@ fn rule_identity_priority_tags_output() {
     }
 }
 
+/// A Sigma rule's alert carries its identity, so a SIEM finds the rule by id; a Falco rule's
+/// alert keeps Falco's shape.
+#[test]
+fn alert_json_carries_the_sigma_identity() {
+    let text = "title: Cat Shadow\nid: 0e1f\nlogsource:\n  product: linux\n  category: process_creation\n\
+                detection:\n  sel:\n    CommandLine|contains: shadow\n  condition: sel\nlevel: medium\n\
+                tags:\n  - attack.t1003\nreferences:\n  - https://example.test/a\n  - https://example.test/b\n";
+    let falco = "- rule: F\n  desc: d\n  condition: evt.type = execve\n  output: o\n  priority: info\n";
+    let e = Engine::from_sources(&[("a.yml", text), ("b.yaml", falco)]);
+    assert!(!e.has_errors(), "{:?}", e.diagnostics);
+    let ev = exec("/usr/bin/cat", "cat /etc/shadow");
+    // Falco's rules load first.
+    let json = |format| {
+        let i = e.rules().iter().position(|r| r.format == format).unwrap();
+        serde_json::to_value(e.alert(i, &ev)).unwrap()
+    };
+    let sigma = json("sigma");
+    let want = serde_json::json!({"id": "0e1f", "title": "Cat Shadow", "level": "medium",
+        "references": ["https://example.test/a", "https://example.test/b"]});
+    assert_eq!(sigma["sigma"], want);
+    assert_eq!(
+        (&sigma["rule"], &sigma["priority"], &sigma["tags"]),
+        (&"Cat Shadow".into(), &"warning".into(), &serde_json::json!(["attack.t1003"]))
+    );
+    let falco = json("falco");
+    assert!(falco.get("sigma").is_none(), "{falco}");
+    // Without id, level and references: only what the rule says.
+    let bare = text.replace("id: 0e1f\n", "").replace("level: medium\n", "");
+    let bare = bare.split("references:").next().unwrap_or_default();
+    let e = engine(bare);
+    let sigma = serde_json::to_value(e.alert(0, &ev)).unwrap();
+    assert_eq!(sigma["sigma"], serde_json::json!({"title": "Cat Shadow", "references": []}));
+}
+
 fn diagnostics(text: &str) -> Vec<String> {
     engine(text).diagnostics.iter().map(|d| format!("{:?}: {d}", d.severity)).collect()
 }
