@@ -120,7 +120,7 @@ fn a_short_lived_process_is_known_after_it_is_gone_and_its_exit_removes_it() {
     assert_eq!(proc.ancestors.first().map(|a| a.pid), Some(me as i64), "the parent is its first ancestor");
 
     // The exit removes it (after the table's grace for events still queued).
-    queue.apply_rest(&mut table);
+    queue.apply_until(&mut table, u64::MAX);
     assert!(table.get(pid as i32).expect("within the grace").exited);
     std::thread::sleep(Duration::from_millis(150));
     table.expire(Instant::now());
@@ -198,11 +198,11 @@ fn lifecycle_throughput() {
                     wait_readable(&lifecycle, 50);
                     let t = Instant::now();
                     applied += queue.refill(|v| lifecycle.drain(v)) as u64;
-                    queue.apply_rest(&mut table);
+                    queue.apply_until(&mut table, u64::MAX);
                     busy += t.elapsed();
                 }
                 applied += queue.refill(|v| lifecycle.drain(v)) as u64;
-                queue.apply_rest(&mut table);
+                queue.apply_until(&mut table, u64::MAX);
                 (applied, busy, table.stats())
             })
         };

@@ -73,7 +73,6 @@ macro_rules! fire_tests {
     ($($(#[doc = $doc:literal])* $name:ident: $rule:literal, $priority:literal, $actions:expr, $opts:expr, $image:literal;)*) => {$(
         $(#[doc = $doc])*
         #[test]
-        #[ignore = "product bug: a short-lived exec is sometimes evaluated before its process is known (empty exepath, cmdline = comm), so Image/CommandLine rules miss about 1 run in 28; run with --ignored"]
         fn $name() {
             kernel_test!($name);
             check($rule, $priority, $actions, $opts, $image);
@@ -137,7 +136,6 @@ fire_tests! {
 /// and hands the connection to a shell (busybox's `-e` takes the rest of the line); the twin
 /// hands it to cat.
 #[test]
-#[ignore = "product bug: a short-lived exec is sometimes evaluated before its process is known (empty exepath, cmdline = comm), so Image/CommandLine rules miss about 1 run in 28; run with --ignored"]
 fn netcat_reverse_shell() {
     kernel_test!(netcat_reverse_shell);
     let address = Ipv4Addr::new(10, 77, 0, 1);
@@ -153,7 +151,6 @@ fn netcat_reverse_shell() {
 /// A job dropped in /etc/cron.d; the twin writes /etc/cron.daily/apt, which the rule excepts
 /// (packages install it).
 #[test]
-#[ignore = "product bug: a short-lived exec is sometimes evaluated before its process is known (empty exepath, cmdline = comm), so Image/CommandLine rules miss about 1 run in 28; run with --ignored"]
 fn new_cron_file_created() {
     kernel_test!(new_cron_file_created);
     let actions = (
@@ -175,7 +172,6 @@ fn new_cron_file_created() {
 /// A connection to port 4444 of a public address (TEST-NET-2, on the loopback of a network
 /// namespace the test made, so no packet leaves the machine); the twin connects to port 4445.
 #[test]
-#[ignore = "product bug: a short-lived exec is sometimes evaluated before its process is known (empty exepath, cmdline = comm), so Image/CommandLine rules miss about 1 run in 28; run with --ignored"]
 fn malware_callback_port() {
     kernel_test!(malware_callback_port);
     let address = Ipv4Addr::new(198, 51, 100, 7);

@@ -224,9 +224,9 @@ impl Detector {
         self.handle(raw, container, alerts);
     }
 
-    /// Applies the rest of a batch's lifecycle records.
-    pub fn apply_lifecycle(&mut self, queue: &mut LifecycleQueue) {
-        queue.apply_rest(&mut self.processes);
+    /// Applies a batch's lifecycle records up to `watermark` (see [`run`]).
+    pub fn apply_lifecycle(&mut self, queue: &mut LifecycleQueue, watermark: u64) {
+        queue.apply_until(&mut self.processes, watermark);
     }
 
     /// Hands the kernel's lifecycle records to the detection thread ([`run`]).
@@ -301,6 +301,12 @@ pub fn run(
         }
         batch.clear();
         // Syscall events first: every lifecycle record they depend on was committed before them.
+        // A lifecycle record newer than the start of this drain may belong to a process whose
+        // last syscall events were committed just after it (a short-lived process can exec,
+        // run and exit between the two drains): applied now, its exit would retire the process
+        // before those events are evaluated, and they would see no process. Such records wait
+        // for the next batch; every syscall event of a process precedes its exit record.
+        let watermark = decode::monotonic_ns();
         events.drain(|raw| batch.push(*raw));
         queue.refill(|records| lifecycle.drain(records));
         if batch.is_empty() && queue.is_empty() {
@@ -323,7 +329,7 @@ pub fn run(
             let Ok(mut detector) = detector.lock() else {
                 return;
             };
-            detector.apply_lifecycle(&mut queue);
+            detector.apply_lifecycle(&mut queue, watermark);
         }
     }
 }

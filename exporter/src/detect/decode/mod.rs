@@ -77,7 +77,7 @@ mod other;
 mod process;
 mod sockaddr;
 
-pub use clock::boot_to_epoch_ns;
+pub use clock::{boot_to_epoch_ns, monotonic_ns};
 pub use cx::raw_path;
 pub use flags::{render_flags, AT_EMPTY_PATH, AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW};
 pub use sockaddr::{parse_sockaddr, SockAddr, AF_INET, AF_INET6, AF_UNIX};

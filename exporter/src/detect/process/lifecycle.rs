@@ -67,8 +67,8 @@ pub struct LifecycleQueue {
 }
 
 impl LifecycleQueue {
-    /// Starts a new batch: the records not applied yet (there are none after
-    /// [`LifecycleQueue::apply_rest`]) are kept in front.
+    /// Starts a new batch: the records not applied yet (those after the last batch's
+    /// watermark, see [`LifecycleQueue::apply_until`]) are kept, and sorted in with the new.
     pub fn refill(&mut self, drain: impl FnOnce(&mut Vec<LifecycleEvent>) -> usize) -> usize {
         self.records.drain(..self.next);
         self.next = 0;
@@ -105,10 +105,5 @@ impl LifecycleQueue {
             apply(table, &self.records[self.next]);
             self.next += 1;
         }
-    }
-
-    /// Applies every record not applied yet.
-    pub fn apply_rest(&mut self, table: &mut ProcessTable) {
-        self.apply_until(table, u64::MAX);
     }
 }

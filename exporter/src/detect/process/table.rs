@@ -327,9 +327,10 @@ impl ProcessTable {
 
     /// The process replaced its image: reloaded from /proc, whose start time must match the
     /// event's when it has one (else the pid was reused and /proc describes another process).
-    /// If `/proc/<pid>` is gone already, the entry from the fork is updated with what the event
-    /// says: exepath (the event's, else `filename` resolved against the cwd), argv, comm (else
-    /// the file's base name), uid/gid; caps, cwd, tty and the rest stay the parent's.
+    /// If `/proc/<pid>` is gone already (or only a zombie's is left), the entry from the fork is
+    /// updated with what the event says: exepath (the event's, else `filename` resolved against
+    /// the cwd), argv, comm (else the file's base name), uid/gid; caps, cwd, tty and the rest
+    /// stay the parent's.
     pub fn on_exec_event(&mut self, pid: i32, ev: &ExecEvent) {
         self.expire(Instant::now());
         let known = self.current.get(&pid).copied();
@@ -338,6 +339,9 @@ impl ProcessTable {
         // would take a wrap of the pid space within the event latency.
         let expected = ev.start_time;
         match self.loader.load(pid) {
+            // Already exiting: a zombie keeps /proc/<pid> but has no executable and no command
+            // line left to read, so what the exec record says is used instead.
+            Ok(info) if info.exepath.is_empty() => {}
             Ok(mut info) if expected.is_none() || info.start_time == expected => {
                 // The kernel's are the ones the exec gave; /proc shows them as of now.
                 if let Some((effective, permitted)) = ev.caps {

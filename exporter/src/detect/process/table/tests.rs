@@ -278,6 +278,22 @@ fn an_exec_seen_after_the_process_is_gone_takes_start_time_and_capabilities_from
 }
 
 #[test]
+fn exec_of_a_process_already_exiting_keeps_event_data() {
+    let fp = FakeProc::new();
+    fp.add(&P { argv: &["sh"], exe: "/bin/sh", ..P::new(60, 1, "sh", 7) });
+    let mut t = fp.table(16);
+    t.on_fork(60, 61, Some(9));
+    // A zombie: /proc/61 is there with the right start time, but without exe or command line.
+    fp.add(&P::new(61, 60, "grep", 9));
+    let argv = vec!["grep".to_owned(), "-ri".to_owned(), "aws_secret_access_key".to_owned()];
+    let exec = ExecEvent { filename: "/bin/grep", argv: Some(&argv), start_time: Some(9), ..ExecEvent::default() };
+    t.on_exec_event(61, &exec);
+    let c = t.get(61).unwrap();
+    assert_eq!((c.exepath.as_str(), c.cmdline.as_str()), ("/bin/grep", "grep -ri aws_secret_access_key"));
+    assert_eq!(c.origin, Origin::Exec);
+}
+
+#[test]
 fn fork_copies_the_parent_and_exec_after_proc_is_gone_keeps_event_data() {
     let fp = FakeProc::new();
     fp.add(&P { argv: &["bash", "-i"], exe: "/usr/bin/bash", cwd: "/home/u", uid: 1000, ..P::new(50, 1, "bash", 7) });
@@ -699,7 +715,7 @@ mod lifecycle_records {
         assert!(t.fill_event_process(51, &mut proc, &mut user));
         assert_eq!((proc.ancestors[0].pid, proc.ancestors[0].name.as_str()), (50, "bash"));
         // Exit: marked at once, gone after the grace.
-        q.apply_rest(&mut t);
+        q.apply_until(&mut t, u64::MAX);
         assert!(q.is_empty());
         assert!(t.get(51).expect("within the grace").exited);
         t.expire(Instant::now() + Duration::from_secs(1));
@@ -771,7 +787,7 @@ mod lifecycle_records {
         let mut t = fp.table(16);
         // Ring order 2, 1: the queue sorts by time, so the fork precedes its child's records.
         let mut q = queue(&[exec(2, 90, "/usr/bin/id", "id"), fork(1, 50, 90, "bash")]);
-        q.apply_rest(&mut t);
+        q.apply_until(&mut t, u64::MAX);
         assert_eq!(t.get(90).map(|p| (p.ppid, p.comm.as_str())), Some((50, "id")));
         // runc's nsexec: clone(CLONE_PARENT) from 90 gives a child of 50 with 90's data.
         let sibling = LifecycleEvent { clone_flags: 0x8000, ..fork(3, 90, 91, "id") };
