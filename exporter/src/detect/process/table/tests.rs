@@ -237,7 +237,7 @@ fn fills_start_time_session_leader_pid_in_namespace_environment_and_group() {
     t.on_fork(41, 42, Some(300));
     t.fill_event_process(42, &mut proc, &mut user);
     assert_eq!((proc.vpid, proc.sname.as_str()), (None, "sshd"));
-    fp.add(&P::new(40, 1, "other", 400));
+    fp.add(&P { exe: "/bin/other", ..P::new(40, 1, "other", 400) });
     t.on_exec(40, "/bin/other");
     t.fill_event_process(41, &mut proc, &mut user);
     assert_eq!(proc.sname, "", "pid 40 is no longer the session's leader");
@@ -268,7 +268,7 @@ fn an_exec_seen_after_the_process_is_gone_takes_start_time_and_capabilities_from
     t.on_exec(52, "/bin/true");
     assert_eq!(t.get(52).map(|c| c.cap_effective), Some(0));
     // A live process: /proc gives the rest, the kernel the capabilities the exec gave.
-    fp.add(&P::new(53, 50, "ls", 12));
+    fp.add(&P { exe: "/bin/ls", ..P::new(53, 50, "ls", 12) });
     t.on_exec_event(
         53,
         &ExecEvent { filename: "/bin/ls", start_time: Some(12), caps: Some((1, 3)), ..ExecEvent::default() },
