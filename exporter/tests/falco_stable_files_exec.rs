@@ -23,9 +23,7 @@ use common::Exporter;
 fn stable_rules_dir() -> &'static str {
     static DIR: OnceLock<String> = OnceLock::new();
     DIR.get_or_init(|| {
-        let file =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/falcosecurity-rules/falco_rules.yaml");
-        assert!(file.exists(), "{}: the shared test data must sit beside the project", file.display());
+        let file = common::shared_data("falcosecurity-rules/falco_rules.yaml");
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("falco-stable-rules");
         std::fs::create_dir_all(&dir).expect("mkdir rules dir");
         match std::os::unix::fs::symlink(&file, dir.join("falco_rules.yaml")) {

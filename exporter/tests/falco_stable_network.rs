@@ -18,8 +18,6 @@ use std::{net::Ipv4Addr, path::Path, sync::OnceLock};
 use common::attack::{self, accept_on, host_address, suite_exporter_with, Detection, NetNs, Opts};
 use common::Exporter;
 
-/// falcosecurity/rules' files, beside the project (see their SOURCE and LICENSE).
-const FALCO_RULES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/falcosecurity-rules");
 /// The name Falco's `k8s_api_server` macro compares `fd.sip.name` with.
 const K8S_API_NAME: &str = "kubernetes.default.svc.cluster.local";
 /// The address the test's hosts file gives it: a cluster's usual API service address, on the
@@ -34,7 +32,7 @@ fn exporter() -> &'static Exporter {
         let dir = tempfile::tempdir().expect("tempdir");
         let rules = dir.path().join("rules");
         std::fs::create_dir(&rules).expect("mkdir rules");
-        let stable = Path::new(FALCO_RULES).join("falco_rules.yaml");
+        let stable = common::shared_data("falcosecurity-rules/falco_rules.yaml");
         std::fs::copy(&stable, rules.join("falco_rules.yaml"))
             .unwrap_or_else(|e| panic!("{}: {e} (falcosecurity/rules' files)", stable.display()));
         let hosts = dir.path().join("hosts");

@@ -2,20 +2,13 @@
 //! loads with no error, no warning and no skipped rule, alone (the stable file) or after the
 //! stable file (the incubating and sandbox files), as a Falco user runs them.
 
-use std::path::PathBuf;
+mod common;
 
 use exporter::rules::Engine;
 
 fn upstream(name: &str) -> (String, String) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/falcosecurity-rules");
-    assert!(
-        dir.is_dir(),
-        "{} is missing: it holds falcosecurity/rules' rule files, which this test loads",
-        dir.display()
-    );
-    let path = dir.join(name);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (the shared test data must sit beside the project)", path.display()));
+    let path = common::shared_data("falcosecurity-rules").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     (name.to_owned(), text)
 }
 

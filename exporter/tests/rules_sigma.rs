@@ -2,12 +2,14 @@
 //! every file loads or is unsupported for a stated reason, corpus rules fire on hand-made events
 //! and not on their benign twins, and `rules check`/`rules test` serve Sigma files.
 
+mod common;
+
 use exporter::rules::{Engine, Event, MatchMode, Severity};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/sigma-linux")
+    common::shared_data("sigma-linux")
 }
 
 fn yml_files(dir: &Path) -> usize {

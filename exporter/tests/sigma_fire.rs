@@ -17,13 +17,10 @@
 #[macro_use]
 mod common;
 
-use std::{net::Ipv4Addr, path::Path, sync::OnceLock};
+use std::{net::Ipv4Addr, sync::OnceLock};
 
 use common::attack::{check_twins, suite_exporter_with, Detection, NetNs, Opts};
 use common::Exporter;
-
-/// SigmaHQ's Linux rules, beside the project (see their SOURCE and LICENSE).
-const SIGMA_RULES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/sigma-linux");
 
 /// The rule files the tests fire, by category directory.
 const RULE_FILES: &[&str] = &[
@@ -49,7 +46,7 @@ fn exporter() -> &'static Exporter {
     let (_, dir) = RULES.get_or_init(|| {
         let dir = tempfile::tempdir().expect("tempdir");
         for file in RULE_FILES {
-            let src = Path::new(SIGMA_RULES).join(file);
+            let src = common::shared_data("sigma-linux").join(file);
             let name = src.file_name().expect("a rule file name");
             std::fs::copy(&src, dir.path().join(name))
                 .unwrap_or_else(|e| panic!("{}: {e} (SigmaHQ's rules beside the project)", src.display()));

@@ -379,3 +379,11 @@ pub fn bounding_set_names() -> Vec<&'static str> {
     let names = exporter::rules::event::CAPABILITIES.iter().enumerate();
     names.filter(|(bit, _)| mask >> bit & 1 == 1).map(|(_, name)| *name).collect()
 }
+
+/// A path under the shared test data beside the project (`../shared/data`: falcosecurity/rules'
+/// files, SigmaHQ's Linux rules), used where it is and never copied into the project.
+pub fn shared_data(relative: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data").join(relative);
+    assert!(path.exists(), "{}: the shared test data must sit beside the project", path.display());
+    path
+}
