@@ -64,8 +64,12 @@ impl Detector {
         matches_counted: Arc<RuleMatches>,
     ) -> Detector {
         let rule_names = engine.rules().iter().map(|r| Arc::from(r.name.as_str())).collect();
-        let status =
-            RulesStatus { loaded: enabled_rules(&engine), last_success_unix: Some(unix_now()), ..Default::default() };
+        let status = RulesStatus {
+            loaded: enabled_rules(&engine),
+            unsupported: engine.unsupported_by_reason(),
+            last_success_unix: Some(unix_now()),
+            ..Default::default()
+        };
         Detector {
             engine,
             decoder,
@@ -93,6 +97,7 @@ impl Detector {
         self.previous_kernel_rules = std::mem::replace(&mut self.kernel_rules, kernel_rules);
         self.rule_names = engine.rules().iter().map(|r| Arc::from(r.name.as_str())).collect();
         self.status.loaded = enabled_rules(&engine);
+        self.status.unsupported = engine.unsupported_by_reason();
         self.status.reloads_succeeded += 1;
         self.status.last_success_unix = Some(unix_now());
         self.engine = engine;
@@ -218,7 +223,7 @@ impl Detector {
         let nr = raw.nr as usize;
         let is_exec = nr < exporter_ebpf::MAX_SYSCALLS && matches!(self.names.name(nr), "execve" | "execveat");
         if is_exec && raw.res == 0 {
-            queue.apply_through_exec(&mut self.processes, raw.tgid);
+            queue.apply_through_exec(&mut self.processes, raw.tgid, raw.ktime_ns);
         }
         queue.apply_until(&mut self.processes, raw.ktime_ns);
         self.handle(raw, container, alerts);

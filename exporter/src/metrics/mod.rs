@@ -43,6 +43,9 @@ pub struct RulesStatus {
     pub last_success_unix: Option<f64>,
     /// The running rules' files and their SHA-256 (see `app::reload::file_digests`).
     pub files: std::sync::Arc<[(String, String)]>,
+    /// Rules read but not loaded because they cannot run on syscall events, by reason (a fixed
+    /// set of keys such as `service` or `aggregation`, see `rules check`).
+    pub unsupported: std::collections::BTreeMap<&'static str, usize>,
 }
 
 /// Seconds since the Unix epoch, now.
@@ -211,6 +214,14 @@ fn rules_families(rules: &RulesStatus) -> Vec<MetricFamily> {
             vec![gauge(Vec::new(), at)],
         ));
     }
+    if !rules.unsupported.is_empty() {
+        families.push(family(
+            "tracewarden_rules_unsupported",
+            "Rules in the rules files that cannot run on syscall events and were not loaded, by reason (exporter rules check lists them).",
+            MetricType::GAUGE,
+            rules.unsupported.iter().map(|(reason, n)| gauge(labels(&[("reason", reason)]), *n as f64)).collect(),
+        ));
+    }
     if !rules.files.is_empty() {
         families.push(family(
             "tracewarden_rules_file_info",
@@ -345,6 +356,7 @@ mod tests {
                 reloads_failed: 1,
                 last_success_unix: Some(1.5e9),
                 files: vec![("10-files.yaml".to_owned(), "ab12".to_owned())].into(),
+                unsupported: [("service", 3), ("aggregation", 1)].into(),
             },
             detection: Some((&matches, 40, 960)),
             drops: &[("cgroup_slots_exhausted", 5)],
@@ -371,6 +383,8 @@ mod tests {
         assert!(text.contains("tracewarden_rules_loaded 15"));
         assert!(text.contains(r#"tracewarden_rules_file_info{file="10-files.yaml",sha256="ab12"} 1"#), "{text}");
         assert!(text.contains(r#"tracewarden_rules_reloads_total{result="failure"} 1"#));
+        assert!(text.contains(r#"tracewarden_rules_unsupported{reason="aggregation"} 1"#), "{text}");
+        assert!(text.contains(r#"tracewarden_rules_unsupported{reason="service"} 3"#));
         assert!(text.contains("tracewarden_rules_last_reload_success_timestamp_seconds 1500000000"));
         assert!(text.contains(r#"tracewarden_rule_matches_total{rule="Read \"sensitive\" file",priority="warning",container_id="3f2c9a61e0b7",container_name="web",image="nginx:1.25",pod="web-0",namespace="shop \"eu\"\\\n"} 2"#), "{text}");
         assert!(text.contains(r#"tracewarden_events_total{source="userspace"} 40"#));

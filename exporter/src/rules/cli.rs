@@ -99,11 +99,7 @@ fn check(dir: &Path) -> ExitCode {
         warnings
     );
     if !engine.unsupported.is_empty() {
-        let mut by_reason: std::collections::BTreeMap<&str, usize> = Default::default();
-        for u in &engine.unsupported {
-            *by_reason.entry(u.reason).or_default() += 1;
-        }
-        let counts: Vec<String> = by_reason.iter().map(|(r, n)| format!("{r} {n}")).collect();
+        let counts: Vec<String> = engine.unsupported_by_reason().iter().map(|(r, n)| format!("{r} {n}")).collect();
         println!("{} rules unsupported on syscall events: {}", engine.unsupported.len(), counts.join(", "));
     }
     if let Some(v) = &engine.required_engine_version {

@@ -130,6 +130,15 @@ impl Engine {
         }
     }
 
+    /// How many rules were left out as unsupported, by reason key.
+    pub fn unsupported_by_reason(&self) -> std::collections::BTreeMap<&'static str, usize> {
+        let mut by_reason = std::collections::BTreeMap::new();
+        for u in &self.unsupported {
+            *by_reason.entry(u.reason).or_default() += 1;
+        }
+        by_reason
+    }
+
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(|d| d.severity == Severity::Error)
     }

@@ -92,12 +92,18 @@ impl LifecycleQueue {
         }
     }
 
-    /// Applies the records up to and including `tgid`'s next exec record, if this batch has
-    /// one (else it was applied with an earlier batch: the exec record is committed before its
-    /// syscall returns).
-    pub fn apply_through_exec(&mut self, table: &mut ProcessTable, tgid: u32) {
+    /// Applies the records up to and including the exec record of `tgid`'s execve that entered
+    /// at `entry_ktime_ns`, if this batch has it (else it was applied with an earlier batch: the
+    /// exec record is committed before its syscall returns). The record is the process's first
+    /// exec at or after that entry: an earlier exec record of the same process is an earlier
+    /// image (`sh -c 'exec dd ...'` execs twice in one pid, and the shell's execve may not have
+    /// been sent to user space at all).
+    pub fn apply_through_exec(&mut self, table: &mut ProcessTable, tgid: u32, entry_ktime_ns: u64) {
         let pending = &self.records[self.next.min(self.records.len())..];
-        let Some(i) = pending.iter().position(|r| r.kind == lifecycle_kind::EXEC && r.tgid == tgid) else {
+        let Some(i) = pending
+            .iter()
+            .position(|r| r.kind == lifecycle_kind::EXEC && r.tgid == tgid && r.ktime_ns >= entry_ktime_ns)
+        else {
             return;
         };
         let end = self.next + i + 1;

