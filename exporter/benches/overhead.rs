@@ -8,15 +8,15 @@
 //!    exporter's resident memory (target < 64 MiB).
 //! 3. A benign host workload (`gcc -c` x10, 300 x (`cat` two files; `ls /usr/bin`), 200 x gzip
 //!    and zcat) in interleaved rounds: time ratio to nothing attached (target <= 1.05x) with no
-//!    rules, the shipped rules and Falco's stable rules (copied at run time from
-//!    ../shared/data), the share of syscalls sent to user space (target < 1 %), events lost and
+//!    rules, the shipped rules, Falco's stable rules and SigmaHQ's Linux rules (copied at run
+//!    time from ../shared/data), the share of syscalls sent to user space (target < 1 %), events lost and
 //!    the exporter's CPU seconds.
 //!
 //! Needs root, the release exporter binary and bpftrace (`scripts/bootstrap.sh`).
 
 use std::{
     io::{BufRead, BufReader, Read, Write},
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
@@ -96,6 +96,28 @@ const WORKLOAD_ROUNDS: usize = 5;
 /// Falco's stable rules, outside the repository (never committed).
 const FALCO_RULES: &str =
     concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/falcosecurity-rules/falco_rules.yaml");
+/// SigmaHQ's Linux rules, outside the repository: the category directories a syscall sensor serves.
+const SIGMA_RULES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/sigma-linux");
+const SIGMA_CATEGORIES: [&str; 3] = ["process_creation", "file_event", "network_connection"];
+
+/// Copies every Sigma rule file of [`SIGMA_CATEGORIES`] into `dest` (one flat rules directory);
+/// the number copied.
+fn copy_sigma_rules(dest: &Path) -> usize {
+    let mut copied = 0;
+    for category in SIGMA_CATEGORIES {
+        let Ok(entries) = std::fs::read_dir(Path::new(SIGMA_RULES).join(category)) else {
+            continue;
+        };
+        for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+            let is_rule = path.extension().is_some_and(|e| e == "yml" || e == "yaml");
+            if let (true, Some(name)) = (is_rule, path.file_name()) {
+                copied += usize::from(std::fs::copy(&path, dest.join(name)).is_ok());
+            }
+        }
+    }
+    copied
+}
+
 /// The workload, in its own directory (`$1`).
 const WORKLOAD: &str = r#"cd "$1"
 printf '#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\nint main(void) { puts("x"); return 0; }\n' > a.c
@@ -132,6 +154,15 @@ fn real_workload() {
         setups.push(("exporter, Falco's stable rules", Some(vec!["--rules-dir", &falco_dir])));
     } else {
         println!("Falco's rules not found at {FALCO_RULES}: that setup is left out");
+    }
+    let sigma = dir.join("sigma");
+    let sigma_files = std::fs::create_dir_all(&sigma).map_or(0, |_| copy_sigma_rules(&sigma));
+    let sigma_dir = sigma.to_string_lossy().into_owned();
+    let sigma_label = format!("exporter, SigmaHQ's Linux rules ({sigma_files} files)");
+    if sigma_files > 0 {
+        setups.push((&sigma_label, Some(vec!["--rules-dir", &sigma_dir])));
+    } else {
+        println!("SigmaHQ's rules not found under {SIGMA_RULES}: that setup is left out");
     }
     let work = dir.join("work");
     let run = || {

@@ -1,10 +1,12 @@
 //! The loaded rule set: rules indexed by event type, evaluation, alerts.
 
+use super::candidates::{Candidates, Merged};
 use super::diag::{Diagnostic, Severity};
 use super::event::Event;
 use super::ir::{Rule, RuleSet, Unsupported};
 use super::kernel::{self, KernelFilter};
 use super::output::{render_time, Alert};
+use super::plan::Plans;
 use super::sources;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -43,11 +45,15 @@ pub enum MatchMode {
 /// A compiled, indexed rule set.
 pub struct Engine {
     rules: Vec<Rule>,
+    /// How each rule's condition is evaluated: the same verdicts, checks merged and shared
+    /// conjuncts evaluated once per event.
+    plans: Plans,
     filters: Vec<KernelFilter>,
-    /// Event type -> enabled rules that can match it (load order), incl. unrestricted rules.
-    by_type: FastMap<Box<str>, Box<[u32]>>,
+    /// Event type -> enabled rules that can match it, incl. unrestricted rules, filed by the
+    /// executable they need.
+    by_type: FastMap<Box<str>, Candidates>,
     /// Enabled rules without an event-type restriction (for types no rule names).
-    any_type: Box<[u32]>,
+    any_type: Candidates,
     pub mode: MatchMode,
     pub hostname: String,
     /// Everything found while loading and compiling, errors and warnings.
@@ -87,6 +93,7 @@ impl Engine {
             unsupported,
         } = set;
         let filters: Vec<KernelFilter> = rules.iter().map(|r| kernel::filter(&r.condition)).collect();
+        let plans = Plans::new(&rules.iter().map(|r| r.condition.fused()).collect::<Vec<_>>());
         let mut by_type: FastMap<Box<str>, Vec<u32>> = FastMap::default();
         let mut any_type = Vec::new();
         for (i, f) in filters.iter().enumerate() {
@@ -103,21 +110,25 @@ impl Engine {
             }
         }
         // Unrestricted rules join every per-type list, keeping load order.
+        let file = |indices: &[u32]| Candidates::new(indices.iter().map(|&i| (i, &rules[i as usize].condition)));
         let by_type = by_type
             .into_iter()
             .map(|(k, mut v)| {
                 v.extend(&any_type);
                 v.sort_unstable();
                 v.dedup();
-                (k, v.into_boxed_slice())
+                let candidates = file(&v);
+                (k, candidates)
             })
             .collect();
+        let any_type = file(&any_type);
         let hostname = hostname();
         Engine {
             rules,
+            plans,
             filters,
             by_type,
-            any_type: any_type.into(),
+            any_type,
             mode: MatchMode::First,
             hostname,
             diagnostics,
@@ -168,10 +179,11 @@ impl Engine {
         Some(v)
     }
 
-    /// The rules that can match events of type `evt_type`, in load order (indices into `rules()`).
+    /// The rules that can match events of type `evt_type` by a process running `exepath`, in
+    /// load order (indices into `rules()`).
     #[inline]
-    pub fn candidates(&self, evt_type: &str) -> &[u32] {
-        self.by_type.get(evt_type).map(|v| &**v).unwrap_or(&self.any_type)
+    pub fn candidates<'a>(&'a self, evt_type: &str, exepath: &str) -> Merged<'a> {
+        self.by_type.get(evt_type).unwrap_or(&self.any_type).for_exe(exepath)
     }
 
     /// Indices of the rules `ev` matches (per [`Engine::mode`]) appended to `out`; returns how
@@ -179,8 +191,9 @@ impl Engine {
     #[inline]
     pub fn evaluate(&self, ev: &Event, out: &mut Vec<u32>) -> usize {
         let mut n = 0;
-        for &i in self.candidates(&ev.evt_type) {
-            if self.rules[i as usize].condition.eval(ev) {
+        let mut on_event = self.plans.on(ev);
+        for i in self.candidates(&ev.evt_type, &ev.proc.exepath) {
+            if on_event.matches(i as usize) {
                 out.push(i);
                 n += 1;
                 if self.mode == MatchMode::First {
@@ -194,7 +207,9 @@ impl Engine {
     /// The first matching rule, if any.
     #[inline]
     pub fn first_match(&self, ev: &Event) -> Option<&Rule> {
-        self.candidates(&ev.evt_type).iter().map(|&i| &self.rules[i as usize]).find(|r| r.condition.eval(ev))
+        let mut on_event = self.plans.on(ev);
+        let i = self.candidates(&ev.evt_type, &ev.proc.exepath).find(|&i| on_event.matches(i as usize))?;
+        Some(&self.rules[i as usize])
     }
 
     /// The alert for rule `i` on `ev`.
@@ -265,8 +280,8 @@ mod tests {
     fn index_and_modes() {
         let mut e = Engine::from_sources(&[("r.yaml", RULES)]);
         assert!(!e.has_errors(), "{:?}", e.diagnostics);
-        assert_eq!(e.candidates("openat"), &[0, 1]);
-        assert_eq!(e.candidates("execve"), &[1]);
+        assert_eq!(e.candidates("openat", "/bin/sh").collect::<Vec<_>>(), [0, 1]);
+        assert_eq!(e.candidates("execve", "/bin/sh").collect::<Vec<_>>(), [1]);
         assert_eq!(e.event_types(), None);
         let enabled: Vec<usize> = e.kernel_filters().map(|(i, _, _)| i).collect();
         assert_eq!(enabled, [0, 1]);

@@ -122,6 +122,8 @@ pub(crate) enum Matcher {
     BoolEq(bool),
     /// `evt.arg.*`: numeric matcher when the value is a number and the operand parsed as one.
     Arg(Option<Box<Matcher>>, Box<Matcher>),
+    /// Any of several matchers (checks of one field merged, see [`fuse`]).
+    AnyOf(Box<[Matcher]>),
 }
 
 impl Matcher {
@@ -172,6 +174,7 @@ impl Matcher {
                 }
                 _ => text.matches(v),
             },
+            (Matcher::AnyOf(ms), v) => ms.iter().any(|m| m.matches(v)),
             _ => false,
         }
     }
@@ -593,5 +596,6 @@ fn hex_bytes(s: &str) -> Option<Vec<u8>> {
     (0..t.len()).step_by(2).map(|i| u8::from_str_radix(t.get(i..i + 2)?, 16).ok()).collect()
 }
 
+mod fuse;
 #[cfg(test)]
 mod tests;

@@ -42,6 +42,7 @@
 //! - A rule defined again in a later file replaces the earlier one (warning); in the same file
 //!   it is an error. `rule: X` with only `enabled:` toggles an existing rule.
 
+pub mod candidates;
 pub mod cli;
 pub mod diag;
 pub mod engine;
@@ -54,6 +55,7 @@ pub mod kernel;
 pub mod lint;
 pub mod names;
 pub mod output;
+pub mod plan;
 pub mod sigma;
 pub mod sources;
 pub mod yaml;

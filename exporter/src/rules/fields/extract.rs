@@ -77,10 +77,21 @@ fn open_flags(ev: &Event) -> Option<(bool, bool, bool, bool)> {
             Some((acc == 0 || acc == O_RDWR, acc == O_WRONLY || acc == O_RDWR, f & O_CREAT != 0, f & O_PATH != 0))
         }
         Some(ArgValue::Str(s)) => {
-            let has = |n: &str| s.split(['|', ' ', ',']).any(|p| p == n);
-            let rdwr = has("O_RDWR");
-            let wr = has("O_WRONLY") || rdwr;
-            Some((has("O_RDONLY") || rdwr || !wr, wr, has("O_CREAT"), has("O_EXEC") || has("FMODE_EXEC")))
+            // One pass over the names: every rule on opens asks, so this runs several times
+            // per open event.
+            let (mut rdonly, mut wronly, mut rdwr, mut creat, mut exec) = (false, false, false, false, false);
+            for name in s.split(['|', ' ', ',']) {
+                match name {
+                    "O_RDONLY" => rdonly = true,
+                    "O_WRONLY" => wronly = true,
+                    "O_RDWR" => rdwr = true,
+                    "O_CREAT" => creat = true,
+                    "O_EXEC" | "FMODE_EXEC" => exec = true,
+                    _ => {}
+                }
+            }
+            let wr = wronly || rdwr;
+            Some((rdonly || rdwr || !wr, wr, creat, exec))
         }
         _ => Some((true, false, false, false)),
     }
