@@ -8,11 +8,15 @@ mod common;
 
 use common::attack::{find_alert, Action, Opts, Target};
 use common::{eventually, free_port, sample, Exporter, SHIPPED_RULES};
-use exporter::alerts::partition_for;
+use exporter::alerts::{partition_for, AlertsConfig, Dispatcher, KafkaConfig};
+use exporter::rules::Alert;
+use exporter::server::client::ClientTls;
 use rskafka::client::partition::UnknownTopicHandling;
 use rskafka::client::ClientBuilder;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, TcpStream};
 
 const TOPIC: &str = "tracewarden-alerts";
 /// Partitions of the topic the test creates: a container's alerts must land in the one its id
@@ -28,9 +32,16 @@ struct Broker {
 
 impl Broker {
     fn start(port: u16) -> Broker {
+        Broker::start_advertising(port, port)
+    }
+
+    /// A broker on `port` that names 127.0.0.1:`advertised` as its address in metadata (where
+    /// clients then connect).
+    fn start_advertising(port: u16, advertised: u16) -> Broker {
         let url = format!("tcp://127.0.0.1:{port}");
+        let advertised_url = format!("tcp://127.0.0.1:{advertised}");
         let child = Command::new("tansu")
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &advertised_url])
             .args(["--storage-engine", "memory://tansu/", "--silent"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -82,8 +93,17 @@ struct Read {
 /// Every record on [`TOPIC`], read with rskafka as a consumer would, and the topic's partition
 /// count.
 fn read_topic(rt: &tokio::runtime::Runtime, address: &str) -> (Vec<Read>, i32) {
-    rt.block_on(async {
-        let client = ClientBuilder::new(vec![address.to_owned()]).build().await.expect("connect consumer");
+    rt.block_on(read_records(address, None))
+}
+
+/// [`read_topic`], over TLS with `tls`.
+async fn read_records(address: &str, tls: Option<Arc<rustls::ClientConfig>>) -> (Vec<Read>, i32) {
+    {
+        let mut builder = ClientBuilder::new(vec![address.to_owned()]);
+        if let Some(tls) = tls {
+            builder = builder.tls_config(tls);
+        }
+        let client = builder.build().await.expect("connect consumer");
         let topics = client.list_topics().await.expect("list topics");
         let partitions = topics.iter().find(|t| t.name == TOPIC).map_or(0, |t| t.partitions.len() as i32);
         let mut out = Vec::new();
@@ -104,7 +124,7 @@ fn read_topic(rt: &tokio::runtime::Runtime, address: &str) -> (Vec<Read>, i32) {
             }
         }
         (out, partitions)
-    })
+    }
 }
 
 /// Runs `/bin/cat /etc/shadow` in a new container; returns it (kept alive, so its identity
@@ -137,14 +157,20 @@ fn check_record<'a>((records, partitions): &'a (Vec<Read>, i32), alert: &serde_j
     Some(r)
 }
 
-#[test]
-fn alerts_reach_kafka_and_survive_a_broker_restart() {
-    kernel_test!(alerts_reach_kafka_and_survive_a_broker_restart);
+/// Whether tansu is installed; a missing one fails the test (or skips it, see
+/// [`common::prerequisite::needs`]).
+fn tansu_available(test: &str) -> bool {
     let found = Command::new("tansu")
         .arg("--version")
         .output()
         .map_err(|e| format!("tansu not installed ({e}); scripts/bootstrap.sh installs it"));
-    if common::prerequisite::needs("alerts_reach_kafka_and_survive_a_broker_restart", found).is_none() {
+    common::prerequisite::needs(test, found).is_some()
+}
+
+#[test]
+fn alerts_reach_kafka_and_survive_a_broker_restart() {
+    kernel_test!(alerts_reach_kafka_and_survive_a_broker_restart);
+    if !tansu_available("alerts_reach_kafka_and_survive_a_broker_restart") {
         return;
     }
     let rt = tokio::runtime::Runtime::new().expect("runtime");
@@ -190,4 +216,90 @@ fn alerts_reach_kafka_and_survive_a_broker_restart() {
     assert_eq!(kafka_counter(&exporter, "tracewarden_alert_outputs_dropped_total"), 0.0);
     assert!(kafka_counter(&exporter, "tracewarden_alert_outputs_sent_total") >= 5.0);
     broker.stop();
+}
+
+/// A TLS terminator on `listener` (rustls with `config`) forwarding each connection to the
+/// broker's plain listener: this tansu build serves no TLS of its own.
+async fn terminate_tls(listener: TcpListener, config: Arc<rustls::ServerConfig>, broker_port: u16) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    while let Ok((stream, _)) = listener.accept().await {
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            let (Ok(mut tls), Ok(mut plain)) =
+                (acceptor.accept(stream).await, TcpStream::connect(("127.0.0.1", broker_port)).await)
+            else {
+                return;
+            };
+            let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+        });
+    }
+}
+
+fn test_alert(container_id: &str) -> Alert {
+    Alert {
+        time: "2026-12-06T12:00:00.000000000Z".into(),
+        rule: RULE.into(),
+        priority: "warning".into(),
+        output: "Sensitive file opened for reading (file=/etc/shadow)".into(),
+        output_fields: Default::default(),
+        tags: vec![],
+        source: "syscall".into(),
+        hostname: "node-1".into(),
+        container_id: container_id.into(),
+        container_name: "web".into(),
+        image: "nginx:1.27".into(),
+        pod: String::new(),
+        namespace: String::new(),
+        sigma: None,
+    }
+}
+
+/// Delivers one alert through the Kafka output with `k`; returns its (sent, failed) once one of
+/// them counted it.
+async fn deliver_one(k: KafkaConfig, alert: &Alert) -> (u64, u64) {
+    let d = Dispatcher::new(AlertsConfig { stdout: false, rate: 0.0, kafka: Some(k), ..AlertsConfig::default() })
+        .expect("dispatcher");
+    d.submit(alert);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (sent, failed, _) = common::alerts::counts(&d, "kafka");
+        if sent + failed > 0 || Instant::now() > deadline {
+            return (sent, failed);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[test]
+fn kafka_over_tls_verifies_the_broker() {
+    if !tansu_available("kafka_over_tls_verifies_the_broker") {
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = common::tls::TestCa::new(dir.path(), "kafka");
+    let leaf = ca.leaf(dir.path(), "broker", false);
+    let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).expect("bind");
+    let tls_port = listener.local_addr().expect("address").port();
+    let broker = Broker::start_advertising(free_port(), tls_port);
+    rt.spawn(terminate_tls(listener, common::tls::server_config(&leaf), broker.port));
+    let tls_address = format!("127.0.0.1:{tls_port}");
+    let trusted = KafkaConfig {
+        tls: true,
+        tls_ca_file: Some(ca.cert_path.clone()),
+        ..KafkaConfig::new(vec![tls_address.clone()], TOPIC)
+    };
+    let alert = test_alert("tls0c0ffee01");
+    assert_eq!(rt.block_on(deliver_one(trusted, &alert)), (1, 0), "delivered over TLS with the private CA");
+    let consumer_tls = ClientTls::load(Some(&ca.cert_path)).expect("CA").rustls_config();
+    let (records, _) = rt.block_on(read_records(&tls_address, Some(consumer_tls)));
+    let record = records.iter().find(|r| r.key == alert.container_id).expect("the record over TLS");
+    assert_eq!(record.value["output"], alert.output.as_str());
+    // The system store does not know the test CA: the handshake fails, the alert counts failed.
+    let untrusted = KafkaConfig {
+        tls: true,
+        delivery_timeout: Duration::from_millis(500),
+        ..KafkaConfig::new(vec![tls_address], TOPIC)
+    };
+    assert_eq!(rt.block_on(deliver_one(untrusted, &test_alert("tls0c0ffee02"))), (0, 1));
 }
