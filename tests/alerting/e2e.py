@@ -88,7 +88,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import checks  # noqa: E402
 import e2e_receivers as receivers  # noqa: E402
-from webhook_receiver import WECOM_TOKEN  # noqa: E402
 
 ROOT = checks.ROOT
 # run.sh passes TRACEWARDEN_EXPORTER on (a build elsewhere, e.g. with CARGO_TARGET_DIR set).
@@ -410,39 +409,6 @@ def prom_real_matches(prom, exporter):
 EMAIL_TO = "security-team@example.org"
 
 
-def check_wecom_and_email(am_cfg, hook_file, maildir, sim):
-    """The stand-in's critical rule paged through WeCom and its warning rule e-mailed, each
-    message naming the rule, the container and the runbook (maildir None: no SMTP sink)."""
-    c = CONTAINER
-    where = f'in container {c["container_name"]} (id {c["container_id"]}, image {c["image"]}, ' \
-            f'pod {c["namespace"]}/{c["pod"]})'
-    page_receiver = next(r for r in checks.load_yaml(am_cfg)["receivers"] if r["name"] == "tracewarden-page")
-    rule = "E2E critical rule"
-
-    def wecom():
-        tokens, messages = receivers.wecom_calls(hook_file, "tracewarden-page")
-        sent = [m for m in messages if rule in json.dumps(m[1], ensure_ascii=False)]
-        return (tokens, sent[0]) if sent else None
-
-    got = wait_until(wecom, 30, 1)
-    problems = receivers.wecom_problems(
-        got[0], got[1], page_receiver["wechat_configs"][0], WECOM_TOKEN,
-        [f'Rule "{rule}" (critical)', where, RUNBOOK + "tracewardenruleviolationcritical"]) \
-        if got else ["no WeCom message/send names the rule"]
-    step(f"{rule} pages through WeCom (wechat_configs -> WeCom API mock) with rule, container and runbook",
-         not problems, "\n".join(problems) or got[1][1]["text"]["content"].strip())
-    if maildir is None:
-        return
-    rule = "E2E warning rule"
-    mail = wait_until(lambda: [m for m in receivers.mails(maildir) if f"Rule: {rule} " in m["text"]], 30, 1)
-    problems = receivers.mail_problems(
-        mail[0], EMAIL_TO, f"[tracewarden] TracewardenRuleViolation {rule} (1 firing)",
-        [f'Rule "{rule}" (warning)', where, RUNBOOK + "tracewardenruleviolation"]) \
-        if mail else [f"no e-mail for {rule}; {len(receivers.mails(maildir))} e-mail(s) in all"]
-    step(f"{rule} reaches the e-mail receiver (SMTP sink) with rule, container and runbook",
-         not problems, "\n".join(problems) or mail[0]["text"].strip())
-
-
 def main():
     for tool in ("prometheus", "prometheus-alertmanager"):
         if not any(os.access(os.path.join(d, tool), os.X_OK) for d in os.environ["PATH"].split(":")):
@@ -756,7 +722,8 @@ def main():
              "\n".join(problems) or f"labels {a['labels']}\nsummary: {a['annotations']['summary']}")
 
     # 6e. the other halves of the page and ticket receivers: WeCom and e-mail
-    check_wecom_and_email(am_cfg, hook_file, maildir if smtp else None, sim)
+    receivers.check_wecom_and_email(step, wait_until, am_cfg, hook_file, maildir if smtp else None,
+                                    CONTAINER, RUNBOOK, EMAIL_TO)
 
     # 6b. the real detection's notifications, both paths, through the ticket route
     if push:

@@ -8,6 +8,10 @@ import os
 import socket
 import subprocess
 
+import yaml
+
+from webhook_receiver import WECOM_TOKEN
+
 # Debian's python3-aiosmtpd belongs to the system interpreter, whatever `python3` is on PATH.
 SYSTEM_PYTHON = "/usr/bin/python3"
 
@@ -92,3 +96,38 @@ def wecom_problems(tokens, message, config, token, needles):
     content = body.get("text", {}).get("content", "")
     problems += [f"content lacks {n!r}" for n in needles if n not in content]
     return problems
+
+
+def check_wecom_and_email(step, wait_until, am_cfg, hook_file, maildir, container, runbook, email_to):
+    """e2e.py's check that the stand-in exporter's critical rule paged through WeCom and its
+    warning rule was e-mailed, each message naming the rule, the container and the runbook
+    (maildir None: no SMTP sink). `step` and `wait_until` are e2e.py's."""
+    c = container
+    where = f'in container {c["container_name"]} (id {c["container_id"]}, image {c["image"]}, ' \
+            f'pod {c["namespace"]}/{c["pod"]})'
+    with open(am_cfg) as f:
+        page_receiver = next(r for r in yaml.safe_load(f)["receivers"] if r["name"] == "tracewarden-page")
+    rule = "E2E critical rule"
+
+    def wecom():
+        tokens, messages = wecom_calls(hook_file, "tracewarden-page")
+        sent = [m for m in messages if rule in json.dumps(m[1], ensure_ascii=False)]
+        return (tokens, sent[0]) if sent else None
+
+    got = wait_until(wecom, 30, 1)
+    problems = wecom_problems(
+        got[0], got[1], page_receiver["wechat_configs"][0], WECOM_TOKEN,
+        [f'Rule "{rule}" (critical)', where, runbook + "tracewardenruleviolationcritical"]) \
+        if got else ["no WeCom message/send names the rule"]
+    step(f"{rule} pages through WeCom (wechat_configs -> WeCom API mock) with rule, container and runbook",
+         not problems, "\n".join(problems) or got[1][1]["text"]["content"].strip())
+    if maildir is None:
+        return
+    rule = "E2E warning rule"
+    mail = wait_until(lambda: [m for m in mails(maildir) if f"Rule: {rule} " in m["text"]], 30, 1)
+    problems = mail_problems(
+        mail[0], email_to, f"[tracewarden] TracewardenRuleViolation {rule} (1 firing)",
+        [f'Rule "{rule}" (warning)', where, runbook + "tracewardenruleviolation"]) \
+        if mail else [f"no e-mail for {rule}; {len(mails(maildir))} e-mail(s) in all"]
+    step(f"{rule} reaches the e-mail receiver (SMTP sink) with rule, container and runbook",
+         not problems, "\n".join(problems) or mail[0]["text"].strip())
