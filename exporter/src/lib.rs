@@ -9,7 +9,7 @@
 //! - `detect`: decodes the kernel's records into rule events, keeps the process table,
 //!   resolves paths and evaluates the rules.
 //! - `metrics`: the Prometheus text exposition and the counters it shows.
-//! - `alerts`: alert events, rate limits and outputs (file, syslog, webhook, Alertmanager).
+//! - `alerts`: alert events, rate limits and outputs (file, syslog, webhook, Alertmanager, Kafka).
 //! - `server`: HTTP serving and the HTTP client (the only user of hyper).
 //! - `app`: the running exporter's shared state, loops and rule reloads.
 //! - `syscalls`: syscall number <-> name for x86_64 and aarch64, and their arguments.

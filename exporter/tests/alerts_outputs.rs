@@ -7,8 +7,8 @@ mod common;
 use bytes::Bytes;
 use common::alerts::{counts, wait_until};
 use exporter::alerts::{
-    alert_json, AlertmanagerConfig, AlertsConfig, Backoff, Dispatcher, DispatcherOptions, ManualClock, SubmitOutcome,
-    SyslogConfig, WebhookConfig,
+    alert_json, AlertmanagerConfig, AlertsConfig, Backoff, Dispatcher, DispatcherOptions, KafkaConfig, ManualClock,
+    SubmitOutcome, SyslogConfig, WebhookConfig,
 };
 use exporter::rules::output::render_time;
 use exporter::rules::Alert;
@@ -511,6 +511,32 @@ async fn alertmanager_dead_receiver_fails_and_drops_without_blocking() {
     assert!(dropped >= 200 - 6, "dropped {dropped}");
     wait_until("every alert failed or dropped", WAIT, || {
         let (s, f, dr) = counts(&d, "alertmanager");
+        s == 0 && f > 0 && f + dr == 200
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------- kafka (a live broker: tests/alerts_kafka.rs)
+
+#[tokio::test]
+async fn kafka_dead_broker_holds_then_fails_and_drops_without_blocking() {
+    let mut k = KafkaConfig::new(vec![dead_port().await.to_string()], "alerts");
+    k.queue = 4;
+    k.max_batch = 2;
+    k.backoff = Backoff { initial: Duration::from_millis(20), max: Duration::from_millis(20) };
+    k.delivery_timeout = Duration::from_millis(300);
+    let d = Dispatcher::new(only(AlertsConfig { kafka: Some(k), ..AlertsConfig::default() })).unwrap();
+    let started = Instant::now();
+    for i in 0..200 {
+        d.submit(&alert("r", "critical", &format!("c{i}")));
+    }
+    assert!(started.elapsed() < Duration::from_millis(300), "submit waited for the broker");
+    // Within the delivery timeout nothing has failed yet: the batch is being retried.
+    let (sent, failed, dropped) = counts(&d, "kafka");
+    assert_eq!((sent, failed), (0, 0));
+    assert!(dropped >= 200 - 6, "dropped {dropped}");
+    wait_until("every alert failed or dropped", WAIT, || {
+        let (s, f, dr) = counts(&d, "kafka");
         s == 0 && f > 0 && f + dr == 200
     })
     .await;

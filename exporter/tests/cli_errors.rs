@@ -209,6 +209,22 @@ fn bad_alert_outputs_fail_before_anything_loads() {
         (vec!["--syslog.address", "ftp://logs:514"], vec!["alert outputs", "udp:// or tcp://"]),
         (vec!["--alertmanager.url", "not a url"], vec!["alert outputs"]),
         (vec!["--alerts.rate=-1"], vec!["alert outputs", "rate"]),
+        (vec!["--kafka.brokers", "kafka-0"], vec!["alert outputs", "kafka broker \"kafka-0\": expected host:port"]),
+        (vec!["--kafka.brokers", "k:9092", "--kafka.topic", "a b"], vec!["alert outputs", "kafka topic \"a b\""]),
+        (
+            vec![
+                "--kafka.brokers",
+                "k:9092",
+                "--kafka.sasl.mechanism",
+                "SCRAM-SHA-256",
+                "--kafka.sasl.username",
+                "u",
+                "--kafka.sasl.password-file",
+                "/nonexistent/pw",
+            ],
+            vec!["alert outputs", "kafka SASL password file /nonexistent/pw: No such file"],
+        ),
+        (vec!["--kafka.brokers", "k:9092", "--kafka.sasl.mechanism", "PLAIN"], vec!["--kafka.sasl.username"]),
     ] {
         let listen = listen_args(free_port());
         let output = exporter(&with_listen(&listen, &args));

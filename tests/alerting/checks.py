@@ -375,8 +375,11 @@ def check_inhibition():
         raise Failed(f"inhibited {inhibited}, want {want}")
 
 
-def rewritten_am_config(base_url, out_path):
-    """Copy alertmanager.yml with every receiver address pointed at base_url (tests only)."""
+def rewritten_am_config(base_url, out_path, smarthost="127.0.0.1:9"):
+    """Copy alertmanager.yml with every receiver address pointed at base_url, and the SMTP
+    smarthost at `smarthost` (by default the discard port on loopback: refused, never leaves)
+    (tests only). A WeCom api_url is a base Alertmanager appends `gettoken` and `message/send`
+    to, so it keeps its trailing slash."""
     cfg = load_yaml(AM_CONFIG)
     host = re.sub(r"^https?://", "", base_url).split("/")[0]
 
@@ -384,9 +387,9 @@ def rewritten_am_config(base_url, out_path):
         if isinstance(node, dict):
             for k, v in list(node.items()):
                 if k in ("url", "api_url", "slack_api_url") and isinstance(v, str):
-                    node[k] = f"{base_url}/{path}{k}"
+                    node[k] = f"{base_url}/{path}{k}" + ("/" if v.endswith("/") else "")
                 elif k in ("smtp_smarthost", "smarthost") and isinstance(v, str):
-                    node[k] = "127.0.0.1:9"  # discard port on loopback: refused, never leaves
+                    node[k] = smarthost
                 else:
                     fix(v, f"{path}{node.get('name', k)}/" if k != "name" else path)
         elif isinstance(node, list):

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """End-to-end test of the shipped alerting with the real servers (Debian packages), loopback only.
 
-  webhook_receiver.py (127.0.0.1)  <-  Alertmanager (shipped alertmanager.yml, receiver URLs
-                                         rewritten to the receiver)  <-  Prometheus (shipped
+  webhook_receiver.py (127.0.0.1,  <-  Alertmanager (shipped alertmanager.yml, receiver URLs
+   also the WeCom API mock)              rewritten to the receiver, SMTP smarthost to the
+  aiosmtpd SMTP sink (127.0.0.1)   <-    sink)  <-  Prometheus (shipped
                                          alert rules)  -- scrapes -->  127.0.0.1:<dead port>
                                                    ^                   target/debug/exporter (root)
                                                    +-- direct push (--alertmanager.url) --+
@@ -21,6 +22,12 @@ Proves:
      webhook and TracewardenRuleViolation (error, warning) the ticket webhook, with every
      container label and the rendered annotations; the notice rule notifies nobody. The stand-in
      covers what a host process cannot: container/pod labels in the rendered annotations.
+     The page also goes out through the shipped wechat_configs: Alertmanager fetches a token
+     from the WeCom API mock with the configured corp id and secret and sends the app message
+     with it (agent, party), its text naming the rule, the container and the runbook; the
+     warning rule's ticket also goes out through the shipped email_configs to the SMTP sink
+     (Debian's python3-aiosmtpd), To and Subject as configured, its text part naming the rule,
+     the container and the runbook.
   5. with the real exporter (target/debug/exporter or $TRACEWARDEN_EXPORTER, --rules-dir
      <rules/ + DIRECT_RULES> --alertmanager.url <AM>,
      needs root): it is scraped (up == 1), its syscall counters are queryable, it raises no
@@ -45,7 +52,8 @@ Proves:
           annotations, a kubepods cgroup): the direct push reaches Alertmanager within 2 s of the
           container's start with its container_name, image, pod and namespace labels, Prometheus
           counts the match under them, and the ticket webhook receives it with the description
-          naming the container, image and pod.
+          naming the container, image and pod, and the e-mail receiver gets it with the rule and
+          the container.
      Each action runs once: a detection that does not come fails, with the exporter's
      event_ring_full drop counter in the message (a lost event is a failure, not a retry).
      Under CI=true a missing exporter build or running without root fails instead of skipping.
@@ -79,6 +87,7 @@ import yaml
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import checks  # noqa: E402
+import e2e_receivers as receivers  # noqa: E402
 
 ROOT = checks.ROOT
 # run.sh passes TRACEWARDEN_EXPORTER on (a build elsewhere, e.g. with CARGO_TARGET_DIR set).
@@ -397,6 +406,9 @@ def prom_real_matches(prom, exporter):
     return max(vals) if vals else None
 
 
+EMAIL_TO = "security-team@example.org"
+
+
 def main():
     for tool in ("prometheus", "prometheus-alertmanager"):
         if not any(os.access(os.path.join(d, tool), os.X_OK) for d in os.environ["PATH"].split(":")):
@@ -416,8 +428,24 @@ def main():
         return
     hook = f"127.0.0.1:{wport}"
 
-    # 2. Alertmanager with the shipped config, receiver addresses rewritten to the receiver
-    am_cfg = checks.rewritten_am_config(f"http://{hook}", os.path.join(tmp, "alertmanager.yml"))
+    # 1b. the SMTP sink the shipped e-mail receiver delivers to
+    maildir = os.path.join(tmp, "maildir")
+    smtp = None
+    missing = receivers.smtp_missing()
+    if missing:
+        step("SMTP sink (python3-aiosmtpd) for the e-mail receiver", False, missing)
+    else:
+        smtp_port = free_port()
+        start("smtp", receivers.smtp_sink_args(smtp_port, maildir), tmp)
+        if wait_until(lambda: receivers.listening(smtp_port), 10, 0.2):
+            smtp = f"127.0.0.1:{smtp_port}"
+        else:
+            step("SMTP sink listens", False, log_tail("smtp"))
+
+    # 2. Alertmanager with the shipped config, receiver addresses rewritten to the receiver (and
+    # the SMTP smarthost to the sink)
+    am_cfg = checks.rewritten_am_config(f"http://{hook}", os.path.join(tmp, "alertmanager.yml"),
+                                        smarthost=smtp or "127.0.0.1:9")
     am = f"127.0.0.1:{free_port()}"
     start("alertmanager", ["prometheus-alertmanager", f"--config.file={am_cfg}",
                            f"--storage.path={tmp}/am-data", f"--web.listen-address={am}",
@@ -651,11 +679,13 @@ def main():
              f"pushed: {pushed2 is not None}; value {seen} -> {prom_real_matches(prom, exporter)}; exporter's "
              f"event_ring_full drops since the read: +{ring_drops(exporter) - drops0:.0f}")
 
-    def violation(path, alertname, rule):
+    def violation(path, alertname, rule, **labels):
+        """The first firing notification of alertname for rule (and these labels, e.g. the host's
+        container_id: the runc container of 5c breaks the same rule)."""
         for n in notifications(path, hook_file):
             for a in n["alerts"]:
                 if a["labels"].get("alertname") == alertname and a["labels"].get("rule") == rule \
-                        and a["status"] == "firing":
+                        and a["status"] == "firing" and all(a["labels"].get(k) == v for k, v in labels.items()):
                     return n, a
         return None
 
@@ -692,6 +722,10 @@ def main():
         step(f"{alertname} ({prio}) reaches {receiver} {time.time() - t_hit:.0f}s after the hit, "
              "with container labels and annotations", not problems,
              "\n".join(problems) or f"labels {a['labels']}\nsummary: {a['annotations']['summary']}")
+
+    # 6e. the other halves of the page and ticket receivers: WeCom and e-mail
+    receivers.check_wecom_and_email(step, wait_until, am_cfg, hook_file, maildir if smtp else None,
+                                    CONTAINER, RUNBOOK, EMAIL_TO)
 
     # 6b. the real detection's notifications, both paths, through the ticket route
     if push:
@@ -764,6 +798,15 @@ def main():
                 problems.append(f"receiver {n.get('receiver')}")
         step("runc container: the push reaches the ticket webhook with the pod's labels and annotations",
              not problems, "\n".join(problems))
+        if smtp:
+            mail = wait_until(lambda: [m for m in receivers.mails(maildir) if in_pod[0] in m["text"]], 30, 1)
+            where = f"in container {POD['container_name']} (id {in_pod[0]}, image {POD['image']}, " \
+                    f"pod {POD['namespace']}/{POD['pod']})"
+            problems = receivers.mail_problems(
+                mail[0], EMAIL_TO, f"[tracewarden] TracewardenRuleMatch {REAL_RULE} (",
+                [f"Rule: {REAL_RULE} (warning)", where]) if mail else ["no e-mail names the container"]
+            step("runc container: the push reaches the e-mail receiver (SMTP) with the rule and the container",
+                 not problems, "\n".join(problems) or mail[0]["text"].strip())
 
     # 6c. direct push by severity through the real Alertmanager: an emergency rule pages, an
     # error rule opens a ticket, and neither reaches another receiver.
@@ -790,7 +833,8 @@ def main():
                  "\n".join(problems) or f"labels {got[0][2]['labels']}")
 
     if real_hit:
-        found = wait_until(lambda: violation(TICKET_WEBHOOK, "TracewardenRuleViolation", REAL_RULE),
+        found = wait_until(lambda: violation(TICKET_WEBHOOK, "TracewardenRuleViolation", REAL_RULE,
+                                                 container_id="host"),
                            max(5, real_hit + 90 - time.time()), 1)
         if not found:
             step("TracewardenRuleViolation for the real hit reaches tracewarden-ticket", False,

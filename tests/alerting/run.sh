@@ -252,7 +252,7 @@ check "docker-compose config -q (offline, no engine needed)" "docker-compose" \
     docker-compose -f deploy/compose/docker-compose.yml config -q
 
 echo "== end to end (tests/alerting/e2e.sh: real Prometheus and Alertmanager on 127.0.0.1)"
-e2e_name="e2e: rule violations and exporter down -> Prometheus -> Alertmanager -> webhooks/Slack; inhibition; PromQL runs"
+e2e_name="e2e: rule violations and exporter down -> Prometheus -> Alertmanager -> webhooks/Slack/WeCom/e-mail; inhibition; PromQL runs"
 if [ "${ALERTING_E2E:-1}" = "0" ] && [ "$ci" != "true" ]; then
     skip "$e2e_name" "ALERTING_E2E=0"
 else

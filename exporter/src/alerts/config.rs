@@ -54,6 +54,8 @@ pub struct AlertsConfig {
     pub webhook: Option<WebhookConfig>,
     /// `--alertmanager.url`: direct push to Alertmanager's v2 API.
     pub alertmanager: Option<AlertmanagerConfig>,
+    /// `--kafka.brokers`: one Kafka record per alert.
+    pub kafka: Option<KafkaConfig>,
 }
 
 impl Default for AlertsConfig {
@@ -67,6 +69,7 @@ impl Default for AlertsConfig {
             syslog: None,
             webhook: None,
             alertmanager: None,
+            kafka: None,
         }
     }
 }
@@ -150,11 +153,7 @@ impl SyslogConfig {
     }
 
     fn validate(&self) -> Result<(), AlertsError> {
-        let ok = match self.address.rsplit_once(':') {
-            Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0),
-            None => false,
-        };
-        if !ok {
+        if !is_host_port(&self.address) {
             return Err(AlertsError::Config(format!("syslog address {:?}: expected host:port", self.address)));
         }
         if self.facility > 23 {
@@ -242,6 +241,138 @@ impl AlertmanagerConfig {
     }
 }
 
+/// SASL mechanisms a Kafka broker may ask for (OAUTHBEARER needs a token source: left out).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KafkaSaslMechanism {
+    Plain,
+    ScramSha256,
+    ScramSha512,
+}
+
+impl KafkaSaslMechanism {
+    /// `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512` (any case), the names Kafka's
+    /// `sasl.mechanism` uses.
+    pub fn from_name(name: &str) -> Result<Self, AlertsError> {
+        match name.to_ascii_uppercase().as_str() {
+            "PLAIN" => Ok(KafkaSaslMechanism::Plain),
+            "SCRAM-SHA-256" => Ok(KafkaSaslMechanism::ScramSha256),
+            "SCRAM-SHA-512" => Ok(KafkaSaslMechanism::ScramSha512),
+            _ => Err(AlertsError::Config(format!(
+                "kafka SASL mechanism {name:?}: one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512"
+            ))),
+        }
+    }
+}
+
+/// SASL authentication to the brokers; the password is read from a file at start, so it is
+/// neither on the command line nor in this (printable) config.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KafkaSasl {
+    pub mechanism: KafkaSaslMechanism,
+    pub username: String,
+    /// Its first line is the password (a trailing newline is not part of it).
+    pub password_file: PathBuf,
+}
+
+impl KafkaSasl {
+    /// The password: the file's first line. One line naming the file if it cannot be read or
+    /// is empty.
+    pub(crate) fn password(&self) -> Result<String, AlertsError> {
+        let what = format!("kafka SASL password file {}", self.password_file.display());
+        let text =
+            std::fs::read_to_string(&self.password_file).map_err(|e| AlertsError::Config(format!("{what}: {e}")))?;
+        match text.lines().next() {
+            Some(line) if !line.is_empty() => Ok(line.to_owned()),
+            _ => Err(AlertsError::Config(format!("{what}: empty"))),
+        }
+    }
+}
+
+/// Kafka: one record per alert, value = the alert JSON, key = its container id (so one
+/// container's alerts stay in one partition, in order).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KafkaConfig {
+    /// Bootstrap brokers, `host:port` each; the cluster's metadata names the rest.
+    pub brokers: Vec<String>,
+    /// The topic. The output never creates it; a broker that auto-creates topics (Kafka's
+    /// `auto.create.topics.enable`) does so at the first metadata request, as for any producer.
+    pub topic: String,
+    /// Talk TLS to the brokers, verified against `tls_ca_file` or the system store.
+    pub tls: bool,
+    /// `--alerts.tls-ca-file`: trust only these CAs (default: the system store).
+    pub tls_ca_file: Option<PathBuf>,
+    pub sasl: Option<KafkaSasl>,
+    /// Per attempt: connect (with metadata) or one produce request and its acknowledgement.
+    pub timeout: Duration,
+    /// How long an alert is retried before it counts as failed, as the Java producer's
+    /// `delivery.timeout.ms` (default 120 s); alerts behind it wait in the queue meanwhile.
+    pub delivery_timeout: Duration,
+    /// At most this many alerts per produce request (per partition).
+    pub max_batch: usize,
+    pub backoff: Backoff,
+    /// Queue length.
+    pub queue: usize,
+}
+
+impl KafkaConfig {
+    /// 5 s per attempt, 2 min delivery timeout, batches of 64, retries 0.1 s to 1 s apart, no
+    /// TLS or SASL.
+    pub fn new(brokers: Vec<String>, topic: impl Into<String>) -> Self {
+        KafkaConfig {
+            brokers,
+            topic: topic.into(),
+            tls: false,
+            tls_ca_file: None,
+            sasl: None,
+            timeout: Duration::from_secs(5),
+            delivery_timeout: Duration::from_secs(120),
+            max_batch: 64,
+            // The Java producer's retry.backoff.ms and retry.backoff.max.ms: a broker that is
+            // back is found within a second.
+            backoff: Backoff { initial: Duration::from_millis(100), max: Duration::from_secs(1) },
+            queue: DEFAULT_QUEUE_CAPACITY,
+        }
+    }
+
+    fn validate(&self) -> Result<(), AlertsError> {
+        if self.brokers.is_empty() {
+            return Err(AlertsError::Config("kafka brokers: at least one host:port".into()));
+        }
+        if let Some(b) = self.brokers.iter().find(|b| !is_host_port(b)) {
+            return Err(AlertsError::Config(format!("kafka broker {b:?}: expected host:port")));
+        }
+        // Kafka's own rule for topic names.
+        let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+        if self.topic.is_empty() || self.topic.len() > 249 || !self.topic.chars().all(legal) || self.topic == "." {
+            return Err(AlertsError::Config(format!(
+                "kafka topic {:?}: 1 to 249 characters of a-z, A-Z, 0-9, '.', '_', '-'",
+                self.topic
+            )));
+        }
+        if self.max_batch == 0 {
+            return Err(AlertsError::Config("kafka batch size must be at least 1".into()));
+        }
+        if let Some(sasl) = &self.sasl {
+            if sasl.username.is_empty() {
+                return Err(AlertsError::Config("kafka SASL username must not be empty".into()));
+            }
+            sasl.password()?;
+        }
+        if self.tls {
+            client_tls("kafka", self.tls_ca_file.as_deref())?;
+        }
+        check_queue("kafka", self.queue)
+    }
+}
+
+/// `host:port` with a non-empty host and a port 1..=65535 (`[v6]:port` included).
+fn is_host_port(address: &str) -> bool {
+    match address.rsplit_once(':') {
+        Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0),
+        None => false,
+    }
+}
+
 fn check_queue(what: &str, n: usize) -> Result<(), AlertsError> {
     if n == 0 {
         return Err(AlertsError::Config(format!("{what} queue length must be at least 1")));
@@ -317,6 +448,9 @@ impl AlertsConfig {
                 client_tls("alertmanager", a.tls_ca_file.as_deref())?;
             }
         }
+        if let Some(k) = &self.kafka {
+            k.validate()?;
+        }
         Ok(())
     }
 }
@@ -375,6 +509,41 @@ mod tests {
         assert!(c.validate().is_ok(), "rate 0 switches limiting off, burst is then irrelevant");
         c.alertmanager = Some(AlertmanagerConfig::new("http://am:9093/prefix/"));
         assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn kafka_validation() {
+        let check = |k: KafkaConfig| AlertsConfig { kafka: Some(k), ..AlertsConfig::default() }.validate();
+        let k = KafkaConfig::new(vec!["kafka-0:9092".into(), "[::1]:9093".into()], "tracewarden.alerts_v1");
+        assert!(check(k.clone()).is_ok());
+        let err = |f: &dyn Fn(&mut KafkaConfig)| {
+            let mut c = k.clone();
+            f(&mut c);
+            check(c).unwrap_err().to_string()
+        };
+        assert!(err(&|c| c.brokers.clear()).contains("at least one"));
+        assert!(err(&|c| c.brokers.push("kafka-1".into())).contains("\"kafka-1\": expected host:port"));
+        assert!(err(&|c| c.topic = "a/b".into()).contains("kafka topic \"a/b\""));
+        assert!(err(&|c| c.topic = "t".repeat(250)).contains("249"));
+        assert!(err(&|c| c.max_batch = 0).contains("batch"));
+        assert!(err(&|c| c.queue = 0).contains("queue"));
+        let dir = tempfile::tempdir().unwrap();
+        let password_file = dir.path().join("password");
+        let sasl = KafkaSasl {
+            mechanism: KafkaSaslMechanism::from_name("scram-sha-512").unwrap(),
+            username: "tracewarden".into(),
+            password_file: password_file.clone(),
+        };
+        let with_sasl = KafkaConfig { sasl: Some(sasl.clone()), ..k.clone() };
+        assert!(check(with_sasl.clone()).unwrap_err().to_string().contains("password file"));
+        std::fs::write(&password_file, "\n").unwrap();
+        assert!(check(with_sasl.clone()).unwrap_err().to_string().contains("empty"));
+        std::fs::write(&password_file, "s3cret\nignored\n").unwrap();
+        assert!(check(with_sasl).is_ok());
+        assert_eq!(sasl.password().unwrap(), "s3cret");
+        assert!(KafkaSaslMechanism::from_name("GSSAPI").unwrap_err().to_string().contains("PLAIN"));
+        let tls = KafkaConfig { tls: true, tls_ca_file: Some("/nonexistent/ca.pem".into()), ..k };
+        assert!(check(tls).unwrap_err().to_string().contains("kafka: TLS CA file /nonexistent/ca.pem"));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use super::bucket::{Clock, MonotonicClock, RateLimiter, Verdict};
 use super::config::AlertsConfig;
 use super::file::RotatingFile;
-use super::{http, syslog, AlertStats, AlertsError, OutputStats};
+use super::{http, kafka, syslog, AlertStats, AlertsError, OutputStats};
 use crate::rules::Alert;
 use serde::Serialize;
 use std::io::Write;
@@ -133,7 +133,8 @@ impl Dispatcher {
     pub fn with_options(cfg: AlertsConfig, opts: DispatcherOptions) -> Result<Self, AlertsError> {
         cfg.validate()?;
         let clock = opts.clock.unwrap_or_else(|| Arc::new(MonotonicClock::default()));
-        let needs_runtime = cfg.syslog.is_some() || cfg.webhook.is_some() || cfg.alertmanager.is_some();
+        let needs_runtime =
+            cfg.syslog.is_some() || cfg.webhook.is_some() || cfg.alertmanager.is_some() || cfg.kafka.is_some();
         let runtime = if needs_runtime {
             Some(tokio::runtime::Handle::try_current().map_err(|e| AlertsError::NoRuntime(e.to_string()))?)
         } else {
@@ -170,6 +171,13 @@ impl Dispatcher {
         if let (Some(rt), Some(a)) = (&runtime, cfg.alertmanager) {
             let (rx, counters) = d.add_output("alertmanager", a.queue);
             d.workers.push(Worker::Task(rt.spawn(http::run_alertmanager(a, rx, counters))));
+        }
+        if let (Some(rt), Some(k)) = (&runtime, cfg.kafka) {
+            // Read here (TLS roots, SASL password), not in the worker, so a bad file fails
+            // start-up with its cause.
+            let client = kafka::ClientSettings::load(&k)?;
+            let (rx, counters) = d.add_output("kafka", k.queue);
+            d.workers.push(Worker::Task(rt.spawn(kafka::run(k, client, rx, counters))));
         }
         Ok(d)
     }
@@ -266,6 +274,21 @@ impl Dispatcher {
             submitted: submitted.load(Ordering::Relaxed),
         }
     }
+}
+
+/// Waits for the next alert and takes whatever else is queued behind it, up to `max` in all,
+/// into the empty `batch`: a batch goes out as soon as one alert is there, so an alert waits
+/// only for the request before it. False when the queue is closed and empty.
+pub(crate) async fn next_batch(rx: &mut mpsc::Receiver<Delivery>, batch: &mut Vec<Delivery>, max: usize) -> bool {
+    let Some(first) = rx.recv().await else { return false };
+    batch.push(first);
+    while batch.len() < max {
+        match rx.try_recv() {
+            Ok(d) => batch.push(d),
+            Err(_) => break,
+        }
+    }
+    true
 }
 
 /// Logs the first failure of a run as a warning and the rest at debug, so a dead receiver, a

@@ -5,7 +5,7 @@
 use super::config::{
     alertmanager_endpoint, check_webhook_header, client_tls, parse_http_url, AlertmanagerConfig, Backoff, WebhookConfig,
 };
-use super::dispatcher::{Counters, Delivery, ErrorLog};
+use super::dispatcher::{next_batch, Counters, Delivery, ErrorLog};
 use super::AlertsError;
 use crate::rules::output::render_time;
 use crate::server::client::{HttpClient, HttpUrl, PostError};
@@ -203,14 +203,7 @@ pub(crate) async fn run_alertmanager(
     let client = HttpClient::new(cfg.timeout, &tls);
     let mut log = ErrorLog::default();
     let mut batch = Vec::with_capacity(cfg.max_batch);
-    while let Some(d) = rx.recv().await {
-        batch.push(d);
-        while batch.len() < cfg.max_batch {
-            match rx.try_recv() {
-                Ok(d) => batch.push(d),
-                Err(_) => break,
-            }
-        }
+    while next_batch(&mut rx, &mut batch, cfg.max_batch).await {
         let body = Bytes::from(alertmanager_body(&cfg, &batch, now_ns()));
         let res = post_with_retries("alertmanager", &client, &uri, &[], body, cfg.retries, cfg.backoff).await;
         match &res {

@@ -9,7 +9,8 @@
 //!                                              ├─ try_send ─> [queue] ─> file       (thread, rotation)
 //!                                              ├─ try_send ─> [queue] ─> syslog     (task, UDP/TCP)
 //!                                              ├─ try_send ─> [queue] ─> webhook    (task, retries)
-//!                                              └─ try_send ─> [queue] ─> alertmanager (task, batches)
+//!                                              ├─ try_send ─> [queue] ─> alertmanager (task, batches)
+//!                                              └─ try_send ─> [queue] ─> kafka    (task, batches, keyed)
 //! ```
 //!
 //! Every output has its own bounded queue and its own worker, so a slow or dead receiver only
@@ -29,17 +30,19 @@ mod config;
 mod dispatcher;
 mod file;
 mod http;
+mod kafka;
 mod recorder;
 mod syslog;
 
 pub use bucket::{Clock, ManualClock, MonotonicClock, RateLimiter, Verdict};
 pub use config::{
-    AlertmanagerConfig, AlertsConfig, Backoff, FileConfig, SyslogConfig, SyslogTransport, WebhookConfig,
-    DEFAULT_QUEUE_CAPACITY,
+    AlertmanagerConfig, AlertsConfig, Backoff, FileConfig, KafkaConfig, KafkaSasl, KafkaSaslMechanism, SyslogConfig,
+    SyslogTransport, WebhookConfig, DEFAULT_QUEUE_CAPACITY,
 };
 pub use dispatcher::{alert_json, Delivery, Dispatcher, DispatcherOptions, SubmitOutcome};
 pub use file::RotatingFile;
 pub use http::{alertmanager_body, severity_for_priority};
+pub use kafka::{murmur2, partition_for};
 pub use recorder::{Recorder, RecorderStats};
 pub use syslog::{facility_from_name, frame_octet_counting, rfc5424, severity_from_priority, syslog_pri};
 
@@ -114,7 +117,7 @@ pub enum AlertsError {
 /// Counters of one output.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OutputStats {
-    /// `stdout`, `file`, `syslog`, `webhook` or `alertmanager`: the `output` label.
+    /// `stdout`, `file`, `syslog`, `webhook`, `alertmanager` or `kafka`: the `output` label.
     pub output: &'static str,
     /// Alerts delivered (written, sent, accepted with 2xx).
     pub sent: u64,
@@ -127,7 +130,8 @@ pub struct OutputStats {
 /// A snapshot of every alert counter.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AlertStats {
-    /// One entry per configured output, in the order stdout, file, syslog, webhook, alertmanager.
+    /// One entry per configured output, in the order stdout, file, syslog, webhook, alertmanager,
+    /// kafka.
     pub outputs: Vec<OutputStats>,
     /// Rule name -> alerts suppressed by the token bucket since start.
     pub suppressed: BTreeMap<String, u64>,

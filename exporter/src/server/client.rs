@@ -150,6 +150,11 @@ impl ClientTls {
             .with_no_client_auth();
         Ok(ClientTls { config: Arc::new(config) })
     }
+
+    /// The rustls client configuration, for clients of other protocols (the Kafka output).
+    pub fn rustls_config(&self) -> Arc<rustls::ClientConfig> {
+        self.config.clone()
+    }
 }
 
 /// A pooled HTTP/1 client; every request (connect, TLS handshake, send, read the whole
