@@ -61,6 +61,13 @@ pub struct RunArgs {
     #[arg(long, default_value_t = exporter_ebpf::DEFAULT_MAX_SLOTS, value_parser = clap::value_parser!(u32).range(2..=65536))]
     pub max_cgroups: u32,
 
+    /// Events a second each cgroup may send to the rule evaluator (also its burst); beyond it
+    /// its events are counted in tracewarden_events_throttled_total instead, so one flooding
+    /// container cannot fill the event ring for the others. At most half the ring; 0: unlimited.
+    #[arg(long = "events.cgroup-budget", default_value_t = crate::kernel::throttle::DEFAULT_EVENT_BUDGET,
+          value_parser = clap::value_parser!(u64).range(0..=crate::kernel::throttle::MAX_EVENT_BUDGET))]
+    pub events_cgroup_budget: u64,
+
     /// Mount point of the cgroup v2 hierarchy (default: detected; /sys/fs/cgroup/unified on hybrid hosts).
     #[arg(long, value_name = "DIR")]
     pub cgroup_root: Option<PathBuf>,

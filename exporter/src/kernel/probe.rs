@@ -17,7 +17,7 @@ use exporter_ebpf::{
     MAX_PATH, MAX_SYSCALLS, OVERFLOW_SLOT,
 };
 
-use crate::kernel::prefilter::KernelTables;
+use crate::kernel::{prefilter::KernelTables, throttle::EventThrottle};
 
 /// The kernel object built from `exporter-ebpf` by build.rs.
 static KERNEL_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracewarden"));
@@ -57,6 +57,8 @@ pub struct ProbeConfig {
     pub btf_path: PathBuf,
     pub hook: Hook,
     pub workload: Workload,
+    /// Events a second (and at once) each cgroup may send to user space; 0: unlimited.
+    pub event_budget: u64,
 }
 
 impl Default for ProbeConfig {
@@ -66,6 +68,7 @@ impl Default for ProbeConfig {
             btf_path: PathBuf::from(DEFAULT_BTF_PATH),
             hook: Hook::TpBtf,
             workload: Workload::Count,
+            event_budget: crate::kernel::throttle::DEFAULT_EVENT_BUDGET,
         }
     }
 }
@@ -129,6 +132,7 @@ pub struct Probe {
     interesting: Array<MapData, u64>,
     arg_specs: Array<MapData, Plain<ArgSpec>>,
     prefilter: PrefilterMaps,
+    throttle: EventThrottle,
     max_slots: u32,
     cpus: usize,
 }
@@ -242,6 +246,7 @@ impl Probe {
             Array::try_from(take_map(&mut ebpf, names::INTERESTING)?).map_err(map_error(names::INTERESTING))?;
         let arg_specs = Array::try_from(take_map(&mut ebpf, names::ARG_SPECS)?).map_err(map_error(names::ARG_SPECS))?;
         let prefilter = PrefilterMaps::take(&mut ebpf, &config.btf_path)?;
+        let throttle = EventThrottle::take(&mut ebpf, config.event_budget)?;
         // Slot 0 is the overflow row and never handed out.
         for slot in (OVERFLOW_SLOT + 1)..max_slots {
             free.push(slot, 0).map_err(map_error(names::FREE_SLOTS))?;
@@ -269,6 +274,7 @@ impl Probe {
             interesting,
             arg_specs,
             prefilter,
+            throttle,
             max_slots,
             cpus,
         })
@@ -494,7 +500,18 @@ impl Probe {
             .map_err(|e| map_error(names::SYSCALL_COUNTS)(MapError::from(e)))?;
         self.counts.set(slot, zeros, 0).map_err(map_error(names::SYSCALL_COUNTS))?;
         self.free.push(slot, 0).map_err(map_error(names::FREE_SLOTS))?;
+        self.throttle.release(cgroup_id)?;
         self.release_prefilter_state(cgroup_id)
+    }
+
+    /// Events each cgroup had held back for exceeding its share of the ring, summed over CPUs.
+    pub fn events_throttled(&self) -> Result<Vec<(u64, u64)>, ProbeError> {
+        self.throttle.throttled()
+    }
+
+    /// The same for one cgroup.
+    pub fn events_throttled_of(&self, cgroup_id: u64) -> Result<u64, ProbeError> {
+        self.throttle.throttled_of(cgroup_id)
     }
 
     /// Attaches the process-lifecycle programs (new process, exec, process exit), has the
@@ -611,7 +628,7 @@ fn replace_entries<K: aya::Pod + PartialEq, V: aya::Pod, T>(
 }
 
 /// A removal of a key that is already gone is not an error.
-fn ignore_missing(result: Result<(), MapError>, map: &'static str) -> Result<(), ProbeError> {
+pub(super) fn ignore_missing(result: Result<(), MapError>, map: &'static str) -> Result<(), ProbeError> {
     match result {
         Ok(()) | Err(MapError::KeyNotFound) => Ok(()),
         Err(MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOENT) => Ok(()),
@@ -682,11 +699,11 @@ fn read_btf(path: &Path) -> Result<Btf, ProbeError> {
         .map_err(|e| ProbeError::NoBtf { path: path.display().to_string(), cause: error_chain(&e) })
 }
 
-fn take_map(ebpf: &mut Ebpf, name: &'static str) -> Result<aya::maps::Map, ProbeError> {
+pub(super) fn take_map(ebpf: &mut Ebpf, name: &'static str) -> Result<aya::maps::Map, ProbeError> {
     ebpf.take_map(name).ok_or(ProbeError::Map { map: name, cause: "missing from the object".into() })
 }
 
-fn map_error<E: std::error::Error>(map: &'static str) -> impl Fn(E) -> ProbeError {
+pub(super) fn map_error<E: std::error::Error>(map: &'static str) -> impl Fn(E) -> ProbeError {
     move |e| ProbeError::Map { map, cause: error_chain(&e) }
 }
 
