@@ -34,7 +34,7 @@ fn lost(metrics: &str, reason: &str) -> f64 {
 #[test]
 fn a_flooding_neighbour_cannot_hide_a_victims_reads() {
     kernel_test!(a_flooding_neighbour_cannot_hide_a_victims_reads);
-    // The default budget (1024 events a second per cgroup).
+    // The default budget (2048 events a second per cgroup).
     let exporter = Exporter::start(&["--rules-dir", SHIPPED_RULES, "--alerts.rate", "0"]);
     let before = exporter.metrics();
     let flood_seconds = READS as u64 * 11 / 10 + 6;
