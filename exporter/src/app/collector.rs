@@ -213,7 +213,10 @@ impl Collector {
             None => None,
         };
         let [dropped, counted, _sent] = snapshot.filter_outcomes;
-        let tenants = TenantCounters { events_throttled: self.events_throttled()?, identities_refused: Vec::new() };
+        let tenants = TenantCounters {
+            events_throttled: self.events_throttled()?,
+            identities_refused: self.resolver.identities_refused(),
+        };
         let data = ScrapeData {
             rows: &rows,
             rules,
