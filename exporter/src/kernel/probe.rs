@@ -17,7 +17,7 @@ use exporter_ebpf::{
     MAX_PATH, MAX_SYSCALLS, OVERFLOW_SLOT,
 };
 
-use crate::kernel::{prefilter::KernelTables, throttle::EventThrottle};
+use crate::kernel::{pin, prefilter::KernelTables, throttle::EventThrottle};
 
 /// The kernel object built from `exporter-ebpf` by build.rs.
 static KERNEL_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracewarden"));
@@ -59,6 +59,8 @@ pub struct ProbeConfig {
     pub workload: Workload,
     /// Events a second (and at once) each cgroup may send to user space; 0: unlimited.
     pub event_budget: u64,
+    /// Where the counting maps are pinned (see `kernel::pin`); None: not pinned.
+    pub pin_dir: Option<PathBuf>,
 }
 
 impl Default for ProbeConfig {
@@ -69,6 +71,7 @@ impl Default for ProbeConfig {
             hook: Hook::TpBtf,
             workload: Workload::Count,
             event_budget: crate::kernel::throttle::DEFAULT_EVENT_BUDGET,
+            pin_dir: None,
         }
     }
 }
@@ -88,6 +91,8 @@ pub enum ProbeError {
     Load(String),
     #[error("kernel map {map}: {cause}")]
     Map { map: &'static str, cause: String },
+    #[error("pinned kernel maps at {path}: {cause} (remove it, or pass another --bpf.pin-dir)")]
+    Pin { path: String, cause: String },
 }
 
 /// Syscall counters of one cgroup, summed over CPUs.
@@ -133,6 +138,8 @@ pub struct Probe {
     arg_specs: Array<MapData, Plain<ArgSpec>>,
     prefilter: PrefilterMaps,
     throttle: EventThrottle,
+    /// Held for the lock on the pin directory (None: not pinned).
+    _pins: Option<pin::Pins>,
     max_slots: u32,
     cpus: usize,
 }
@@ -225,12 +232,19 @@ impl Probe {
             Hook::RawTp => None,
         };
         let max_slots = config.max_slots;
-        let mut ebpf = EbpfLoader::new()
+        let pins =
+            config.pin_dir.as_deref().map(|dir| pin::prepare(dir, max_slots, KERNEL_OBJECT)).transpose()?.flatten();
+        let mut loader = EbpfLoader::new();
+        loader
             .map_max_entries(names::SYSCALL_COUNTS, max_slots)
             .map_max_entries(names::CGROUP_SLOTS, max_slots)
-            .map_max_entries(names::FREE_SLOTS, max_slots)
-            .load(KERNEL_OBJECT)
-            .map_err(|e| ProbeError::Load(error_chain(&e)))?;
+            .map_max_entries(names::FREE_SLOTS, max_slots);
+        if let Some(pins) = &pins {
+            for name in pin::PINNED_MAPS {
+                loader.map_pin_path(name, pins.dir.join(name));
+            }
+        }
+        let mut ebpf = loader.load(KERNEL_OBJECT).map_err(|e| ProbeError::Load(error_chain(&e)))?;
 
         let counts = PerCpuArray::try_from(take_map(&mut ebpf, names::SYSCALL_COUNTS)?)
             .map_err(map_error(names::SYSCALL_COUNTS))?;
@@ -247,9 +261,11 @@ impl Probe {
         let arg_specs = Array::try_from(take_map(&mut ebpf, names::ARG_SPECS)?).map_err(map_error(names::ARG_SPECS))?;
         let prefilter = PrefilterMaps::take(&mut ebpf, &config.btf_path)?;
         let throttle = EventThrottle::take(&mut ebpf, config.event_budget)?;
-        // Slot 0 is the overflow row and never handed out.
-        for slot in (OVERFLOW_SLOT + 1)..max_slots {
-            free.push(slot, 0).map_err(map_error(names::FREE_SLOTS))?;
+        // Slot 0 is the overflow row and never handed out. Continued pins keep their queue.
+        if !pins.as_ref().is_some_and(|p| p.continued) {
+            for slot in (OVERFLOW_SLOT + 1)..max_slots {
+                free.push(slot, 0).map_err(map_error(names::FREE_SLOTS))?;
+            }
         }
 
         attach(&mut ebpf, config, btf.as_ref())?;
@@ -275,6 +291,7 @@ impl Probe {
             arg_specs,
             prefilter,
             throttle,
+            _pins: pins,
             max_slots,
             cpus,
         })
