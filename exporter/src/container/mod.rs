@@ -365,6 +365,36 @@ mod tests {
     }
 
     #[test]
+    fn a_cgroup_named_like_a_recorded_container_is_counted_as_the_one_it_lies_in() {
+        let (tmp, mut resolver) = fixture();
+        let cg = tmp.path().join("cgroup");
+        // The victim's record places it at /docker/<ID>; mybox makes a cgroup bearing its id.
+        let state = tmp.path().join("run").join(ID);
+        std::fs::create_dir_all(&state).unwrap();
+        let json = format!(
+            r#"{{"id":"{ID}","config":{{"labels":["io.kubernetes.cri.container-name=victim"]}},"cgroup_paths":{{"":"{}/docker/{ID}"}}}}"#,
+            cg.display()
+        );
+        std::fs::write(state.join("state.json"), json).unwrap();
+        let spoofed_dir = cg.join("mybox/docker").join(ID);
+        std::fs::create_dir_all(&spoofed_dir).unwrap();
+        let (spoofed, victim) = (ino(&spoofed_dir), ino(&cg.join("docker").join(ID)));
+        let t0 = Instant::now();
+        resolver.resolve_all([spoofed, victim], t0);
+        let counted_as = resolver.get(spoofed).expect("settled at once: the records decide");
+        assert_eq!((counted_as.id.as_str(), counted_as.meta.name.as_str()), ("mybox", "box"));
+        assert_eq!(resolver.get(victim).map(|c| c.meta.name.clone()).as_deref(), Some("victim"));
+        let refused: Vec<(String, u64)> =
+            resolver.identities_refused().into_iter().map(|(c, n)| (c.id.clone(), n)).collect();
+        assert_eq!(refused, [("mybox".to_owned(), 1)]);
+        // The count goes with the last cgroup of the container it is counted under.
+        std::fs::remove_dir_all(cg.join("mybox")).unwrap();
+        resolver.expire(t0);
+        resolver.expire(t0 + Duration::from_secs(61));
+        assert!(resolver.identities_refused().is_empty());
+    }
+
+    #[test]
     fn a_container_is_one_series_key_by_its_labels() {
         use std::collections::HashMap;
         let labelled =
