@@ -560,7 +560,7 @@ def check_k8s_consistency():
                    for r in drops):
             problems.append("ServiceMonitor must drop the target's namespace and pod labels")
     print(f"  {len(objs)} objects; DaemonSet caps {sorted(add)}, hostPID, read-only root and host "
-          f"mounts, rules at /etc/tracewarden/rules; Service/ServiceMonitor/ConfigMap wiring")
+          f"mounts (bpffs writable, for the pinned counters), rules at /etc/tracewarden/rules; Service/ServiceMonitor/ConfigMap wiring")
     if problems:
         raise Failed("\n".join(problems))
 
