@@ -75,8 +75,10 @@ fn a_cgroup_named_like_another_container_keeps_its_own_identity() {
         ("pod", ""),
         ("namespace", attacker.namespace.as_str()),
     ];
-    let refused = sample(&exporter.metrics(), "tracewarden_container_identity_refused_total", &labels);
-    assert_eq!(refused, Some(1.0), "the refused identity is counted under the attacker");
+    let metrics = exporter.metrics();
+    let refused = sample(&metrics, "tracewarden_container_identity_refused_total", &labels);
+    let lines: Vec<&str> = metrics.lines().filter(|l| l.contains("identity_refused")).collect();
+    assert_eq!(refused, Some(1.0), "the refused identity is counted under the attacker: {lines:#?}");
     drop(attack);
     drop(victim_run);
 }

@@ -1,6 +1,6 @@
 //! A restart keeps what the exporter counted: the kernel's counters are pinned in bpffs, so a
-//! new exporter continues the syscall counts and kernel-decided rule hits where the killed one
-//! stopped, and `--record` is appended to, never truncated. A pin of another layout (a different
+//! new exporter continues a container's syscall counts and kernel-decided rule hits where the
+//! killed one stopped, and `--record` is appended to, never truncated. A pin of another layout (a different
 //! `--max-cgroups`) is dropped with a log line and the counts start fresh.
 
 #[macro_use]
@@ -13,9 +13,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{eventually, sample, Exporter, TestCgroup};
+use common::attack::{Action, Opts, Target};
+use common::{eventually, sample, Exporter};
 
-const GETPPIDS: u64 = 5000;
+/// A rule the kernel decides alone (writes below one directory) and one it leaves to user space
+/// (`contains`, below another), on paths inside the test's container.
+const RULES: &str = "- rule: Decided write\n  desc: d\n  condition: evt.type in (open, openat) and evt.is_open_write = true and evt.rawres >= 0 and fd.name startswith /tmp/tw-decided/\n  output: wrote %fd.name\n  priority: error\n\
+- rule: Evaluated open\n  desc: d\n  condition: evt.type = openat and evt.rawres >= 0 and fd.name startswith /tmp/tw-evaluated/ and fd.name contains /u\n  output: opened %fd.name\n  priority: notice\n";
+const RULE: (&str, &str) = ("Decided write", "error");
 
 /// A pin directory of this test's own on bpffs, removed with everything pinned in it.
 struct PinDir(PathBuf);
@@ -32,43 +37,23 @@ impl Drop for PinDir {
     }
 }
 
-/// A rule the kernel decides alone (writes below `decided`), one it leaves to user space
-/// (`contains`, below `evaluated`).
-fn rules(decided: &Path, evaluated: &Path) -> String {
-    format!(
-        "- rule: Decided write\n  desc: d\n  condition: evt.type in (open, openat) and evt.is_open_write = true and evt.rawres >= 0 and fd.name startswith {}/\n  output: wrote %fd.name\n  priority: error\n\
-         - rule: Evaluated open\n  desc: d\n  condition: evt.type = openat and evt.rawres >= 0 and fd.name startswith {}/ and fd.name contains /u\n  output: opened %fd.name\n  priority: notice\n",
-        decided.display(),
-        evaluated.display()
-    )
+/// The container's chmod count and its hits of the kernel-decided rule.
+fn counts(metrics: &str, target: &Target) -> (f64, f64) {
+    let mut labels = target.match_labels(RULE.0, RULE.1)[2..].to_vec();
+    labels.push(("syscall", "chmod"));
+    let chmods = sample(metrics, "tracewarden_syscalls_total", &labels).unwrap_or(0.0);
+    let hits = sample(metrics, "tracewarden_rule_matches_total", &target.match_labels(RULE.0, RULE.1));
+    (chmods, hits.unwrap_or(0.0))
 }
 
-fn host_getppid(metrics: &str) -> f64 {
-    let host = [("container_id", "host"), ("container_name", ""), ("image", ""), ("pod", ""), ("namespace", "")];
-    let mut labels = host.to_vec();
-    labels.push(("syscall", "getppid"));
-    sample(metrics, "tracewarden_syscalls_total", &labels).unwrap_or(0.0)
+/// Runs `args` in the running container `id`.
+fn exec_in(id: &str, args: &[&str]) {
+    let status = Command::new("runc").args(["exec", id]).args(args).status().expect("runc exec");
+    assert!(status.success(), "runc exec {id} {args:?}");
 }
 
-fn decided_hits(metrics: &str) -> f64 {
-    let labels = [
-        ("rule", "Decided write"),
-        ("priority", "error"),
-        ("container_id", "host"),
-        ("container_name", ""),
-        ("image", ""),
-        ("pod", ""),
-        ("namespace", ""),
-    ];
-    sample(metrics, "tracewarden_rule_matches_total", &labels).unwrap_or(0.0)
-}
-
-fn write_files(cgroup: &TestCgroup, dir: &Path, prefix: &str, n: u32) {
-    let script = format!(
-        "import os\nfor i in range({n}):\n    open(os.path.join({:?}, '{prefix}%d' % i), 'w').close()\n",
-        dir.display().to_string()
-    );
-    cgroup.run("python3", &["-c", &script]);
+fn recorded_lines(record: &Path) -> usize {
+    std::fs::read_to_string(record).map(|t| t.lines().count()).unwrap_or(0)
 }
 
 /// Runs the exporter with `args` until it serves /metrics (or exits); returns its log lines.
@@ -109,58 +94,55 @@ fn a_restarted_exporter_continues_its_counts_and_record() {
     kernel_test!(a_restarted_exporter_continues_its_counts_and_record);
     let pins = PinDir(PathBuf::from(format!("/sys/fs/bpf/tw-test-restart-{}", std::process::id())));
     let tmp = tempfile::tempdir().expect("tempdir");
-    let (decided, evaluated) = (tmp.path().join("decided"), tmp.path().join("evaluated"));
-    std::fs::create_dir(&decided).expect("mkdir");
-    std::fs::create_dir(&evaluated).expect("mkdir");
-    std::fs::write(tmp.path().join("rules.yaml"), rules(&decided, &evaluated)).expect("write rules");
+    std::fs::write(tmp.path().join("rules.yaml"), RULES).expect("write rules");
     let record = tmp.path().join("record.jsonl");
     let (rules_dir, pin_dir, record_file) =
         (tmp.path().to_str().expect("utf-8"), pins.0.to_str().expect("utf-8"), record.to_str().expect("utf-8"));
     let args = ["--rules-dir", rules_dir, "--bpf.pin-dir", pin_dir, "--record", record_file];
-    let cgroup = TestCgroup::new("restart");
-
+    // A container of the test's own, so its series hold only what it does: a second of chmods,
+    // 50 writes the kernel counts as rule hits, 20 opens user space evaluates (and records).
+    let target = Target::new("restart");
+    let work = "cd /tmp && touch f && /bin/tw-helper chmod-flood f 1 && mkdir tw-decided tw-evaluated \
+                && for i in $(seq 50); do touch tw-decided/d$i; done && for i in $(seq 20); do touch tw-evaluated/u$i; done";
     let first = Exporter::start(&args);
-    let getppids = common::getppid_loop_args(GETPPIDS);
-    cgroup.run("python3", &getppids.iter().map(String::as_str).collect::<Vec<_>>());
-    write_files(&cgroup, &decided, "d", 50);
-    write_files(&cgroup, &evaluated, "u", 20);
+    let mut container = Action::start(&target, work, &Opts::writable());
+    container.wait_done();
     let mut metrics = String::new();
-    let counted = eventually(Duration::from_secs(10), || {
+    let mut last = (0.0, 0.0);
+    // Counted once two scrapes a second apart agree (the container idles after its work).
+    let settled = eventually(Duration::from_secs(10), || {
+        std::thread::sleep(Duration::from_secs(1));
         metrics = first.metrics();
-        host_getppid(&metrics) >= GETPPIDS as f64 && decided_hits(&metrics) >= 50.0
+        let now = counts(&metrics, &target);
+        let same = now == last && now.1 >= 50.0;
+        last = now;
+        same
     });
-    assert!(counted, "the first exporter counted the work:\n{metrics}");
-    let (getppid_before, hits_before) = (host_getppid(&metrics), decided_hits(&metrics));
-    let recorded = eventually(Duration::from_secs(10), || {
-        std::fs::read_to_string(&record).is_ok_and(|t| t.lines().filter(|l| l.contains("/u")).count() >= 20)
-    });
-    assert!(recorded, "the first exporter recorded the evaluated opens");
+    assert!(settled, "the first exporter counted the work: {last:?}\n{metrics}");
+    let (chmods_before, hits_before) = last;
+    let recorded = eventually(Duration::from_secs(10), || recorded_lines(&record) >= 20);
+    assert!(recorded, "the first exporter recorded the opens it evaluated");
     // Killed, as a crash or an OOM kill would: the pins outlive any end.
     drop(first);
     let record_before = std::fs::read_to_string(&record).expect("record");
 
     let second = Exporter::start(&args);
-    let metrics = second.metrics();
-    eprintln!(
-        "RESTART getppid {getppid_before} -> {}, rule hits {hits_before} -> {}",
-        host_getppid(&metrics),
-        decided_hits(&metrics)
-    );
-    assert!(host_getppid(&metrics) >= getppid_before, "syscall counts continue:\n{metrics}");
-    assert!(decided_hits(&metrics) >= hits_before, "kernel-decided rule hits continue:\n{metrics}");
-    write_files(&cgroup, &decided, "again", 10);
-    write_files(&cgroup, &evaluated, "u-again", 5);
-    let mut metrics = String::new();
-    let continued = eventually(Duration::from_secs(10), || {
-        metrics = second.metrics();
-        decided_hits(&metrics) >= hits_before + 10.0
+    let mut now = (0.0, 0.0);
+    // The container is named again (its cgroup came back with the pins): then its counts are there.
+    let named = eventually(Duration::from_secs(5), || {
+        now = counts(&second.metrics(), &target);
+        now.0 > 0.0
     });
-    assert!(continued, "new hits add to the earlier ones:\n{metrics}");
-    let appended = eventually(Duration::from_secs(10), || {
-        std::fs::read_to_string(&record).is_ok_and(|t| t.lines().filter(|l| l.contains("/u-again")).count() >= 5)
-    });
+    eprintln!("RESTART chmods {chmods_before} -> {}, rule hits {hits_before} -> {}", now.0, now.1);
+    assert!(named && now.0 >= chmods_before, "syscall counts continue: {chmods_before} -> {}", now.0);
+    assert_eq!(now.1, hits_before, "kernel-decided rule hits continue");
+    exec_in(&target.id, &["/bin/sh", "-c", "touch /tmp/tw-decided/again /tmp/tw-evaluated/u-again"]);
+    let continued = eventually(Duration::from_secs(10), || counts(&second.metrics(), &target).1 == hits_before + 1.0);
+    assert!(continued, "a new hit adds to the earlier ones: {:?}", counts(&second.metrics(), &target));
+    let appended = eventually(Duration::from_secs(10), || recorded_lines(&record) > record_before.lines().count());
     assert!(appended, "the second exporter records too");
     drop(second);
+    drop(container);
     let record_after = std::fs::read_to_string(&record).expect("record");
     assert!(record_after.starts_with(&record_before), "--record keeps the earlier lines");
 

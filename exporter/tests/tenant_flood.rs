@@ -16,8 +16,10 @@ const RULE: &str = "Read sensitive file untrusted";
 /// The victim's reads, spaced by more than the kernel's one-alert-event-per-second sampling of a
 /// rule it counts itself, so each read is its own alert event.
 const READS: usize = 10;
-/// The flooder's own reads, made while its events are throttled.
-const OWN_READS: usize = 5;
+/// Writes below /etc by the flooder itself, mid-flood: a rule the kernel decides and counts
+/// before the ring, so throttling its events cannot lose them.
+const OWN_WRITES: usize = 5;
+const OWN_RULE: (&str, &str) = ("Write below etc", "error");
 
 fn container_labels(target: &Target) -> Vec<(&str, &str)> {
     vec![
@@ -41,11 +43,9 @@ fn a_flooding_neighbour_cannot_hide_a_victims_reads() {
     let before = exporter.metrics();
     let flood_seconds = READS as u64 * 11 / 10 + 6;
     let flooder = Target::new("flooder");
-    // Midway, the flooder reads /etc/shadow itself: a rule the kernel decides, whose hits it
-    // counts even though the flooder's events are throttled by then.
     let flood_script = format!(
         "cd /tmp && touch f && {{ /bin/tw-helper chmod-flood f {flood_seconds} & }} && usleep 3000000 \
-         && for i in $(seq {OWN_READS}); do /bin/cat /etc/shadow > /dev/null; done && wait"
+         && for i in $(seq {OWN_WRITES}); do echo x > /etc/tw-own-$i; done && wait"
     );
     let mut flood = Action::start(&flooder, &flood_script, &Opts::writable());
     let victim = Target::new("victim");
@@ -68,16 +68,16 @@ fn a_flooding_neighbour_cannot_hide_a_victims_reads() {
     let throttled = |t: &Target| sample(&metrics, "tracewarden_events_throttled_total", &container_labels(t));
     let ring_full = lost(&metrics, "event_ring_full") - lost(&before, "event_ring_full");
     let over_budget = lost(&metrics, "cgroup_event_budget_exceeded");
+    let own = sample(&metrics, "tracewarden_rule_matches_total", &flooder.match_labels(OWN_RULE.0, OWN_RULE.1));
     eprintln!(
-        "FLOOD: victim reads alerted {seen}/{READS}; flooder throttled {:?}; ring full +{ring_full}; over budget {over_budget}",
+        "FLOOD: victim reads alerted {seen}/{READS}; flooder throttled {:?}, its own writes counted {own:?}/{OWN_WRITES}; ring full +{ring_full}; over budget {over_budget}",
         throttled(&flooder)
     );
     assert_eq!(seen, READS, "every read of the victim is alerted while the neighbour floods");
     let hits = sample(&metrics, "tracewarden_rule_matches_total", &victim.match_labels(RULE, "warning"));
     assert!(hits.is_some_and(|n| n >= READS as f64), "the victim's reads are counted: {hits:?}");
     assert!(throttled(&flooder).is_some_and(|n| n > 1000.0), "the flood's excess is counted under the flooder");
-    let own = sample(&metrics, "tracewarden_rule_matches_total", &flooder.match_labels(RULE, "warning"));
-    assert_eq!(own, Some(OWN_READS as f64), "the kernel counts the throttled flooder's own reads");
+    assert_eq!(own, Some(OWN_WRITES as f64), "the kernel counts the flooder's own writes below /etc exactly");
     assert_eq!(throttled(&victim), None, "the victim stayed within its share");
     assert!(over_budget >= throttled(&flooder).unwrap_or(0.0), "every throttled event is an event lost");
 }
