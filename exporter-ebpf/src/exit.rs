@@ -7,18 +7,19 @@ use aya_ebpf::{
     maps::RingBuf,
     programs::TracePointContext,
 };
-use exporter_ebpf::{DropReason, FilterOutcome, SyscallEvent};
+use exporter_ebpf::{DropReason, FilterOutcome, SyscallEvent, EVENTS_RING_BYTES};
 
 use crate::{
     counting::count_drop,
     prefilter::{count_outcome, judge},
     socket::describe_socket,
     stash::{arg_at, ARG_SPECS, PENDING},
+    throttle::admit,
 };
 
 /// Candidate events for the user-space evaluator.
 #[map]
-static EVENTS: RingBuf = RingBuf::with_byte_size(4 * 1024 * 1024, 0);
+static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_RING_BYTES, 0);
 
 /// `syscalls/sys_exit_<name>` of each interesting syscall (user space attaches it per syscall):
 /// completes the thread's entry record with the result, runs the prefilter, and sends the record
@@ -47,10 +48,13 @@ pub fn sys_exit_tracked(ctx: TracePointContext) -> u32 {
     0
 }
 
-/// Sends `event`, first describing the socket its spec names (only events that leave the
+/// Sends `event` if its cgroup has ring share left (`throttle`), first describing the socket its spec names (only events that leave the
 /// kernel pay for it; read after the call, so connect's local end and dup's socket are there).
 #[inline(always)]
 pub(crate) fn send(event: &mut SyscallEvent, outcome: FilterOutcome) {
+    if !admit(event.cgroup_id) {
+        return;
+    }
     if let Some(fd) = ARG_SPECS.get(event.nr).and_then(|s| arg_at(&event.args, s.sock_fd)) {
         describe_socket(fd & 0xffff_ffff, event);
     }

@@ -60,10 +60,13 @@ pub enum DropReason {
     /// The process-lifecycle ring buffer was full: one fork, exec or exit record lost (the
     /// process table falls back to /proc for that process).
     LifecycleRingFull = 8,
+    /// The cgroup had used its share of the event ring (`EVENT_BUDGET`): one event for the
+    /// evaluator not sent (also counted per cgroup in `EVENTS_THROTTLED`).
+    EventBudgetExceeded = 9,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 9] = [
+    pub const ALL: [DropReason; 10] = [
         DropReason::SlotsExhausted,
         DropReason::SlotMapFull,
         DropReason::SyscallOutOfRange,
@@ -73,6 +76,7 @@ impl DropReason {
         DropReason::PendingStashFailed,
         DropReason::RuleHitMapFull,
         DropReason::LifecycleRingFull,
+        DropReason::EventBudgetExceeded,
     ];
 
     /// Whether this loses or cuts an event for the rule evaluator (exported as
@@ -85,6 +89,7 @@ impl DropReason {
                 | DropReason::PendingStashFailed
                 | DropReason::RuleHitMapFull
                 | DropReason::LifecycleRingFull
+                | DropReason::EventBudgetExceeded
         )
     }
 
@@ -100,6 +105,7 @@ impl DropReason {
             DropReason::PendingStashFailed => "pending_stash_failed",
             DropReason::RuleHitMapFull => "rule_hit_map_full",
             DropReason::LifecycleRingFull => "lifecycle_ring_full",
+            DropReason::EventBudgetExceeded => "cgroup_event_budget_exceeded",
         }
     }
 }
@@ -319,6 +325,21 @@ pub struct RuleHitValue {
     pub last_sent_ns: u64,
 }
 
+/// A cgroup's token bucket for its share of the `EVENTS` ring (see `throttle.rs`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EventBucket {
+    pub tokens: u64,
+    /// `bpf_ktime_get_ns` of the last refill.
+    pub refilled_ns: u64,
+}
+
+/// Cgroups whose event buckets and throttled counts the kernel keeps.
+pub const MAX_THROTTLED_CGROUPS: u32 = 16384;
+
+/// Bytes of the `EVENTS` ring buffer.
+pub const EVENTS_RING_BYTES: u32 = 4 * 1024 * 1024;
+
 /// One alert event per (cgroup, rule, CPU) and this interval goes up for a kernel-counted rule.
 pub const SAMPLE_INTERVAL_NS: u64 = 1_000_000_000;
 
@@ -516,6 +537,8 @@ pub mod names {
     pub const OFFSETS: &str = "OFFSETS";
     pub const SOCKET_OFFSETS: &str = "SOCKET_OFFSETS";
     pub const INODES: &str = "INODES";
+    pub const EVENT_BUDGET: &str = "EVENT_BUDGET";
+    pub const EVENTS_THROTTLED: &str = "EVENTS_THROTTLED";
     /// The exit program, attached to `syscalls/sys_exit_<name>` of each interesting syscall.
     pub const PROG_SYS_EXIT: &str = "sys_exit_tracked";
     pub const SLOT_CACHE: &str = "SLOT_CACHE";

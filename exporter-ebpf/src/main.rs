@@ -13,7 +13,8 @@
 //! One file per job: `counting` (the hot path), `stash` (entry records), `exit` (the exit
 //! program and `EVENTS`), `prefilter` and `path_rules` (the rules decided in the kernel),
 //! `path_walk` (naming an opened file), `socket` (describing a descriptor's socket), `task`
-//! (task-field reads), `lifecycle` (process records).
+//! (task-field reads), `lifecycle` (process records), `throttle` (each cgroup's share of the
+//! event ring).
 #![no_std]
 #![no_main]
 
@@ -26,6 +27,7 @@ mod prefilter;
 mod socket;
 mod stash;
 mod task;
+mod throttle;
 
 use aya_ebpf::{
     helpers::bpf_get_current_cgroup_id,

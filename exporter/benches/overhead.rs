@@ -424,7 +424,8 @@ fn fail(message: &str) -> ! {
 fn start_exporter(extra: &[&str]) -> (Child, u16) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0);
     let mut child = Command::new(env!("CARGO_BIN_EXE_exporter"))
-        .args(["--web.listen-address", &format!("127.0.0.1:{port}"), "--log-level", "warn"])
+        // Unpinned: each setup counts from zero.
+        .args(["--web.listen-address", &format!("127.0.0.1:{port}"), "--log-level", "warn", "--bpf.pin-dir", ""])
         .args(extra)
         .spawn()
         .unwrap_or_else(|e| fail(&format!("starting the exporter: {e}")));

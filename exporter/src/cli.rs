@@ -64,6 +64,19 @@ pub struct RunArgs {
     #[arg(long, default_value_t = exporter_ebpf::DEFAULT_MAX_SLOTS, value_parser = clap::value_parser!(u32).range(2..=65536))]
     pub max_cgroups: u32,
 
+    /// Events a second each cgroup may send to the rule evaluator (also its burst); beyond it
+    /// its events are counted in tracewarden_events_throttled_total instead, so one flooding
+    /// container cannot fill the event ring for the others. At most half the ring; 0: unlimited.
+    #[arg(long = "events.cgroup-budget", default_value_t = crate::kernel::throttle::DEFAULT_EVENT_BUDGET,
+          value_parser = clap::value_parser!(u64).range(0..=crate::kernel::throttle::MAX_EVENT_BUDGET))]
+    pub events_cgroup_budget: u64,
+
+    /// bpffs directory where the kernel's counters are pinned, so a restarted exporter continues
+    /// its counts and rule hits (same version and --max-cgroups); '' pins nothing.
+    #[arg(long = "bpf.pin-dir", value_name = "DIR", default_value = crate::kernel::pin::DEFAULT_PIN_DIR,
+          value_parser = parse_pin_dir)]
+    pub bpf_pin_dir: PathBuf,
+
     /// Mount point of the cgroup v2 hierarchy (default: detected; /sys/fs/cgroup/unified on hybrid hosts).
     #[arg(long, value_name = "DIR")]
     pub cgroup_root: Option<PathBuf>,
@@ -162,6 +175,11 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
+    /// `--bpf.pin-dir`, None when it is ''.
+    pub fn pin_dir(&self) -> Option<PathBuf> {
+        (!self.bpf_pin_dir.as_os_str().is_empty()).then(|| self.bpf_pin_dir.clone())
+    }
+
     /// The alert outputs the flags ask for, checked (a bad URL or address fails here, before
     /// anything is loaded).
     pub fn alerts_config(&self) -> Result<AlertsConfig, AlertsError> {
@@ -251,6 +269,11 @@ pub fn parse_listen_address(value: &str) -> Result<SocketAddr, String> {
     with_host.parse().map_err(|_| format!("'{value}' is not an address: use :PORT, HOST:PORT or [V6]:PORT"))
 }
 
+/// `--bpf.pin-dir`: a directory, or '' for none (clap's own path parser refuses '').
+fn parse_pin_dir(value: &str) -> Result<PathBuf, String> {
+    Ok(PathBuf::from(value))
+}
+
 /// A number with one unit of ms, s, m or h, e.g. `90s` or `5m`.
 pub fn parse_duration(value: &str) -> Result<Duration, String> {
     let split = value.find(|c: char| !c.is_ascii_digit()).unwrap_or(value.len());
@@ -305,6 +328,16 @@ pub fn report_usage_error(err: clap::Error) -> std::process::ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pin_dir_defaults_to_bpffs_and_empty_pins_nothing() {
+        let parse = |args: &[&str]| Cli::try_parse_from([&["exporter"], args].concat()).unwrap().run;
+        assert_eq!(parse(&[]).pin_dir(), Some(PathBuf::from("/sys/fs/bpf/tracewarden")));
+        assert_eq!(parse(&["--bpf.pin-dir", ""]).pin_dir(), None);
+        assert_eq!(parse(&["--bpf.pin-dir", "/sys/fs/bpf/x"]).pin_dir(), Some(PathBuf::from("/sys/fs/bpf/x")));
+        assert_eq!(parse(&[]).events_cgroup_budget, 2048);
+        assert!(Cli::try_parse_from(["exporter", "--events.cgroup-budget", "2760"]).is_err(), "over half the ring");
+    }
 
     #[test]
     fn listen_address_forms() {

@@ -59,6 +59,8 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         btf_path: args.btf_path.clone(),
         hook: args.hook,
         workload: Workload::Count,
+        event_budget: args.events_cgroup_budget,
+        pin_dir: args.pin_dir(),
     })?;
     let names = SyscallNames::new(Arch::host());
     let new_cgroups = probe.take_new_cgroups().context("new-cgroup notices already taken")?;

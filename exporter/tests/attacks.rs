@@ -242,7 +242,8 @@ fn kernel_module_load_without_module_support() {
     let traceable = std::path::Path::new("/sys/kernel/tracing/events/syscalls/sys_exit_finit_module").exists();
     let port = common::free_port();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_exporter"))
-        .args(["--rules-dir", SHIPPED_RULES, "--web.listen-address", &format!("127.0.0.1:{port}")])
+        // Unpinned, as every test's exporter (common::Exporter).
+        .args(["--rules-dir", SHIPPED_RULES, "--web.listen-address", &format!("127.0.0.1:{port}"), "--bpf.pin-dir", ""])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -48,8 +48,12 @@ fn assert_one_line_error(output: &Output, needles: &[&str]) {
     }
 }
 
+/// A free port, errors only, and nothing pinned (a run that loads before it fails would leave
+/// pins behind).
 fn listen_args(port: u16) -> Vec<String> {
-    vec!["--web.listen-address".into(), format!("127.0.0.1:{port}"), "--log-level".into(), "error".into()]
+    ["--web.listen-address", &format!("127.0.0.1:{port}"), "--log-level", "error", "--bpf.pin-dir", ""]
+        .map(String::from)
+        .to_vec()
 }
 
 fn with_listen<'a>(listen: &'a [String], extra: &[&'a str]) -> Vec<&'a str> {

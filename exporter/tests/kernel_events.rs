@@ -81,7 +81,8 @@ fn a_full_event_ring_is_counted() {
     if !kernel_available("a_full_event_ring_is_counted") {
         return;
     }
-    let mut probe = Probe::load(&ProbeConfig::default()).expect("load");
+    // No per-cgroup budget: one cgroup fills the ring here.
+    let mut probe = Probe::load(&ProbeConfig { event_budget: 0, ..ProbeConfig::default() }).expect("load");
     interest(&mut probe, &["getppid"]);
     let dropped = |p: &Probe| {
         p.snapshot().expect("snapshot").drops.iter().find(|(r, _)| *r == DropReason::EventRingFull).map_or(0, |d| d.1)

@@ -13,9 +13,15 @@ const HOST: [(&str, &str); 5] =
 
 /// The exporter running `rules` (one YAML file), with the directory that holds them.
 fn exporter_with(rules: &str) -> (tempfile::TempDir, Exporter) {
+    exporter_with_args(rules, &[])
+}
+
+fn exporter_with_args(rules: &str, args: &[&str]) -> (tempfile::TempDir, Exporter) {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("rules.yaml"), rules).expect("write rules");
-    let exporter = Exporter::start(&["--rules-dir", dir.path().to_str().expect("utf-8")]);
+    let mut all = vec!["--rules-dir", dir.path().to_str().expect("utf-8")];
+    all.extend_from_slice(args);
+    let exporter = Exporter::start(&all);
     (dir, exporter)
 }
 
@@ -85,8 +91,9 @@ fn a_full_event_ring_loses_events_but_not_kernel_counts() {
     }
     let watched = tempfile::Builder::new().prefix("tw-exact-").tempdir_in("/tmp").expect("tempdir");
     let flooded = tempfile::Builder::new().prefix("tw-flood-").tempdir_in("/tmp").expect("tempdir");
-    let (_rules, exporter) =
-        exporter_with(&two_rules(watched.path().to_str().expect("utf-8"), flooded.path().to_str().expect("utf-8")));
+    // No per-cgroup budget: one cgroup fills the ring here (the budget has its own test).
+    let rules = two_rules(watched.path().to_str().expect("utf-8"), flooded.path().to_str().expect("utf-8"));
+    let (_rules, exporter) = exporter_with_args(&rules, &["--events.cgroup-budget", "0"]);
     let cgroup = TestCgroup::new("prefilter-flood");
     // Stop the exporter so nothing drains the ring: its 4 MiB hold ~6,000 events.
     let pid = exporter.pid().to_string();

@@ -39,7 +39,8 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// Creates (truncating) `path` and starts the writer; `queue` events may wait to be written.
+    /// Opens `path` for appending (creating it), so a restarted exporter keeps what earlier runs
+    /// recorded, and starts the writer; `queue` events may wait to be written.
     pub fn create(path: impl AsRef<Path>, queue: usize) -> Result<Self, AlertsError> {
         let path = path.as_ref().to_path_buf();
         let io = |source| AlertsError::Io { path: path.display().to_string(), source };
@@ -47,7 +48,8 @@ impl Recorder {
             return Err(AlertsError::Config("recorder queue length must be at least 1".into()));
         }
         // 0600: recorded events hold command lines and paths of every process on the node.
-        let file = OpenOptions::new().create(true).write(true).truncate(true).mode(0o600).open(&path).map_err(io)?;
+        let mut file = OpenOptions::new().create(true).read(true).append(true).mode(0o600).open(&path).map_err(io)?;
+        end_last_line(&mut file).map_err(io)?;
         let (tx, rx) = mpsc::channel::<String>(queue);
         let counts = Arc::new(Counts::default());
         let c = counts.clone();
@@ -112,6 +114,21 @@ impl Drop for Recorder {
     }
 }
 
+/// Ends a line an earlier run left unfinished (killed mid-write), so the lines appended now
+/// start on a line of their own.
+fn end_last_line(file: &mut std::fs::File) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let len = file.metadata()?.len();
+    let mut last = [b'\n'];
+    if len > 0 {
+        file.read_exact_at(&mut last, len - 1)?;
+    }
+    if last[0] != b'\n' {
+        file.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
 /// Buffered; flushed whenever the queue runs empty, so the file is complete up to the last
 /// event whenever the exporter is idle.
 fn write_lines(mut rx: mpsc::Receiver<String>, mut w: BufWriter<std::fs::File>, counts: Arc<Counts>, path: String) {
@@ -167,6 +184,29 @@ mod tests {
         assert_eq!(lines.len(), 2);
         assert_eq!(Event::from_json(lines[0]).unwrap(), ev);
         assert!(!lines[0].contains('\n'));
+    }
+
+    #[test]
+    fn a_second_recorder_appends_after_the_first_ones_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rec.jsonl");
+        for _ in 0..2 {
+            let r = Recorder::create(&path, 4).unwrap();
+            r.record(&Event::default());
+            r.close();
+        }
+        // A line cut short by a killed run stays alone on its line.
+        std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"{\"num\":").unwrap();
+        let r = Recorder::create(&path, 4).unwrap();
+        r.record(&Event::default());
+        r.close();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        assert_eq!(lines[2], "{\"num\":");
+        for i in [0, 1, 3] {
+            assert_eq!(Event::from_json(lines[i]).unwrap(), Event::default());
+        }
     }
 
     #[test]

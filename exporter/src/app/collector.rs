@@ -22,7 +22,7 @@ use crate::{
         watched::{self, WatchedInodes},
         KernelSnapshot, Probe, ProbeError,
     },
-    metrics::{ContainerRows, Exposition, MatchKey, RuleMatches, RulesStatus, ScrapeData},
+    metrics::{ContainerRows, Exposition, MatchKey, RuleMatches, RulesStatus, ScrapeData, TenantCounters},
     rules::Engine,
     syscalls::SyscallNames,
 };
@@ -36,6 +36,8 @@ pub struct Collector {
     exposition: Exposition,
     /// Counts of freed cgroups whose identity lives on.
     retired: ContainerRows,
+    /// Throttled events of freed cgroups whose identity lives on.
+    retired_throttled: HashMap<Arc<Container>, u64>,
     /// Stable ids of the rules the kernel counts hits of.
     rule_ids: RuleIds,
     /// Cgroups whose host/container kind the kernel prefilter has been told.
@@ -62,6 +64,7 @@ impl Collector {
             resolver,
             exposition,
             retired: HashMap::new(),
+            retired_throttled: HashMap::new(),
             rule_ids: RuleIds::default(),
             kinds_told: HashSet::new(),
             matches,
@@ -210,6 +213,10 @@ impl Collector {
             None => None,
         };
         let [dropped, counted, _sent] = snapshot.filter_outcomes;
+        let tenants = TenantCounters {
+            events_throttled: self.events_throttled()?,
+            identities_refused: self.resolver.identities_refused(),
+        };
         let data = ScrapeData {
             rows: &rows,
             rules,
@@ -219,6 +226,7 @@ impl Collector {
             slots_used: snapshot.slots_used,
             slot_capacity: snapshot.slot_capacity,
             collect_duration: started.elapsed(),
+            tenants: &tenants,
         };
         Ok(self.exposition.render(&data))
     }
@@ -241,15 +249,25 @@ impl Collector {
         rows
     }
 
+    /// Events held back by the kernel's per-cgroup share of the ring, per container.
+    fn events_throttled(&self) -> Result<Vec<(Arc<Container>, u64)>, ProbeError> {
+        let mut per_container = self.retired_throttled.clone();
+        for (cgroup_id, n) in self.probe.events_throttled()? {
+            *per_container.entry(self.container_or_unknown(cgroup_id)).or_insert(0) += n;
+        }
+        Ok(per_container.into_iter().collect())
+    }
+
+    fn container_or_unknown(&self, cgroup_id: u64) -> Arc<Container> {
+        self.resolver.current(cgroup_id).unwrap_or_else(|| Arc::new(Container::labelled(Container::UNKNOWN_ID)))
+    }
+
     /// Kernel-counted hits by rule and container, of one cgroup or of all.
     fn kernel_hits(&self, only: Option<u64>) -> Result<Vec<(MatchKey, u64)>, ProbeError> {
         let mut out = Vec::new();
         for hit in self.probe.rule_hits()?.into_iter().filter(|h| only.is_none_or(|id| h.cgroup_id == id)) {
             let Some(rule) = self.rule_ids.rule(hit.rule_id) else { continue };
-            let container = self
-                .resolver
-                .current(hit.cgroup_id)
-                .unwrap_or_else(|| Arc::new(Container::labelled(Container::UNKNOWN_ID)));
+            let container = self.container_or_unknown(hit.cgroup_id);
             out.push((MatchKey { rule: rule.name.clone(), priority: rule.priority, container }, hit.hits));
         }
         Ok(out)
@@ -262,7 +280,11 @@ impl Collector {
     fn retire(&mut self, cgroup_id: u64, container: Arc<Container>) -> Result<(), ProbeError> {
         if outlives_its_cgroups(&container) {
             if let Some(row) = self.probe.cgroup_row(cgroup_id)? {
-                add_row(self.retired.entry(container).or_insert_with(zero_row), &row);
+                add_row(self.retired.entry(container.clone()).or_insert_with(zero_row), &row);
+            }
+            let throttled = self.probe.events_throttled_of(cgroup_id)?;
+            if throttled > 0 {
+                *self.retired_throttled.entry(container).or_insert(0) += throttled;
             }
         }
         for (key, n) in self.kernel_hits(Some(cgroup_id))? {

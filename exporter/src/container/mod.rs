@@ -2,10 +2,11 @@
 //!
 //! The kernel only knows cgroup v2 ids (the inode of the cgroup's directory). The resolver
 //! finds the directory by walking the cgroup v2 mount (only when an unknown id shows up), takes
-//! the container id from the path (`cgroup_path`) or from the runtime state whose cgroup is that
-//! path (plain runc containers named anything), and the name, image, pod and namespace from the
-//! runtime state (`runtime`). Entries whose cgroup is gone expire after the TTL; the caller then
-//! frees their kernel slot.
+//! the container from the runtime state whose cgroup is that path or one above it, or the id
+//! from the path (`cgroup_path`) when no record knows it, and the name, image, pod and namespace
+//! from the runtime state (`runtime`). A path naming a container whose record places it
+//! elsewhere is not that container (`identity`). Entries whose cgroup is gone expire after the
+//! TTL; the caller then frees their kernel slot.
 //!
 //! A runtime puts a container's first process in its cgroup before it writes the state file, so
 //! a new cgroup without a runtime record is *provisional*: `get` holds it back and every
@@ -13,6 +14,7 @@
 //! never change labels, and host counters never lose a cgroup that turns out to be a container.
 
 pub mod cgroup_path;
+pub mod identity;
 pub mod runtime;
 
 use std::{
@@ -26,6 +28,7 @@ use std::{
 /// How long a new cgroup waits for its runtime record before it is taken for what its path says.
 pub const SETTLE_GRACE: Duration = Duration::from_secs(10);
 
+use identity::Identity;
 use runtime::{ContainerMeta, RuntimeIndex, RuntimeSources};
 
 /// A container as the series and the rules see it.
@@ -91,11 +94,13 @@ pub struct ContainerResolver {
     sources: RuntimeSources,
     ttl: Duration,
     entries: HashMap<u64, Entry>,
+    /// Cgroups refused the identity their path claimed, by the container they count as.
+    refused: HashMap<Arc<Container>, u64>,
 }
 
 impl ContainerResolver {
     pub fn new(cgroup_root: PathBuf, sources: RuntimeSources, ttl: Duration) -> ContainerResolver {
-        ContainerResolver { cgroup_root, sources, ttl, entries: HashMap::new() }
+        ContainerResolver { cgroup_root, sources, ttl, entries: HashMap::new(), refused: HashMap::new() }
     }
 
     /// Resolves every id not seen before, and looks again at provisional ones, with one
@@ -154,26 +159,44 @@ impl ContainerResolver {
         self.entries.values().any(|e| e.provisional_since.is_some())
     }
 
-    fn identify(&self, path: String, index: &RuntimeIndex, first_seen: Option<Instant>, now: Instant) -> Entry {
-        let from_path = cgroup_path::container_id_from_cgroup_path(&path);
-        let record = index.by_cgroup_path(&path).or_else(|| from_path.and_then(|id| index.by_id(id)));
-        let container = match (record, from_path) {
-            (Some(record), _) => {
-                Container { id: cgroup_path::short_id(&record.id).to_owned(), meta: record.meta.clone() }
-            }
-            (None, Some(id)) => Container::labelled(cgroup_path::short_id(id)),
-            (None, None) => Container::labelled(Container::HOST_ID),
+    fn identify(&mut self, path: String, index: &RuntimeIndex, first_seen: Option<Instant>, now: Instant) -> Entry {
+        let identity = identity::identify(&path, index);
+        let of_record = |record: &runtime::RuntimeRecord| Container {
+            id: cgroup_path::short_id(&record.id).to_owned(),
+            meta: record.meta.clone(),
         };
+        let container = match &identity {
+            Identity::Confirmed(record) => of_record(record),
+            Identity::Unrecorded(id) => Container::labelled(cgroup_path::short_id(id)),
+            Identity::Refused { enclosing, .. } => {
+                enclosing.map_or_else(|| Container::labelled(Container::UNKNOWN_ID), of_record)
+            }
+            Identity::Host => Container::labelled(Container::HOST_ID),
+        };
+        let container = Arc::new(container);
+        if let Identity::Refused { claimed, .. } = identity {
+            let claimed_at = index.by_id(claimed).and_then(|r| r.cgroup_path.as_deref()).unwrap_or("nowhere");
+            tracing::warn!(cgroup = %path, %claimed, %claimed_at, counted_as = %container.id, "a cgroup named like a container the runtime does not place there: not that container");
+            *self.refused.entry(container.clone()).or_insert(0) += 1;
+        }
         let first_seen = first_seen.unwrap_or(now);
-        let may_still_get_a_record = record.is_none()
-            && (from_path.is_some() || self.created_within(&path, SETTLE_GRACE))
-            && now.duration_since(first_seen) < SETTLE_GRACE;
+        let may_still_get_a_record = match identity {
+            Identity::Unrecorded(_) => true,
+            Identity::Host => self.created_within(&path, SETTLE_GRACE),
+            Identity::Confirmed(_) | Identity::Refused { .. } => false,
+        } && now.duration_since(first_seen) < SETTLE_GRACE;
         Entry {
-            container: Arc::new(container),
+            container,
             path: Some(path),
             gone_since: None,
             provisional_since: may_still_get_a_record.then_some(first_seen),
         }
+    }
+
+    /// Cgroups refused the container identity their path claimed, by the container they were
+    /// counted as instead (since start).
+    pub fn identities_refused(&self) -> Vec<(Arc<Container>, u64)> {
+        self.refused.iter().map(|(c, &n)| (c.clone(), n)).collect()
     }
 
     /// Whether the cgroup directory was made within `age` (a cgroup directory's mtime is its
@@ -200,7 +223,12 @@ impl ContainerResolver {
             .filter(|(_, e)| e.gone_since.is_some_and(|since| now.duration_since(since) >= ttl))
             .map(|(&id, _)| id)
             .collect();
-        expired.into_iter().filter_map(|id| self.entries.remove(&id).map(|e| (id, e.container))).collect()
+        let expired: Vec<(u64, Arc<Container>)> =
+            expired.into_iter().filter_map(|id| self.entries.remove(&id).map(|e| (id, e.container))).collect();
+        // A refusal count lives as long as the container it is counted under.
+        let entries = &self.entries;
+        self.refused.retain(|c, _| c.id == Container::UNKNOWN_ID || entries.values().any(|e| e.container == *c));
+        expired
     }
 }
 
@@ -334,6 +362,36 @@ mod tests {
         assert_eq!(expired, want);
         assert_eq!(id_of(&resolver, sshd).as_deref(), Some("host"));
         assert_eq!(id_of(&resolver, docker), None, "forgotten after expiry");
+    }
+
+    #[test]
+    fn a_cgroup_named_like_a_recorded_container_is_counted_as_the_one_it_lies_in() {
+        let (tmp, mut resolver) = fixture();
+        let cg = tmp.path().join("cgroup");
+        // The victim's record places it at /docker/<ID>; mybox makes a cgroup bearing its id.
+        let state = tmp.path().join("run").join(ID);
+        std::fs::create_dir_all(&state).unwrap();
+        let json = format!(
+            r#"{{"id":"{ID}","config":{{"labels":["io.kubernetes.cri.container-name=victim"]}},"cgroup_paths":{{"":"{}/docker/{ID}"}}}}"#,
+            cg.display()
+        );
+        std::fs::write(state.join("state.json"), json).unwrap();
+        let spoofed_dir = cg.join("mybox/docker").join(ID);
+        std::fs::create_dir_all(&spoofed_dir).unwrap();
+        let (spoofed, victim) = (ino(&spoofed_dir), ino(&cg.join("docker").join(ID)));
+        let t0 = Instant::now();
+        resolver.resolve_all([spoofed, victim], t0);
+        let counted_as = resolver.get(spoofed).expect("settled at once: the records decide");
+        assert_eq!((counted_as.id.as_str(), counted_as.meta.name.as_str()), ("mybox", "box"));
+        assert_eq!(resolver.get(victim).map(|c| c.meta.name.clone()).as_deref(), Some("victim"));
+        let refused: Vec<(String, u64)> =
+            resolver.identities_refused().into_iter().map(|(c, n)| (c.id.clone(), n)).collect();
+        assert_eq!(refused, [("mybox".to_owned(), 1)]);
+        // The count goes with the last cgroup of the container it is counted under.
+        std::fs::remove_dir_all(cg.join("mybox")).unwrap();
+        resolver.expire(t0);
+        resolver.expire(t0 + Duration::from_secs(61));
+        assert!(resolver.identities_refused().is_empty());
     }
 
     #[test]

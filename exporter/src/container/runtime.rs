@@ -95,6 +95,13 @@ impl RuntimeIndex {
         index
     }
 
+    /// An index of these records (what `scan` would find).
+    pub fn from_records(records: impl IntoIterator<Item = RuntimeRecord>) -> RuntimeIndex {
+        let mut index = RuntimeIndex::default();
+        records.into_iter().for_each(|r| index.insert(r));
+        index
+    }
+
     fn insert(&mut self, record: RuntimeRecord) {
         if let Some(path) = &record.cgroup_path {
             self.by_cgroup.insert(path.clone(), record.id.clone());
@@ -244,7 +251,8 @@ pub fn parse_state_json(
     meta.start_ts = state.created.as_deref().and_then(parse_rfc3339_ns);
     meta.mounts = state.config.mounts.unwrap_or_default().into_iter().filter_map(StateMount::into_bind).collect();
     // The unified hierarchy's directory: "" on v2 and hybrid hosts. Else the configured path,
-    // unless it is a systemd "slice:prefix:name" triple rather than a path.
+    // or where systemd puts a "slice:prefix:name" triple (Docker's and the kubelet's systemd
+    // driver).
     let cgroup_path = state
         .cgroup_paths
         .get("")
@@ -252,9 +260,44 @@ pub fn parse_state_json(
         .map(|rel| format!("/{}", rel.display()))
         .or_else(|| {
             let path = state.config.cgroups.map(|c| c.path).unwrap_or_default();
-            (path.starts_with('/') && !path.contains(':')).then_some(path)
+            if path.starts_with('/') && !path.contains(':') {
+                Some(path)
+            } else {
+                systemd_cgroup_path(&path)
+            }
         });
     Ok(RuntimeRecord { id: state.id, cgroup_path, meta })
+}
+
+/// The cgroup directory systemd gives a runc "slice:prefix:name" triple, as runc's systemd
+/// driver names it: `system.slice:docker:<id>` -> `/system.slice/docker-<id>.scope`; a slice
+/// `a-b.slice` nests in `a.slice`; an empty slice is `system.slice`.
+fn systemd_cgroup_path(triple: &str) -> Option<String> {
+    let mut parts = triple.splitn(3, ':');
+    let (slice, prefix, name) = (parts.next()?, parts.next()?, parts.next()?);
+    if name.is_empty() || name.contains('/') || slice.contains('/') || prefix.contains('/') {
+        return None;
+    }
+    let slice = if slice.is_empty() { "system.slice" } else { slice };
+    let stem = slice.strip_suffix(".slice")?;
+    let mut path = String::new();
+    if stem != "-" {
+        let mut so_far = String::new();
+        for part in stem.split('-') {
+            if part.is_empty() {
+                return None;
+            }
+            if !so_far.is_empty() {
+                so_far.push('-');
+            }
+            so_far.push_str(part);
+            path.push('/');
+            path.push_str(&so_far);
+            path.push_str(".slice");
+        }
+    }
+    let unit = if name.ends_with(".slice") { name.to_owned() } else { format!("{prefix}-{name}.scope") };
+    Some(format!("{path}/{unit}"))
 }
 
 /// Whether a bounding set holds every capability of `host` (a bit mask): what `docker run
@@ -494,8 +537,11 @@ mod tests {
     #[test]
     fn docker_state_plus_config_v2_and_hostconfig() {
         let record = parse_state_json(&sample("docker-state.json"), Path::new("/sys/fs/cgroup"), HOST).unwrap();
-        // Docker's systemd driver stores "system.slice:docker:<id>", not a path: no cgroup path.
-        assert_eq!(record.cgroup_path, None);
+        // Docker's systemd driver stores "system.slice:docker:<id>": the scope systemd makes.
+        assert_eq!(
+            record.cgroup_path.as_deref(),
+            Some("/system.slice/docker-b41f0e5c9d8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c.scope")
+        );
         assert_eq!(record.meta.name, "");
         let docker = parse_docker_config(&sample("docker-config.v2.json")).unwrap();
         assert_eq!(
@@ -632,6 +678,28 @@ mod tests {
         .unwrap();
         assert_eq!((docker.start_ts, docker.mounts), (None, vec![mount("", "/m", "", "")]));
         assert_eq!(parse_docker_hostconfig(b"{}").unwrap(), None);
+    }
+
+    #[test]
+    fn systemd_triples_as_runc_names_their_cgroups() {
+        let cases = [
+            ("system.slice:docker:abc", Some("/system.slice/docker-abc.scope")),
+            (
+                "kubepods-besteffort-pod1_2.slice:cri-containerd:abc",
+                Some("/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1_2.slice/cri-containerd-abc.scope"),
+            ),
+            (":crio:abc", Some("/system.slice/crio-abc.scope")),
+            ("-.slice:x:abc", Some("/x-abc.scope")),
+            ("machine.slice:libpod:inner.slice", Some("/machine.slice/inner.slice")),
+            ("system.slice:docker:", None),
+            ("notaslice:docker:abc", None),
+            ("a--b.slice:docker:abc", None),
+            ("system.slice:docker:../../x", None),
+            ("system.slice", None),
+        ];
+        for (triple, want) in cases {
+            assert_eq!(systemd_cgroup_path(triple).as_deref(), want, "{triple}");
+        }
     }
 
     #[test]

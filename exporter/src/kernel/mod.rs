@@ -1,12 +1,15 @@
 //! Everything that talks to the kernel programs and their maps: loading and attaching
 //! ([`probe`], the only user of aya), the prefilter tables compiled from the rules
 //! ([`prefilter`]), the syscalls whose events the rules need ([`interest`]), the kernel struct
-//! layout read from BTF ([`layout`]) and the watched files' inodes ([`watched`]).
+//! layout read from BTF ([`layout`]), the watched files' inodes ([`watched`]), each cgroup's
+//! share of the event ring ([`throttle`]) and the counters pinned across restarts ([`pin`]).
 
 pub mod interest;
 pub mod layout;
+pub mod pin;
 pub mod prefilter;
 pub mod probe;
+pub mod throttle;
 pub mod watched;
 
 pub use interest::interest_of;

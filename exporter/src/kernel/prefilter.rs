@@ -111,11 +111,13 @@ pub struct RuleId {
 }
 
 /// Stable ids for rule names, so kernel hit counters keyed by id keep their meaning across
-/// reloads (bits are reassigned on every reload; ids never are).
+/// reloads (bits are reassigned on every reload; ids never are) and across restarts, whose
+/// pinned counters outlive the process: an id is a hash of the rule's name (FNV-1a), the next
+/// free one on the rare collision.
 #[derive(Debug, Default)]
 pub struct RuleIds {
     by_name: HashMap<Arc<str>, RuleId>,
-    by_id: Vec<Arc<str>>,
+    by_id: HashMap<u32, Arc<str>>,
 }
 
 impl RuleIds {
@@ -125,17 +127,27 @@ impl RuleIds {
             known.priority = priority;
             return known.clone();
         }
+        let mut id = name_hash(name);
+        // u32::MAX marks a bit without a rule in `FilterMasks::rule_ids`.
+        while id == u32::MAX || self.by_id.contains_key(&id) {
+            id = id.wrapping_add(1);
+        }
         let name: Arc<str> = Arc::from(name);
-        let id = RuleId { id: self.by_id.len() as u32, name: name.clone(), priority };
-        self.by_id.push(name.clone());
-        self.by_name.insert(name, id.clone());
-        id
+        let rule = RuleId { id, name: name.clone(), priority };
+        self.by_id.insert(id, name.clone());
+        self.by_name.insert(name, rule.clone());
+        rule
     }
 
     /// The rule behind a kernel hit counter's id.
     pub fn rule(&self, id: u32) -> Option<&RuleId> {
-        self.by_name.get(self.by_id.get(id as usize)?)
+        self.by_name.get(self.by_id.get(&id)?)
     }
+}
+
+/// 32-bit FNV-1a: the same for a name in every process and build.
+fn name_hash(name: &str) -> u32 {
+    name.bytes().fold(0x811c_9dc5, |hash, byte| (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193))
 }
 
 /// Builds the tables for `engine`'s enabled rules. The first 63 rules with event types get a
@@ -500,6 +512,10 @@ mod tests {
         assert_eq!(t1.masks.rule_ids[1], t2.masks.rule_ids[0], "rule b keeps its id at another bit");
         assert_eq!(ids.rule(t2.masks.rule_ids[0]).map(|r| &*r.name), Some("b"));
         assert_eq!(t2.masks.rule_ids[1], u32::MAX);
+        // A new process (a restart) gives the same names the same ids, in any order.
+        let t3 = compile(&second, &names, &mut RuleIds::default());
+        assert_eq!(t3.masks.rule_ids[0], t2.masks.rule_ids[0]);
+        assert_eq!(name_hash("a"), 0xe40c_292c, "FNV-1a of \"a\"");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use exporter_ebpf::{
     MAX_PATH, MAX_SYSCALLS, OVERFLOW_SLOT,
 };
 
-use crate::kernel::prefilter::KernelTables;
+use crate::kernel::{pin, prefilter::KernelTables, throttle::EventThrottle};
 
 /// The kernel object built from `exporter-ebpf` by build.rs.
 static KERNEL_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracewarden"));
@@ -57,6 +57,10 @@ pub struct ProbeConfig {
     pub btf_path: PathBuf,
     pub hook: Hook,
     pub workload: Workload,
+    /// Events a second (and at once) each cgroup may send to user space; 0: unlimited.
+    pub event_budget: u64,
+    /// Where the counting maps are pinned (see `kernel::pin`); None: not pinned.
+    pub pin_dir: Option<PathBuf>,
 }
 
 impl Default for ProbeConfig {
@@ -66,6 +70,8 @@ impl Default for ProbeConfig {
             btf_path: PathBuf::from(DEFAULT_BTF_PATH),
             hook: Hook::TpBtf,
             workload: Workload::Count,
+            event_budget: crate::kernel::throttle::DEFAULT_EVENT_BUDGET,
+            pin_dir: None,
         }
     }
 }
@@ -85,6 +91,8 @@ pub enum ProbeError {
     Load(String),
     #[error("kernel map {map}: {cause}")]
     Map { map: &'static str, cause: String },
+    #[error("pinned kernel maps at {path}: {cause} (remove it, or pass another --bpf.pin-dir)")]
+    Pin { path: String, cause: String },
 }
 
 /// Syscall counters of one cgroup, summed over CPUs.
@@ -129,6 +137,9 @@ pub struct Probe {
     interesting: Array<MapData, u64>,
     arg_specs: Array<MapData, Plain<ArgSpec>>,
     prefilter: PrefilterMaps,
+    throttle: EventThrottle,
+    /// Held for the lock on the pin directory (None: not pinned).
+    _pins: Option<pin::Pins>,
     max_slots: u32,
     cpus: usize,
 }
@@ -221,12 +232,19 @@ impl Probe {
             Hook::RawTp => None,
         };
         let max_slots = config.max_slots;
-        let mut ebpf = EbpfLoader::new()
+        let pins =
+            config.pin_dir.as_deref().map(|dir| pin::prepare(dir, max_slots, KERNEL_OBJECT)).transpose()?.flatten();
+        let mut loader = EbpfLoader::new();
+        loader
             .map_max_entries(names::SYSCALL_COUNTS, max_slots)
             .map_max_entries(names::CGROUP_SLOTS, max_slots)
-            .map_max_entries(names::FREE_SLOTS, max_slots)
-            .load(KERNEL_OBJECT)
-            .map_err(|e| ProbeError::Load(error_chain(&e)))?;
+            .map_max_entries(names::FREE_SLOTS, max_slots);
+        if let Some(pins) = &pins {
+            for name in pin::PINNED_MAPS {
+                loader.map_pin_path(name, pins.dir.join(name));
+            }
+        }
+        let mut ebpf = loader.load(KERNEL_OBJECT).map_err(|e| ProbeError::Load(error_chain(&e)))?;
 
         let counts = PerCpuArray::try_from(take_map(&mut ebpf, names::SYSCALL_COUNTS)?)
             .map_err(map_error(names::SYSCALL_COUNTS))?;
@@ -242,9 +260,12 @@ impl Probe {
             Array::try_from(take_map(&mut ebpf, names::INTERESTING)?).map_err(map_error(names::INTERESTING))?;
         let arg_specs = Array::try_from(take_map(&mut ebpf, names::ARG_SPECS)?).map_err(map_error(names::ARG_SPECS))?;
         let prefilter = PrefilterMaps::take(&mut ebpf, &config.btf_path)?;
-        // Slot 0 is the overflow row and never handed out.
-        for slot in (OVERFLOW_SLOT + 1)..max_slots {
-            free.push(slot, 0).map_err(map_error(names::FREE_SLOTS))?;
+        let throttle = EventThrottle::take(&mut ebpf, config.event_budget)?;
+        // Slot 0 is the overflow row and never handed out. Continued pins keep their queue.
+        if !pins.as_ref().is_some_and(|p| p.continued) {
+            for slot in (OVERFLOW_SLOT + 1)..max_slots {
+                free.push(slot, 0).map_err(map_error(names::FREE_SLOTS))?;
+            }
         }
 
         attach(&mut ebpf, config, btf.as_ref())?;
@@ -269,6 +290,8 @@ impl Probe {
             interesting,
             arg_specs,
             prefilter,
+            throttle,
+            _pins: pins,
             max_slots,
             cpus,
         })
@@ -494,7 +517,18 @@ impl Probe {
             .map_err(|e| map_error(names::SYSCALL_COUNTS)(MapError::from(e)))?;
         self.counts.set(slot, zeros, 0).map_err(map_error(names::SYSCALL_COUNTS))?;
         self.free.push(slot, 0).map_err(map_error(names::FREE_SLOTS))?;
+        self.throttle.release(cgroup_id)?;
         self.release_prefilter_state(cgroup_id)
+    }
+
+    /// Events each cgroup had held back for exceeding its share of the ring, summed over CPUs.
+    pub fn events_throttled(&self) -> Result<Vec<(u64, u64)>, ProbeError> {
+        self.throttle.throttled()
+    }
+
+    /// The same for one cgroup.
+    pub fn events_throttled_of(&self, cgroup_id: u64) -> Result<u64, ProbeError> {
+        self.throttle.throttled_of(cgroup_id)
     }
 
     /// Attaches the process-lifecycle programs (new process, exec, process exit), has the
@@ -611,7 +645,7 @@ fn replace_entries<K: aya::Pod + PartialEq, V: aya::Pod, T>(
 }
 
 /// A removal of a key that is already gone is not an error.
-fn ignore_missing(result: Result<(), MapError>, map: &'static str) -> Result<(), ProbeError> {
+pub(super) fn ignore_missing(result: Result<(), MapError>, map: &'static str) -> Result<(), ProbeError> {
     match result {
         Ok(()) | Err(MapError::KeyNotFound) => Ok(()),
         Err(MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOENT) => Ok(()),
@@ -682,11 +716,11 @@ fn read_btf(path: &Path) -> Result<Btf, ProbeError> {
         .map_err(|e| ProbeError::NoBtf { path: path.display().to_string(), cause: error_chain(&e) })
 }
 
-fn take_map(ebpf: &mut Ebpf, name: &'static str) -> Result<aya::maps::Map, ProbeError> {
+pub(super) fn take_map(ebpf: &mut Ebpf, name: &'static str) -> Result<aya::maps::Map, ProbeError> {
     ebpf.take_map(name).ok_or(ProbeError::Map { map: name, cause: "missing from the object".into() })
 }
 
-fn map_error<E: std::error::Error>(map: &'static str) -> impl Fn(E) -> ProbeError {
+pub(super) fn map_error<E: std::error::Error>(map: &'static str) -> impl Fn(E) -> ProbeError {
     move |e| ProbeError::Map { map, cause: error_chain(&e) }
 }
 

@@ -21,10 +21,12 @@ pub mod alerts;
 pub mod http;
 mod process_cpu;
 pub mod rule_matches;
+pub mod tenants;
 
 pub use alerts::{write_alert_stats, write_record_stats};
 pub use http::write_connection_stats;
 pub use rule_matches::{MatchKey, RuleMatches};
+pub use tenants::TenantCounters;
 
 /// How syscall counters are labelled: by syscall (`name`), or summed per container (`none`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -77,6 +79,8 @@ pub struct ScrapeData<'a> {
     pub slots_used: u32,
     pub slot_capacity: u32,
     pub collect_duration: Duration,
+    /// Per-container counters of one tenant acting against the others.
+    pub tenants: &'a TenantCounters,
 }
 
 pub struct Exposition {
@@ -153,6 +157,7 @@ impl Exposition {
         if let Some((matches, evaluated, in_kernel)) = data.detection {
             write_rule_matches(&mut text, matches, evaluated, in_kernel);
         }
+        data.tenants.write(&mut text);
         text
     }
 
@@ -347,7 +352,9 @@ mod tests {
     fn render(label: SyscallLabel) -> String {
         let rows = sample_rows();
         let web = rows.keys().find(|c| c.id != "host").expect("web").clone();
-        let matches = [(MatchKey { rule: "Read \"sensitive\" file".into(), priority: "warning", container: web }, 2)];
+        let matches =
+            [(MatchKey { rule: "Read \"sensitive\" file".into(), priority: "warning", container: web.clone() }, 2)];
+        let tenants = TenantCounters { events_throttled: vec![(web, 4096)], identities_refused: vec![] };
         let data = ScrapeData {
             rows: &rows,
             rules: RulesStatus {
@@ -364,6 +371,7 @@ mod tests {
             slots_used: 2,
             slot_capacity: 1023,
             collect_duration: Duration::from_millis(3),
+            tenants: &tenants,
         };
         Exposition::new(label, SyscallNames::new(Arch::X86_64), "tp_btf").render(&data)
     }
@@ -389,6 +397,8 @@ mod tests {
         assert!(text.contains(r#"tracewarden_rule_matches_total{rule="Read \"sensitive\" file",priority="warning",container_id="3f2c9a61e0b7",container_name="web",image="nginx:1.25",pod="web-0",namespace="shop \"eu\"\\\n"} 2"#), "{text}");
         assert!(text.contains(r#"tracewarden_events_total{source="userspace"} 40"#));
         assert!(text.contains(r#"tracewarden_events_total{source="kernel"} 960"#));
+        assert!(text.contains(r#"tracewarden_events_throttled_total{container_id="3f2c9a61e0b7",container_name="web",image="nginx:1.25",pod="web-0",namespace="shop \"eu\"\\\n"} 4096"#), "{text}");
+        assert!(text.contains("# TYPE tracewarden_container_identity_refused_total counter"));
         assert!(text.contains("process_resident_memory_bytes"));
         assert_eq!(text.matches("# TYPE process_cpu_seconds_total counter").count(), 1);
     }

@@ -16,6 +16,9 @@
  *                               (AF_INET, SOCK_DGRAM)
  *   tw-helper dup-socket KIND   dup2 a socket onto stdout, as a reverse shell does: tcp (the
  *                               accepted end of a loopback connection), unix (a socketpair)
+ *   tw-helper chmod-flood PATH SECONDS  chmod PATH (0600 and 0644 in turn) as fast as it can for
+ *                               SECONDS, then print the count: a relative PATH gives a flood of
+ *                               events the kernel cannot settle alone
  *   tw-helper init-module FILE  init_module(2) with FILE's bytes; the result is printed, not
  *                               judged (a kernel without module support answers ENOSYS)
  *   ssh -p PORT HOST            (the helper under the name ssh) a TCP connection to HOST:PORT
@@ -35,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/mman.h>
@@ -229,6 +233,18 @@ static int gate(const char *fifo, char **args) {
     return fail("exec after the gate");
 }
 
+static int chmod_flood(const char *path, long seconds) {
+    time_t end = time(NULL) + seconds;
+    unsigned long n = 0;
+    while (time(NULL) < end) {
+        for (int i = 0; i < 1000; i++, n++) {
+            if (chmod(path, n & 1 ? 0644 : 0600) != 0) return fail("chmod");
+        }
+    }
+    printf("%lu chmods\n", n);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     const char *base = strrchr(argv[0], '/');
     base = base ? base + 1 : argv[0];
@@ -260,6 +276,7 @@ int main(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "ptrace-peek") == 0) return ptrace_peek();
     if (argc >= 3 && strcmp(argv[1], "socket") == 0) return open_socket(argv[2]);
     if (argc >= 3 && strcmp(argv[1], "dup-socket") == 0) return dup_socket(argv[2]);
+    if (argc >= 4 && strcmp(argv[1], "chmod-flood") == 0) return chmod_flood(argv[2], atol(argv[3]));
     if (argc >= 3 && strcmp(argv[1], "init-module") == 0) return init_module_file(argv[2]);
     if (argc >= 4 && strcmp(argv[1], "gate") == 0) return gate(argv[2], argv + 3);
     fprintf(stderr, "tw-helper: unknown mode\n");

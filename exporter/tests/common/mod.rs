@@ -124,12 +124,16 @@ impl Exporter {
         Exporter::start_until(extra_args, |port| matches!(http_get(port, "/healthz"), Ok((200, _))))
     }
 
-    /// Starts it and waits until `ready(port)` (e.g. an https check when it serves TLS).
+    /// Starts it and waits until `ready(port)` (e.g. an https check when it serves TLS). Its
+    /// kernel counters are not pinned unless `extra_args` name a `--bpf.pin-dir`: each test
+    /// counts from zero, and tests running at once never share counters.
     pub fn start_until(extra_args: &[&str], ready: impl Fn(u16) -> bool) -> Exporter {
         let port = free_port();
+        let unpinned: &[&str] = if extra_args.contains(&"--bpf.pin-dir") { &[] } else { &["--bpf.pin-dir", ""] };
         let child = Command::new(env!("CARGO_BIN_EXE_exporter"))
             .arg("--web.listen-address")
             .arg(format!("127.0.0.1:{port}"))
+            .args(unpinned)
             .args(extra_args)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
