@@ -23,6 +23,7 @@ use crate::{
         KernelSnapshot, Probe, ProbeError,
     },
     metrics::{ContainerRows, Exposition, MatchKey, RuleMatches, RulesStatus, ScrapeData},
+    response::{cgroup::CgroupDir, Lookup, Target},
     rules::Engine,
     syscalls::SyscallNames,
 };
@@ -182,6 +183,19 @@ impl Collector {
             if let Err(e) = self.refresh_watched() {
                 tracing::debug!(error = %e, "watched files not refreshed");
             }
+        }
+    }
+
+    /// The container whose id label is `container_id`, as the response API may act on it.
+    pub fn find_container(&self, container_id: &str) -> Lookup {
+        match self.resolver.cgroup_of(container_id) {
+            None => Lookup::Unknown,
+            Some((_, container)) if container.id == Container::HOST_ID => Lookup::Host,
+            Some((relative, container)) => Lookup::Found(Target {
+                cgroup: CgroupDir { v2: self.resolver.cgroup_root().join(relative.trim_start_matches('/')), relative },
+                namespace: container.meta.namespace.clone(),
+                image: container.meta.image.clone(),
+            }),
         }
     }
 

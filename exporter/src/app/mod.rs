@@ -16,15 +16,26 @@ pub use collector::{Collector, REFRESH_INTERVAL};
 use crate::{
     alerts::Dispatcher,
     detect::Detector,
-    metrics::{write_alert_stats, write_connection_stats, write_record_stats, RulesStatus},
+    metrics::{write_alert_stats, write_connection_stats, write_record_stats, write_response_stats, RulesStatus},
+    response::{Containers, Lookup, Responder},
     server::{connections::ConnectionStats, MetricsSource},
 };
 
 /// What the server, the timers and the detection thread share.
 pub struct Shared {
-    pub collector: Mutex<Collector>,
+    pub collector: Arc<Mutex<Collector>>,
     pub detector: Option<Arc<Mutex<Detector>>>,
     pub alerts: Option<Arc<Dispatcher>>,
+    pub responder: Option<Arc<Responder>>,
+}
+
+/// The response API's view of the containers: the collector's resolver.
+pub struct ResolvedContainers(pub Arc<Mutex<Collector>>);
+
+impl Containers for ResolvedContainers {
+    fn find(&self, container_id: &str) -> Lookup {
+        self.0.lock().map(|c| c.find_container(container_id)).unwrap_or(Lookup::Unknown)
+    }
 }
 
 impl MetricsSource for Shared {
@@ -45,6 +56,9 @@ impl MetricsSource for Shared {
         }
         if let Some(stats) = recorded {
             write_record_stats(&mut text, &stats);
+        }
+        if let Some(responder) = &self.responder {
+            write_response_stats(&mut text, &responder.stats());
         }
         write_connection_stats(&mut text, connections);
         Ok(text)
