@@ -77,6 +77,9 @@ impl Collector {
     pub fn apply_rules(&mut self, engine: &Engine, names: &SyscallNames) -> Result<KernelRuleSet, ProbeError> {
         let interest = interest_of(engine, names);
         let tables = prefilter::compile(engine, names, &mut self.rule_ids);
+        if let Some(rule) = tables.unkillable.first() {
+            return Err(ProbeError::Unkillable(rule.to_string()));
+        }
         let bits = tables.bits.iter().map(|b| b.as_ref().map(|r| r.name.clone())).collect();
         self.watched_paths = tables.exact_paths();
         let (untraceable, generation) = self.probe.apply_rules(&interest, tables)?;
@@ -235,6 +238,12 @@ impl Collector {
             collect_duration: started.elapsed(),
         };
         Ok(self.exposition.render(&data))
+    }
+
+    /// Processes the kernel killed, as (rule, priority, kills).
+    pub fn kernel_kills(&self) -> Result<Vec<(Arc<str>, &'static str, u64)>, ProbeError> {
+        let kills = self.probe.rule_kills()?.into_iter();
+        Ok(kills.filter_map(|(id, n)| self.rule_ids.rule(id).map(|r| (r.name.clone(), r.priority, n))).collect())
     }
 
     /// Resolves the snapshot's cgroups and sums their rows per container (plus retired rows

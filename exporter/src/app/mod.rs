@@ -16,7 +16,10 @@ pub use collector::{Collector, REFRESH_INTERVAL};
 use crate::{
     alerts::Dispatcher,
     detect::Detector,
-    metrics::{write_alert_stats, write_connection_stats, write_record_stats, write_response_stats, RulesStatus},
+    metrics::{
+        write_alert_stats, write_connection_stats, write_kernel_kills, write_record_stats, write_response_stats,
+        RulesStatus,
+    },
     response::{Containers, Lookup, Responder},
     server::{connections::ConnectionStats, MetricsSource},
 };
@@ -47,10 +50,13 @@ impl MetricsSource for Shared {
             }
             None => (RulesStatus::default(), None, None),
         };
-        let mut text = {
+        let (mut text, kills) = {
             let mut collector = self.collector.lock().map_err(|_| "collector poisoned".to_owned())?;
-            collector.scrape(rules, evaluated).map_err(|e| e.to_string())?
+            let text = collector.scrape(rules, evaluated).map_err(|e| e.to_string())?;
+            (text, collector.kernel_kills().map_err(|e| e.to_string())?)
         };
+        let kills: Vec<(&str, &str, u64)> = kills.iter().map(|(rule, priority, n)| (&**rule, *priority, *n)).collect();
+        write_kernel_kills(&mut text, &kills);
         if let Some(alerts) = &self.alerts {
             write_alert_stats(&mut text, &alerts.stats());
         }
