@@ -18,7 +18,7 @@ use crate::{
     container::{Container, ContainerResolver},
     kernel::{
         interest_of,
-        prefilter::{self, KernelRuleSet, RuleIds},
+        prefilter::{self, KernelRuleSet, RuleId, RuleIds},
         watched::{self, WatchedInodes},
         KernelSnapshot, Probe, ProbeError,
     },
@@ -240,10 +240,10 @@ impl Collector {
         Ok(self.exposition.render(&data))
     }
 
-    /// Processes the kernel killed, as (rule, priority, kills).
-    pub fn kernel_kills(&self) -> Result<Vec<(Arc<str>, &'static str, u64)>, ProbeError> {
+    /// Processes the kernel killed, per rule.
+    pub fn kernel_kills(&self) -> Result<Vec<(RuleId, u64)>, ProbeError> {
         let kills = self.probe.rule_kills()?.into_iter();
-        Ok(kills.filter_map(|(id, n)| self.rule_ids.rule(id).map(|r| (r.name.clone(), r.priority, n))).collect())
+        Ok(kills.filter_map(|(id, n)| self.rule_ids.rule(id).map(|rule| (rule.clone(), n))).collect())
     }
 
     /// Resolves the snapshot's cgroups and sums their rows per container (plus retired rows

@@ -55,7 +55,7 @@ impl MetricsSource for Shared {
             let text = collector.scrape(rules, evaluated).map_err(|e| e.to_string())?;
             (text, collector.kernel_kills().map_err(|e| e.to_string())?)
         };
-        let kills: Vec<(&str, &str, u64)> = kills.iter().map(|(rule, priority, n)| (&**rule, *priority, *n)).collect();
+        let kills: Vec<(&str, &str, u64)> = kills.iter().map(|(rule, n)| (&*rule.name, rule.priority, *n)).collect();
         write_kernel_kills(&mut text, &kills);
         if let Some(alerts) = &self.alerts {
             write_alert_stats(&mut text, &alerts.stats());
