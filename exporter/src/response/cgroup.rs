@@ -40,6 +40,23 @@ impl CgroupDir {
         write(&self.v2.join("cgroup.kill"), "1")
     }
 
+    /// Whether process `pid` is in this cgroup or one below it. cgroup.procs lists processes by
+    /// their pid in the reader's pid namespace, so the exporter finds itself by its own pid,
+    /// whatever its cgroup namespace makes /proc/self/cgroup say.
+    pub fn holds(&self, pid: u32) -> bool {
+        let v1 = Path::new(V1_FREEZER_ROOT).join(self.relative.trim_start_matches('/'));
+        let mut dirs = vec![self.v2.clone(), v1];
+        while let Some(dir) = dirs.pop() {
+            let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+            if procs.lines().any(|line| line.trim().parse() == Ok(pid)) {
+                return true;
+            }
+            let children = std::fs::read_dir(&dir).into_iter().flatten().flatten();
+            dirs.extend(children.filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()));
+        }
+        false
+    }
+
     /// Whether the kernel reports the cgroup frozen (v2 `cgroup.events`, else v1 `freezer.state`).
     pub fn is_frozen(&self) -> io::Result<bool> {
         match std::fs::read_to_string(self.v2.join("cgroup.events")) {
@@ -72,6 +89,17 @@ mod tests {
         assert!(cg.is_frozen().unwrap());
         cg.set_frozen(false).unwrap();
         assert_eq!(std::fs::read_to_string(dir.path().join("cgroup.freeze")).unwrap(), "0");
+    }
+
+    #[test]
+    fn finds_a_pid_in_the_cgroup_or_below() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("pod/exporter")).unwrap();
+        std::fs::write(dir.path().join("pod/cgroup.procs"), "7\n").unwrap();
+        std::fs::write(dir.path().join("pod/exporter/cgroup.procs"), "41\n42\n").unwrap();
+        let pod = CgroupDir { v2: dir.path().join("pod"), relative: "/tracewarden-no-such/pod".into() };
+        assert!(pod.holds(7) && pod.holds(42));
+        assert!(!pod.holds(4));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! containers they name, as `--response.config` allows ([`policy`]), within its safety limits
 //! ([`limits`]), on the container's cgroup ([`cgroup`]), each decision audited ([`audit`]).
 //!
-//! Never acted on: the host, the exporter's own container (or a cgroup above it), and any
+//! Never acted on: the host, a cgroup holding the exporter's own process (itself or below), and any
 //! container id that maps to no cgroup the exporter has resolved; each such refusal is audited
 //! like an action. A frozen container is thawed by a release (`DELETE /api/v1/respond/ID`, or
 //! `exporter respond release ID`).
@@ -14,7 +14,7 @@ pub mod limits;
 pub mod payload;
 pub mod policy;
 
-use std::{path::Path, sync::Mutex, time::Instant};
+use std::{sync::Mutex, time::Instant};
 
 use audit::{Decision, Outcome, ResponseStats};
 use cgroup::CgroupDir;
@@ -66,21 +66,18 @@ pub struct Responder {
     containers: Box<dyn Containers>,
     limiter: Mutex<Limiter>,
     stats: ResponseStats,
-    /// The exporter's own cgroup, relative to the v2 root (`/proc/self/cgroup`'s `0::` line).
-    own_cgroup: Option<String>,
+    /// The exporter's own pid: a cgroup holding it (or holding a cgroup that does) is refused.
+    own_pid: u32,
 }
 
 impl Responder {
     pub fn new(policy: Policy, containers: Box<dyn Containers>) -> Responder {
-        let own_cgroup = std::fs::read_to_string("/proc/self/cgroup")
-            .ok()
-            .and_then(|text| text.lines().find_map(|l| l.strip_prefix("0::").map(str::to_owned)));
-        Responder::with_own_cgroup(policy, containers, own_cgroup)
+        Responder::with_own_pid(policy, containers, std::process::id())
     }
 
-    fn with_own_cgroup(policy: Policy, containers: Box<dyn Containers>, own_cgroup: Option<String>) -> Responder {
+    fn with_own_pid(policy: Policy, containers: Box<dyn Containers>, own_pid: u32) -> Responder {
         let limiter = Mutex::new(Limiter::new(policy.cooldown, policy.max_per_minute));
-        Responder { policy, containers, limiter, stats: ResponseStats::default(), own_cgroup }
+        Responder { policy, containers, limiter, stats: ResponseStats::default(), own_pid }
     }
 
     pub fn stats(&self) -> Vec<(&'static str, &'static str, u64)> {
@@ -187,7 +184,7 @@ impl Responder {
         if target.cgroup.relative.trim_matches('/').is_empty() {
             return Err((Outcome::RefusedHost, "its cgroup is the root".into()));
         }
-        if self.own_cgroup.as_deref().is_some_and(|own| Path::new(own).starts_with(&target.cgroup.relative)) {
+        if target.cgroup.holds(self.own_pid) {
             return Err((Outcome::RefusedSelf, format!("{} holds the exporter itself", target.cgroup.relative)));
         }
         Ok(target)

@@ -45,13 +45,19 @@ impl Containers for FakeLookup {
     }
 }
 
+/// The exporter's pid in these tests: written to the cgroup.procs of its cgroup.
+const OWN_PID: u32 = 4_000_001;
+
 /// A responder over `fake` with `policy` (YAML), the exporter itself in cgroup `own`.
 fn responder(fake: &FakeContainers, policy: &str, own: &str) -> Responder {
     let path = fake.root.path().join("policy.yml");
     std::fs::write(&path, policy).unwrap();
+    let own_dir = fake.root.path().join(own.trim_start_matches('/'));
+    std::fs::create_dir_all(&own_dir).unwrap();
+    std::fs::write(own_dir.join("cgroup.procs"), format!("1\n{OWN_PID}\n")).unwrap();
     let policy = Policy::load(&path).unwrap();
     let lookup = FakeLookup { root: fake.root.path().to_path_buf(), known: fake.known.clone() };
-    Responder::with_own_cgroup(policy, Box::new(lookup), Some(own.to_owned()))
+    Responder::with_own_pid(policy, Box::new(lookup), OWN_PID)
 }
 
 const FREEZE: &str = "cooldown_seconds: 300\nmax_containers_per_minute: 2\npolicies:\n  - name: creds\n    action: freeze\n    rules: [Read sensitive file untrusted]\n";
