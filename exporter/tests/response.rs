@@ -240,6 +240,41 @@ fn dry_run_and_the_per_minute_limit_hold_under_an_alert_storm() {
 }
 
 #[test]
+fn the_exporters_own_container_is_never_a_target() {
+    kernel_test!(the_exporters_own_container_is_never_a_target);
+    // The exporter runs in a cgroup shaped like a docker container's: the resolver names it by
+    // its path once the settle grace passes without a runtime record.
+    let id = Target::new("self").id;
+    let cgroup = common::cgroup2_root().unwrap().join("docker").join(&id);
+    std::fs::create_dir_all(&cgroup).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(r#"echo $$ > "$0/cgroup.procs" && exec "$@""#)
+        .arg(&cgroup)
+        .arg(env!("CARGO_BIN_EXE_exporter"))
+        .args(["--web.listen-address", &format!("127.0.0.1:{port}"), "--response.allow-insecure"])
+        .args(["--response.config", &policy(dir.path(), "max_containers_per_minute: 5\n")])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn the exporter in its cgroup");
+    let short = &id[..12];
+    let named = eventually(exporter::container::SETTLE_GRACE + Duration::from_secs(20), || {
+        common::http_get(port, "/metrics").is_ok_and(|(_, m)| m.contains(&format!("container_id=\"{short}\"")))
+    });
+    let (status, body) = request(port, "POST", "/api/v1/respond", false, &webhook(&[short]));
+    let frozen = std::fs::read_to_string(cgroup.join("cgroup.events")).unwrap_or_default();
+    let _ = std::fs::write(cgroup.join("cgroup.freeze"), "0");
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir(&cgroup);
+    assert!(named, "the exporter's own cgroup was never named {short}");
+    assert!(status == 200 && body.contains("\"refused_self\""), "{status} {body}");
+    assert!(frozen.contains("frozen 0"), "{frozen}");
+}
+
+#[test]
 fn bad_policy_files_and_an_open_api_stop_the_start() {
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
