@@ -55,7 +55,8 @@ pub enum DropReason {
     PathTruncated = 5,
     /// The entry record could not be stashed until the syscall's exit: event lost.
     PendingStashFailed = 6,
-    /// The per-(cgroup, rule) hit map was full: one kernel-decided rule hit not counted.
+    /// The per-(cgroup, rule) hit map (or the per-rule kill map) was full: one kernel-decided
+    /// rule hit (or kill) not counted.
     RuleHitMapFull = 7,
     /// The process-lifecycle ring buffer was full: one fork, exec or exit record lost (the
     /// process table falls back to /proc for that process).
@@ -63,10 +64,13 @@ pub enum DropReason {
     /// The cgroup had used its share of the event ring (`EVENT_BUDGET`): one event for the
     /// evaluator not sent (also counted per cgroup in `EVENTS_THROTTLED`).
     EventBudgetExceeded = 9,
+    /// `bpf_send_signal` failed for a `tracewarden.kill` rule: the process was not killed
+    /// (a kernel thread, or a signal already pending).
+    KillFailed = 10,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 10] = [
+    pub const ALL: [DropReason; 11] = [
         DropReason::SlotsExhausted,
         DropReason::SlotMapFull,
         DropReason::SyscallOutOfRange,
@@ -77,6 +81,7 @@ impl DropReason {
         DropReason::RuleHitMapFull,
         DropReason::LifecycleRingFull,
         DropReason::EventBudgetExceeded,
+        DropReason::KillFailed,
     ];
 
     /// Whether this loses or cuts an event for the rule evaluator (exported as
@@ -106,6 +111,7 @@ impl DropReason {
             DropReason::RuleHitMapFull => "rule_hit_map_full",
             DropReason::LifecycleRingFull => "lifecycle_ring_full",
             DropReason::EventBudgetExceeded => "cgroup_event_budget_exceeded",
+            DropReason::KillFailed => "kill_failed",
         }
     }
 }
@@ -214,6 +220,9 @@ pub struct FilterMasks {
     /// Rules whose whole condition is the conjunction of the above: when every predicate was
     /// decidable for an event, the kernel counts the hit in `RULE_HITS` itself.
     pub complete: u64,
+    /// Complete rules tagged `tracewarden.kill`: a hit the kernel decides SIGKILLs the process
+    /// in the same syscall (`RULE_KILLS` counts them).
+    pub kill: u64,
     /// Stable id of each bit's rule, the `RULE_HITS` key (ids survive reloads; bits do not).
     pub rule_ids: [u32; KERNEL_RULE_BITS],
     /// Which rule set the bits refer to; copied into every event so user space reads its bits
@@ -241,6 +250,7 @@ impl FilterMasks {
         comm_none: 0,
         memfd_exe: 0,
         complete: 0,
+        kill: 0,
         rule_ids: [0; KERNEL_RULE_BITS],
         generation: 0,
         self_tgid: 0,
@@ -533,6 +543,7 @@ pub mod names {
     pub const UIDS: &str = "UIDS";
     pub const CGROUP_KIND: &str = "CGROUP_KIND";
     pub const RULE_HITS: &str = "RULE_HITS";
+    pub const RULE_KILLS: &str = "RULE_KILLS";
     pub const FILTER_STATS: &str = "FILTER_STATS";
     pub const OFFSETS: &str = "OFFSETS";
     pub const SOCKET_OFFSETS: &str = "SOCKET_OFFSETS";

@@ -4,7 +4,7 @@
 //! `RULE_HITS` instead of sending their events.
 
 use aya_ebpf::{
-    helpers::bpf_ktime_get_ns,
+    helpers::{bpf_ktime_get_ns, generated},
     macros::map,
     maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap},
 };
@@ -41,6 +41,9 @@ static CGROUP_KIND: LruHashMap<u64, u8> = LruHashMap::with_max_entries(16384, 0)
 /// Hits of kernel-decided rules per (cgroup, rule id), per CPU.
 #[map]
 static RULE_HITS: PerCpuHashMap<RuleHitKey, RuleHitValue> = PerCpuHashMap::with_max_entries(16384, 0);
+/// Processes killed by `tracewarden.kill` rules, per rule id, per CPU.
+#[map]
+static RULE_KILLS: PerCpuHashMap<u32, u64> = PerCpuHashMap::with_max_entries(1024, 0);
 #[map]
 static FILTER_STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(FILTER_OUTCOMES, 0);
 
@@ -93,6 +96,9 @@ pub(crate) fn judge(event: &mut SyscallEvent) {
     event.generation = masks.generation;
     if rules == 0 {
         return count_outcome(FilterOutcome::Dropped);
+    }
+    if decided & masks.kill != 0 {
+        kill_current(decided & masks.kill, &masks.rule_ids);
     }
     let sampled = decided != 0 && count_hits(event.cgroup_id, decided, &masks.rule_ids);
     if rules & !decided != 0 || sampled {
@@ -232,6 +238,29 @@ fn count_hits(cgroup_id: u64, decided: u64, rule_ids: &[u32; KERNEL_RULE_BITS]) 
         }
     }
     sample
+}
+
+/// SIGKILLs the calling process (delivered as the syscall returns, before it runs another
+/// instruction: an open's file is never read) and counts it for each rule in `killing`.
+#[inline(never)]
+fn kill_current(killing: u64, rule_ids: &[u32; KERNEL_RULE_BITS]) {
+    const SIGKILL: u32 = 9;
+    if unsafe { generated::bpf_send_signal(SIGKILL) } != 0 {
+        return count_drop(DropReason::KillFailed);
+    }
+    for bit in 0..KERNEL_RULE_BITS {
+        if killing >> bit & 1 == 0 {
+            continue;
+        }
+        match RULE_KILLS.get_ptr_mut(&rule_ids[bit]) {
+            Some(kills) => increment(unsafe { &mut *kills }),
+            None => {
+                if RULE_KILLS.insert(&rule_ids[bit], &1, 0).is_err() {
+                    count_drop(DropReason::RuleHitMapFull);
+                }
+            }
+        }
+    }
 }
 
 /// (read, write) access of an open-family call, as the rules' `evt.is_open_read/write` define

@@ -11,8 +11,9 @@ use crate::{
     },
     kernel::Hook,
     metrics::SyscallLabel,
+    response::{cli::RespondCommand, policy::Policy},
     rules::{cli::RulesCommand, names::Resolution},
-    server::{Limits, WebConfig, WebConfigError},
+    server::{web::ClientAuth, Limits, WebConfig, WebConfigError},
 };
 
 #[derive(Debug, Parser)]
@@ -35,6 +36,11 @@ pub enum Command {
     Rules {
         #[command(subcommand)]
         command: RulesCommand,
+    },
+    /// Talk to a running exporter's response API (e.g. release a frozen container).
+    Respond {
+        #[command(subcommand)]
+        command: RespondCommand,
     },
 }
 
@@ -169,6 +175,16 @@ pub struct RunArgs {
     #[arg(long = "web.read-header-timeout", default_value = "10s", value_parser = parse_timeout)]
     pub web_read_header_timeout: Duration,
 
+    /// Response policy (YAML): which alerts POSTed to /api/v1/respond may freeze, kill or log
+    /// which containers, dry run, cool-down and rate limit. Without it the response API is off.
+    #[arg(long = "response.config", value_name = "FILE")]
+    pub response_config: Option<PathBuf>,
+
+    /// Serve the response API although --web.config.file sets neither basic auth nor required
+    /// client certificates (anyone who reaches the port could then freeze containers).
+    #[arg(long = "response.allow-insecure")]
+    pub response_allow_insecure: bool,
+
     /// The hosts file `--names.resolve hosts` reads (re-read at every refresh).
     #[arg(long = "names.hosts-file", value_name = "FILE", default_value = crate::rules::names::HOSTS_FILE)]
     pub names_hosts_file: PathBuf,
@@ -228,6 +244,20 @@ impl RunArgs {
     /// `--web.config.file`, read and checked (certificates, keys, hashes); plain HTTP without it.
     pub fn web_config(&self) -> Result<WebConfig, WebConfigError> {
         self.web_config_file.as_deref().map(WebConfig::load).transpose().map(Option::unwrap_or_default)
+    }
+
+    /// `--response.config`, read and checked, when given. Refused without authentication on the
+    /// web server (`web`) unless `--response.allow-insecure`.
+    pub fn response_policy(&self, web: &WebConfig) -> anyhow::Result<Option<Policy>> {
+        let Some(path) = &self.response_config else { return Ok(None) };
+        let policy = Policy::load(path)?;
+        let authenticated = web.basic_auth.is_some() || web.client_auth == Some(ClientAuth::RequireAndVerifyClientCert);
+        if !authenticated && !self.response_allow_insecure {
+            anyhow::bail!(
+                "--response.config: the response API can freeze and kill containers, so it needs authentication: set basic_auth_users or client_auth_type: RequireAndVerifyClientCert in --web.config.file (or pass --response.allow-insecure)"
+            );
+        }
+        Ok(Some(policy))
     }
 
     /// The HTTP server's limits as the flags ask for them (before [`crate::server::Limits::within_fd_budget`]).

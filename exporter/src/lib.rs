@@ -11,6 +11,7 @@
 //! - `metrics`: the Prometheus text exposition and the counters it shows.
 //! - `alerts`: alert events, rate limits and outputs (file, syslog, webhook, Alertmanager, Kafka).
 //! - `server`: HTTP serving and the HTTP client (the only user of hyper).
+//! - `response`: Alertmanager notifications -> freeze, kill or log a container, by policy.
 //! - `app`: the running exporter's shared state, loops and rule reloads.
 //! - `syscalls`: syscall number <-> name for x86_64 and aarch64, and their arguments.
 //! - `privileges`: the capabilities the exporter needs and the ones it keeps.
@@ -24,6 +25,7 @@ pub mod detect;
 pub mod kernel;
 pub mod metrics;
 pub mod privileges;
+pub mod response;
 pub mod rules;
 pub mod server;
 pub mod syscalls;

@@ -8,13 +8,15 @@ use anyhow::Context as _;
 use clap::Parser;
 use exporter::{
     alerts::{Dispatcher, Recorder},
-    app::{loops, reload, Collector, Shared},
+    app::{loops, reload, Collector, ResolvedContainers, Shared},
     cli::{Cli, Command, RunArgs},
     container::{detect_cgroup2_root, runtime::RuntimeSources, ContainerResolver},
     detect::{self, decode::Decoder, process::ProcessTable, Detector},
     kernel::{watched::WatchedInodes, Probe, ProbeConfig, Workload},
     metrics::{Exposition, RuleMatches},
-    privileges, server,
+    privileges,
+    response::Responder,
+    server,
     syscalls::{Arch, SyscallNames},
 };
 use tokio::io::{unix::AsyncFd, Interest};
@@ -26,6 +28,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Some(Command::Rules { command }) => exporter::rules::cli::run(command),
+        Some(Command::Respond { command }) => exporter::response::cli::run(command),
         None => match run(cli.run) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -46,6 +49,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     let engine = args.rules_dir.as_deref().map(reload::load_rules).transpose()?;
     let alerts_config = args.alerts_config().context("alert outputs")?;
     let web = args.web_config()?;
+    let policy = args.response_policy(&web)?;
     let cgroup_root = args
         .cgroup_root
         .clone()
@@ -101,7 +105,12 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         let new_cgroups = unsafe { AsyncFd::register_with_interest(new_cgroups, Interest::READABLE) }
             .map_err(std::io::Error::from)
             .context("polling the new-cgroup ring buffer")?;
-        let mut shared = Shared { collector: Mutex::new(collector), detector: None, alerts: None };
+        let collector = Arc::new(Mutex::new(collector));
+        let responder = policy.map(|policy| {
+            tracing::info!(policies = policy.rules.len(), dry_run = policy.dry_run, "response API on");
+            Arc::new(Responder::new(policy, Box::new(ResolvedContainers(collector.clone()))))
+        });
+        let mut shared = Shared { collector, detector: None, alerts: None, responder: responder.clone() };
         if let Some(mut detector) = detector {
             if let Some(dir) = &args.rules_dir {
                 detector.set_rule_files(reload::file_digests(dir));
@@ -133,7 +142,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         tokio::spawn(loops::new_cgroup_loop(shared.clone(), new_cgroups));
         tokio::select! {
-            () = server::serve(listener, shared, web, limits) => {}
+            () = server::serve(listener, shared, responder.map(|r| r as Arc<dyn server::ResponseApi>), web, limits) => {}
             () = loops::shutdown_signal() => tracing::info!("shutting down"),
         }
         Ok(())

@@ -18,11 +18,12 @@ use crate::{
     container::{Container, ContainerResolver},
     kernel::{
         interest_of,
-        prefilter::{self, KernelRuleSet, RuleIds},
+        prefilter::{self, KernelRuleSet, RuleId, RuleIds},
         watched::{self, WatchedInodes},
         KernelSnapshot, Probe, ProbeError,
     },
     metrics::{ContainerRows, Exposition, MatchKey, RuleMatches, RulesStatus, ScrapeData, TenantCounters},
+    response::{cgroup::CgroupDir, Lookup, Target},
     rules::Engine,
     syscalls::SyscallNames,
 };
@@ -79,6 +80,9 @@ impl Collector {
     pub fn apply_rules(&mut self, engine: &Engine, names: &SyscallNames) -> Result<KernelRuleSet, ProbeError> {
         let interest = interest_of(engine, names);
         let tables = prefilter::compile(engine, names, &mut self.rule_ids);
+        if let Some(rule) = tables.unkillable.first() {
+            return Err(ProbeError::Unkillable(rule.to_string()));
+        }
         let bits = tables.bits.iter().map(|b| b.as_ref().map(|r| r.name.clone())).collect();
         self.watched_paths = tables.exact_paths();
         let (untraceable, generation) = self.probe.apply_rules(&interest, tables)?;
@@ -188,6 +192,19 @@ impl Collector {
         }
     }
 
+    /// The container whose id label is `container_id`, as the response API may act on it.
+    pub fn find_container(&self, container_id: &str) -> Lookup {
+        match self.resolver.cgroup_of(container_id) {
+            None => Lookup::Unknown,
+            Some((_, container)) if container.id == Container::HOST_ID => Lookup::Host,
+            Some((relative, container)) => Lookup::Found(Target {
+                cgroup: CgroupDir { v2: self.resolver.cgroup_root().join(relative.trim_start_matches('/')), relative },
+                namespace: container.meta.namespace.clone(),
+                image: container.meta.image.clone(),
+            }),
+        }
+    }
+
     /// Whether a cgroup still waits for its runtime record (worth a quick retry).
     pub fn has_provisional(&self) -> bool {
         self.resolver.has_provisional()
@@ -229,6 +246,12 @@ impl Collector {
             tenants: &tenants,
         };
         Ok(self.exposition.render(&data))
+    }
+
+    /// Processes the kernel killed, per rule.
+    pub fn kernel_kills(&self) -> Result<Vec<(RuleId, u64)>, ProbeError> {
+        let kills = self.probe.rule_kills()?.into_iter();
+        Ok(kills.filter_map(|(id, n)| self.rule_ids.rule(id).map(|rule| (rule.clone(), n))).collect())
     }
 
     /// Resolves the snapshot's cgroups and sums their rows per container (plus retired rows

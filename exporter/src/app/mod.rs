@@ -16,15 +16,29 @@ pub use collector::{Collector, REFRESH_INTERVAL};
 use crate::{
     alerts::Dispatcher,
     detect::Detector,
-    metrics::{write_alert_stats, write_connection_stats, write_record_stats, RulesStatus},
+    metrics::{
+        write_alert_stats, write_connection_stats, write_kernel_kills, write_record_stats, write_response_stats,
+        RulesStatus,
+    },
+    response::{Containers, Lookup, Responder},
     server::{connections::ConnectionStats, MetricsSource},
 };
 
 /// What the server, the timers and the detection thread share.
 pub struct Shared {
-    pub collector: Mutex<Collector>,
+    pub collector: Arc<Mutex<Collector>>,
     pub detector: Option<Arc<Mutex<Detector>>>,
     pub alerts: Option<Arc<Dispatcher>>,
+    pub responder: Option<Arc<Responder>>,
+}
+
+/// The response API's view of the containers: the collector's resolver.
+pub struct ResolvedContainers(pub Arc<Mutex<Collector>>);
+
+impl Containers for ResolvedContainers {
+    fn find(&self, container_id: &str) -> Lookup {
+        self.0.lock().map(|c| c.find_container(container_id)).unwrap_or(Lookup::Unknown)
+    }
 }
 
 impl MetricsSource for Shared {
@@ -36,15 +50,21 @@ impl MetricsSource for Shared {
             }
             None => (RulesStatus::default(), None, None),
         };
-        let mut text = {
+        let (mut text, kills) = {
             let mut collector = self.collector.lock().map_err(|_| "collector poisoned".to_owned())?;
-            collector.scrape(rules, evaluated).map_err(|e| e.to_string())?
+            let text = collector.scrape(rules, evaluated).map_err(|e| e.to_string())?;
+            (text, collector.kernel_kills().map_err(|e| e.to_string())?)
         };
+        let kills: Vec<(&str, &str, u64)> = kills.iter().map(|(rule, n)| (&*rule.name, rule.priority, *n)).collect();
+        write_kernel_kills(&mut text, &kills);
         if let Some(alerts) = &self.alerts {
             write_alert_stats(&mut text, &alerts.stats());
         }
         if let Some(stats) = recorded {
             write_record_stats(&mut text, &stats);
+        }
+        if let Some(responder) = &self.responder {
+            write_response_stats(&mut text, &responder.stats());
         }
         write_connection_stats(&mut text, connections);
         Ok(text)

@@ -148,10 +148,25 @@ impl ContainerResolver {
         self.entries.get(&cgroup_id).map(|e| e.container.clone())
     }
 
+    /// The cgroup v2 mount this resolver walks.
+    pub fn cgroup_root(&self) -> &Path {
+        &self.cgroup_root
+    }
+
     /// The cgroup's directory, if it was found in cgroupfs.
     pub fn cgroup_dir(&self, cgroup_id: u64) -> Option<PathBuf> {
         let path = self.entries.get(&cgroup_id)?.path.as_deref()?;
         Some(self.cgroup_root.join(path.trim_start_matches('/')))
+    }
+
+    /// The top cgroup (path relative to the root) of the live, settled container whose id label
+    /// is `container_id`; its other cgroups, if any, are below it.
+    pub fn cgroup_of(&self, container_id: &str) -> Option<(String, Arc<Container>)> {
+        self.entries
+            .values()
+            .filter(|e| e.container.id == container_id && e.gone_since.is_none() && e.provisional_since.is_none())
+            .filter_map(|e| Some((e.path.clone()?, e.container.clone())))
+            .min_by_key(|(path, _)| path.len())
     }
 
     /// Whether some cgroup is still waiting for its runtime record.
@@ -317,6 +332,10 @@ mod tests {
         assert_eq!(id_of(&resolver, docker).as_deref(), Some("3f2c9a61e0b7"));
         assert_eq!(id_of(&resolver, sshd).as_deref(), Some("host"));
         assert_eq!(id_of(&resolver, root).as_deref(), Some("host"));
+        let (path, container) = resolver.cgroup_of("mybox").expect("mybox has a cgroup");
+        assert_eq!((path.as_str(), container.meta.image.as_str()), ("/mybox", "busybox:1.36"));
+        assert_eq!(resolver.cgroup_of("3f2c9a61e0b7").map(|(p, _)| p), Some(format!("/docker/{ID}")));
+        assert!(resolver.cgroup_of("nosuchbox").is_none());
     }
 
     #[test]

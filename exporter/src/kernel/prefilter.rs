@@ -13,7 +13,10 @@ use exporter_ebpf::{
 };
 
 use crate::{
-    rules::{kernel::KernelPredicate, Engine},
+    rules::{
+        kernel::{KernelPredicate, KILL_TAG},
+        Engine,
+    },
     syscalls::SyscallNames,
 };
 
@@ -66,6 +69,9 @@ pub struct KernelTables {
     pub uids: Vec<(u32, RuleMasks)>,
     /// The rule behind each bit (`None` for unused bits and `OTHER_RULES`).
     pub bits: Vec<Option<RuleId>>,
+    /// Rules tagged `tracewarden.kill` the tables could not decide alone (no bit left, or a
+    /// table full): the set must not run, since they would never kill.
+    pub unkillable: Vec<Arc<str>>,
 }
 
 impl KernelTables {
@@ -167,7 +173,11 @@ pub fn compile(engine: &Engine, names: &SyscallNames, ids: &mut RuleIds) -> Kern
         for nr in types.iter().filter_map(|name| names.number(name)) {
             t.add_syscall(nr, 1 << bit);
         }
+        let kill = rule.tags.iter().any(|tag| tag == KILL_TAG);
         if bit == OTHER_RULES {
+            if kill {
+                t.unkillable.push(Arc::from(rule.name.as_str()));
+            }
             continue;
         }
         next_bit += 1;
@@ -186,6 +196,11 @@ pub fn compile(engine: &Engine, names: &SyscallNames, ids: &mut RuleIds) -> Kern
         }
         if filter.complete && expressible {
             t.masks.complete |= 1 << bit;
+            if kill {
+                t.masks.kill |= 1 << bit;
+            }
+        } else if kill {
+            t.unkillable.push(Arc::from(rule.name.as_str()));
         }
     }
     t.finish()
@@ -203,6 +218,7 @@ struct Tables {
     comms: HashMap<[u8; 16], RuleMasks>,
     uids: HashMap<u32, RuleMasks>,
     bits: Vec<Option<RuleId>>,
+    unkillable: Vec<Arc<str>>,
 }
 
 impl Default for Tables {
@@ -216,6 +232,7 @@ impl Default for Tables {
             comms: HashMap::new(),
             uids: HashMap::new(),
             bits: vec![None; KERNEL_RULE_BITS],
+            unkillable: Vec::new(),
         }
     }
 }
@@ -397,6 +414,7 @@ impl Tables {
             comms: sorted(self.comms),
             uids: sorted(self.uids),
             bits: self.bits,
+            unkillable: self.unkillable,
         }
     }
 }
@@ -457,6 +475,23 @@ mod tests {
         // Only the name that fits a comm is a kernel exclusion.
         assert_eq!(t.comms, vec![(comm_key("dpkg").unwrap(), RuleMasks { any: 0, none: 1 })]);
         assert_eq!(t.bits[0].as_ref().map(|r| (&*r.name, r.priority)), Some(("etc write", "warning")));
+    }
+
+    #[test]
+    fn kill_tagged_rules_get_the_kill_bit() {
+        let kill = |name: &str, cond: &str| format!("{}  tags: [tracewarden.kill]\n", rule(name, cond));
+        let src = format!(
+            "{}{}",
+            rule("count only", "evt.type = ptrace"),
+            kill("kill", "evt.type = openat and fd.name = /etc/shadow and container.id != host")
+        );
+        let (t, _) = tables(&src);
+        assert_eq!((t.masks.complete, t.masks.kill), (0b11, 0b10));
+        assert!(t.unkillable.is_empty());
+        // Beyond the table's room the rule cannot be decided in the kernel: it is reported.
+        let names: Vec<String> = (0..MAX_PATH_ENTRIES + 1).map(|i| format!("/f{i}")).collect();
+        let (t, _) = tables(&kill("too many", &format!("evt.type = openat and fd.name in ({})", names.join(", "))));
+        assert_eq!((t.masks.kill, t.unkillable.iter().map(|n| &**n).collect::<Vec<_>>()), (0, vec!["too many"]));
     }
 
     #[test]

@@ -93,6 +93,8 @@ pub enum ProbeError {
     Map { map: &'static str, cause: String },
     #[error("pinned kernel maps at {path}: {cause} (remove it, or pass another --bpf.pin-dir)")]
     Pin { path: String, cause: String },
+    #[error("rule '{0}' is tagged tracewarden.kill but the kernel's tables have no room to decide it alone (over 63 rules, or too many paths, ports, names or uids): remove the tag or rules")]
+    Unkillable(String),
 }
 
 /// Syscall counters of one cgroup, summed over CPUs.
@@ -155,6 +157,7 @@ struct PrefilterMaps {
     uids: HashMap<MapData, u32, Plain<RuleMasks>>,
     cgroup_kind: HashMap<MapData, u64, u8>,
     rule_hits: PerCpuHashMap<MapData, Plain<RuleHitKey>, Plain<RuleHitValue>>,
+    rule_kills: PerCpuHashMap<MapData, u32, u64>,
     outcomes: PerCpuArray<MapData, u64>,
     inodes: HashMap<MapData, Plain<InodeKey>, u64>,
     /// The watched inodes last written.
@@ -492,6 +495,15 @@ impl Probe {
         Ok(out)
     }
 
+    /// Processes killed by `tracewarden.kill` rules, per rule id, summed over CPUs.
+    pub fn rule_kills(&self) -> Result<Vec<(u32, u64)>, ProbeError> {
+        let kills = self.prefilter.rule_kills.iter().map(|entry| {
+            let (rule_id, per_cpu) = entry.map_err(map_error(names::RULE_KILLS))?;
+            Ok((rule_id, per_cpu.iter().sum()))
+        });
+        kills.collect()
+    }
+
     /// Forgets a vanished cgroup's prefilter state (kind and rule hits; read them first).
     fn release_prefilter_state(&mut self, cgroup_id: u64) -> Result<(), ProbeError> {
         let f = &mut self.prefilter;
@@ -579,6 +591,7 @@ impl PrefilterMaps {
             uids: take!(HashMap, names::UIDS),
             cgroup_kind: take!(HashMap, names::CGROUP_KIND),
             rule_hits: take!(PerCpuHashMap, names::RULE_HITS),
+            rule_kills: take!(PerCpuHashMap, names::RULE_KILLS),
             outcomes: take!(PerCpuArray, names::FILTER_STATS),
             inodes: take!(HashMap, names::INODES),
             inodes_written: Vec::new(),

@@ -20,11 +20,13 @@ use crate::{container::Container, syscalls::SyscallNames};
 pub mod alerts;
 pub mod http;
 mod process_cpu;
+pub mod response;
 pub mod rule_matches;
 pub mod tenants;
 
 pub use alerts::{write_alert_stats, write_record_stats};
 pub use http::write_connection_stats;
+pub use response::{write_kernel_kills, write_response_stats};
 pub use rule_matches::{MatchKey, RuleMatches};
 pub use tenants::TenantCounters;
 

@@ -94,6 +94,8 @@ impl Engine {
         } = set;
         let filters: Vec<KernelFilter> = rules.iter().map(|r| kernel::filter(&r.condition)).collect();
         let plans = Plans::new(&rules.iter().map(|r| r.condition.fused()).collect::<Vec<_>>());
+        let mut diagnostics = diagnostics;
+        diagnostics.extend(kernel::kill_refusals(&rules, &filters));
         let mut by_type: FastMap<Box<str>, Vec<u32>> = FastMap::default();
         let mut any_type = Vec::new();
         for (i, f) in filters.iter().enumerate() {

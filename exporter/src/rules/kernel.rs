@@ -4,9 +4,11 @@
 //! Every predicate returned is a *necessary* condition: an event failing it can never match the
 //! rule, so the kernel may drop it. Events passing it still go through the full evaluator.
 
+use super::diag::{Diagnostic, Severity, Subject};
 use super::eval::{Expr, Pred};
 use super::fields::FieldId;
 use super::ir::Op;
+use super::ir::Rule;
 use serde::Serialize;
 use std::collections::BTreeSet;
 
@@ -396,6 +398,29 @@ pub fn filter(e: &Expr) -> KernelFilter {
     }
 }
 
+/// The tag that has the kernel kill the process in the very syscall that matches the rule
+/// (a tag, so the rules file still loads in Falco).
+pub const KILL_TAG: &str = "tracewarden.kill";
+
+/// An error for each enabled rule tagged [`KILL_TAG`] that the kernel cannot decide alone: a
+/// kill must never wait for user space, nor act on a necessary condition only.
+pub fn kill_refusals(rules: &[Rule], filters: &[KernelFilter]) -> Vec<Diagnostic> {
+    rules
+        .iter()
+        .zip(filters)
+        .filter(|(r, f)| r.enabled && !f.complete && r.tags.iter().any(|t| t == KILL_TAG))
+        .map(|(r, _)| Diagnostic {
+            severity: Severity::Error,
+            file: r.file.clone(),
+            pos: r.pos,
+            subject: Some(Subject { kind: "rule", name: r.name.clone() }),
+            message: format!(
+                "tagged {KILL_TAG}, but the kernel cannot decide this rule alone: its condition must be evt.type tests ANDed with exact tests of paths (=, in, startswith), remote ports, uid, proc.name, container, result or open mode; remove the tag or simplify the condition"
+            ),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -405,6 +430,29 @@ mod tests {
         let engine = Engine::from_sources(&[("t.yaml", &format!("- macro: container\n  condition: container.id != host\n- rule: r\n  desc: d\n  condition: {cond}\n  output: o\n  priority: info\n"))]);
         assert!(engine.diagnostics.is_empty(), "{:?}", engine.diagnostics);
         engine.kernel_filter(0).clone()
+    }
+
+    #[test]
+    fn kill_tag_only_on_rules_the_kernel_decides_alone() {
+        let rule = |name: &str, cond: &str| {
+            format!("- rule: {name}\n  desc: d\n  condition: {cond}\n  output: o\n  priority: critical\n  tags: [T1, tracewarden.kill]\n")
+        };
+        let text = [
+            rule("shadow", "evt.type = openat and evt.is_open_read = true and fd.name = /etc/shadow and container.id != host"),
+            rule("cmdline", "evt.type = execve and proc.cmdline contains nc"),
+            "- rule: off\n  desc: d\n  condition: proc.cmdline contains x\n  output: o\n  priority: debug\n  enabled: false\n  tags: [tracewarden.kill]\n".to_owned(),
+        ]
+        .concat();
+        let engine = Engine::from_sources(&[("k.yaml", &text)]);
+        let errors: Vec<String> = engine.diagnostics.iter().map(ToString::to_string).collect();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with(
+                "k.yaml:7:3: rule 'cmdline': tagged tracewarden.kill, but the kernel cannot decide this rule alone"
+            ),
+            "{errors:?}"
+        );
+        assert!(!errors[0].contains('\n'));
     }
 
     #[test]

@@ -63,6 +63,7 @@ pub mod yaml;
 pub use diag::{Diagnostic, Severity};
 pub use engine::{Engine, MatchMode};
 pub use event::{Ancestor, ArgValue, Args, Container, Direction, Event, Fd, Process, Role, User};
+pub use fields::glob_matches;
 pub use ir::{Priority, Rule, RuleSet};
 pub use kernel::{KernelFilter, KernelPredicate};
 pub use output::Alert;

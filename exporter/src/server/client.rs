@@ -198,11 +198,22 @@ impl HttpClient {
         content_type: &str,
         body: Bytes,
     ) -> Result<PostResponse, PostError> {
-        let mut req = Request::post(url.uri.clone())
-            .header(CONTENT_TYPE, content_type)
-            .header(USER_AGENT, UA)
-            .body(Full::new(body))
-            .map_err(|e| PostError::Other(format!("building request: {e}")))?;
+        let req = Request::post(url.uri.clone()).header(CONTENT_TYPE, content_type).body(Full::new(body));
+        self.send(req, headers).await
+    }
+
+    /// One `DELETE url` with `headers`, as [`HttpClient::post`] sends.
+    pub async fn delete(&self, url: &HttpUrl, headers: &[(String, String)]) -> Result<PostResponse, PostError> {
+        self.send(Request::delete(url.uri.clone()).body(Full::new(Bytes::new())), headers).await
+    }
+
+    async fn send(
+        &self,
+        req: Result<Request<Full<Bytes>>, hyper::http::Error>,
+        headers: &[(String, String)],
+    ) -> Result<PostResponse, PostError> {
+        let mut req = req.map_err(|e| PostError::Other(format!("building request: {e}")))?;
+        req.headers_mut().insert(USER_AGENT, HeaderValue::from_static(UA));
         for (k, v) in headers {
             let (name, value) = header(k, v).map_err(|e| PostError::Other(format!("building request: {e}")))?;
             req.headers_mut().insert(name, value);

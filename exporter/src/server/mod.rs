@@ -1,4 +1,4 @@
-//! HTTP endpoints: `/metrics`, `/healthz` and a landing page; and, in [`client`], the HTTP
+//! HTTP endpoints: `/metrics`, `/healthz`, a landing page and the response API; and, in [`client`], the HTTP
 //! client of the alert outputs. The only module that touches hyper; what /metrics shows comes
 //! from a `MetricsSource`.
 
@@ -11,7 +11,7 @@ use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 use bytes::Bytes;
 pub use connections::Limits;
 use connections::{Connections, OpenConnection, Rejection, Tracked};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::{body::Incoming, header, server::conn::http1, service::service_fn, Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
@@ -22,6 +22,24 @@ pub trait MetricsSource: Send + Sync + 'static {
     /// The /metrics text; `connections` is this server's own state, for the source to show.
     fn render(&self, connections: &connections::ConnectionStats) -> Result<String, String>;
 }
+
+/// The response API (`POST /api/v1/respond`, `DELETE /api/v1/respond/CONTAINER`). Its calls
+/// write cgroup files and take the collector's lock, so they run on a blocking thread; each
+/// returns the HTTP status and a JSON body.
+pub trait ResponseApi: Send + Sync + 'static {
+    /// An Alertmanager webhook body.
+    fn respond(&self, body: &[u8]) -> (u16, String);
+    /// Thaws the container with this id.
+    fn release(&self, container_id: &str) -> (u16, String);
+    /// Counts a call refused before it reached the responder (`RefusedUnauthorized`, a body too large).
+    fn refused(&self, unauthorized: bool, reason: String) -> (u16, String);
+}
+
+/// The response API's path; a release appends `/CONTAINER`.
+pub const RESPOND_PATH: &str = "/api/v1/respond";
+
+/// Largest webhook body read: Alertmanager sends at most a few hundred alerts per notification.
+const MAX_RESPOND_BODY: usize = 1024 * 1024;
 
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -61,13 +79,21 @@ struct Server {
     tls: Option<tokio_rustls::TlsAcceptor>,
     auth: Option<Arc<web::BasicAuth>>,
     source: Arc<dyn MetricsSource>,
+    responder: Option<Arc<dyn ResponseApi>>,
     connections: Arc<Connections>,
 }
 
 /// Serves until the task is dropped. Each connection runs on its own task; with TLS its
 /// handshake does too, so a slow client delays nobody else. `limits` bound how many
-/// connections are open and how long each may stall (see [`connections`]).
-pub async fn serve(listener: std::net::TcpListener, source: Arc<dyn MetricsSource>, web: WebConfig, limits: Limits) {
+/// connections are open and how long each may stall (see [`connections`]). Without a
+/// `responder` the response API answers 404.
+pub async fn serve(
+    listener: std::net::TcpListener,
+    source: Arc<dyn MetricsSource>,
+    responder: Option<Arc<dyn ResponseApi>>,
+    web: WebConfig,
+    limits: Limits,
+) {
     let listener = match TcpListener::from_std(listener) {
         Ok(listener) => listener,
         Err(e) => {
@@ -82,6 +108,7 @@ pub async fn serve(listener: std::net::TcpListener, source: Arc<dyn MetricsSourc
         tls: web.tls.map(tokio_rustls::TlsAcceptor::from),
         auth: web.basic_auth,
         source,
+        responder,
         connections: Arc::new(Connections::new(limits)),
     });
     loop {
@@ -179,12 +206,16 @@ async fn accept_tls(
 }
 
 async fn handle(request: Request<Incoming>, server: Arc<Server>) -> Result<Response<Full<Bytes>>, Infallible> {
-    if request.method() != Method::GET && request.method() != Method::HEAD {
+    let responding = server.responder.clone().filter(|_| is_respond_path(request.uri().path()));
+    if request.method() != Method::GET && request.method() != Method::HEAD && responding.is_none() {
         return Ok(respond(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "only GET and HEAD\n".into()));
     }
     // /healthz stays open: it tells nothing, and liveness probes cannot easily send credentials.
     if let (Some(auth), false) = (server.auth.clone(), request.uri().path() == "/healthz") {
         if !authorized(auth, request.headers().get(header::AUTHORIZATION).map(|v| v.as_bytes().to_vec())).await {
+            if let Some(responder) = &responding {
+                responder.refused(true, "no valid credentials".into());
+            }
             let mut response = respond(StatusCode::UNAUTHORIZED, "text/plain", "unauthorized\n".into());
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -192,6 +223,9 @@ async fn handle(request: Request<Incoming>, server: Arc<Server>) -> Result<Respo
             );
             return Ok(response);
         }
+    }
+    if let Some(responder) = responding {
+        return Ok(response_api(request, responder).await);
     }
     let response = match request.uri().path() {
         "/metrics" => match tokio::task::spawn_blocking({
@@ -212,6 +246,45 @@ async fn handle(request: Request<Incoming>, server: Arc<Server>) -> Result<Respo
         _ => respond(StatusCode::NOT_FOUND, "text/plain", "not found: see /\n".into()),
     };
     Ok(response)
+}
+
+fn is_respond_path(path: &str) -> bool {
+    path.strip_prefix(RESPOND_PATH).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// `POST /api/v1/respond` (a webhook body) and `DELETE /api/v1/respond/CONTAINER`.
+async fn response_api(request: Request<Incoming>, responder: Arc<dyn ResponseApi>) -> Response<Full<Bytes>> {
+    let release = request.uri().path().strip_prefix(RESPOND_PATH).and_then(|r| r.strip_prefix('/')).map(str::to_owned);
+    let call = match (request.method(), release) {
+        (&Method::POST, None) => {
+            let body = match Limited::new(request.into_body(), MAX_RESPOND_BODY).collect().await {
+                Ok(body) => body.to_bytes(),
+                Err(e) => {
+                    let (status, body) = responder.refused(false, format!("reading the body: {e}"));
+                    return json(status, body);
+                }
+            };
+            tokio::task::spawn_blocking(move || responder.respond(&body)).await
+        }
+        (&Method::DELETE, Some(container)) if !container.is_empty() && !container.contains('/') => {
+            tokio::task::spawn_blocking(move || responder.release(&container)).await
+        }
+        _ => {
+            return respond(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "text/plain",
+                format!("POST {RESPOND_PATH} or DELETE {RESPOND_PATH}/CONTAINER\n"),
+            )
+        }
+    };
+    match call {
+        Ok((status, body)) => json(status, body),
+        Err(e) => respond(StatusCode::INTERNAL_SERVER_ERROR, "text/plain", format!("responder task failed: {e}\n")),
+    }
+}
+
+fn json(status: u16, body: String) -> Response<Full<Bytes>> {
+    respond(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), "application/json", body)
 }
 
 /// bcrypt verifications running at once. A flood of wrong passwords then costs at most this many

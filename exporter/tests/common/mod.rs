@@ -308,17 +308,21 @@ impl RuncContainer {
         self.bundle.path()
     }
 
-    /// Starts it detached; it runs its args, then exits.
+    /// Starts it detached; it runs its args, then exits. runc's errors go to a file: the
+    /// container inherits runc's stdio, and a pipe would stay open as long as it runs.
     pub fn start_detached(&self) {
-        let output = Command::new("runc")
+        let errors = self.bundle.path().join("runc-run.err");
+        let status = Command::new("runc")
             .args(["run", "--detach", "--bundle"])
             .arg(self.bundle.path())
             .arg(&self.id)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
-            .output()
+            .stderr(std::fs::File::create(&errors).expect("create runc's error file"))
+            .status()
             .expect("runc run");
-        assert!(output.status.success(), "runc run {} failed: {}", self.id, String::from_utf8_lossy(&output.stderr));
+        let stderr = std::fs::read_to_string(&errors).unwrap_or_default();
+        assert!(status.success(), "runc run {} failed: {stderr}", self.id);
     }
 
     /// `runc run` in the foreground: returns when the process has exited and runc has deleted

@@ -448,7 +448,7 @@ fn since(start: u64, end: u64) -> Option<i64> {
 
 /// Whether `text` matches `glob` whole, `*` matching any run and `?` any one character (the
 /// mount fields' argument).
-fn glob_matches(glob: &str, text: &str) -> bool {
+pub fn glob_matches(glob: &str, text: &str) -> bool {
     let (g, t): (Vec<char>, Vec<char>) = (glob.chars().collect(), text.chars().collect());
     // Classic two-pointer wildcard match: remember the last `*` and retry from it.
     let (mut gi, mut ti, mut star, mut mark) = (0, 0, None, 0);
