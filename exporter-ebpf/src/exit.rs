@@ -2,6 +2,7 @@
 //! result and has the prefilter judge it; `send` puts what is left for user space on `EVENTS`.
 
 use aya_ebpf::{
+    bindings::BPF_RB_AVAIL_DATA,
     helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid},
     macros::{map, tracepoint},
     maps::RingBuf,
@@ -48,11 +49,13 @@ pub fn sys_exit_tracked(ctx: TracePointContext) -> u32 {
     0
 }
 
-/// Sends `event` if its cgroup has ring share left (`throttle`), first describing the socket its spec names (only events that leave the
+/// Sends `event` if its cgroup has ring share left or the ring room (`throttle`), first describing the socket its spec names (only events that leave the
 /// kernel pay for it; read after the call, so connect's local end and dup's socket are there).
 #[inline(always)]
 pub(crate) fn send(event: &mut SyscallEvent, outcome: FilterOutcome) {
-    if !admit(event.cgroup_id) {
+    // A quarter of the ring unread: the point from which cgroups over their budget wait.
+    let crowded = || EVENTS.query(BPF_RB_AVAIL_DATA as u64) > EVENTS_RING_BYTES as u64 / 4;
+    if !admit(event.cgroup_id, crowded) {
         return;
     }
     if let Some(fd) = ARG_SPECS.get(event.nr).and_then(|s| arg_at(&event.args, s.sock_fd)) {

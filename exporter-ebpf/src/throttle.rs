@@ -2,8 +2,10 @@
 //! in `EVENTS`, so one flooding cgroup cannot fill the ring while another's event still needs
 //! room. A bucket holds at most `budget` tokens and refills `budget` a second (`EVENT_BUDGET`,
 //! written by user space; 0 turns the check off). An event finding its bucket empty is not sent
-//! and is counted per cgroup in `EVENTS_THROTTLED`. Only the ring event is throttled: rule hits
-//! the kernel decided were counted before the event got here.
+//! while the ring is crowded (a quarter of it unread: someone is flooding or user space lags),
+//! and is counted per cgroup in `EVENTS_THROTTLED`; with the ring nearly empty it is sent, since
+//! it takes room from nobody (a busy build with many rules may send more than the budget). Only
+//! the ring event is throttled: rule hits the kernel decided were counted before it got here.
 
 use aya_ebpf::{
     helpers::bpf_ktime_get_ns,
@@ -27,11 +29,12 @@ static EVENT_BUCKETS: LruHashMap<u64, EventBucket> = LruHashMap::with_max_entrie
 #[map]
 static EVENTS_THROTTLED: PerCpuHashMap<u64, u64> = PerCpuHashMap::with_max_entries(MAX_THROTTLED_CGROUPS, 0);
 
-/// Takes a token from the cgroup's bucket: true when the event may be sent. Not atomic across
-/// CPUs: two CPUs racing for a cgroup's last token may both send (each stores the value it
-/// read, minus one, so the count never wraps); the share stays within one event per CPU.
+/// Takes a token from the cgroup's bucket: true when the event may be sent, which an empty
+/// bucket allows only while `crowded()` is false. Not atomic across CPUs: two CPUs racing for a
+/// cgroup's last token may both send (each stores the value it read, minus one, so the count
+/// never wraps); the share stays within one event per CPU.
 #[inline(never)]
-pub(crate) fn admit(cgroup_id: u64) -> bool {
+pub(crate) fn admit(cgroup_id: u64, crowded: impl Fn() -> bool) -> bool {
     let budget = match EVENT_BUDGET.get(0) {
         Some(&budget) if budget > 0 => budget,
         _ => return true,
@@ -54,6 +57,9 @@ pub(crate) fn admit(cgroup_id: u64) -> bool {
     }
     if tokens == 0 {
         bucket.tokens = 0;
+        if !crowded() {
+            return true;
+        }
         count_throttled(cgroup_id);
         return false;
     }

@@ -31,6 +31,10 @@ fn container_labels(target: &Target) -> Vec<(&str, &str)> {
     ]
 }
 
+/// Every exporter sees every syscall: one test's flood crowds the other test's ring, so the two
+/// take turns.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn lost(metrics: &str, reason: &str) -> f64 {
     sample(metrics, "tracewarden_events_lost_total", &[("reason", reason)]).unwrap_or(0.0)
 }
@@ -38,6 +42,7 @@ fn lost(metrics: &str, reason: &str) -> f64 {
 #[test]
 fn a_flooding_neighbour_cannot_hide_a_victims_reads() {
     kernel_test!(a_flooding_neighbour_cannot_hide_a_victims_reads);
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     // The default budget (2048 events a second per cgroup).
     let exporter = Exporter::start(&["--rules-dir", SHIPPED_RULES, "--alerts.rate", "0"]);
     let before = exporter.metrics();
@@ -80,4 +85,43 @@ fn a_flooding_neighbour_cannot_hide_a_victims_reads() {
     assert_eq!(own, Some(OWN_WRITES as f64), "the kernel counts the flooder's own writes below /etc exactly");
     assert_eq!(throttled(&victim), None, "the victim stayed within its share");
     assert!(over_budget >= throttled(&flooder).unwrap_or(0.0), "every throttled event is an event lost");
+}
+
+/// The budget is a share of a crowded ring, not a rate limit: a container sending several times
+/// its budget while the ring stays nearly empty loses nothing (a busy build with many rules may
+/// send more than the default budget, and must not be blinded for it).
+#[test]
+fn over_budget_events_are_sent_while_the_ring_has_room() {
+    kernel_test!(over_budget_events_are_sent_while_the_ring_has_room);
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    const BUDGET: usize = 10;
+    const CHMODS: usize = 200;
+    let budget = BUDGET.to_string();
+    let exporter = Exporter::start(&["--rules-dir", SHIPPED_RULES, "--events.cgroup-budget", &budget]);
+    let before = exporter.metrics();
+    let busy = Target::new("busy");
+    // Relative paths: the kernel cannot settle these chmods, so each one is sent.
+    let script = format!("cd /tmp && touch f && for i in $(seq {CHMODS}); do chmod 600 f; done");
+    let mut run = Action::start(&busy, &script, &Opts::writable());
+    let started = Instant::now();
+    run.release();
+    run.wait_done();
+    let seconds = started.elapsed().as_secs_f64();
+    let evaluated = |m: &str| sample(m, "tracewarden_events_total", &[("source", "userspace")]).unwrap_or(0.0);
+    // Evaluation trails the action: wait until the chmods' events were taken.
+    let mut metrics = exporter.metrics();
+    common::eventually(Duration::from_secs(5), || {
+        metrics = exporter.metrics();
+        evaluated(&metrics) - evaluated(&before) >= CHMODS as f64
+    });
+    let sent = evaluated(&metrics) - evaluated(&before);
+    let over_budget = lost(&metrics, "cgroup_event_budget_exceeded") - lost(&before, "cgroup_event_budget_exceeded");
+    eprintln!("BUDGET: {CHMODS} chmods in {seconds:.2} s (budget {BUDGET}/s); {sent} events evaluated, {over_budget} over budget");
+    assert!(
+        (CHMODS as f64) > 2.0 * BUDGET as f64 * (seconds + 1.0),
+        "the container sent well over its budget ({CHMODS} in {seconds:.2} s)"
+    );
+    assert!(sent >= CHMODS as f64, "every chmod was evaluated: {sent} events");
+    assert_eq!(sample(&metrics, "tracewarden_events_throttled_total", &container_labels(&busy)), None);
+    assert_eq!(over_budget, 0.0, "nothing was held back while the ring had room");
 }

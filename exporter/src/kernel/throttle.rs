@@ -1,13 +1,14 @@
 //! Each cgroup's share of the event ring (the kernel's `throttle.rs`): user space sets the
 //! budget and reads how many events each cgroup had held back.
 //!
-//! Why the budget bounds what one tenant can do: a cgroup sends at most `budget` events at once
-//! and `budget` a second after that, so while user space drains the ring faster than `budget`
-//! events a second, one cgroup never holds more than `budget` (plus one per CPU, from racing
-//! CPUs) of the ring's [`RING_EVENTS`] records. The budget is capped at half the ring, so a
-//! single flooding cgroup always leaves at least half of it to the others; the default leaves
-//! three fifths, and it takes [`RING_EVENTS`] / budget cgroups flooding at once (three by
-//! default) to fill it. If user space falls behind (a stall, or senders whose budgets add up to
+//! Why the budget bounds what one tenant can do: past the quarter of the ring that any cgroup
+//! may fill (the kernel holds an empty bucket's events back only from there), a cgroup sends at
+//! most `budget` events at once and `budget` a second after that, so while user space drains the
+//! ring faster than `budget` events a second, one cgroup never holds more than a quarter of the
+//! ring plus `budget` (plus one per CPU, from racing CPUs) of its [`RING_EVENTS`] records. The
+//! budget is capped at half the ring, so a single flooding cgroup always leaves a quarter of it
+//! to the others; the default leaves 38 %, and it takes two cgroups flooding at once to fill
+//! it. If user space falls behind (a stall, or senders whose budgets add up to
 //! more than it drains), each sender's backlog grows by the difference every second, and the
 //! ring fills after (free records) / (that growth) seconds.
 
