@@ -22,7 +22,9 @@ use crate::{
         watched::{self, WatchedInodes},
         KernelSnapshot, Probe, ProbeError,
     },
-    metrics::{ContainerRows, Exposition, MatchKey, RuleMatches, RulesStatus, ScrapeData, TenantCounters},
+    metrics::{
+        ContainerRows, DetectorProgress, Exposition, MatchKey, RuleMatches, RulesStatus, ScrapeData, TenantCounters,
+    },
     response::{cgroup::CgroupDir, Lookup, Target},
     rules::Engine,
     syscalls::SyscallNames,
@@ -210,9 +212,9 @@ impl Collector {
         self.resolver.has_provisional()
     }
 
-    /// The /metrics text. `evaluated` is None without rules, else the events user space
+    /// The /metrics text. `progress` is None without rules, else how far user space has
     /// evaluated.
-    pub fn scrape(&mut self, rules: RulesStatus, evaluated: Option<u64>) -> Result<String, ProbeError> {
+    pub fn scrape(&mut self, rules: RulesStatus, progress: Option<DetectorProgress>) -> Result<String, ProbeError> {
         let started = Instant::now();
         let snapshot = self.probe.snapshot()?;
         let rows = self.absorb(&snapshot, started);
@@ -225,8 +227,8 @@ impl Collector {
                 .collect()
         };
         let (drops, events_lost) = (by_family(false), by_family(true));
-        let matches = match evaluated {
-            Some(evaluated) => Some((self.matches.with_live(self.kernel_hits(None)?), evaluated)),
+        let matches = match progress {
+            Some(progress) => Some((self.matches.with_live(self.kernel_hits(None)?), progress)),
             None => None,
         };
         let [dropped, counted, _sent] = snapshot.filter_outcomes;
@@ -237,7 +239,7 @@ impl Collector {
         let data = ScrapeData {
             rows: &rows,
             rules,
-            detection: matches.as_ref().map(|(m, evaluated)| (m.as_slice(), *evaluated, dropped + counted)),
+            detection: matches.as_ref().map(|(m, progress)| (m.as_slice(), *progress, dropped + counted)),
             drops: &drops,
             events_lost: &events_lost,
             slots_used: snapshot.slots_used,

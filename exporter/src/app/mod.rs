@@ -43,16 +43,16 @@ impl Containers for ResolvedContainers {
 
 impl MetricsSource for Shared {
     fn render(&self, connections: &ConnectionStats) -> Result<String, String> {
-        let (rules, evaluated, recorded) = match &self.detector {
+        let (rules, progress, recorded) = match &self.detector {
             Some(detector) => {
                 let detector = detector.lock().map_err(|_| "detector poisoned".to_owned())?;
-                (detector.rules_status(), Some(detector.evaluated()), detector.record_stats())
+                (detector.rules_status(), Some(detector.progress()), detector.record_stats())
             }
             None => (RulesStatus::default(), None, None),
         };
         let (mut text, kills) = {
             let mut collector = self.collector.lock().map_err(|_| "collector poisoned".to_owned())?;
-            let text = collector.scrape(rules, evaluated).map_err(|e| e.to_string())?;
+            let text = collector.scrape(rules, progress).map_err(|e| e.to_string())?;
             (text, collector.kernel_kills().map_err(|e| e.to_string())?)
         };
         let kills: Vec<(&str, &str, u64)> = kills.iter().map(|(rule, n)| (&*rule.name, rule.priority, *n)).collect();

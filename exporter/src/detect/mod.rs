@@ -11,7 +11,7 @@ use crate::{
     alerts::{Dispatcher, Recorder, RecorderStats},
     container::Container,
     kernel::{prefilter::KernelRuleSet, watched::WatchedInodes, LifecycleEvents, SyscallEvents},
-    metrics::{unix_now, MatchKey, RuleMatches, RulesStatus},
+    metrics::{unix_now, DetectorProgress, MatchKey, RuleMatches, RulesStatus},
     rules::{self, Engine, Event},
     syscalls::SyscallNames,
 };
@@ -32,6 +32,8 @@ pub struct Detector {
     event: Event,
     matches: Vec<u32>,
     evaluated: u64,
+    /// Every event queued before this instant was evaluated ([`DetectorProgress::caught_up_ns`]).
+    caught_up_ns: u64,
     /// Where the matches user space decides are counted (the kernel counts its own).
     matches_counted: Arc<RuleMatches>,
     /// Rule names as shared strings, by rule index (built once per rule set).
@@ -80,6 +82,7 @@ impl Detector {
             event: Event::default(),
             matches: Vec::new(),
             evaluated: 0,
+            caught_up_ns: 0,
             matches_counted,
             rule_names,
             status,
@@ -249,9 +252,9 @@ impl Detector {
         self.recorder.as_ref().map(Recorder::stats)
     }
 
-    /// The number of events evaluated so far.
-    pub fn evaluated(&self) -> u64 {
-        self.evaluated
+    /// The number of events evaluated so far, and up to when every queued event was.
+    pub fn progress(&self) -> DetectorProgress {
+        DetectorProgress { evaluated: self.evaluated, caught_up_ns: self.caught_up_ns }
     }
 }
 
@@ -313,8 +316,16 @@ pub fn run(
         // for the next batch; every syscall event of a process precedes its exit record.
         let watermark = decode::monotonic_ns();
         events.drain(|raw| batch.push(*raw));
+        // When the ring reads empty after the drain, nothing was reserved in it between the
+        // drain and `drained_at`: every event queued before that instant is in this batch, and
+        // is evaluated once the batch is. Otherwise the next round tries again.
+        let drained_at = decode::monotonic_ns();
+        let caught_up = events.is_empty().then_some(drained_at);
         queue.refill(|records| lifecycle.drain(records));
         if batch.is_empty() && queue.is_empty() {
+            if let (Some(at), Ok(mut detector)) = (caught_up, detector.lock()) {
+                detector.caught_up_ns = at;
+            }
             continue;
         }
         let cgroups: Vec<u64> = batch.iter().map(|raw| raw.cgroup_id).collect();
@@ -330,11 +341,14 @@ pub fn run(
                 detector.handle_after(&mut queue, raw, container.clone(), &alerts);
             }
         }
+        let Ok(mut detector) = detector.lock() else {
+            return;
+        };
         if !queue.is_empty() {
-            let Ok(mut detector) = detector.lock() else {
-                return;
-            };
             detector.apply_lifecycle(&mut queue, watermark);
+        }
+        if let Some(at) = caught_up {
+            detector.caught_up_ns = at;
         }
     }
 }

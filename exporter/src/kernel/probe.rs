@@ -182,6 +182,15 @@ unsafe impl<T: Copy + 'static> aya::Pod for Plain<T> {}
 pub struct SyscallEvents(RingBuf<MapData>);
 
 impl SyscallEvents {
+    /// Whether the ring holds nothing the reader has not taken: no record, not even one the
+    /// kernel is still writing (the ring is readable from the moment a record is reserved).
+    pub fn is_empty(&self) -> bool {
+        use std::os::fd::AsRawFd;
+        let mut poll = libc::pollfd { fd: self.0.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd for the duration of the call; a zero timeout never blocks.
+        unsafe { libc::poll(&mut poll, 1, 0) == 0 }
+    }
+
     /// Hands every queued event to `handle`, oldest first; returns how many.
     pub fn drain(&mut self, mut handle: impl FnMut(&SyscallEvent)) -> usize {
         let mut n = 0;

@@ -63,9 +63,19 @@ pub const CONTAINER_LABELS: [&str; 5] = ["container_id", "container_name", "imag
 /// A syscall-count row per container, summed over the container's cgroups.
 pub type ContainerRows = HashMap<Arc<Container>, Box<SyscallRow>>;
 
-/// Rule matches per (rule, container), events evaluated in user space, and events the kernel
+/// Rule matches per (rule, container), how far user space has evaluated, and events the kernel
 /// prefilter settled itself (dropped or counted).
-pub type Detection<'a> = (&'a [(MatchKey, u64)], u64, u64);
+pub type Detection<'a> = (&'a [(MatchKey, u64)], DetectorProgress, u64);
+
+/// How far the detector has got with the kernel's syscall events.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DetectorProgress {
+    /// Events evaluated in user space.
+    pub evaluated: u64,
+    /// Every event the kernel queued before this instant (ns on its monotonic clock, that of
+    /// `bpf_ktime_get_ns`) has been evaluated, its matches counted and its alerts handed on.
+    pub caught_up_ns: u64,
+}
 
 /// What one scrape shows, gathered by the collector.
 pub struct ScrapeData<'a> {
@@ -156,8 +166,8 @@ impl Exposition {
         }
         let mut text = String::from_utf8(out).unwrap_or_default();
         self.write_syscalls(&mut text, data.rows);
-        if let Some((matches, evaluated, in_kernel)) = data.detection {
-            write_rule_matches(&mut text, matches, evaluated, in_kernel);
+        if let Some((matches, progress, in_kernel)) = data.detection {
+            write_rule_matches(&mut text, matches, progress, in_kernel);
         }
         data.tenants.write(&mut text);
         text
@@ -240,8 +250,9 @@ fn rules_families(rules: &RulesStatus) -> Vec<MetricFamily> {
     families
 }
 
-/// `rule_matches_total` per (rule, container) and `events_total{source}`.
-fn write_rule_matches(out: &mut String, matches: &[(MatchKey, u64)], evaluated: u64, in_kernel: u64) {
+/// `rule_matches_total` per (rule, container), `events_total{source}` and
+/// `events_evaluated_until_monotonic_seconds`.
+fn write_rule_matches(out: &mut String, matches: &[(MatchKey, u64)], progress: DetectorProgress, in_kernel: u64) {
     use std::fmt::Write as _;
     out.push_str("# HELP tracewarden_rule_matches_total Rule matches, per rule and container.\n");
     out.push_str("# TYPE tracewarden_rule_matches_total counter\n");
@@ -259,7 +270,13 @@ fn write_rule_matches(out: &mut String, matches: &[(MatchKey, u64)], evaluated: 
     );
     out.push_str("# TYPE tracewarden_events_total counter\n");
     let _ = writeln!(out, "tracewarden_events_total{{source=\"kernel\"}} {in_kernel}");
-    let _ = writeln!(out, "tracewarden_events_total{{source=\"userspace\"}} {evaluated}");
+    let _ = writeln!(out, "tracewarden_events_total{{source=\"userspace\"}} {}", progress.evaluated);
+    out.push_str(
+        "# HELP tracewarden_events_evaluated_until_monotonic_seconds Every syscall event the kernel queued before this time (CLOCK_MONOTONIC, seconds since boot) has been evaluated.\n",
+    );
+    out.push_str("# TYPE tracewarden_events_evaluated_until_monotonic_seconds gauge\n");
+    let (seconds, nanos) = (progress.caught_up_ns / 1_000_000_000, progress.caught_up_ns % 1_000_000_000);
+    let _ = writeln!(out, "tracewarden_events_evaluated_until_monotonic_seconds {seconds}.{nanos:09}");
 }
 
 /// `container_id="..",container_name="..",image="..",pod="..",namespace=".."`, escaped.
@@ -367,7 +384,7 @@ mod tests {
                 files: vec![("10-files.yaml".to_owned(), "ab12".to_owned())].into(),
                 unsupported: [("service", 3), ("aggregation", 1)].into(),
             },
-            detection: Some((&matches, 40, 960)),
+            detection: Some((&matches, DetectorProgress { evaluated: 40, caught_up_ns: 12_000_000_345 }, 960)),
             drops: &[("cgroup_slots_exhausted", 5)],
             events_lost: &[("event_ring_full", 7)],
             slots_used: 2,
@@ -401,6 +418,7 @@ mod tests {
         assert!(text.contains(r#"tracewarden_events_total{source="kernel"} 960"#));
         assert!(text.contains(r#"tracewarden_events_throttled_total{container_id="3f2c9a61e0b7",container_name="web",image="nginx:1.25",pod="web-0",namespace="shop \"eu\"\\\n"} 4096"#), "{text}");
         assert!(text.contains("# TYPE tracewarden_container_identity_refused_total counter"));
+        assert!(text.contains("\ntracewarden_events_evaluated_until_monotonic_seconds 12.000000345\n"), "{text}");
         assert!(text.contains("process_resident_memory_bytes"));
         assert_eq!(text.matches("# TYPE process_cpu_seconds_total counter").count(), 1);
     }
