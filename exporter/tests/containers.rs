@@ -6,7 +6,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{eventually, kernel_available, sample, Exporter, Rootfs, RuncContainer, SHIPPED_RULES};
+use common::attack::{self, Opts, Target};
+use common::{eventually, kernel_available, outputs::Outputs, sample, Exporter, Rootfs, RuncContainer, SHIPPED_RULES};
 use exporter::container::Container;
 
 /// bytes dd copies one at a time: at least this many read and write syscalls.
@@ -190,79 +191,28 @@ fn live_metrics_pass_promtool_check() {
 }
 
 /// Detection end to end: the shipped rules, a container reading its /etc/shadow and a benign
-/// twin reading /etc/hostname. The rule fires for exactly the first container (counter under its
-/// labels, alert line on stdout) and never for the twin.
+/// twin reading /etc/hostname, both named as a CRI runtime names them (no image). The rule fires
+/// for exactly the first container (counter under its labels, alert line on stdout and in the
+/// alerts file) and never for the twin, judged once the exporter has evaluated the twin's whole
+/// action, on the counters, stdout, the alerts file and the record ([`attack::check_twins_of`]).
 #[test]
 fn a_rule_fires_for_exactly_the_container_that_broke_it() {
     if !kernel_available("a_rule_fires_for_exactly_the_container_that_broke_it") {
         return;
     }
-    let rootfs = Rootfs::build();
     let out = tempfile::tempdir().expect("tempdir");
-    let (alerts_file, record_file) = (out.path().join("alerts.jsonl"), out.path().join("events.jsonl"));
-    let exporter = Exporter::start(&[
-        "--rules-dir",
-        SHIPPED_RULES,
-        "--alerts-file",
-        alerts_file.to_str().expect("utf-8"),
-        "--record",
-        record_file.to_str().expect("utf-8"),
-    ]);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
-    let (attack_id, benign_id) = (hex64(nanos ^ 0xa77ac), hex64(nanos ^ 0xbe9191));
-    let run = |id: &str, name: &str, file: &str| {
-        let annotations = [("io.kubernetes.cri.container-name", name), ("io.kubernetes.cri.sandbox-namespace", "shop")];
-        let script = format!("cat {file} >/dev/null; sleep 1");
-        let container =
-            RuncContainer::create(&rootfs, id, &format!("/docker/{id}"), &annotations, &["sh", "-c", &script]);
-        container.run_to_completion();
-    };
-    run(&attack_id, "thief", "/etc/shadow");
-    run(&benign_id, "reader", "/etc/hostname");
+    let exporter = Exporter::start_with_outputs(&["--rules-dir", SHIPPED_RULES], Outputs::in_dir(out.path(), true));
+    let cri = |name: &str| Target { namespace: "shop".into(), image: String::new(), ..Target::new(name) };
+    let (thief, reader) = (cri("thief"), cri("reader"));
     let rule = "Read sensitive file untrusted";
-    let labels = |id: &str, name: &str| {
-        vec![
-            ("rule", rule.to_owned()),
-            ("priority", "warning".to_owned()),
-            ("container_id", id[..12].to_owned()),
-            ("container_name", name.to_owned()),
-            ("image", String::new()),
-            ("pod", String::new()),
-            ("namespace", "shop".to_owned()),
-        ]
-    };
-    let as_pairs = |v: &[(&'static str, String)]| v.iter().map(|(k, v)| (*k, v.clone())).collect::<Vec<_>>();
-    let attack = as_pairs(&labels(&attack_id, "thief"));
-    let attack: Vec<(&str, &str)> = attack.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let mut last = String::new();
-    let fired = eventually(Duration::from_secs(5), || {
-        last = exporter.metrics();
-        sample(&last, "tracewarden_rule_matches_total", &attack).is_some_and(|n| n >= 1.0)
-    });
-    assert!(
-        fired,
-        "no match counted for the attacking container:\n{}",
-        last.lines().filter(|l| l.contains("rule_matches")).collect::<Vec<_>>().join("\n")
+    let (detection, _) = attack::check_twins_of(
+        &exporter,
+        rule,
+        "warning",
+        (&thief, "/bin/cat /etc/shadow >/dev/null", &Opts::default()),
+        (&reader, "/bin/cat /etc/hostname >/dev/null", &Opts::default()),
     );
-    assert!(
-        !last.lines().any(|l| l.starts_with("tracewarden_rule_matches_total") && l.contains(&benign_id[..12])),
-        "the benign twin matched a rule: {}",
-        last.lines()
-            .filter(|l| l.contains(&benign_id[..12]) && l.contains("rule_matches"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
-    let alert_seen = eventually(Duration::from_secs(5), || {
-        exporter.stdout_lines().iter().any(|line| {
-            let alert: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
-            alert["rule"] == rule && alert["container_name"] == "thief" && alert["container_id"] == attack_id[..12]
-        })
-    });
-    assert!(
-        alert_seen,
-        "no alert line for the attack on stdout: {:?}",
-        exporter.stdout_lines().iter().take(5).collect::<Vec<_>>()
-    );
+    assert_eq!(detection.field("fd.name"), "/etc/shadow", "{}", detection.alert);
 }
 
 /// Least privilege at run time: once serving, with detection on, the exporter holds only the

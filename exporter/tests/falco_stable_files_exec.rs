@@ -63,7 +63,8 @@ fn directory_traversal_monitored_file_read() {
 }
 
 /// A server (httpd) running for over 5 s reads /etc/shadow on request; the twin is the same
-/// server asked right after it started (trusted programs may read it at startup).
+/// server asked right after it started (trusted programs may read it at startup). The request
+/// waits until the server has served it (removed it), so the server's read is part of the action.
 #[test]
 fn read_sensitive_file_trusted_after_startup() {
     kernel_test!(read_sensitive_file_trusted_after_startup);
@@ -72,7 +73,8 @@ fn read_sensitive_file_trusted_after_startup() {
         Opts { background: server, hold: Duration::from_secs(6), ..Opts::default() },
         Opts { background: server, ..Opts::default() },
     );
-    let request = ": > /dev/shm/tw-request";
+    let request = ": > /dev/shm/tw-request && /bin/timeout 5 /bin/sh -c \
+                   'while [ -e /dev/shm/tw-request ]; do /bin/usleep 10000; done'";
     let rule = "Read sensitive file trusted after startup";
     let (d, _) = check_twins(exporter(), rule, "warning", (request, &attack), (request, &twin));
     assert_eq!(d.field("proc.name"), "httpd", "{}", d.alert);

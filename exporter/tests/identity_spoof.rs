@@ -52,7 +52,7 @@ fn a_cgroup_named_like_another_container_keeps_its_own_identity() {
     let mut nested = NestedCgroup::default();
     let victim = Target::new("spoof-victim");
     let mut victim_run = Action::start(&victim, "true", &Opts::default());
-    victim_run.wait_done();
+    let victim_done = victim_run.wait_evaluated(exporter);
     let attacker = Target::new("spoof-attacker");
     let mut attack = Action::start(&attacker, "cat /etc/shadow", &Opts::default());
     // Before the action, its process moves into a cgroup of its own container's subtree that
@@ -67,7 +67,7 @@ fn a_cgroup_named_like_another_container_keeps_its_own_identity() {
     std::fs::write(spoofed.join("cgroup.procs"), pid.to_string()).expect("move the attacker into the nested cgroup");
     let detection = expect_detection(exporter, &mut attack, RULE, "warning");
     assert_eq!(detection.alert["container_id"], attacker.short_id(), "{}", detection.alert);
-    expect_no_detection(exporter, &victim, RULE);
+    expect_no_detection(exporter, &victim_done, &detection, Some(RULE));
     let labels = [
         ("container_id", attacker.short_id()),
         ("container_name", attacker.name.as_str()),

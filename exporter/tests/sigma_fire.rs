@@ -19,7 +19,7 @@ mod common;
 
 use std::{net::Ipv4Addr, sync::OnceLock};
 
-use common::attack::{check_twins, suite_exporter_with, Detection, NetNs, Opts};
+use common::attack::{self, suite_exporter_with, Detection, NetNs, Opts};
 use common::{sample, Exporter};
 
 /// The rule files the tests fire, by category directory.
@@ -68,10 +68,15 @@ fn unsupported_rules_are_counted_by_reason() {
     assert_eq!(sample(&metrics, "tracewarden_rules_loaded", &[]), Some(14.0));
 }
 
+/// [`attack::check_silent_twins`] on this binary's exporter.
+fn check_twins(rule: &str, priority: &str, attack: (&str, &Opts), benign: (&str, &Opts)) -> Detection {
+    attack::check_silent_twins(exporter(), rule, priority, attack, benign)
+}
+
 /// Attack and twin with the same options; checks the alert names the exec'd image.
 fn check(rule: &str, priority: &str, (attack, benign): (&str, &str), opts: Opts, image: &str) -> Detection {
     let opts = Opts { hard_links: true, ..opts };
-    let (d, _) = check_twins(exporter(), rule, priority, (attack, &opts), (benign, &opts));
+    let d = check_twins(rule, priority, (attack, &opts), (benign, &opts));
     assert_eq!(d.field("proc.exepath"), image, "{}", d.alert);
     d
 }
@@ -165,13 +170,8 @@ fn new_cron_file_created() {
         "/bin/mkdir -p /etc/cron.d && echo '* * * * * root true' > /etc/cron.d/tw",
         "/bin/mkdir -p /etc/cron.daily && echo true > /etc/cron.daily/apt",
     );
-    let (d, _) = check_twins(
-        exporter(),
-        "New Cron File Created",
-        "notice",
-        (actions.0, &Opts::writable()),
-        (actions.1, &Opts::writable()),
-    );
+    let d =
+        check_twins("New Cron File Created", "notice", (actions.0, &Opts::writable()), (actions.1, &Opts::writable()));
     assert_eq!(d.field("fd.name"), "/etc/cron.d/tw", "{}", d.alert);
 }
 
@@ -188,6 +188,6 @@ fn malware_callback_port() {
     let opts = Opts { netns: Some(netns.path()), ..Opts::default() };
     let (attack, twin) = (format!("/bin/ssh -p 4444 {address}"), format!("/bin/ssh -p 4445 {address}"));
     let rule = "Potentially Suspicious Malware Callback Communication - Linux";
-    let (d, _) = check_twins(exporter(), rule, "error", (&attack, &opts), (&twin, &opts));
+    let d = check_twins(rule, "error", (&attack, &opts), (&twin, &opts));
     assert_eq!(d.field("fd.rport"), 4444, "{}", d.alert);
 }

@@ -12,7 +12,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{sample, Exporter, Rootfs, RuncContainer, SHIPPED_RULES};
+use super::{outputs::Outputs, Exporter, Rootfs, RuncContainer, SHIPPED_RULES};
+
+mod checks;
+#[allow(unused_imports)] // each test binary uses its own subset
+pub use checks::*;
 
 /// How long an attack may take to be counted and alerted, from the start of its action.
 pub const DETECTION_DEADLINE: Duration = Duration::from_secs(2);
@@ -284,7 +288,7 @@ impl Drop for NetNs {
 }
 
 /// What the script prints once the action is done: it succeeded, or it failed.
-const ACTION_OK: &str = "TW-ACTION-OK";
+pub(crate) const ACTION_OK: &str = "TW-ACTION-OK";
 const ACTION_FAILED: &str = "TW-ACTION-FAILED";
 
 /// Where the container finds its gate: a FIFO the helper reads before it starts the shell that
@@ -310,8 +314,8 @@ pub struct Action {
 
 impl Action {
     /// Starts `target`'s container (on its own [`attack_rootfs`]), which waits at its gate; once
-    /// released it runs `action` under `sh`, then idles (`sleep 60; :`: the trailing builtin keeps busybox's shell from
-    /// exec'ing the sleep, so the shell stays what it was). With a terminal, runc needs one
+    /// released it runs `action` under `sh`, then idles (`sleep 60; :`: the trailing builtin
+    /// keeps busybox's shell from exec'ing the sleep, so the shell stays what it was). With a terminal, runc needs one
     /// itself: `script` gives it a pty (as a user's terminal would), and runc gives the container
     /// a pty of its own.
     pub fn start(target: &Target, action: &str, opts: &Opts) -> Action {
@@ -377,6 +381,13 @@ impl Action {
             _rootfs: rootfs,
             _dir: dir,
         }
+    }
+
+    /// The pid of the container's first process (runc's state), as the host sees it.
+    fn init_pid(&self) -> i64 {
+        let out = Command::new("runc").args(["state", &self.target.id]).output().expect("runc state");
+        let state: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        state["pid"].as_i64().unwrap_or_else(|| panic!("{}: runc state has no pid: {state}", self.target.name))
     }
 
     fn output(&self) -> String {
@@ -453,12 +464,14 @@ pub fn suite_exporter() -> &'static Exporter {
 /// test binary uses one configuration): each start loads the eBPF programs, and every exporter
 /// evaluates every interesting syscall of the machine, so one is both faster and lighter than
 /// one per test. Tests use their own containers and never share a (rule, container) series. It
-/// is killed when the test binary exits (an `atexit` handler: statics are never dropped). With
-/// `ATTACKS_RECORD_DIR` set, it also records every evaluated event there, to debug a missed
-/// detection.
+/// writes its alerts file ([`Outputs`]) to a directory removed at exit; with `ATTACKS_RECORD_DIR`
+/// set, it writes there and also records every evaluated event, to debug a missed detection
+/// (the twin checks then read the record too). It is killed when the test binary exits (an
+/// `atexit` handler: statics are never dropped).
 pub fn suite_exporter_with(args: &[&str]) -> &'static Exporter {
     static EXPORTER: OnceLock<Exporter> = OnceLock::new();
     static PID: AtomicI32 = AtomicI32::new(0);
+    static REMOVED_AT_EXIT: OnceLock<PathBuf> = OnceLock::new();
     extern "C" fn kill_suite_exporter() {
         let pid = PID.load(Ordering::SeqCst);
         if pid > 0 {
@@ -468,15 +481,19 @@ pub fn suite_exporter_with(args: &[&str]) -> &'static Exporter {
                 libc::waitpid(pid, std::ptr::null_mut(), 0);
             }
         }
+        if let Some(dir) = REMOVED_AT_EXIT.get() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
     EXPORTER.get_or_init(|| {
-        let mut args = args.to_vec();
-        let record =
-            std::env::var("ATTACKS_RECORD_DIR").map(|dir| format!("{dir}/events-{}.jsonl", std::process::id()));
-        if let Ok(file) = &record {
-            args.extend(["--record", file]);
+        let kept = std::env::var_os("ATTACKS_RECORD_DIR").map(PathBuf::from);
+        let parent = kept.clone().unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")));
+        let dir = parent.join(format!("suite-outputs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+        if kept.is_none() {
+            REMOVED_AT_EXIT.get_or_init(|| dir.clone());
         }
-        let exporter = Exporter::start(&args);
+        let exporter = Exporter::start_with_outputs(args, Outputs::in_dir(&dir, kept.is_some()));
         PID.store(exporter.pid() as i32, Ordering::SeqCst);
         // SAFETY: registers a plain extern "C" function.
         unsafe { libc::atexit(kill_suite_exporter) };
@@ -484,162 +501,11 @@ pub fn suite_exporter_with(args: &[&str]) -> &'static Exporter {
     })
 }
 
-/// Runs the benign twin's action, then the attack's, each in a container of its own (named
-/// after the rule) with its own options; asserts the attack is detected by `exporter` (counter
-/// under its exact labels and alert line, within [`DETECTION_DEADLINE`] of the action's start)
-/// and the twin is not; returns the detection and the twin. The twin goes first: events are
-/// evaluated in order, so once the attack's alert is seen the twin's events have been evaluated
-/// too. One action, one detection: a miss fails, with the events lost meanwhile in the message.
-pub fn check_twins(
-    exporter: &Exporter,
-    rule: &str,
-    priority: &str,
-    attack: (&str, &Opts),
-    benign: (&str, &Opts),
-) -> (Detection, Target) {
-    let slug = slug(rule);
-    let twin = Target::new(&format!("benign-{slug}"));
-    // Kept until the end, as the attack's container is: both are judged while they live.
-    let mut twin_run = Action::start(&twin, benign.0, benign.1);
-    twin_run.wait_done();
-    let attacker = Target::new(&format!("attack-{slug}"));
-    let mut attack_run = Action::start(&attacker, attack.0, attack.1);
-    let detection = expect_detection(exporter, &mut attack_run, rule, priority);
-    expect_no_detection(exporter, &twin, rule);
-    drop(twin_run);
-    (detection, twin)
-}
-
-/// Every alert line of the container whose short id is `short_id`, whatever the rule.
-pub fn alerts_of(exporter: &Exporter, short_id: &str) -> Vec<serde_json::Value> {
-    alert_lines(exporter, short_id).into_iter().filter(|alert| alert["container_id"] == short_id).collect()
-}
-
-/// The alert lines that mention `needle` (checked as text first: the suite's exporter collects
-/// every alert of the machine).
-fn alert_lines(exporter: &Exporter, needle: &str) -> Vec<serde_json::Value> {
-    exporter
-        .stdout_lines()
-        .iter()
-        .filter(|line| line.contains(needle))
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .collect()
-}
-
-/// A rule name as a container name: lower case, dashes, at most 24 characters.
-fn slug(rule: &str) -> String {
-    rule.chars().take(24).map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect()
-}
-
-/// The alert lines for `rule` that mention `needle`.
-pub fn alerts_matching(exporter: &Exporter, rule: &str, needle: &str) -> Vec<serde_json::Value> {
-    alert_lines(exporter, needle).into_iter().filter(|alert| alert["rule"] == rule).collect()
-}
-
-/// The first alert line for `rule` whose container_id is `short_id`, if any.
-pub fn find_alert(exporter: &Exporter, rule: &str, short_id: &str) -> Option<serde_json::Value> {
-    alerts_matching(exporter, rule, short_id).into_iter().find(|alert| alert["container_id"] == short_id)
-}
-
-/// What one attack produced: the alert, and how long after the action was let go
-/// ([`Action::release`]) the test saw the alert line and the counter (polled every 10 ms).
-#[derive(Debug)]
-pub struct Detection {
-    pub alert: serde_json::Value,
-    pub alert_latency: Duration,
-    pub counter_latency: Duration,
-}
-
-impl Detection {
-    /// An output field of the alert (null when the rule's output has none).
-    pub fn field(&self, name: &str) -> &serde_json::Value {
-        &self.alert["output_fields"][name]
-    }
-}
-
 impl Opts {
     /// A writable root file system, the rest as `runc spec` makes it.
     pub fn writable() -> Opts {
         Opts { writable: true, ..Opts::default() }
     }
-}
-
-/// Lets `action` go, then waits for the alert line for `rule` in its container (the container id
-/// is the action's alone) and for its counter under the exact labels; both must come within
-/// [`DETECTION_DEADLINE`] of the release, on the test's clock. Checks that the action succeeded.
-pub fn expect_detection(exporter: &Exporter, action: &mut Action, rule: &str, priority: &str) -> Detection {
-    let target = action.target.clone();
-    let labels = target.match_labels(rule, priority);
-    let lost_before = ring_losses(exporter);
-    let released = action.release();
-    // Past the deadline, so a late detection fails with its latency rather than as a miss.
-    let until = released + DETECTION_DEADLINE + Duration::from_secs(3);
-    // The rule counters and the loss counters (a lost event explains a missed detection).
-    let counters = || {
-        let wanted = ["rule_matches_total{", "events_lost_total", "kernel_dropped_total"];
-        let lines =
-            exporter.metrics().lines().filter(|l| wanted.iter().any(|w| l.contains(w))).collect::<Vec<_>>().join("\n");
-        format!("events lost to a full ring since the release: {}\n{lines}", ring_losses(exporter) - lost_before)
-    };
-    let alert = loop {
-        if let Some(alert) = find_alert(exporter, rule, target.short_id()) {
-            break alert;
-        }
-        if Instant::now() > until {
-            action.wait_done();
-            panic!(
-                "{rule}: no alert line for container {} ({}) within {:?} of its action\n{}",
-                target.short_id(),
-                target.name,
-                until - released,
-                counters()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let alert_latency = released.elapsed();
-    let counter_latency = loop {
-        if sample(&exporter.metrics(), "tracewarden_rule_matches_total", &labels).is_some_and(|n| n >= 1.0) {
-            break released.elapsed();
-        }
-        if Instant::now() > until {
-            panic!("{rule}: alert seen but no counter under exactly {labels:?}:\n{}", counters());
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    for (key, want) in [
-        ("container_name", target.name.as_str()),
-        ("image", target.image.as_str()),
-        ("namespace", target.namespace.as_str()),
-    ] {
-        assert_eq!(alert[key], want, "{rule}: alert {key}: {alert}");
-    }
-    action.wait_done();
-    eprintln!(
-        "LATENCY {rule} [{}]: alert {:.1} ms, counter {:.1} ms",
-        target.name,
-        alert_latency.as_secs_f64() * 1e3,
-        counter_latency.as_secs_f64() * 1e3
-    );
-    assert!(
-        alert_latency <= DETECTION_DEADLINE && counter_latency <= DETECTION_DEADLINE,
-        "{rule}: alert {alert_latency:?} and counter {counter_latency:?} after the action (max {DETECTION_DEADLINE:?})"
-    );
-    Detection { alert, alert_latency, counter_latency }
-}
-
-/// Asserts `rule` has neither an alert line nor a counter for `target`. Call it after a
-/// detection of an event that happened later (events are evaluated in order), so the twin's
-/// events have been evaluated already.
-pub fn expect_no_detection(exporter: &Exporter, target: &Target, rule: &str) {
-    if let Some(alert) = find_alert(exporter, rule, target.short_id()) {
-        panic!("{rule}: the benign twin {} fired it: {alert}", target.name);
-    }
-    let metrics = exporter.metrics();
-    let (series, id) =
-        (format!("tracewarden_rule_matches_total{{rule=\"{rule}\""), format!("container_id=\"{}\"", target.short_id()));
-    let fired: Vec<&str> = metrics.lines().filter(|l| l.starts_with(&series) && l.contains(&id)).collect();
-    assert!(fired.is_empty(), "{rule}: the benign twin {} was counted: {fired:?}", target.name);
 }
 
 /// A non-loopback IPv4 address of this host (the `outbound` macro ignores 127.0.0.0/8): the
@@ -671,9 +537,4 @@ pub fn accept_on(port: u16) -> Option<std::net::TcpListener> {
         }
     });
     Some(listener)
-}
-
-/// Events the exporter lost to a full ring buffer so far.
-pub fn ring_losses(exporter: &Exporter) -> f64 {
-    sample(&exporter.metrics(), "tracewarden_events_lost_total", &[("reason", "event_ring_full")]).unwrap_or(0.0)
 }

@@ -25,7 +25,8 @@
  *   NAME spawn PROG ARG...      (under any name) run PROG in a child and wait for it: a server
  *                               (the helper linked as httpd) starting a program
  *   NAME read-when FILE PATH    (under any name) once FILE exists (polled every 10 ms), read PATH,
- *                               then keep running 3 s: a server that reads a file on request
+ *                               remove FILE (the request is served), then keep running 3 s: a
+ *                               server that reads a file on request
  *   tw-helper gate FIFO PROG ARG...  read a line from FIFO, then exec PROG ARG...: the test writes
  *                               the line when it starts its clock, so all of the action (the shell
  *                               too) happens after that
@@ -217,6 +218,7 @@ static int read_when(const char *trigger, const char *path) {
     char buf[256];
     if (read(fd, buf, sizeof buf) < 0) return fail("read");
     close(fd);
+    if (unlink(trigger) != 0) return fail("unlink the request");
     nap(3000);
     return 0;
 }

@@ -3,6 +3,7 @@
 
 pub mod alerts;
 pub mod attack;
+pub mod outputs;
 pub mod prerequisite;
 pub mod tls;
 
@@ -117,11 +118,23 @@ pub struct Exporter {
     pub port: u16,
     child: std::process::Child,
     stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// Its alerts file and record, when started with them ([`Exporter::start_with_outputs`]).
+    pub outputs: Option<outputs::Outputs>,
 }
 
 impl Exporter {
     pub fn start(extra_args: &[&str]) -> Exporter {
         Exporter::start_until(extra_args, |port| matches!(http_get(port, "/healthz"), Ok((200, _))))
+    }
+
+    /// Starts it also writing its alerts to a file (and every evaluated event to a record, if
+    /// `outputs` has one), which the detection tests read.
+    pub fn start_with_outputs(extra_args: &[&str], outputs: outputs::Outputs) -> Exporter {
+        let output_args = outputs.args();
+        let args: Vec<&str> = extra_args.iter().copied().chain(output_args.iter().map(String::as_str)).collect();
+        let mut exporter = Exporter::start(&args);
+        exporter.outputs = Some(outputs);
+        exporter
     }
 
     /// Starts it and waits until `ready(port)` (e.g. an https check when it serves TLS). Its
@@ -149,7 +162,7 @@ impl Exporter {
                 }
             });
         }
-        let mut exporter = Exporter { port, child, stdout };
+        let mut exporter = Exporter { port, child, stdout, outputs: None };
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         loop {
             if ready(port) {
