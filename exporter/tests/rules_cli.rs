@@ -1,14 +1,20 @@
 //! `exporter rules check|list|test` through the built binary: golden outputs, exit codes, the
 //! one-line error format.
-//! Regenerate the golden files with `UPDATE_GOLDEN=1 cargo test -p exporter --test rules_cli`.
+//! Regenerate the golden files with `UPDATE_GOLDEN=1 cargo test -p exporter --test rules_cli`
+//! (refused under `CI=true`: a check that rewrites what it compares with cannot fail).
 
 use std::path::Path;
 use std::process::{Command, Output};
 
 fn exporter(args: &[&str]) -> Output {
+    exporter_in(Path::new(env!("CARGO_MANIFEST_DIR")), args)
+}
+
+/// The binary run with `args` in the working directory `dir`.
+fn exporter_in(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_exporter"))
         .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(dir)
         .env("RUST_BACKTRACE", "1")
         .output()
         .unwrap()
@@ -17,6 +23,7 @@ fn exporter(args: &[&str]) -> Output {
 fn golden(path: &str, actual: &str) {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "UPDATE_GOLDEN is refused under CI=true");
         std::fs::write(&p, actual).unwrap();
     }
     let want = std::fs::read_to_string(&p).unwrap();
@@ -44,14 +51,25 @@ fn list_json_golden() {
     assert_eq!(v[1]["tags"], serde_json::json!(["filesystem", "mitre_persistence"]));
 }
 
+/// `rules list` without `--rules-dir` reads `./rules`: in a directory without one it fails
+/// naming it; once `./rules` is the golden rule set, it lists exactly the golden rules.
 #[test]
 fn list_defaults_to_rules_dir_and_fails_on_missing_dir() {
-    let out = exporter(&["rules", "list", "--rules-dir", "tests/data/rules/nope"]);
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let out = exporter_in(cwd.path(), &["rules", "list"]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         text(&out.stderr),
-        "exporter: error: tests/data/rules/nope: cannot read rules directory: No such file or directory (os error 2)\n"
+        "exporter: error: rules: cannot read rules directory: No such file or directory (os error 2)\n"
     );
+    let golden_rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/rules/golden/rules");
+    std::os::unix::fs::symlink(&golden_rules, cwd.path().join("rules")).expect("link ./rules");
+    let out = exporter_in(cwd.path(), &["rules", "list"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let want = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/rules/golden/list.txt"))
+        .expect("golden list")
+        .replace("tests/data/rules/golden/rules/", "rules/");
+    assert_eq!(text(&out.stdout), want);
 }
 
 #[test]
