@@ -1,6 +1,6 @@
 use super::fixtures::*;
 use super::*;
-use crate::detect::process::paths::{self, AT_FDCWD};
+use crate::detect::process::paths::AT_FDCWD;
 use crate::rules::{ArgValue, Engine};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -221,14 +221,9 @@ fn encode(e: &Event, note: &str) -> (SyscallEvent, Fake) {
             r.args[p] = 0x7fff_0000; // the user pointer: meaningless to the decoder
             r.args[p + 1] = num_or_bits(a("flags"), open);
             r.args[p + 2] = int("mode");
-            // A relative path was resolved against the cwd the recorded fd.name implies.
-            let want = &e.fd.as_ref().unwrap().name;
-            let mut cwd = e.proc.cwd.clone();
-            if !name.starts_with('/') && paths::resolve(&cwd, &name) != *want {
-                cwd = want[..want.rfind('/').unwrap().max(1)].to_owned();
-            }
-            if !cwd.is_empty() {
-                fake = fake.cwd(&cwd);
+            // A relative path is resolved against the process's cwd.
+            if !e.proc.cwd.is_empty() {
+                fake = fake.cwd(&e.proc.cwd);
             }
         }
         "fchmodat" => {
@@ -314,6 +309,13 @@ fn encode(e: &Event, note: &str) -> (SyscallEvent, Fake) {
     (r, fake)
 }
 
+/// The process fields a recorded event sets, for comparison.
+fn process_fields(p: &crate::rules::Process) -> String {
+    let ancestors: Vec<_> = p.ancestors.iter().map(|a| (a.pid, &a.name, &a.exepath, &a.cmdline)).collect();
+    let own = (p.pid, p.ppid, &p.name, &p.exe, &p.exepath, &p.args, &p.cwd, p.tty, p.sid, p.is_exe_from_memfd);
+    format!("{own:?} {ancestors:?}")
+}
+
 #[test]
 fn recorded_rule_events_round_trip_through_kernel_records() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -336,9 +338,15 @@ fn recorded_rule_events_round_trip_through_kernel_records() {
             // The recorded event matches as recorded (the test data is sound) ...
             assert_eq!(engine.first_match(&want).map(|r| r.name.as_str()), expect, "{at}: recorded");
             let (raw, fake) = encode(&want, note);
+            // The process as /proc shows it, loaded by the table as the detector loads it.
+            let fake = fake.process(&want.proc, &want.user);
+            let mut table = fake.table();
+            for pid in want.proc.ancestors.iter().rev().map(|a| a.pid).chain([PID as i64]) {
+                assert!(table.get_or_load(pid as i32).is_some(), "{at}: the table cannot load pid {pid}");
+            }
             let mut got = Event::default();
             let offset = want.time as i64 - raw.ktime_ns as i64;
-            fake.decoder().decode(&raw, 1, offset, &fake.table(), want.container.clone(), &mut got);
+            fake.decoder().decode(&raw, 1, offset, &table, want.container.clone(), &mut got);
             assert_eq!(got.evt_type, want.evt_type, "{at}");
             assert_eq!((got.time, got.res, got.dir), (want.time, want.res, want.dir), "{at}");
             let comm: String = want.proc.name.chars().take(15).collect();
@@ -374,10 +382,14 @@ fn recorded_rule_events_round_trip_through_kernel_records() {
                     assert_eq!(gf.name, wf.name, "{at}");
                 }
             }
-            // ... and the decoded one matches the same rule once the process table's part
-            // (ancestors, tty, args, exe path: not in the record) is filled in.
-            got.proc = want.proc.clone();
-            got.user = want.user.clone();
+            // The process and user as the decoder reported them (the table's part: ancestors,
+            // tty, args, exe path; the record's: name, ids) ...
+            // The record's pid, and the kernel keeps 15 bytes of a process's name.
+            let recorded = crate::rules::Process { pid: PID as i64, name: comm.clone(), ..want.proc.clone() };
+            assert_eq!(process_fields(&got.proc), process_fields(&recorded), "{at}: process");
+            let user = |u: &crate::rules::User| (u.uid, u.gid, u.name.clone(), u.loginuid);
+            assert_eq!(user(&got.user), user(&want.user), "{at}: user");
+            // ... and the decoded event matches the same rule.
             assert_eq!(engine.first_match(&got).map(|r| r.name.as_str()), expect, "{at}: decoded");
             match expect {
                 Some(rule) => {
