@@ -9,9 +9,10 @@ use crate::{
         AlertmanagerConfig, AlertsConfig, AlertsError, FileConfig, KafkaConfig, KafkaSasl, KafkaSaslMechanism,
         SyslogConfig, WebhookConfig,
     },
+    baseline::{cli::BaselineCommand, profile::Windows, Config as BaselineConfig},
     kernel::Hook,
     metrics::SyscallLabel,
-    rules::{cli::RulesCommand, names::Resolution},
+    rules::{cli::RulesCommand, names::Resolution, Priority},
     server::{Limits, WebConfig, WebConfigError},
 };
 
@@ -35,6 +36,11 @@ pub enum Command {
     Rules {
         #[command(subcommand)]
         command: RulesCommand,
+    },
+    /// Review and steer the behaviour baseline of a running exporter; export a profile as rules.
+    Baseline {
+        #[command(subcommand)]
+        command: BaselineCommand,
     },
 }
 
@@ -172,6 +178,27 @@ pub struct RunArgs {
     /// The hosts file `--names.resolve hosts` reads (re-read at every refresh).
     #[arg(long = "names.hosts-file", value_name = "FILE", default_value = crate::rules::names::HOSTS_FILE)]
     pub names_hosts_file: PathBuf,
+
+    /// Learn each container image's behaviour and alert on drift; profiles are kept here, one
+    /// JSON file per image. Off without it. Needs --rules-dir (an empty directory will do).
+    #[arg(long = "baseline.dir", value_name = "DIR")]
+    pub baseline_dir: Option<PathBuf>,
+
+    /// A profile learns at most this long, then enforces.
+    #[arg(long = "baseline.learn", default_value = "24h", value_parser = parse_timeout)]
+    pub baseline_learn: Duration,
+
+    /// ... or until it has seen nothing new for this long.
+    #[arg(long = "baseline.stable", default_value = "1h", value_parser = parse_timeout)]
+    pub baseline_stable: Duration,
+
+    /// Files opened for reading are learned under these path prefixes (comma-separated; none: reads are not learned).
+    #[arg(long = "baseline.read-prefixes", value_name = "PREFIXES", value_delimiter = ',', default_value = "/etc/")]
+    pub baseline_read_prefixes: Vec<String>,
+
+    /// Priority of "Baseline deviation: <kind>" alerts (a Falco priority name).
+    #[arg(long = "baseline.priority", default_value = "warning", value_parser = parse_priority)]
+    pub baseline_priority: Priority,
 }
 
 impl RunArgs {
@@ -225,6 +252,16 @@ impl RunArgs {
         }))
     }
 
+    /// `--baseline.*`, when `--baseline.dir` turns the baseline on.
+    pub fn baseline_config(&self) -> Option<BaselineConfig> {
+        Some(BaselineConfig {
+            dir: self.baseline_dir.clone()?,
+            windows: Windows { learn_secs: self.baseline_learn.as_secs(), stable_secs: self.baseline_stable.as_secs() },
+            read_prefixes: self.baseline_read_prefixes.iter().filter(|p| !p.is_empty()).cloned().collect(),
+            priority: self.baseline_priority,
+        })
+    }
+
     /// `--web.config.file`, read and checked (certificates, keys, hashes); plain HTTP without it.
     pub fn web_config(&self) -> Result<WebConfig, WebConfigError> {
         self.web_config_file.as_deref().map(WebConfig::load).transpose().map(Option::unwrap_or_default)
@@ -272,6 +309,15 @@ pub fn parse_listen_address(value: &str) -> Result<SocketAddr, String> {
 /// `--bpf.pin-dir`: a directory, or '' for none (clap's own path parser refuses '').
 fn parse_pin_dir(value: &str) -> Result<PathBuf, String> {
     Ok(PathBuf::from(value))
+}
+
+/// A Falco priority name (`warning`, `critical`, ...).
+pub fn parse_priority(value: &str) -> Result<Priority, String> {
+    Priority::parse(value).ok_or_else(|| {
+        format!(
+            "'{value}' is not a priority: emergency, alert, critical, error, warning, notice, informational or debug"
+        )
+    })
 }
 
 /// A number with one unit of ms, s, m or h, e.g. `90s` or `5m`.

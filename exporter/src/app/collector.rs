@@ -23,7 +23,7 @@ use crate::{
         KernelSnapshot, Probe, ProbeError,
     },
     metrics::{ContainerRows, Exposition, MatchKey, RuleMatches, RulesStatus, ScrapeData, TenantCounters},
-    rules::Engine,
+    rules::{Engine, KernelFilter},
     syscalls::SyscallNames,
 };
 
@@ -47,6 +47,8 @@ pub struct Collector {
     /// The exact paths the running rules watch, with their rule bits (for `watched`).
     watched_paths: Vec<(String, u64)>,
     watched: Arc<WatchedInodes>,
+    /// Prefilter entries beyond the rules' (the behaviour baseline's), applied with every rule set.
+    extra_filters: Vec<KernelFilter>,
 }
 
 impl Collector {
@@ -70,15 +72,22 @@ impl Collector {
             matches,
             watched_paths: Vec::new(),
             watched,
+            extra_filters: Vec::new(),
         }
+    }
+
+    /// Sends the events of `filters` to user space too, from the next [`Collector::apply_rules`]
+    /// on (see `prefilter::compile`).
+    pub fn set_extra_filters(&mut self, filters: Vec<KernelFilter>) {
+        self.extra_filters = filters;
     }
 
     /// Makes the kernel run `engine`: its syscalls' events (see `Probe::apply_rules`) and the
     /// prefilter compiled from its rules. Syscalls this kernel cannot trace are logged: rules on
     /// them cannot match.
     pub fn apply_rules(&mut self, engine: &Engine, names: &SyscallNames) -> Result<KernelRuleSet, ProbeError> {
-        let interest = interest_of(engine, names);
-        let tables = prefilter::compile(engine, names, &mut self.rule_ids);
+        let interest = interest_of(engine, names, &self.extra_filters);
+        let tables = prefilter::compile(engine, names, &mut self.rule_ids, &self.extra_filters);
         let bits = tables.bits.iter().map(|b| b.as_ref().map(|r| r.name.clone())).collect();
         self.watched_paths = tables.exact_paths();
         let (untraceable, generation) = self.probe.apply_rules(&interest, tables)?;
@@ -229,6 +238,18 @@ impl Collector {
             tenants: &tenants,
         };
         Ok(self.exposition.render(&data))
+    }
+
+    /// Each named container's syscalls so far, as syscall numbers with a count (the host and the
+    /// `unknown` and `overflow` rows left out).
+    pub fn container_syscalls(&mut self) -> Result<Vec<(Arc<Container>, Vec<usize>)>, ProbeError> {
+        let snapshot = self.probe.snapshot()?;
+        let rows = self.absorb(&snapshot, Instant::now());
+        Ok(rows
+            .into_iter()
+            .filter(|(c, _)| !outlives_its_cgroups(c) && c.id != OVERFLOW_ID)
+            .map(|(c, row)| (c, row.iter().enumerate().filter(|(_, &n)| n > 0).map(|(nr, _)| nr).collect()))
+            .collect())
     }
 
     /// Resolves the snapshot's cgroups and sums their rows per container (plus retired rows

@@ -5,6 +5,7 @@
 //! Lock order, everywhere: the detector, then the collector. A scrape releases the detector
 //! before it takes the collector, and a reload holds the detector while the kernel switches.
 
+pub mod baseline;
 pub mod collector;
 pub mod loops;
 pub mod reload;
@@ -15,9 +16,10 @@ pub use collector::{Collector, REFRESH_INTERVAL};
 
 use crate::{
     alerts::Dispatcher,
+    baseline::Baseline,
     detect::Detector,
-    metrics::{write_alert_stats, write_connection_stats, write_record_stats, RulesStatus},
-    server::{connections::ConnectionStats, MetricsSource},
+    metrics::{write_alert_stats, write_baseline_stats, write_connection_stats, write_record_stats, RulesStatus},
+    server::{connections::ConnectionStats, ApiRequest, ApiResponse, MetricsSource},
 };
 
 /// What the server, the timers and the detection thread share.
@@ -25,6 +27,8 @@ pub struct Shared {
     pub collector: Mutex<Collector>,
     pub detector: Option<Arc<Mutex<Detector>>>,
     pub alerts: Option<Arc<Dispatcher>>,
+    /// `--baseline.dir`; a leaf lock, taken after the detector or the collector is released.
+    pub baseline: Option<Arc<Mutex<Baseline>>>,
 }
 
 impl MetricsSource for Shared {
@@ -46,8 +50,16 @@ impl MetricsSource for Shared {
         if let Some(stats) = recorded {
             write_record_stats(&mut text, &stats);
         }
+        if let Some(baseline) = &self.baseline {
+            let stats = baseline.lock().map_err(|_| "baseline poisoned".to_owned())?.stats();
+            write_baseline_stats(&mut text, &stats);
+        }
         write_connection_stats(&mut text, connections);
         Ok(text)
+    }
+
+    fn api(&self, request: &ApiRequest) -> ApiResponse {
+        baseline::answer(self.baseline.as_deref(), request)
     }
 }
 

@@ -1,5 +1,6 @@
 //! A small HTTP/1 client (`http://` and `https://` through rustls) for the outputs that POST
-//! somewhere: the alert webhook and Alertmanager. No hyper type appears in its API; what to do
+//! somewhere: the alert webhook and Alertmanager (and `exporter baseline`, which asks the
+//! running exporter). No hyper type appears in its API; what to do
 //! with a status (retry, give up) is the caller's policy.
 
 use bytes::Bytes;
@@ -16,6 +17,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const UA: &str = concat!("tracewarden/", env!("CARGO_PKG_VERSION"));
+
+/// The methods [`HttpClient::send`] sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HttpMethod {
+    Get,
+    Post,
+}
 
 /// An absolute `http://` or `https://` URL with a host, checked by [`HttpUrl::parse`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -198,7 +206,24 @@ impl HttpClient {
         content_type: &str,
         body: Bytes,
     ) -> Result<PostResponse, PostError> {
-        let mut req = Request::post(url.uri.clone())
+        self.send(HttpMethod::Post, url, headers, content_type, body).await
+    }
+
+    /// One request of `method`, as [`HttpClient::post`] sends it.
+    pub async fn send(
+        &self,
+        method: HttpMethod,
+        url: &HttpUrl,
+        headers: &[(String, String)],
+        content_type: &str,
+        body: Bytes,
+    ) -> Result<PostResponse, PostError> {
+        let mut req = Request::builder()
+            .method(match method {
+                HttpMethod::Get => hyper::Method::GET,
+                HttpMethod::Post => hyper::Method::POST,
+            })
+            .uri(url.uri.clone())
             .header(CONTENT_TYPE, content_type)
             .header(USER_AGENT, UA)
             .body(Full::new(body))

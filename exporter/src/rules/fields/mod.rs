@@ -402,4 +402,4 @@ mod extract;
 #[cfg(test)]
 mod tests;
 
-pub use extract::{errno_name, Val};
+pub use extract::{errno_name, open_flags, Val};
