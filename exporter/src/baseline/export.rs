@@ -4,7 +4,8 @@
 //!
 //! How items map to conditions:
 //! - exec `parent > child`: `proc.pexepath = parent and fd.name in (children)` (the path the
-//!   exec named is the exec's `fd.name`);
+//!   exec named is the exec's `fd.name`); `<entrypoint>` is `proc.vpid = 1`, and `<unknown>`
+//!   any parent;
 //! - write/read: `fd.name in (paths)`, and `fd.name glob` for items with `*`; `/proc/self/`
 //!   items match any `/proc/<pid>/`;
 //! - connect: `fd.rnet in (net) and fd.rport = port`, or `fd.name` for a unix socket;
@@ -16,7 +17,7 @@
 use std::{collections::BTreeMap, fmt::Write as _};
 
 use super::{
-    item::{Kind, EXEC_SEPARATOR},
+    item::{Kind, ENTRYPOINT, EXEC_SEPARATOR, UNKNOWN_PARENT},
     profile::Profile,
 };
 use crate::rules::output::render_time;
@@ -85,7 +86,12 @@ fn exec_condition<'a>(items: impl Iterator<Item = &'a String>) -> String {
     let alternatives: Vec<String> = by_parent
         .into_iter()
         .map(|(parent, children)| {
-            format!("(proc.pexepath = {} and fd.name in ({}))", quote(parent), children.join(", "))
+            let children = format!("fd.name in ({})", children.join(", "));
+            match parent {
+                ENTRYPOINT => format!("(proc.vpid = 1 and {children})"),
+                UNKNOWN_PARENT => format!("({children})"),
+                parent => format!("(proc.pexepath = {} and {children})", quote(parent)),
+            }
         })
         .collect();
     alternatives.join(" or ")

@@ -8,6 +8,7 @@ fn learned() -> Profile {
     for (kind, item) in [
         (Kind::Exec, "/bin/busybox > /bin/cat"),
         (Kind::Exec, "/bin/busybox > /bin/sleep"),
+        (Kind::Exec, "<entrypoint> > /bin/sh"),
         (Kind::Write, "/tmp/out.log"),
         (Kind::Write, "/tmp/tmp.*"),
         (Kind::Read, "/proc/self/status"),
@@ -53,6 +54,9 @@ fn exported_rules_load_and_allow_exactly_the_learned_set() {
         [format!("Baseline exec outside profile ({IMAGE})")]
     );
     assert_eq!(matches(&engine, &exec("/usr/bin/env", "/bin/cat")).len(), 1, "another parent");
+    let entrypoint = r#"{"type":"execve","res":0,"fd":{"name":"/bin/sh"},"proc":{"vpid":1,"ancestors":[{"exepath":"/usr/sbin/runc"}]}}"#;
+    assert_eq!(matches(&engine, entrypoint), Vec::<String>::new(), "{text}");
+    assert_eq!(matches(&engine, &exec("/bin/busybox", "/bin/sh")).len(), 1, "/bin/sh only as the entrypoint");
     let open = |path: &str, flags: &str| {
         format!(r#"{{"type":"openat","res":3,"fd":{{"name":"{path}"}},"args":{{"flags":"{flags}"}}}}"#)
     };

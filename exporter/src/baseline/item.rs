@@ -10,6 +10,14 @@
 //!   8 hexadecimal digits with a digit and a letter among them (ids, hashes), or at least 6
 //!   digits (timestamps, pids). `python3.11`, `sha256sum` and `libc.so.6` stay as they are.
 //!
+//! An exec is `parent > child`: the parent's executable, `<entrypoint>` for a container's first
+//! process (its parent is the runtime, outside the container), `<unknown>` when the process
+//! table does not know it.
+//!
+//! What runc's own processes do in a new container before they exec its entrypoint (their name
+//! is `runc:[N:...]`) is the runtime's set-up and is not learned (a process that calls itself so
+//! escapes the profile, as it would escape a rule on `proc.name`).
+//!
 //! Outbound addresses are grouped by prefix: an IPv4 address by its /24, an IPv6 one by its /64
 //! (`10.1.2.0/24:443`), so the replicas and rolling addresses of one service are one item.
 
@@ -67,16 +75,33 @@ impl FromStr for Kind {
 
 /// Separates the parent's executable from the child's in an exec item.
 pub const EXEC_SEPARATOR: &str = " > ";
+/// The parent of a container's first process (pid 1 in its namespace): the runtime.
+pub const ENTRYPOINT: &str = "<entrypoint>";
+/// How runc names its own processes in a new container (`runc:[2:INIT]`) until they exec the
+/// entrypoint: what they open and connect is the runtime's set-up, not the image's behaviour.
+const RUNC_INIT: &str = "runc:[";
+/// A parent the process table does not know.
+pub const UNKNOWN_PARENT: &str = "<unknown>";
 
 /// The behaviour `ev` shows, if it is one a profile learns. Only completed syscalls count;
 /// reads only under `read_prefixes`.
 pub fn item_of(ev: &Event, read_prefixes: &[String]) -> Option<(Kind, String)> {
     let fd = ev.fd.as_ref();
+    if ev.proc.name.starts_with(RUNC_INIT) && !matches!(ev.evt_type.as_str(), "execve" | "execveat") {
+        return None;
+    }
     match ev.evt_type.as_str() {
         "execve" | "execveat" if ev.res == 0 => {
             // The path the exec named (busybox applets are links to one binary).
             let named = fd.map(|f| f.name.as_str()).filter(|n| !n.is_empty()).unwrap_or(&ev.proc.exepath);
-            let parent = ev.proc.ancestors.first().map(|a| a.exepath.as_str()).unwrap_or_default();
+            // A container's first process was started by the runtime, outside the container:
+            // which runtime process is its parent, and how far the process table knows it at
+            // that moment, varies from start to start.
+            let parent = match (ev.proc.vpid, ev.proc.ancestors.first()) {
+                (Some(1), _) => ENTRYPOINT,
+                (_, Some(a)) if !a.exepath.is_empty() => a.exepath.as_str(),
+                _ => UNKNOWN_PARENT,
+            };
             Some((Kind::Exec, format!("{}{EXEC_SEPARATOR}{}", normalise_path(parent), normalise_path(named))))
         }
         "open" | "openat" | "openat2" | "creat" if ev.res >= 0 => {

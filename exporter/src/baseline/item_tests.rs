@@ -38,6 +38,11 @@ fn items_of_events() {
     exec.proc.ancestors = vec![Ancestor { exepath: "/bin/busybox".into(), ..Ancestor::default() }];
     exec.fd = Some(Fd { name: "/bin/cat".into(), ..Fd::default() });
     assert_eq!(item_of(&exec, &[]), Some((Kind::Exec, "/bin/busybox > /bin/cat".into())));
+    exec.proc.vpid = Some(1);
+    assert_eq!(item_of(&exec, &[]), Some((Kind::Exec, "<entrypoint> > /bin/cat".into())), "started by the runtime");
+    exec.proc.vpid = Some(7);
+    exec.proc.ancestors.clear();
+    assert_eq!(item_of(&exec, &[]), Some((Kind::Exec, "<unknown> > /bin/cat".into())));
     exec.res = -2;
     assert_eq!(item_of(&exec, &[]), None, "a failed exec ran nothing");
 
@@ -48,6 +53,9 @@ fn items_of_events() {
     open.args.0[0].1 = ArgValue::Str("O_RDONLY".into());
     assert_eq!(item_of(&open, &[]), None, "reads are learned only under the prefixes");
     assert_eq!(item_of(&open, &["/tmp/".into()]), Some((Kind::Read, "/tmp/tmp.*".into())));
+    open.proc.name = "runc:[2:INIT]".into();
+    assert_eq!(item_of(&open, &["/tmp/".into()]), None, "the runtime's set-up");
+    open.proc.name = "cat".into();
     open.res = -13;
     assert_eq!(item_of(&open, &["/tmp/".into()]), None);
 

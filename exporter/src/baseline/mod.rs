@@ -68,6 +68,8 @@ pub struct Baseline {
     /// Profiles changed since they were last written.
     dirty: HashSet<String>,
     deviations: HashMap<(Kind, Arc<Container>), u64>,
+    /// Each live container's syscalls at its first look (see [`Baseline::observe_syscalls`]).
+    startup: HashMap<String, HashSet<String>>,
     hostname: String,
 }
 
@@ -86,6 +88,7 @@ impl Baseline {
             config,
             dirty: HashSet::new(),
             deviations: HashMap::new(),
+            startup: HashMap::new(),
             hostname: crate::rules::engine::hostname(),
         })
     }
@@ -98,16 +101,36 @@ impl Baseline {
 
     /// Learns or checks the syscalls each live container has made so far (by name). Deviation
     /// counters of containers no longer listed are dropped, as their other series are.
+    ///
+    /// The counts of a container's cgroup include its runtime's own start-up there (runc's init,
+    /// a Go program whose syscalls vary from start to start), so what a container made before
+    /// its first look (at most [`crate::app::baseline::BASELINE_INTERVAL`] after it started) is
+    /// learned while learning but never a deviation.
     pub fn observe_syscalls(&mut self, live: &[(Arc<Container>, Vec<&str>)], now: u64) -> Vec<Alert> {
         let mut alerts = Vec::new();
         for (container, syscalls) in live {
+            if !self.startup.contains_key(&container.id) {
+                let startup = syscalls.iter().map(|s| (*s).to_owned()).collect();
+                self.startup.insert(container.id.clone(), startup);
+            }
+            let enforcing = self.enforcing(container);
             for name in syscalls {
+                let started_with = self.startup.get(&container.id).is_some_and(|s| s.contains(*name));
+                if enforcing && started_with {
+                    continue;
+                }
                 alerts.extend(self.observe(Kind::Syscall, name, container, None, now));
             }
         }
         let ids: HashSet<&str> = live.iter().map(|(c, _)| c.id.as_str()).collect();
         self.deviations.retain(|(_, c), _| ids.contains(c.id.as_str()));
+        self.startup.retain(|id, _| ids.contains(id.as_str()));
         alerts
+    }
+
+    /// Whether `container`'s profile enforces.
+    fn enforcing(&self, container: &Container) -> bool {
+        profile_key(container).and_then(|(key, _)| self.profiles.get(key)).is_some_and(|p| p.state == State::Enforcing)
     }
 
     fn observe(

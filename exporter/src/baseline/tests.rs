@@ -91,6 +91,11 @@ fn syscall_sets_learn_and_prune_gone_containers() {
     assert_eq!(alerts.iter().map(|a| a.rule.as_str()).collect::<Vec<_>>(), ["Baseline deviation: syscall"]);
     assert!(b.observe_syscalls(&[(c1.clone(), vec!["ptrace"])], 1003).is_empty());
     assert_eq!(b.stats().deviations.len(), 1);
+    // A container first seen while enforcing: what it started with is its runtime's start-up.
+    let c2 = container("c2", "app:1");
+    assert!(b.observe_syscalls(&[(c2.clone(), vec!["read", "sched_yield"])], 1003).is_empty());
+    let alerts = b.observe_syscalls(&[(c2.clone(), vec!["read", "sched_yield", "mount"])], 1004);
+    assert_eq!(alerts.iter().map(|a| a.output_fields["baseline.item"].as_str()).collect::<Vec<_>>(), [Some("mount")]);
     b.observe_syscalls(&[], 1004);
     assert!(b.stats().deviations.is_empty(), "a gone container's counters go with it");
     assert!(b.reset("app:1", 1005));
