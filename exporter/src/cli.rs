@@ -9,7 +9,11 @@ use crate::{
         AlertmanagerConfig, AlertsConfig, AlertsError, FileConfig, KafkaConfig, KafkaSasl, KafkaSaslMechanism,
         SyslogConfig, WebhookConfig,
     },
-    baseline::{cli::BaselineCommand, profile::Windows, Config as BaselineConfig},
+    baseline::{
+        cli::{parse_priority, BaselineCommand},
+        profile::Windows,
+        Config as BaselineConfig,
+    },
     kernel::Hook,
     metrics::SyscallLabel,
     rules::{cli::RulesCommand, names::Resolution, Priority},
@@ -309,15 +313,6 @@ pub fn parse_listen_address(value: &str) -> Result<SocketAddr, String> {
 /// `--bpf.pin-dir`: a directory, or '' for none (clap's own path parser refuses '').
 fn parse_pin_dir(value: &str) -> Result<PathBuf, String> {
     Ok(PathBuf::from(value))
-}
-
-/// A Falco priority name (`warning`, `critical`, ...).
-pub fn parse_priority(value: &str) -> Result<Priority, String> {
-    Priority::parse(value).ok_or_else(|| {
-        format!(
-            "'{value}' is not a priority: emergency, alert, critical, error, warning, notice, informational or debug"
-        )
-    })
 }
 
 /// A number with one unit of ms, s, m or h, e.g. `90s` or `5m`.

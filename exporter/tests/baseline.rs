@@ -248,6 +248,29 @@ fn a_restart_reloads_profiles_and_states_and_images_learn_apart() {
         profile(&exporter, &first.image).expect("profile")
     };
     assert!(dir.path().join(file_name(&first.image)).exists());
+    // The learned profile as a rules file the project's own checker loads.
+    let exporter_bin = env!("CARGO_BIN_EXE_exporter");
+    let baseline_dir = dir.path().to_str().expect("utf-8 temp dir");
+    let export = Command::new(exporter_bin)
+        .args(["baseline", "export", &first.image, "--baseline.dir", baseline_dir])
+        .output()
+        .expect("baseline export");
+    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    let rules = tempfile::tempdir().expect("rules dir");
+    std::fs::write(rules.path().join("baseline.yaml"), &export.stdout).expect("write the exported rules");
+    let check = Command::new(exporter_bin)
+        .args(["rules", "check", "--rules-dir"])
+        .arg(rules.path())
+        .output()
+        .expect("rules check");
+    let text = String::from_utf8_lossy(&export.stdout);
+    assert!(
+        check.status.success(),
+        "{}{}\n{text}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(text.contains("- rule: Baseline exec outside profile (") && text.contains("/bin/cat"), "{text}");
 
     let exporter = start_exporter(dir.path());
     let after = profile(&exporter, &first.image).expect("the profile after a restart");

@@ -27,6 +27,9 @@ use crate::{
     syscalls::SyscallNames,
 };
 
+/// A container and the numbers of the syscalls it has made.
+pub type ContainerSyscalls = (Arc<Container>, Vec<usize>);
+
 /// Label value for syscalls of cgroups that found no free kernel slot.
 pub const OVERFLOW_ID: &str = "overflow";
 
@@ -242,7 +245,7 @@ impl Collector {
 
     /// Each named container's syscalls so far, as syscall numbers with a count (the host and the
     /// `unknown` and `overflow` rows left out).
-    pub fn container_syscalls(&mut self) -> Result<Vec<(Arc<Container>, Vec<usize>)>, ProbeError> {
+    pub fn container_syscalls(&mut self) -> Result<Vec<ContainerSyscalls>, ProbeError> {
         let snapshot = self.probe.snapshot()?;
         let rows = self.absorb(&snapshot, Instant::now());
         Ok(rows

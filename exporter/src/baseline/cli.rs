@@ -14,7 +14,6 @@ use bytes::Bytes;
 
 use super::{export, profile::Profile, store, Summary};
 use crate::{
-    cli::parse_priority,
     rules::Priority,
     server::{
         client::{ClientTls, HttpClient, HttpMethod, HttpUrl},
@@ -103,6 +102,15 @@ pub fn run(command: BaselineCommand) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A Falco priority name (`warning`, `critical`, ...).
+pub fn parse_priority(value: &str) -> Result<Priority, String> {
+    Priority::parse(value).ok_or_else(|| {
+        format!(
+            "'{value}' is not a priority: emergency, alert, critical, error, warning, notice, informational or debug"
+        )
+    })
 }
 
 fn print_list(list: &[Summary]) {

@@ -3,8 +3,8 @@
 //! ordinary rule anyone can audit, edit and reload (`exporter rules check` loads it).
 //!
 //! How items map to conditions:
-//! - exec `parent > child`: `proc.pexepath = parent and fd.name in (children)` (the path the
-//!   exec named is the exec's `fd.name`); `<entrypoint>` is `proc.vpid = 1`, and `<unknown>`
+//! - exec `parent > child`: `proc.pexepath = parent and fd.nameraw in (children)` (the path
+//!   the exec named); `<entrypoint>` is `proc.vpid = 1`, and `<unknown>`
 //!   any parent;
 //! - write/read: `fd.name in (paths)`, and `fd.name glob` for items with `*`; `/proc/self/`
 //!   items match any `/proc/<pid>/`;
@@ -86,7 +86,7 @@ fn exec_condition<'a>(items: impl Iterator<Item = &'a String>) -> String {
     let alternatives: Vec<String> = by_parent
         .into_iter()
         .map(|(parent, children)| {
-            let children = format!("fd.name in ({})", children.join(", "));
+            let children = format!("fd.nameraw in ({})", children.join(", "));
             match parent {
                 ENTRYPOINT => format!("(proc.vpid = 1 and {children})"),
                 UNKNOWN_PARENT => format!("({children})"),

@@ -45,7 +45,7 @@ fn exported_rules_load_and_allow_exactly_the_learned_set() {
     assert_eq!(engine.rules().iter().filter(|r| r.enabled).count(), 5, "{text}");
     let exec = |parent: &str, child: &str| {
         format!(
-            r#"{{"type":"execve","res":0,"fd":{{"name":"{child}"}},"proc":{{"exepath":"/bin/busybox","ancestors":[{{"exepath":"{parent}"}}]}}}}"#
+            r#"{{"type":"execve","res":0,"fd":{{"name":"/bin/busybox","nameraw":"{child}"}},"proc":{{"exepath":"/bin/busybox","ancestors":[{{"exepath":"{parent}"}}]}}}}"#
         )
     };
     assert!(matches(&engine, &exec("/bin/busybox", "/bin/cat")).is_empty());

@@ -4,11 +4,14 @@
 //! Normalisation of paths (applied when learning and when checking alike):
 //! - `/proc/<pid>` becomes `/proc/self`, and a `task/<tid>` component `task/*`: pids differ in
 //!   every run.
-//! - A random part of a file name becomes `*`. A name is split at `.`, `-` and `_`; a part is
-//!   random when it is at least 4 letters and digits that hold a digit, an upper-case and a
-//!   lower-case letter (what `mktemp` and `tempfile` make: `tmp.X3k9` -> `tmp.*`), or at least
-//!   8 hexadecimal digits with a digit and a letter among them (ids, hashes), or at least 6
-//!   digits (timestamps, pids). `python3.11`, `sha256sum` and `libc.so.6` stay as they are.
+//! - A temporary file's name made by `mktemp` (`tmp.` and at least 6 letters and digits) or
+//!   Python's `tempfile` (`tmp` and at least 6 letters, digits or `_`) becomes `tmp.*` or `tmp*`.
+//! - Elsewhere, a random part of a file name becomes `*`. A name is split at `.`, `-` and `_`; a
+//!   part is random when it is letters and digits and holds a digit, an upper-case and a
+//!   lower-case letter (at least 4 long: `X3k9`), or a digit and an upper-case letter (at least
+//!   6: `1P7OV3`), or is at least 8 hexadecimal digits with a digit and a letter among them (ids,
+//!   hashes), or at least 6 digits (timestamps, pids). `python3.11`, `sha256sum`, `libc.so.6`
+//!   and `README` stay as they are.
 //!
 //! An exec is `parent > child`: the parent's executable, `<entrypoint>` for a container's first
 //! process (its parent is the runtime, outside the container), `<unknown>` when the process
@@ -31,7 +34,7 @@ use crate::rules::{fields::open_flags, Event};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
-    /// `parent > child`: the executable the exec named, after its parent's executable.
+    /// `parent > child`: the executable the exec named (as passed), after its parent's executable.
     Exec,
     /// A file opened for writing.
     Write,
@@ -92,8 +95,12 @@ pub fn item_of(ev: &Event, read_prefixes: &[String]) -> Option<(Kind, String)> {
     }
     match ev.evt_type.as_str() {
         "execve" | "execveat" if ev.res == 0 => {
-            // The path the exec named (busybox applets are links to one binary).
-            let named = fd.map(|f| f.name.as_str()).filter(|n| !n.is_empty()).unwrap_or(&ev.proc.exepath);
+            // The path the exec named, as passed when absolute: the resolved one follows
+            // symlinks only while the process can still be looked at (busybox applets are links
+            // to one binary, so a short-lived applet would read as either).
+            let raw = fd.and_then(|f| f.nameraw.as_deref()).filter(|n| n.starts_with('/'));
+            let resolved = fd.map(|f| f.name.as_str()).filter(|n| !n.is_empty());
+            let named = raw.or(resolved).unwrap_or(&ev.proc.exepath);
             // A container's first process was started by the runtime, outside the container:
             // which runtime process is its parent, and how far the process table knows it at
             // that moment, varies from start to start.
@@ -174,6 +181,16 @@ pub fn normalise_path(path: &str) -> String {
 
 /// Appends `name` with its random parts as `*`.
 fn normalise_name(name: &str, out: &mut String) {
+    if let Some(rest) = name.strip_prefix("tmp") {
+        let (dot, random) = rest.strip_prefix('.').map_or(("", rest), |r| (".", r));
+        let temporary = |b: u8| b.is_ascii_alphanumeric() || (dot.is_empty() && b == b'_');
+        if random.len() >= 6 && random.bytes().all(temporary) {
+            out.push_str("tmp");
+            out.push_str(dot);
+            out.push('*');
+            return;
+        }
+    }
     let mut rest = name;
     while !rest.is_empty() {
         let end = rest.find(['.', '-', '_']).unwrap_or(rest.len());
@@ -197,9 +214,10 @@ fn is_random(part: &str) -> bool {
     let upper = b.iter().any(u8::is_ascii_uppercase);
     let lower = b.iter().any(u8::is_ascii_lowercase);
     let mixed_case = digits > 0 && upper && lower;
+    let upper_id = b.len() >= 6 && digits > 0 && upper;
     let hex_id = b.len() >= 8 && digits > 0 && digits < b.len() && b.iter().all(u8::is_ascii_hexdigit);
     let number = b.len() >= 6 && digits == b.len();
-    mixed_case || hex_id || number
+    mixed_case || upper_id || hex_id || number
 }
 
 #[cfg(test)]

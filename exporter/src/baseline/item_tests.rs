@@ -9,6 +9,13 @@ fn pids_and_random_names_are_collapsed() {
         ("/proc/self/mounts", "/proc/self/mounts"),
         ("/tmp/tmp.X3k9", "/tmp/tmp.*"),
         ("/tmp/tmp.aB3dE9fG1h/out.log", "/tmp/tmp.*/out.log"),
+        ("/tmp/tmp.IVrHml", "/tmp/tmp.*"),
+        ("/tmp/tmp.4tfcgq", "/tmp/tmp.*"),
+        ("/tmp/tmpk3j_2x9a", "/tmp/tmp*"),
+        ("/run/1P7OV3.pid", "/run/*.pid"),
+        ("/etc/tmpfiles.d/x.conf", "/etc/tmpfiles.d/x.conf"),
+        ("/tmp/template.txt", "/tmp/template.txt"),
+        ("/app/README", "/app/README"),
         ("/var/cache/3f9a2c1e7b/data", "/var/cache/*/data"),
         ("/var/log/app-1765012345.log", "/var/log/app-*.log"),
         ("/usr/bin/python3.11", "/usr/bin/python3.11"),
@@ -38,6 +45,8 @@ fn items_of_events() {
     exec.proc.ancestors = vec![Ancestor { exepath: "/bin/busybox".into(), ..Ancestor::default() }];
     exec.fd = Some(Fd { name: "/bin/cat".into(), ..Fd::default() });
     assert_eq!(item_of(&exec, &[]), Some((Kind::Exec, "/bin/busybox > /bin/cat".into())));
+    exec.fd = Some(Fd { name: "/bin/busybox".into(), nameraw: Some("/bin/cat".into()), ..Fd::default() });
+    assert_eq!(item_of(&exec, &[]), Some((Kind::Exec, "/bin/busybox > /bin/cat".into())), "as named, not resolved");
     exec.proc.vpid = Some(1);
     assert_eq!(item_of(&exec, &[]), Some((Kind::Exec, "<entrypoint> > /bin/cat".into())), "started by the runtime");
     exec.proc.vpid = Some(7);

@@ -104,7 +104,7 @@ impl Baseline {
     ///
     /// The counts of a container's cgroup include its runtime's own start-up there (runc's init,
     /// a Go program whose syscalls vary from start to start), so what a container made before
-    /// its first look (at most [`crate::app::baseline::BASELINE_INTERVAL`] after it started) is
+    /// its first look (within the baseline loop's interval, a second, of its start) is
     /// learned while learning but never a deviation.
     pub fn observe_syscalls(&mut self, live: &[(Arc<Container>, Vec<&str>)], now: u64) -> Vec<Alert> {
         let mut alerts = Vec::new();
