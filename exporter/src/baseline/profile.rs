@@ -10,6 +10,12 @@ use serde::{Deserialize, Serialize};
 
 use super::item::Kind;
 
+/// Most items of one kind a profile learns, and most deviations of one kind it records (and
+/// alerts on): a workload that writes a new name every time, or an attacker flooding new items,
+/// cannot grow a profile, its file or the alerts without bound. Past it deviations are counted
+/// only.
+pub const MAX_ITEMS: usize = 10_000;
+
 /// The version of the file format; a file of another version is refused (and relearned).
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -93,12 +99,19 @@ impl Profile {
         }
         match self.state {
             State::Learning => {
-                self.learned.entry(kind).or_default().insert(item.to_owned());
+                let learned = self.learned.entry(kind).or_default();
+                if learned.len() >= MAX_ITEMS {
+                    // Not learned: it will be a deviation, which is the honest outcome for an
+                    // image whose behaviour does not fit a profile.
+                    return (Seen::Normal, false);
+                }
+                learned.insert(item.to_owned());
                 self.last_new_item = now;
                 (Seen::Normal, true)
             }
             State::Enforcing => {
-                if self.deviations.entry(kind).or_default().insert(item.to_owned()) {
+                let deviations = self.deviations.entry(kind).or_default();
+                if deviations.len() < MAX_ITEMS && deviations.insert(item.to_owned()) {
                     (Seen::NewDeviation, true)
                 } else {
                     (Seen::RepeatedDeviation, false)
@@ -166,6 +179,20 @@ mod tests {
             assert!(!p.advance(t, WINDOWS));
         }
         assert!(p.advance(1100, WINDOWS));
+    }
+
+    #[test]
+    fn kinds_hold_at_most_max_items() {
+        let mut p = Profile::new("img", "img", 1000);
+        for i in 0..=MAX_ITEMS {
+            p.observe(Kind::Write, &format!("/data/{i}"), 1000);
+        }
+        assert_eq!(p.counts().find(|(k, _)| *k == Kind::Write), Some((Kind::Write, MAX_ITEMS)));
+        p.enforce(1001);
+        for i in 0..MAX_ITEMS {
+            assert_eq!(p.observe(Kind::Connect, &format!("10.0.{i}.0/24:1"), 1002).0, Seen::NewDeviation);
+        }
+        assert_eq!(p.observe(Kind::Connect, "10.9.9.0/24:1", 1003), (Seen::RepeatedDeviation, false), "counted only");
     }
 
     #[test]
