@@ -15,13 +15,16 @@
 //! Needs root, the release exporter binary and bpftrace (`scripts/bootstrap.sh`).
 
 use std::{
-    io::{BufRead, BufReader, Read, Write},
+    io::{BufRead, BufReader},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
 use exporter::kernel::{Hook, Probe, ProbeConfig, Workload};
+use support::{fail, http, median, start_exporter, sum_of};
+
+mod support;
 
 const ROUNDS: usize = 41;
 const SHIPPED_RULES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../rules");
@@ -188,13 +191,8 @@ fn real_workload() {
             let (mut exporter, port) = start_exporter(&[&["--names.resolve", "off"], args.as_slice()].concat());
             std::thread::sleep(Duration::from_secs(1));
             let read = || {
-                let body = http_get(port, "/metrics").unwrap_or_default();
-                let total = |name: &str| -> f64 {
-                    body.lines()
-                        .filter(|l| l.starts_with(name))
-                        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-                        .sum()
-                };
+                let body = http(port, "GET", "/metrics").unwrap_or_default();
+                let total = |name: &str| sum_of(&body, name);
                 [
                     total("tracewarden_syscalls_total{"),
                     total("tracewarden_events_total{source=\"userspace\"}"),
@@ -312,10 +310,7 @@ fn benign_workload_events() {
     let chmod_before: Vec<f64> = (0..3).map(|_| chmod_loop(&chmod_target, CHMODS)).collect();
 
     let (mut exporter, port) = start_exporter(&["--rules-dir", SHIPPED_RULES]);
-    let total = |name: &str| -> f64 {
-        let body = http_get(port, "/metrics").unwrap_or_default();
-        body.lines().filter(|l| l.starts_with(name)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
-    };
+    let total = |name: &str| sum_of(&http(port, "GET", "/metrics").unwrap_or_default(), name);
     let files: Vec<PathBuf> = std::fs::read_dir("/usr/share/doc")
         .map(|d| d.flatten().map(|e| e.path().join("copyright")).filter(|p| p.exists()).take(500).collect())
         .unwrap_or_default();
@@ -409,36 +404,6 @@ fn getppid_loop(n: u64) -> f64 {
     start.elapsed().as_nanos() as f64 / n as f64
 }
 
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted[sorted.len() / 2]
-}
-
-fn fail(message: &str) -> ! {
-    eprintln!("overhead bench: {message}");
-    std::process::exit(1);
-}
-
-/// The release exporter on a free port, once /healthz answers.
-fn start_exporter(extra: &[&str]) -> (Child, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_exporter"))
-        // Unpinned: each setup counts from zero.
-        .args(["--web.listen-address", &format!("127.0.0.1:{port}"), "--log-level", "warn", "--bpf.pin-dir", ""])
-        .args(extra)
-        .spawn()
-        .unwrap_or_else(|e| fail(&format!("starting the exporter: {e}")));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while http_get(port, "/healthz").is_err() {
-        if Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
-            fail("the exporter did not come up");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (child, port)
-}
-
 fn start_bpftrace() -> Child {
     let mut child = Command::new("bpftrace")
         .args(["-e", "tracepoint:raw_syscalls:sys_enter { @[cgroup, args->id] = count(); }"])
@@ -456,14 +421,6 @@ fn start_bpftrace() -> Child {
     // Keep draining so bpftrace never blocks on a full pipe.
     std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
     child
-}
-
-fn http_get(port: u16, path: &str) -> std::io::Result<String> {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    Ok(response)
 }
 
 /// Syscalls that are harmless with these arguments (getters, or calls on fd -1 that fail).
@@ -559,7 +516,7 @@ fn metrics_at_scale() {
     let mut body = String::new();
     for _ in 0..11 {
         let start = Instant::now();
-        body = http_get(port, "/metrics").unwrap_or_else(|e| fail(&format!("scrape: {e}")));
+        body = http(port, "GET", "/metrics").unwrap_or_else(|e| fail(&format!("scrape: {e}")));
         times.push(start.elapsed().as_secs_f64() * 1000.0);
     }
     let series = body.lines().filter(|l| l.starts_with("tracewarden_syscalls_total{")).count();

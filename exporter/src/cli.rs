@@ -9,10 +9,15 @@ use crate::{
         AlertmanagerConfig, AlertsConfig, AlertsError, FileConfig, KafkaConfig, KafkaSasl, KafkaSaslMechanism,
         SyslogConfig, WebhookConfig,
     },
+    baseline::{
+        cli::{parse_priority, BaselineCommand},
+        profile::Windows,
+        Config as BaselineConfig,
+    },
     kernel::Hook,
     metrics::SyscallLabel,
     response::{cli::RespondCommand, policy::Policy},
-    rules::{cli::RulesCommand, names::Resolution},
+    rules::{cli::RulesCommand, names::Resolution, Priority},
     server::{web::ClientAuth, Limits, WebConfig, WebConfigError},
 };
 
@@ -41,6 +46,11 @@ pub enum Command {
     Respond {
         #[command(subcommand)]
         command: RespondCommand,
+    },
+    /// Review and steer the behaviour baseline of a running exporter; export a profile as rules.
+    Baseline {
+        #[command(subcommand)]
+        command: BaselineCommand,
     },
 }
 
@@ -188,6 +198,27 @@ pub struct RunArgs {
     /// The hosts file `--names.resolve hosts` reads (re-read at every refresh).
     #[arg(long = "names.hosts-file", value_name = "FILE", default_value = crate::rules::names::HOSTS_FILE)]
     pub names_hosts_file: PathBuf,
+
+    /// Learn each container image's behaviour and alert on drift; profiles are kept here, one
+    /// JSON file per image. Off without it. Needs --rules-dir (an empty directory will do).
+    #[arg(long = "baseline.dir", value_name = "DIR")]
+    pub baseline_dir: Option<PathBuf>,
+
+    /// A profile learns at most this long, then enforces.
+    #[arg(long = "baseline.learn", default_value = "24h", value_parser = parse_timeout)]
+    pub baseline_learn: Duration,
+
+    /// ... or until it has seen nothing new for this long.
+    #[arg(long = "baseline.stable", default_value = "1h", value_parser = parse_timeout)]
+    pub baseline_stable: Duration,
+
+    /// Files opened for reading are learned under these path prefixes (comma-separated; none: reads are not learned).
+    #[arg(long = "baseline.read-prefixes", value_name = "PREFIXES", value_delimiter = ',', default_value = "/etc/")]
+    pub baseline_read_prefixes: Vec<String>,
+
+    /// Priority of "Baseline deviation: <kind>" alerts (a Falco priority name).
+    #[arg(long = "baseline.priority", default_value = "warning", value_parser = parse_priority)]
+    pub baseline_priority: Priority,
 }
 
 impl RunArgs {
@@ -239,6 +270,16 @@ impl RunArgs {
             delivery_timeout: self.kafka_delivery_timeout,
             ..KafkaConfig::new(self.kafka_brokers.clone(), &self.kafka_topic)
         }))
+    }
+
+    /// `--baseline.*`, when `--baseline.dir` turns the baseline on.
+    pub fn baseline_config(&self) -> Option<BaselineConfig> {
+        Some(BaselineConfig {
+            dir: self.baseline_dir.clone()?,
+            windows: Windows { learn_secs: self.baseline_learn.as_secs(), stable_secs: self.baseline_stable.as_secs() },
+            read_prefixes: self.baseline_read_prefixes.iter().filter(|p| !p.is_empty()).cloned().collect(),
+            priority: self.baseline_priority,
+        })
     }
 
     /// `--web.config.file`, read and checked (certificates, keys, hashes); plain HTTP without it.

@@ -9,6 +9,7 @@
 //! - `detect`: decodes the kernel's records into rule events, keeps the process table,
 //!   resolves paths and evaluates the rules.
 //! - `metrics`: the Prometheus text exposition and the counters it shows.
+//! - `baseline`: a learned behaviour profile per container image, deviations as alerts.
 //! - `alerts`: alert events, rate limits and outputs (file, syslog, webhook, Alertmanager, Kafka).
 //! - `server`: HTTP serving and the HTTP client (the only user of hyper).
 //! - `response`: Alertmanager notifications -> freeze, kill or log a container, by policy.
@@ -19,6 +20,7 @@
 
 pub mod alerts;
 pub mod app;
+pub mod baseline;
 pub mod cli;
 pub mod container;
 pub mod detect;

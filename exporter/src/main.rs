@@ -9,6 +9,7 @@ use clap::Parser;
 use exporter::{
     alerts::{Dispatcher, Recorder},
     app::{loops, reload, Collector, ResolvedContainers, Shared},
+    baseline::{self, Baseline},
     cli::{Cli, Command, RunArgs},
     container::{detect_cgroup2_root, runtime::RuntimeSources, ContainerResolver},
     detect::{self, decode::Decoder, process::ProcessTable, Detector},
@@ -29,6 +30,7 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Rules { command }) => exporter::rules::cli::run(command),
         Some(Command::Respond { command }) => exporter::response::cli::run(command),
+        Some(Command::Baseline { command }) => exporter::baseline::cli::run(command),
         None => match run(cli.run) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -47,6 +49,11 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let engine = args.rules_dir.as_deref().map(reload::load_rules).transpose()?;
+    let baseline = match (args.baseline_config(), &engine) {
+        (Some(config), Some(_)) => Some(Baseline::open(config)?),
+        (Some(_), None) => anyhow::bail!("--baseline.dir needs --rules-dir (the baseline learns from the detector's events; an empty directory will do)"),
+        (None, _) => None,
+    };
     let alerts_config = args.alerts_config().context("alert outputs")?;
     let web = args.web_config()?;
     let policy = args.response_policy(&web)?;
@@ -79,6 +86,9 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         (Some(engine), Some(lifecycle)) => {
             let mut processes = ProcessTable::system();
             let seeded = processes.seed_from_proc().context("reading /proc")?;
+            if let Some(config) = args.baseline_config() {
+                collector.set_extra_filters(baseline::kernel_filters(&config.read_prefixes));
+            }
             let kernel_rules = collector.apply_rules(&engine, &names)?;
             tracing::info!(processes = seeded, "detection started");
             let decoder = Decoder::new(Arch::host());
@@ -110,8 +120,13 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             tracing::info!(policies = policy.rules.len(), dry_run = policy.dry_run, "response API on");
             Arc::new(Responder::new(policy, Box::new(ResolvedContainers(collector.clone()))))
         });
-        let mut shared = Shared { collector, detector: None, alerts: None, responder: responder.clone() };
+        let baseline = baseline.map(|b| Arc::new(Mutex::new(b)));
+        let mut shared =
+            Shared { collector, detector: None, alerts: None, responder: responder.clone(), baseline: baseline.clone() };
         if let Some(mut detector) = detector {
+            if let Some(baseline) = &baseline {
+                detector.set_baseline(baseline.clone());
+            }
             if let Some(dir) = &args.rules_dir {
                 detector.set_rule_files(reload::file_digests(dir));
             }
@@ -138,9 +153,12 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         tracing::info!(address = %args.listen_address, hook = args.hook.name(), max_cgroups = args.max_cgroups, ?web, ?limits, "serving /metrics");
         tokio::spawn(loops::refresh_loop(shared.clone()));
         if let (Some(dir), true) = (args.rules_dir.clone(), shared.detector.is_some()) {
-            tokio::spawn(loops::reload_loop(shared.clone(), dir, names));
+            tokio::spawn(loops::reload_loop(shared.clone(), dir, names.clone()));
         }
         tokio::spawn(loops::new_cgroup_loop(shared.clone(), new_cgroups));
+        if let Some(baseline) = baseline {
+            tokio::spawn(exporter::app::baseline::baseline_loop(shared.clone(), baseline, names.clone()));
+        }
         tokio::select! {
             () = server::serve(listener, shared, responder.map(|r| r as Arc<dyn server::ResponseApi>), web, limits) => {}
             () = loops::shutdown_signal() => tracing::info!("shutting down"),

@@ -67,6 +67,29 @@ fn tls_and_basic_auth() {
     // A wrong password after the right one is still refused (only successes are cached).
     assert_eq!(get(Some(("prometheus", "s3creT"))).0, 401);
 
+    // The control API sits behind the same TLS and basic auth; `exporter baseline` speaks both
+    // (this exporter runs without --baseline.dir, so the API answers that it is off).
+    let api = |creds| https_get(port, "/api/v1/baseline/profiles", &ca.cert_path, creds, None).expect("https GET");
+    assert_eq!(api(None).0, 401);
+    let (status, response) = api(Some(("prometheus", "s3cret")));
+    assert_eq!(status, 404, "{response}");
+    assert!(response.contains("start the exporter with --baseline.dir"), "{response}");
+    let password = dir.path().join("password");
+    std::fs::write(&password, "s3cret\n").expect("write the password file");
+    let cli = |auth: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_exporter"))
+            .args(["baseline", "list", "--url", &format!("https://127.0.0.1:{port}"), "--tls-ca-file"])
+            .arg(&ca.cert_path)
+            .args(auth)
+            .output()
+            .expect("exporter baseline list");
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (ok, stderr) = cli(&[]);
+    assert!(!ok && stderr.contains("401 Unauthorized"), "{stderr}");
+    let (ok, stderr) = cli(&["--user", "prometheus", "--password-file", &password.display().to_string()]);
+    assert!(!ok && stderr.contains("404 Not Found: the baseline is off"), "{stderr}");
+
     // Plain HTTP on the TLS port: a 400 that names the mistake, never the metrics.
     let (status, body) = http_get(port, "/metrics").expect("plain GET");
     assert_eq!(status, 400, "{body}");

@@ -26,9 +26,12 @@ use crate::{
         ContainerRows, DetectorProgress, Exposition, MatchKey, RuleMatches, RulesStatus, ScrapeData, TenantCounters,
     },
     response::{cgroup::CgroupDir, Lookup, Target},
-    rules::Engine,
+    rules::{Engine, KernelFilter},
     syscalls::SyscallNames,
 };
+
+/// A container and the numbers of the syscalls it has made.
+pub type ContainerSyscalls = (Arc<Container>, Vec<usize>);
 
 /// Label value for syscalls of cgroups that found no free kernel slot.
 pub const OVERFLOW_ID: &str = "overflow";
@@ -50,6 +53,8 @@ pub struct Collector {
     /// The exact paths the running rules watch, with their rule bits (for `watched`).
     watched_paths: Vec<(String, u64)>,
     watched: Arc<WatchedInodes>,
+    /// Prefilter entries beyond the rules' (the behaviour baseline's), applied with every rule set.
+    extra_filters: Vec<KernelFilter>,
 }
 
 impl Collector {
@@ -73,15 +78,22 @@ impl Collector {
             matches,
             watched_paths: Vec::new(),
             watched,
+            extra_filters: Vec::new(),
         }
+    }
+
+    /// Sends the events of `filters` to user space too, from the next [`Collector::apply_rules`]
+    /// on (see `prefilter::compile`).
+    pub fn set_extra_filters(&mut self, filters: Vec<KernelFilter>) {
+        self.extra_filters = filters;
     }
 
     /// Makes the kernel run `engine`: its syscalls' events (see `Probe::apply_rules`) and the
     /// prefilter compiled from its rules. Syscalls this kernel cannot trace are logged: rules on
     /// them cannot match.
     pub fn apply_rules(&mut self, engine: &Engine, names: &SyscallNames) -> Result<KernelRuleSet, ProbeError> {
-        let interest = interest_of(engine, names);
-        let tables = prefilter::compile(engine, names, &mut self.rule_ids);
+        let interest = interest_of(engine, names, &self.extra_filters);
+        let tables = prefilter::compile(engine, names, &mut self.rule_ids, &self.extra_filters);
         if let Some(rule) = tables.unkillable.first() {
             return Err(ProbeError::Unkillable(rule.to_string()));
         }
@@ -254,6 +266,18 @@ impl Collector {
     pub fn kernel_kills(&self) -> Result<Vec<(RuleId, u64)>, ProbeError> {
         let kills = self.probe.rule_kills()?.into_iter();
         Ok(kills.filter_map(|(id, n)| self.rule_ids.rule(id).map(|rule| (rule.clone(), n))).collect())
+    }
+
+    /// Each named container's syscalls so far, as syscall numbers with a count (the host and the
+    /// `unknown` and `overflow` rows left out).
+    pub fn container_syscalls(&mut self) -> Result<Vec<ContainerSyscalls>, ProbeError> {
+        let snapshot = self.probe.snapshot()?;
+        let rows = self.absorb(&snapshot, Instant::now());
+        Ok(rows
+            .into_iter()
+            .filter(|(c, _)| !outlives_its_cgroups(c) && c.id != OVERFLOW_ID)
+            .map(|(c, row)| (c, row.iter().enumerate().filter(|(_, &n)| n > 0).map(|(nr, _)| nr).collect()))
+            .collect())
     }
 
     /// Resolves the snapshot's cgroups and sums their rows per container (plus retired rows

@@ -5,6 +5,7 @@
 //! Lock order, everywhere: the detector, then the collector. A scrape releases the detector
 //! before it takes the collector, and a reload holds the detector while the kernel switches.
 
+pub mod baseline;
 pub mod collector;
 pub mod loops;
 pub mod reload;
@@ -15,13 +16,14 @@ pub use collector::{Collector, REFRESH_INTERVAL};
 
 use crate::{
     alerts::Dispatcher,
+    baseline::Baseline,
     detect::Detector,
     metrics::{
-        write_alert_stats, write_connection_stats, write_kernel_kills, write_record_stats, write_response_stats,
-        RulesStatus,
+        write_alert_stats, write_baseline_stats, write_connection_stats, write_kernel_kills, write_record_stats,
+        write_response_stats, RulesStatus,
     },
     response::{Containers, Lookup, Responder},
-    server::{connections::ConnectionStats, MetricsSource},
+    server::{connections::ConnectionStats, ApiRequest, ApiResponse, MetricsSource},
 };
 
 /// What the server, the timers and the detection thread share.
@@ -30,6 +32,8 @@ pub struct Shared {
     pub detector: Option<Arc<Mutex<Detector>>>,
     pub alerts: Option<Arc<Dispatcher>>,
     pub responder: Option<Arc<Responder>>,
+    /// `--baseline.dir`; a leaf lock, taken after the detector or the collector is released.
+    pub baseline: Option<Arc<Mutex<Baseline>>>,
 }
 
 /// The response API's view of the containers: the collector's resolver.
@@ -66,8 +70,16 @@ impl MetricsSource for Shared {
         if let Some(responder) = &self.responder {
             write_response_stats(&mut text, &responder.stats());
         }
+        if let Some(baseline) = &self.baseline {
+            let stats = baseline.lock().map_err(|_| "baseline poisoned".to_owned())?.stats();
+            write_baseline_stats(&mut text, &stats);
+        }
         write_connection_stats(&mut text, connections);
         Ok(text)
+    }
+
+    fn api(&self, request: &ApiRequest) -> ApiResponse {
+        baseline::answer(self.baseline.as_deref(), request)
     }
 }
 

@@ -20,6 +20,9 @@ use crate::rules::event::{capability_bit, Mount, CAPABILITIES};
 pub struct ContainerMeta {
     pub name: String,
     pub image: String,
+    /// The image's content digest (`sha256:...`) when the runtime records it (Docker's image
+    /// id); empty otherwise.
+    pub image_digest: String,
     pub pod: String,
     pub namespace: String,
     /// Docker's `--privileged`; for a runc state, whether the container holds every capability
@@ -138,6 +141,7 @@ impl ContainerMeta {
         for (mine, theirs) in [
             (&mut self.name, docker.name),
             (&mut self.image, docker.image),
+            (&mut self.image_digest, docker.image_digest),
             (&mut self.pod, docker.pod),
             (&mut self.namespace, docker.namespace),
         ] {
@@ -403,6 +407,9 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 struct DockerConfig {
     #[serde(default)]
     name: String,
+    /// The image id: the digest of its configuration.
+    #[serde(default)]
+    image: String,
     #[serde(default)]
     config: DockerContainerConfig,
     #[serde(default)]
@@ -454,6 +461,7 @@ pub fn parse_docker_config(bytes: &[u8]) -> Result<ContainerMeta, serde_json::Er
     if meta.image.is_empty() {
         meta.image = docker.config.image;
     }
+    meta.image_digest = docker.image;
     meta.start_ts = parse_rfc3339_ns(&docker.state.started_at);
     meta.mounts = docker
         .mount_points
@@ -511,6 +519,7 @@ mod tests {
             ContainerMeta {
                 name: "nginx".into(),
                 image: "docker.io/library/nginx:1.25".into(),
+                image_digest: String::new(),
                 pod: "web-7d9c8b6f5-x2x4z".into(),
                 namespace: "shop".into(),
                 // No capabilities and no mounts in this record: unknown, not false.
@@ -549,6 +558,7 @@ mod tests {
             ContainerMeta {
                 name: "redis-cache".into(),
                 image: "redis:7-alpine".into(),
+                image_digest: "sha256:8a2d6d4f0d5b6e".into(),
                 pod: "".into(),
                 namespace: "".into(),
                 privileged: None,

@@ -9,6 +9,7 @@ use exporter_ebpf::{SyscallEvent, EVENT_MULTI_LINK, EVENT_RESOLVED_PATH};
 
 use crate::{
     alerts::{Dispatcher, Recorder, RecorderStats},
+    baseline::Baseline,
     container::Container,
     kernel::{prefilter::KernelRuleSet, watched::WatchedInodes, LifecycleEvents, SyscallEvents},
     metrics::{unix_now, DetectorProgress, MatchKey, RuleMatches, RulesStatus},
@@ -49,6 +50,8 @@ pub struct Detector {
     lifecycle: Option<LifecycleEvents>,
     /// (pid, comm) pairs whose comm mismatch already consulted /proc (see `track_process`).
     reloaded: std::collections::HashSet<(i32, [u8; 16])>,
+    /// `--baseline.dir`: learns from (or checks) every decoded event of a container.
+    baseline: Option<Arc<std::sync::Mutex<Baseline>>>,
 }
 
 /// Bound of `Detector::reloaded`: cleared when full, which at worst costs one more /proc load
@@ -91,6 +94,7 @@ impl Detector {
             watched,
             lifecycle: None,
             reloaded: std::collections::HashSet::new(),
+            baseline: None,
         }
     }
 
@@ -145,6 +149,13 @@ impl Detector {
         }
         if let Some(recorder) = &self.recorder {
             recorder.record(&self.event);
+        }
+        if let (Some(baseline), false) = (&self.baseline, container.id == Container::HOST_ID) {
+            let now = self.event.time / 1_000_000_000;
+            let alert = baseline.lock().ok().and_then(|mut b| b.observe_event(&self.event, &container, now));
+            if let Some(alert) = alert {
+                alerts.submit(&alert);
+            }
         }
         self.matches.clear();
         self.engine.evaluate(&self.event, &mut self.matches);
@@ -240,6 +251,11 @@ impl Detector {
     /// Hands the kernel's lifecycle records to the detection thread ([`run`]).
     pub fn set_lifecycle(&mut self, lifecycle: LifecycleEvents) {
         self.lifecycle = Some(lifecycle);
+    }
+
+    /// Hands every decoded event to `baseline` from now on (`--baseline.dir`).
+    pub fn set_baseline(&mut self, baseline: Arc<std::sync::Mutex<Baseline>>) {
+        self.baseline = Some(baseline);
     }
 
     /// Writes every evaluated event to `recorder` from now on (`--record`).

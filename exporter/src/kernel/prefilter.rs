@@ -15,7 +15,7 @@ use exporter_ebpf::{
 use crate::{
     rules::{
         kernel::{KernelPredicate, KILL_TAG},
-        Engine,
+        Engine, KernelFilter,
     },
     syscalls::SyscallNames,
 };
@@ -156,12 +156,17 @@ fn name_hash(name: &str) -> u32 {
     name.bytes().fold(0x811c_9dc5, |hash, byte| (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193))
 }
 
-/// Builds the tables for `engine`'s enabled rules. The first 63 rules with event types get a
-/// bit; later ones, and rules matching every event type, share `OTHER_RULES` (no kernel test).
-pub fn compile(engine: &Engine, names: &SyscallNames, ids: &mut RuleIds) -> KernelTables {
+/// Builds the tables for `engine`'s enabled rules, after `watch`: filters without a rule whose
+/// events must reach user space (a behaviour baseline's), which get the first bits so a large
+/// rule set cannot push them to `OTHER_RULES`. Their bits name no rule, so the kernel never
+/// counts them and the detector never reads them as matches. The first 63 filters with event
+/// types get a bit; later ones, and rules matching every event type, share `OTHER_RULES` (no
+/// kernel test).
+pub fn compile(engine: &Engine, names: &SyscallNames, ids: &mut RuleIds, watch: &[KernelFilter]) -> KernelTables {
     let mut t = Tables::default();
     let mut next_bit = 0u32;
-    for (_, rule, filter) in engine.kernel_filters() {
+    let rules = engine.kernel_filters().map(|(_, rule, filter)| (Some(rule), filter));
+    for (rule, filter) in watch.iter().map(|f| (None, f)).chain(rules) {
         let Some(types) = &filter.event_types else {
             // Matches any event type: every syscall is interesting, and nothing is filtered.
             for nr in 0..MAX_SYSCALLS {
@@ -173,15 +178,14 @@ pub fn compile(engine: &Engine, names: &SyscallNames, ids: &mut RuleIds) -> Kern
         for nr in types.iter().filter_map(|name| names.number(name)) {
             t.add_syscall(nr, 1 << bit);
         }
-        let kill = rule.tags.iter().any(|tag| tag == KILL_TAG);
+        // The rule's name when it asks the kernel to kill (a baseline's filter never does).
+        let kill = rule.filter(|rule| rule.tags.iter().any(|tag| tag == KILL_TAG)).map(|rule| rule.name.as_str());
         if bit == OTHER_RULES {
-            if kill {
-                t.unkillable.push(Arc::from(rule.name.as_str()));
-            }
+            t.unkillable.extend(kill.map(Arc::from));
             continue;
         }
         next_bit += 1;
-        t.bits[bit as usize] = Some(ids.get_or_assign(&rule.name, rule.priority.as_str()));
+        t.bits[bit as usize] = rule.map(|rule| ids.get_or_assign(&rule.name, rule.priority.as_str()));
         let mut expressible = true;
         let mut kinds = Vec::new();
         for predicate in &filter.predicates {
@@ -194,13 +198,13 @@ pub fn compile(engine: &Engine, names: &SyscallNames, ids: &mut RuleIds) -> Kern
             kinds.push(kind);
             expressible &= t.add(1 << bit, predicate, types);
         }
-        if filter.complete && expressible {
+        if filter.complete && expressible && rule.is_some() {
             t.masks.complete |= 1 << bit;
-            if kill {
+            if kill.is_some() {
                 t.masks.kill |= 1 << bit;
             }
-        } else if kill {
-            t.unkillable.push(Arc::from(rule.name.as_str()));
+        } else {
+            t.unkillable.extend(kill.map(Arc::from));
         }
     }
     t.finish()
@@ -451,7 +455,7 @@ mod tests {
     fn tables(rules: &str) -> (KernelTables, Engine) {
         let engine = Engine::from_sources(&[("t.yaml", rules)]);
         assert!(!engine.has_errors(), "{:?}", engine.diagnostics);
-        let t = compile(&engine, &SyscallNames::new(Arch::X86_64), &mut RuleIds::default());
+        let t = compile(&engine, &SyscallNames::new(Arch::X86_64), &mut RuleIds::default(), &[]);
         (t, engine)
     }
 
@@ -541,22 +545,41 @@ mod tests {
             "t.yaml",
             &format!("{}{}", rule("a", "evt.type = ptrace"), rule("b", "evt.type = mount")),
         )]);
-        let t1 = compile(&first, &names, &mut ids);
+        let t1 = compile(&first, &names, &mut ids, &[]);
         let second = Engine::from_sources(&[("t.yaml", &rule("b", "evt.type = mount"))]);
-        let t2 = compile(&second, &names, &mut ids);
+        let t2 = compile(&second, &names, &mut ids, &[]);
         assert_eq!(t1.masks.rule_ids[1], t2.masks.rule_ids[0], "rule b keeps its id at another bit");
         assert_eq!(ids.rule(t2.masks.rule_ids[0]).map(|r| &*r.name), Some("b"));
         assert_eq!(t2.masks.rule_ids[1], u32::MAX);
         // A new process (a restart) gives the same names the same ids, in any order.
-        let t3 = compile(&second, &names, &mut RuleIds::default());
+        let t3 = compile(&second, &names, &mut RuleIds::default(), &[]);
         assert_eq!(t3.masks.rule_ids[0], t2.masks.rule_ids[0]);
         assert_eq!(name_hash("a"), 0xe40c_292c, "FNV-1a of \"a\"");
     }
 
     #[test]
+    fn watch_filters_take_the_first_bits_and_are_never_counted() {
+        let names = SyscallNames::new(Arch::X86_64);
+        let engine = Engine::from_sources(&[("t.yaml", &rule("p", "evt.type = ptrace and container.id != host"))]);
+        let watch = [KernelFilter {
+            event_types: Some(vec!["openat".into()]),
+            predicates: vec![KernelPredicate::ContainerOnly, KernelPredicate::OpenWrite],
+            complete: true,
+        }];
+        let t = compile(&engine, &names, &mut RuleIds::default(), &watch);
+        assert_eq!(t.bits[0], None, "a watch filter names no rule");
+        assert_eq!(t.bits[1].as_ref().map(|r| &*r.name), Some("p"));
+        assert_eq!(t.masks.rule_ids[0], u32::MAX);
+        assert_eq!((t.masks.container_only & 0b11, t.masks.open_write & 0b11), (0b11, 0b01));
+        assert_eq!(t.masks.complete & 1, 0, "its events always reach user space");
+        let openat = names.number("openat").unwrap();
+        assert!(t.syscall_rules.contains(&(openat, 1)));
+    }
+
+    #[test]
     fn shipped_rules_compile_to_tables_that_fit() {
         let engine = Engine::load_dir(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../rules")));
-        let t = compile(&engine, &SyscallNames::new(Arch::X86_64), &mut RuleIds::default());
+        let t = compile(&engine, &SyscallNames::new(Arch::X86_64), &mut RuleIds::default(), &[]);
         let named = t.bits.iter().filter(|b| b.is_some()).count();
         assert_eq!(named, engine.rules().iter().filter(|r| r.enabled).count());
         let complete: Vec<&str> = t

@@ -18,6 +18,7 @@ use prometheus::{
 use crate::{container::Container, syscalls::SyscallNames};
 
 pub mod alerts;
+pub mod baseline;
 pub mod http;
 mod process_cpu;
 pub mod response;
@@ -25,6 +26,7 @@ pub mod rule_matches;
 pub mod tenants;
 
 pub use alerts::{write_alert_stats, write_record_stats};
+pub use baseline::write_baseline_stats;
 pub use http::write_connection_stats;
 pub use response::{write_kernel_kills, write_response_stats};
 pub use rule_matches::{MatchKey, RuleMatches};
@@ -280,7 +282,7 @@ fn write_rule_matches(out: &mut String, matches: &[(MatchKey, u64)], progress: D
 }
 
 /// `container_id="..",container_name="..",image="..",pod="..",namespace=".."`, escaped.
-fn push_container_labels(out: &mut String, container: &Container) {
+pub(crate) fn push_container_labels(out: &mut String, container: &Container) {
     for (i, (name, value)) in CONTAINER_LABELS.iter().zip(container.labels()).enumerate() {
         if i > 0 {
             out.push(',');

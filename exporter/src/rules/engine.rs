@@ -241,7 +241,8 @@ impl Engine {
     }
 }
 
-fn hostname() -> String {
+/// This machine's host name, as alerts carry it.
+pub fn hostname() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it on success.
     let r = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };

@@ -1,5 +1,6 @@
 //! A small HTTP/1 client (`http://` and `https://` through rustls) for the outputs that POST
-//! somewhere: the alert webhook and Alertmanager. No hyper type appears in its API; what to do
+//! somewhere: the alert webhook and Alertmanager (and `exporter baseline`, which asks the
+//! running exporter). No hyper type appears in its API; what to do
 //! with a status (retry, give up) is the caller's policy.
 
 use bytes::Bytes;
@@ -16,6 +17,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const UA: &str = concat!("tracewarden/", env!("CARGO_PKG_VERSION"));
+
+/// The methods [`HttpClient::send`] sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HttpMethod {
+    Get,
+    Post,
+    Delete,
+}
 
 /// An absolute `http://` or `https://` URL with a host, checked by [`HttpUrl::parse`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -198,22 +207,34 @@ impl HttpClient {
         content_type: &str,
         body: Bytes,
     ) -> Result<PostResponse, PostError> {
-        let req = Request::post(url.uri.clone()).header(CONTENT_TYPE, content_type).body(Full::new(body));
-        self.send(req, headers).await
+        self.send(HttpMethod::Post, url, headers, content_type, body).await
     }
 
-    /// One `DELETE url` with `headers`, as [`HttpClient::post`] sends.
+    /// One `DELETE url` with `headers` and no body, as [`HttpClient::post`] sends.
     pub async fn delete(&self, url: &HttpUrl, headers: &[(String, String)]) -> Result<PostResponse, PostError> {
-        self.send(Request::delete(url.uri.clone()).body(Full::new(Bytes::new())), headers).await
+        self.send(HttpMethod::Delete, url, headers, "text/plain", Bytes::new()).await
     }
 
-    async fn send(
+    /// One request of `method`, as [`HttpClient::post`] sends it.
+    pub async fn send(
         &self,
-        req: Result<Request<Full<Bytes>>, hyper::http::Error>,
+        method: HttpMethod,
+        url: &HttpUrl,
         headers: &[(String, String)],
+        content_type: &str,
+        body: Bytes,
     ) -> Result<PostResponse, PostError> {
-        let mut req = req.map_err(|e| PostError::Other(format!("building request: {e}")))?;
-        req.headers_mut().insert(USER_AGENT, HeaderValue::from_static(UA));
+        let mut req = Request::builder()
+            .method(match method {
+                HttpMethod::Get => hyper::Method::GET,
+                HttpMethod::Post => hyper::Method::POST,
+                HttpMethod::Delete => hyper::Method::DELETE,
+            })
+            .uri(url.uri.clone())
+            .header(CONTENT_TYPE, content_type)
+            .header(USER_AGENT, UA)
+            .body(Full::new(body))
+            .map_err(|e| PostError::Other(format!("building request: {e}")))?;
         for (k, v) in headers {
             let (name, value) = header(k, v).map_err(|e| PostError::Other(format!("building request: {e}")))?;
             req.headers_mut().insert(name, value);

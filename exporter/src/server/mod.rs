@@ -2,12 +2,14 @@
 //! client of the alert outputs. The only module that touches hyper; what /metrics shows comes
 //! from a `MetricsSource`.
 
+pub mod api;
 pub mod client;
 pub mod connections;
 pub mod web;
 
 use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
+pub use api::{percent_encode, query_value, ApiRequest, ApiResponse};
 use bytes::Bytes;
 pub use connections::Limits;
 use connections::{Connections, OpenConnection, Rejection, Tracked};
@@ -21,6 +23,12 @@ pub use web::{WebConfig, WebConfigError};
 pub trait MetricsSource: Send + Sync + 'static {
     /// The /metrics text; `connections` is this server's own state, for the source to show.
     fn render(&self, connections: &connections::ConnectionStats) -> Result<String, String>;
+
+    /// Answers a request under `/api/` (GET reads, POST changes); runs on a blocking thread.
+    fn api(&self, request: &ApiRequest) -> ApiResponse {
+        let _ = request;
+        ApiResponse::error(404, "not found: see /")
+    }
 }
 
 /// The response API (`POST /api/v1/respond`, `DELETE /api/v1/respond/CONTAINER`). Its calls
@@ -207,8 +215,12 @@ async fn accept_tls(
 
 async fn handle(request: Request<Incoming>, server: Arc<Server>) -> Result<Response<Full<Bytes>>, Infallible> {
     let responding = server.responder.clone().filter(|_| is_respond_path(request.uri().path()));
-    if request.method() != Method::GET && request.method() != Method::HEAD && responding.is_none() {
-        return Ok(respond(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "only GET and HEAD\n".into()));
+    let is_api = request.uri().path().starts_with("/api/");
+    let post = request.method() == Method::POST;
+    let read_only = request.method() == Method::GET || request.method() == Method::HEAD;
+    if !read_only && responding.is_none() && !(is_api && post) {
+        let allowed = if is_api { "only GET, HEAD and POST\n" } else { "only GET and HEAD\n" };
+        return Ok(respond(StatusCode::METHOD_NOT_ALLOWED, "text/plain", allowed.into()));
     }
     // /healthz stays open: it tells nothing, and liveness probes cannot easily send credentials.
     if let (Some(auth), false) = (server.auth.clone(), request.uri().path() == "/healthz") {
@@ -242,6 +254,18 @@ async fn handle(request: Request<Incoming>, server: Arc<Server>) -> Result<Respo
             Err(e) => respond(StatusCode::INTERNAL_SERVER_ERROR, "text/plain", format!("collector task failed: {e}\n")),
         },
         "/healthz" => respond(StatusCode::OK, "text/plain", "ok\n".into()),
+        path if is_api => {
+            let api_request =
+                ApiRequest { post, path: path.to_owned(), query: request.uri().query().unwrap_or_default().to_owned() };
+            let source = server.source.clone();
+            match tokio::task::spawn_blocking(move || source.api(&api_request)).await {
+                Ok(answer) => {
+                    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                    respond(status, "application/json", answer.body)
+                }
+                Err(e) => respond(StatusCode::INTERNAL_SERVER_ERROR, "text/plain", format!("API task failed: {e}\n")),
+            }
+        }
         "/" => respond(StatusCode::OK, "text/html; charset=utf-8", LANDING_PAGE.into()),
         _ => respond(StatusCode::NOT_FOUND, "text/plain", "not found: see /\n".into()),
     };

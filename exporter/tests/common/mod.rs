@@ -113,13 +113,14 @@ pub fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
 }
 
 /// The exporter binary running with the given flags, killed on drop. Its stdout (the alert
-/// lines) is collected.
+/// lines) and its log lines are collected (the log lines also go on to the test's stderr).
 pub struct Exporter {
     pub port: u16,
     child: std::process::Child,
     stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     /// Its alerts file and record, when started with them ([`Exporter::start_with_outputs`]).
     pub outputs: Option<outputs::Outputs>,
+    stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Exporter {
@@ -149,10 +150,11 @@ impl Exporter {
             .args(unpinned)
             .args(extra_args)
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("spawn exporter");
         let stdout = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let mut child = child;
         if let Some(pipe) = child.stdout.take() {
             let lines = stdout.clone();
@@ -162,7 +164,16 @@ impl Exporter {
                 }
             });
         }
-        let mut exporter = Exporter { port, child, stdout, outputs: None };
+        if let Some(pipe) = child.stderr.take() {
+            let lines = stderr.clone();
+            std::thread::spawn(move || {
+                for line in std::io::BufRead::lines(std::io::BufReader::new(pipe)).map_while(Result::ok) {
+                    eprintln!("{line}");
+                    lines.lock().expect("stderr lines").push(line);
+                }
+            });
+        }
+        let mut exporter = Exporter { port, child, stdout, stderr, outputs: None };
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         loop {
             if ready(port) {
@@ -183,6 +194,11 @@ impl Exporter {
     /// The lines the exporter printed on stdout so far.
     pub fn stdout_lines(&self) -> Vec<String> {
         self.stdout.lock().expect("stdout lines").clone()
+    }
+
+    /// The log lines the exporter printed on stderr so far.
+    pub fn stderr_lines(&self) -> Vec<String> {
+        self.stderr.lock().expect("stderr lines").clone()
     }
 
     pub fn metrics(&self) -> String {

@@ -64,7 +64,8 @@ const O_RDWR: i64 = 0o2;
 const O_CREAT: i64 = 0o100;
 const O_PATH: i64 = 0o10000000;
 
-fn open_flags(ev: &Event) -> Option<(bool, bool, bool, bool)> {
+/// For open-family events: (read, write, create, path-only) from the flags.
+pub fn open_flags(ev: &Event) -> Option<(bool, bool, bool, bool)> {
     if !matches!(ev.evt_type.as_str(), "open" | "openat" | "openat2" | "creat" | "open_by_handle_at") {
         return None;
     }

@@ -402,4 +402,4 @@ mod extract;
 #[cfg(test)]
 mod tests;
 
-pub use extract::{errno_name, glob_matches, Val};
+pub use extract::{errno_name, glob_matches, open_flags, Val};

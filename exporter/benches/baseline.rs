@@ -1,0 +1,199 @@
+//! `make bench`: what the behaviour baseline (`--baseline.dir`) costs on a benign workload in a
+//! real runc container: the workload's time, the events sent to user space and the exporter's
+//! CPU, with the shipped rules and the baseline off, learning, and enforcing (a profile learned
+//! from the same workload, then frozen). Interleaved rounds, medians.
+//!
+//! Needs root, runc and busybox-static (`scripts/bootstrap.sh`) and the release exporter binary.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use support::{fail, http, median, sum_of};
+
+mod support;
+
+const ROUNDS: usize = 5;
+const SHIPPED_RULES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../rules");
+const IMAGE: &str = "bench.test/baseline-workload:1";
+/// Files written, compressed and read back, directory listings and execs, in a busybox container.
+const WORKLOAD: &str = r#"cd /tmp
+i=0; while [ $i -lt 200 ]; do echo "line $i" > f$i; i=$((i+1)); done
+i=0; while [ $i -lt 300 ]; do cat /etc/hostname /etc/passwd > /dev/null; ls /bin > /dev/null; i=$((i+1)); done
+i=0; while [ $i -lt 200 ]; do gzip -f f$i; zcat f$i.gz > /dev/null; gunzip -f f$i.gz; i=$((i+1)); done
+"#;
+
+#[derive(Default, Clone)]
+struct Sample {
+    seconds: f64,
+    syscalls: f64,
+    sent: f64,
+    cpu: f64,
+}
+
+fn main() {
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("baseline bench: needs root (loads BPF programs, runs runc); run `make bench` as root");
+        std::process::exit(1);
+    }
+    let dir = std::env::temp_dir().join(format!("tw-bench-baseline-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let rootfs = build_rootfs(&dir);
+    let (learning, enforcing) = (dir.join("learning"), dir.join("enforcing"));
+    prepare_enforcing(&rootfs, &enforcing);
+    let learning_arg = learning.to_string_lossy().into_owned();
+    let enforcing_arg = enforcing.to_string_lossy().into_owned();
+    let setups: Vec<(&str, Option<Vec<&str>>)> = vec![
+        ("nothing attached", None),
+        ("shipped rules, baseline off", Some(vec![])),
+        ("shipped rules, baseline learning", Some(vec!["--baseline.dir", &learning_arg])),
+        ("shipped rules, baseline enforcing", Some(vec!["--baseline.dir", &enforcing_arg])),
+    ];
+    let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); setups.len()];
+    println!("baseline: {ROUNDS} interleaved rounds per setup, the workload in a runc container");
+    for round in 0..ROUNDS {
+        for k in 0..setups.len() {
+            let i = (k + round) % setups.len();
+            let Some(args) = &setups[i].1 else {
+                samples[i].push(Sample { seconds: run_container(&rootfs), ..Default::default() });
+                continue;
+            };
+            let (mut exporter, port) = start_exporter(args);
+            std::thread::sleep(Duration::from_secs(1));
+            let before = counters(port);
+            let seconds = run_container(&rootfs);
+            // Let the evaluator drain what the workload sent before reading its CPU.
+            std::thread::sleep(Duration::from_millis(500));
+            let after = counters(port);
+            let d = |j: usize| after[j] - before[j];
+            samples[i].push(Sample { seconds, syscalls: d(0), sent: d(1), cpu: d(2) });
+            let _ = exporter.kill();
+            let _ = exporter.wait();
+        }
+    }
+    let med = |i: usize, f: fn(&Sample) -> f64| median(&samples[i].iter().map(f).collect::<Vec<_>>());
+    let alone = med(0, |s| s.seconds);
+    println!("\n| setup | s, median | ratio | to user space / syscalls, median | exporter CPU s, median |\n|---|---|---|---|---|");
+    for (i, (label, args)) in setups.iter().enumerate() {
+        let seconds = med(i, |s| s.seconds);
+        if args.is_none() {
+            println!("| {label} | {seconds:.2} | 1.00 | | |");
+            continue;
+        }
+        let (sent, syscalls) = (med(i, |s| s.sent), med(i, |s| s.syscalls));
+        println!(
+            "| {label} | {seconds:.2} | {:.2} | {sent:.0} / {syscalls:.0} = {:.2} % | {:.2} |",
+            seconds / alone,
+            100.0 * sent / syscalls.max(1.0),
+            med(i, |s| s.cpu)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A profile of the workload's image, learned from one run and then frozen, in `dir`.
+fn prepare_enforcing(rootfs: &Path, dir: &Path) {
+    let dir_arg = dir.to_string_lossy().into_owned();
+    let (mut exporter, port) = start_exporter(&["--baseline.dir", &dir_arg]);
+    run_container(rootfs);
+    // The syscall set is read once a second.
+    std::thread::sleep(Duration::from_secs(2));
+    let query: String = IMAGE
+        .bytes()
+        .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect();
+    let answer = http(port, "POST", &format!("/api/v1/baseline/freeze?image={query}")).unwrap_or_default();
+    if !answer.starts_with("HTTP/1.1 200") {
+        fail(&format!("freezing the learned profile failed: {answer}"));
+    }
+    let _ = exporter.kill();
+    let _ = exporter.wait();
+}
+
+/// The workload in a new container of [`IMAGE`]; seconds from `runc run` to its end.
+fn run_container(rootfs: &Path) -> f64 {
+    let bundle = tempdir_in(rootfs.parent().unwrap_or(rootfs), "bundle");
+    let ok = Command::new("runc").arg("spec").current_dir(&bundle).status().is_ok_and(|s| s.success());
+    if !ok {
+        fail("runc spec failed (scripts/bootstrap.sh installs runc)");
+    }
+    let id = format!(
+        "b5{:062x}",
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+    );
+    let path = bundle.join("config.json");
+    let mut config: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap_or_default())
+        .unwrap_or_else(|e| fail(&format!("config.json: {e}")));
+    config["root"]["path"] = rootfs.display().to_string().into();
+    config["root"]["readonly"] = false.into();
+    config["process"]["terminal"] = false.into();
+    config["process"]["args"] = serde_json::json!(["sh", "-c", WORKLOAD]);
+    config["linux"]["cgroupsPath"] = format!("/docker/{id}").into();
+    config["annotations"] =
+        serde_json::json!({ "io.kubernetes.cri.image-name": IMAGE, "io.kubernetes.cri.container-name": "workload" });
+    let _ = std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap_or_default());
+    let started = Instant::now();
+    let ok = Command::new("runc")
+        .args(["run", "--bundle"])
+        .arg(&bundle)
+        .arg(&id)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let seconds = started.elapsed().as_secs_f64();
+    let _ = Command::new("runc").args(["delete", "--force", &id]).output();
+    let _ = std::fs::remove_dir_all(&bundle);
+    if !ok {
+        fail("the workload container failed");
+    }
+    seconds
+}
+
+/// A busybox root file system with the workload's applets.
+fn build_rootfs(dir: &Path) -> PathBuf {
+    let root = dir.join("rootfs");
+    let bin = root.join("bin");
+    let made = std::fs::create_dir_all(&bin).is_ok()
+        && ["proc", "dev", "sys", "tmp", "etc"].iter().all(|d| std::fs::create_dir_all(root.join(d)).is_ok());
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"].into_iter().find(|p| Path::new(p).exists());
+    let Some(busybox) = busybox.filter(|_| made) else {
+        fail("busybox missing (scripts/bootstrap.sh installs busybox-static)")
+    };
+    if std::fs::copy(busybox, bin.join("busybox")).is_err() {
+        fail("copying busybox");
+    }
+    for applet in ["sh", "cat", "ls", "echo", "gzip", "gunzip", "zcat"] {
+        let _ = std::os::unix::fs::symlink("busybox", bin.join(applet));
+    }
+    let _ = std::fs::write(root.join("etc/hostname"), "box\n");
+    let _ = std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n");
+    root
+}
+
+fn tempdir_in(parent: &Path, prefix: &str) -> PathBuf {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let dir = parent.join(format!("{prefix}-{nanos}"));
+    if std::fs::create_dir_all(&dir).is_err() {
+        fail(&format!("creating {}", dir.display()));
+    }
+    dir
+}
+
+/// Syscalls counted, events sent to user space and the exporter's CPU seconds.
+fn counters(port: u16) -> [f64; 3] {
+    let body = http(port, "GET", "/metrics").unwrap_or_default();
+    [
+        sum_of(&body, "tracewarden_syscalls_total{"),
+        sum_of(&body, "tracewarden_events_total{source=\"userspace\"}"),
+        sum_of(&body, "process_cpu_seconds_total"),
+    ]
+}
+
+/// The release exporter with the shipped rules and `extra`.
+fn start_exporter(extra: &[&str]) -> (Child, u16) {
+    let rules = [&["--names.resolve", "off", "--rules-dir", SHIPPED_RULES], extra].concat();
+    support::start_exporter(&rules)
+}

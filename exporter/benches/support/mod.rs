@@ -1,0 +1,54 @@
+//! What the benches share: the release exporter on a free port, plain HTTP to it, the sum of a
+//! family's samples, medians, and a one-line failure.
+
+use std::{
+    io::{Read, Write},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+/// The release exporter with `extra` flags on a free port, once /healthz answers. Its alerts
+/// (stdout) are discarded.
+pub fn start_exporter(extra: &[&str]) -> (Child, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_exporter"))
+        // Unpinned: each setup counts from zero.
+        .args(["--web.listen-address", &format!("127.0.0.1:{port}"), "--log-level", "warn", "--bpf.pin-dir", ""])
+        .args(extra)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| fail(&format!("starting the exporter: {e}")));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while http(port, "GET", "/healthz").is_err() {
+        if Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
+            fail("the exporter did not come up");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (child, port)
+}
+
+/// One request to 127.0.0.1:`port`; the whole response, head included.
+pub fn http(port: u16, method: &str, path: &str) -> std::io::Result<String> {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    write!(stream, "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    Ok(response)
+}
+
+/// The sum of the samples in `body` whose line starts with `prefix`.
+pub fn sum_of(body: &str, prefix: &str) -> f64 {
+    body.lines().filter(|l| l.starts_with(prefix)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
+}
+
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
+}
+
+pub fn fail(message: &str) -> ! {
+    eprintln!("bench: {message}");
+    std::process::exit(1);
+}
