@@ -1,7 +1,8 @@
 //! The rules worth evaluating for one event, beyond its type: a rule that can only match a
-//! process whose executable has a given base name (`Image|endswith: '/nc'` in Sigma,
-//! `proc.exepath = /usr/bin/nc` in Falco) is filed under that name, and an event tries only the
-//! rules filed under its own executable's name plus those filed under none.
+//! process whose executable has a given base name (`Image|endswith: '/nc'` in Sigma, a test of
+//! `proc.exec_path`; `proc.exepath = /usr/bin/nc` in Falco) is filed under that name and field,
+//! and an event tries only the rules filed under its own executable's names plus those filed
+//! under none.
 //!
 //! The index may keep a rule that cannot match (the full condition still decides), never drop
 //! one that can: a key is taken only from a check every match must pass, and names are compared
@@ -14,22 +15,27 @@ use super::fields::FieldId;
 use super::ir::Op;
 use std::collections::HashMap;
 
-/// Rules by the base name of the executable they require (lower case), and those that require
-/// none; each list in load order.
+/// Rules by the base name of the executable they require (lower case) in `proc.exepath` or in
+/// `proc.exec_path`, and those that require none; each list in load order.
 #[derive(Clone, Debug, Default)]
 pub struct Candidates {
     unkeyed: Box<[u32]>,
-    by_exe: HashMap<Box<str>, Box<[u32]>>,
+    by_exepath: HashMap<Box<str>, Box<[u32]>>,
+    by_exec_path: HashMap<Box<str>, Box<[u32]>>,
 }
+
+/// The executable fields rules are filed by.
+const EXE_FIELDS: [FieldId; 2] = [FieldId::ProcExepath, FieldId::ProcExecPath];
 
 impl Candidates {
     /// Files each `(rule index, its condition)`, given in load order.
     pub fn new<'a>(rules: impl IntoIterator<Item = (u32, &'a Expr)>) -> Candidates {
         let mut unkeyed = Vec::new();
-        let mut by_exe: HashMap<Box<str>, Vec<u32>> = HashMap::new();
+        let mut by_field: [HashMap<Box<str>, Vec<u32>>; 2] = Default::default();
         for (i, condition) in rules {
-            match exe_names(condition) {
-                Some(names) => {
+            let keyed = EXE_FIELDS.iter().zip(&mut by_field).find_map(|(f, map)| Some((exe_names(condition, f)?, map)));
+            match keyed {
+                Some((names, by_exe)) => {
                     for name in names {
                         let rules = by_exe.entry(name).or_default();
                         if rules.last() != Some(&i) {
@@ -40,78 +46,80 @@ impl Candidates {
                 None => unkeyed.push(i),
             }
         }
-        Candidates { unkeyed: unkeyed.into(), by_exe: by_exe.into_iter().map(|(k, v)| (k, v.into())).collect() }
+        let [by_exepath, by_exec_path] = by_field.map(|m| m.into_iter().map(|(k, v)| (k, v.into())).collect());
+        Candidates { unkeyed: unkeyed.into(), by_exepath, by_exec_path }
     }
 
     /// Whether no rule is filed.
     pub fn is_empty(&self) -> bool {
-        self.unkeyed.is_empty() && self.by_exe.is_empty()
+        self.unkeyed.is_empty() && self.by_exepath.is_empty() && self.by_exec_path.is_empty()
     }
 
-    /// The rules to try for a process whose executable is `exepath`, in load order.
-    pub fn for_exe(&self, exepath: &str) -> Merged<'_> {
-        let keyed = match self.by_exe.is_empty() {
-            true => None,
-            false => {
-                let name = exepath.rsplit('/').next().unwrap_or(exepath);
-                if name.bytes().any(|b| b.is_ascii_uppercase()) {
-                    self.by_exe.get(name.to_ascii_lowercase().as_str())
-                } else {
-                    self.by_exe.get(name)
-                }
-            }
-        };
-        Merged { a: &self.unkeyed, b: keyed.map_or(&[][..], |v| &**v) }
+    /// The rules to try for a process whose executable is `exepath`, exec'd as `exec_path`, in
+    /// load order.
+    pub fn for_exe(&self, exepath: &str, exec_path: &str) -> Merged<'_> {
+        Merged { lists: [&self.unkeyed, filed(&self.by_exepath, exepath), filed(&self.by_exec_path, exec_path)] }
     }
 
     /// Every rule filed, in load order (for callers without an event).
     #[cfg(test)]
     pub fn all(&self) -> Vec<u32> {
-        let mut v: Vec<u32> = self.unkeyed.iter().chain(self.by_exe.values().flat_map(|v| v.iter())).copied().collect();
+        let keyed = self.by_exepath.values().chain(self.by_exec_path.values()).flat_map(|v| v.iter());
+        let mut v: Vec<u32> = self.unkeyed.iter().chain(keyed).copied().collect();
         v.sort_unstable();
         v.dedup();
         v
     }
 }
 
-/// Two ascending lists of rule indices as one ascending sequence.
+/// The rules `by_exe` files under the base name of `path`.
+fn filed<'a>(by_exe: &'a HashMap<Box<str>, Box<[u32]>>, path: &str) -> &'a [u32] {
+    if by_exe.is_empty() {
+        return &[];
+    }
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let rules = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        by_exe.get(name.to_ascii_lowercase().as_str())
+    } else {
+        by_exe.get(name)
+    };
+    rules.map_or(&[], |v| &**v)
+}
+
+/// Ascending lists of rule indices as one ascending sequence (a rule in two lists once).
 pub struct Merged<'a> {
-    a: &'a [u32],
-    b: &'a [u32],
+    lists: [&'a [u32]; 3],
 }
 
 impl Iterator for Merged<'_> {
     type Item = u32;
 
     fn next(&mut self) -> Option<u32> {
-        let pick_a = match (self.a.first(), self.b.first()) {
-            (Some(x), Some(y)) => x <= y,
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (None, None) => return None,
-        };
-        let side = if pick_a { &mut self.a } else { &mut self.b };
-        let (&first, rest) = side.split_first()?;
-        *side = rest;
-        Some(first)
+        let next = self.lists.iter().filter_map(|l| l.first()).min().copied()?;
+        for list in &mut self.lists {
+            if list.first() == Some(&next) {
+                *list = &list[1..];
+            }
+        }
+        Some(next)
     }
 }
 
-/// The executable base names (lower case) one of which every process matching `e` has, or
+/// The base names (lower case) in `field` one of which every process matching `e` has, or
 /// `None` when `e` does not require one.
-fn exe_names(e: &Expr) -> Option<Vec<Box<str>>> {
+fn exe_names(e: &Expr, field: &FieldId) -> Option<Vec<Box<str>>> {
     match e {
         // Any one conjunct that requires a name is enough.
-        Expr::And(v) => v.iter().find_map(exe_names),
+        Expr::And(v) => v.iter().find_map(|c| exe_names(c, field)),
         // Each alternative must require one: the names of all of them.
         Expr::Or(v) => {
             let mut names = Vec::new();
             for alternative in v {
-                names.extend(exe_names(alternative)?);
+                names.extend(exe_names(alternative, field)?);
             }
             Some(names)
         }
-        Expr::Check(p) if p.field.id == FieldId::ProcExepath && !p.values.is_empty() => {
+        Expr::Check(p) if p.field.id == *field && !p.values.is_empty() => {
             let equality = matches!(p.op, Op::Eq | Op::IEq | Op::In);
             let suffix = matches!(p.op, Op::EndsWith | Op::IEndsWith);
             if !(equality || suffix) {
@@ -160,12 +168,25 @@ mod tests {
             "proc.exepath glob '/usr/bin/n*'",
         ]);
         let c = Candidates::new(conds.iter().enumerate().map(|(i, e)| (i as u32, e)));
-        let tried = |exe: &str| c.for_exe(exe).collect::<Vec<_>>();
+        let tried = |exe: &str| c.for_exe(exe, exe).collect::<Vec<_>>();
         assert_eq!(tried("/bin/nc"), [0, 2, 3, 4, 5, 6]);
         assert_eq!(tried("/usr/bin/ncat"), [1, 2, 3, 4, 5, 6]);
         assert_eq!(tried("/opt/NCat"), [1, 2, 3, 4, 5, 6], "names are compared lower-cased");
         assert_eq!(tried("socat"), [1, 2, 3, 4, 5, 6]);
         assert_eq!(tried("/bin/cat"), [2, 3, 4, 5, 6]);
         assert_eq!(c.all(), [0, 1, 2, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn rules_on_the_exec_d_path_are_filed_by_it() {
+        let conds = conditions(&[
+            "proc.exec_path endswith /cat",
+            "proc.exepath endswith /busybox",
+            "proc.exec_path endswith /cat and proc.exepath endswith /busybox",
+        ]);
+        let c = Candidates::new(conds.iter().enumerate().map(|(i, e)| (i as u32, e)));
+        assert_eq!(c.for_exe("/bin/busybox", "/bin/cat").collect::<Vec<_>>(), [0, 1, 2]);
+        assert_eq!(c.for_exe("/bin/busybox", "/bin/ls").collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(c.for_exe("/usr/bin/cat", "/usr/bin/cat").collect::<Vec<_>>(), [0]);
     }
 }

@@ -181,11 +181,11 @@ impl Engine {
         Some(v)
     }
 
-    /// The rules that can match events of type `evt_type` by a process running `exepath`, in
-    /// load order (indices into `rules()`).
+    /// The rules that can match events of type `evt_type` by a process running `exepath`
+    /// exec'd as `exec_path`, in load order (indices into `rules()`).
     #[inline]
-    pub fn candidates<'a>(&'a self, evt_type: &str, exepath: &str) -> Merged<'a> {
-        self.by_type.get(evt_type).unwrap_or(&self.any_type).for_exe(exepath)
+    pub fn candidates<'a>(&'a self, evt_type: &str, exepath: &str, exec_path: &str) -> Merged<'a> {
+        self.by_type.get(evt_type).unwrap_or(&self.any_type).for_exe(exepath, exec_path)
     }
 
     /// Indices of the rules `ev` matches (per [`Engine::mode`]) appended to `out`; returns how
@@ -194,7 +194,7 @@ impl Engine {
     pub fn evaluate(&self, ev: &Event, out: &mut Vec<u32>) -> usize {
         let mut n = 0;
         let mut on_event = self.plans.on(ev);
-        for i in self.candidates(&ev.evt_type, &ev.proc.exepath) {
+        for i in self.candidates(&ev.evt_type, &ev.proc.exepath, &ev.proc.exec_path) {
             if on_event.matches(i as usize) {
                 out.push(i);
                 n += 1;
@@ -210,7 +210,9 @@ impl Engine {
     #[inline]
     pub fn first_match(&self, ev: &Event) -> Option<&Rule> {
         let mut on_event = self.plans.on(ev);
-        let i = self.candidates(&ev.evt_type, &ev.proc.exepath).find(|&i| on_event.matches(i as usize))?;
+        let i = self
+            .candidates(&ev.evt_type, &ev.proc.exepath, &ev.proc.exec_path)
+            .find(|&i| on_event.matches(i as usize))?;
         Some(&self.rules[i as usize])
     }
 
@@ -283,8 +285,8 @@ mod tests {
     fn index_and_modes() {
         let mut e = Engine::from_sources(&[("r.yaml", RULES)]);
         assert!(!e.has_errors(), "{:?}", e.diagnostics);
-        assert_eq!(e.candidates("openat", "/bin/sh").collect::<Vec<_>>(), [0, 1]);
-        assert_eq!(e.candidates("execve", "/bin/sh").collect::<Vec<_>>(), [1]);
+        assert_eq!(e.candidates("openat", "/bin/sh", "/bin/sh").collect::<Vec<_>>(), [0, 1]);
+        assert_eq!(e.candidates("execve", "/bin/sh", "/bin/sh").collect::<Vec<_>>(), [1]);
         assert_eq!(e.event_types(), None);
         let enabled: Vec<usize> = e.kernel_filters().map(|(i, _, _)| i).collect();
         assert_eq!(enabled, [0, 1]);

@@ -163,6 +163,8 @@ pub struct Process {
     pub exe: String,
     /// `proc.exepath`: full path of the executable.
     pub exepath: String,
+    /// `proc.exec_path`: the path the exec named, absolute, symlinks not resolved.
+    pub exec_path: String,
     /// argv[1..].
     pub args: Vec<String>,
     /// `proc.cmdline`: `name` and `args` joined by spaces; filled by [`Event::normalize`] when empty.
@@ -204,6 +206,7 @@ pub struct Ancestor {
     pub name: String,
     pub exe: String,
     pub exepath: String,
+    pub exec_path: String,
     pub cmdline: String,
 }
 
@@ -326,6 +329,14 @@ impl Event {
         if p.name.is_empty() {
             let src = if p.exepath.is_empty() { &p.exe } else { &p.exepath };
             p.name = src.rsplit('/').next().unwrap_or("").to_owned();
+        }
+        // An event that names only the executable (a hand-written or older record) named it at
+        // its exec too.
+        if p.exec_path.is_empty() {
+            p.exec_path.clone_from(&p.exepath);
+        }
+        for a in p.ancestors.iter_mut().filter(|a| a.exec_path.is_empty()) {
+            a.exec_path.clone_from(&a.exepath);
         }
         if let Some(fd) = &mut self.fd {
             if fd.name.is_empty() {

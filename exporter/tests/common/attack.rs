@@ -74,18 +74,6 @@ pub fn attack_rootfs() -> Rootfs {
     rootfs
 }
 
-/// Replaces every symlink to busybox in the rootfs's /bin with a hard link.
-fn hard_link_applets(rootfs: &Rootfs) {
-    let bin = rootfs.path().join("bin");
-    for entry in std::fs::read_dir(&bin).expect("read /bin") {
-        let path = entry.expect("/bin entry").path();
-        if std::fs::read_link(&path).is_ok_and(|target| target == Path::new("busybox")) {
-            std::fs::remove_file(&path).expect("remove applet symlink");
-            std::fs::hard_link(bin.join("busybox"), &path).expect("hard-link applet");
-        }
-    }
-}
-
 /// How a container deviates from `runc spec`'s defaults.
 #[derive(Clone, Debug, Default)]
 pub struct Opts {
@@ -110,9 +98,6 @@ pub struct Opts {
     /// The root file system is an overlay (the prepared rootfs its lower layer, writes going to
     /// an upper directory), as container runtimes mount images.
     pub overlay: bool,
-    /// busybox's applets in /bin are hard links rather than symlinks, so the executable's path
-    /// is the applet's however it is read (`/proc/<pid>/exe` resolves a symlink to busybox).
-    pub hard_links: bool,
 }
 
 /// One container of an attack case: a unique id, its name and namespace, and the labels the
@@ -319,11 +304,7 @@ impl Action {
     /// itself: `script` gives it a pty (as a user's terminal would), and runc gives the container
     /// a pty of its own.
     pub fn start(target: &Target, action: &str, opts: &Opts) -> Action {
-        let rootfs = attack_rootfs();
-        if opts.hard_links {
-            hard_link_applets(&rootfs);
-        }
-        Action::start_in(target, rootfs, action, opts)
+        Action::start_in(target, attack_rootfs(), action, opts)
     }
 
     /// [`Action::start`] on a rootfs the caller prepared.

@@ -35,6 +35,9 @@ pub struct ProcessInfo {
     /// Full path of the executable, `readlink /proc/<pid>/exe` (Falco's `proc.exepath`); keeps a
     /// ` (deleted)` suffix; `/memfd:<name> (deleted)` for a memfd.
     pub exepath: String,
+    /// The path the process's last exec named, made absolute against its cwd, symlinks not
+    /// resolved (`/bin/cat` where `exepath` says `/bin/busybox`); `exepath` when no exec was seen.
+    pub exec_path: String,
     /// argv[1..].
     pub args: Vec<String>,
     /// Falco's `proc.cmdline`: `comm` and `args` joined by spaces.
@@ -94,6 +97,7 @@ impl Default for ProcessInfo {
             comm: String::new(),
             exe: String::new(),
             exepath: String::new(),
+            exec_path: String::new(),
             args: Vec::new(),
             cmdline: String::new(),
             cwd: String::new(),
@@ -341,6 +345,7 @@ impl Loader {
             cap_effective: status.cap_effective,
             cap_permitted: status.cap_permitted,
             is_exe_from_memfd: exepath.starts_with("/memfd:"),
+            exec_path: exepath.clone(),
             exepath,
             ..ProcessInfo::default()
         };

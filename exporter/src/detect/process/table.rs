@@ -347,6 +347,7 @@ impl ProcessTable {
             // later image, so the record's is used.
             Ok(info) if shows_a_later_image(&info, ev) => {}
             Ok(mut info) if expected.is_none() || info.start_time == expected => {
+                info.exec_path = exec_path(&info.cwd, ev.filename).unwrap_or_else(|| info.exepath.clone());
                 // The kernel's are the ones the exec gave; /proc shows them as of now.
                 if let Some((effective, permitted)) = ev.caps {
                     (info.cap_effective, info.cap_permitted) = (effective, permitted);
@@ -376,6 +377,7 @@ impl ProcessTable {
             Some(p) => p.to_owned(),
             None => resolve(cwd, ev.filename),
         };
+        info.exec_path = exec_path(cwd, ev.filename).unwrap_or_else(|| info.exepath.clone());
         let argv = ev.argv.unwrap_or(&[]);
         info.exe = argv.first().cloned().unwrap_or_else(|| ev.filename.to_owned());
         info.args = argv.iter().skip(1).cloned().collect();
@@ -471,6 +473,7 @@ impl ProcessTable {
         proc.name.clone_from(&p.comm);
         proc.exe.clone_from(&p.exe);
         proc.exepath.clone_from(&p.exepath);
+        proc.exec_path.clone_from(&p.exec_path);
         proc.args.clone_from(&p.args);
         proc.cmdline.clone_from(&p.cmdline);
         proc.cwd.clone_from(&p.cwd);
@@ -504,6 +507,7 @@ impl ProcessTable {
             a.name.clone_from(&parent.comm);
             a.exe.clone_from(&parent.exe);
             a.exepath.clone_from(&parent.exepath);
+            a.exec_path.clone_from(&parent.exec_path);
             a.cmdline.clone_from(&parent.cmdline);
             n += 1;
             child = parent;
@@ -631,6 +635,12 @@ impl ProcessTable {
             }
         }
     }
+}
+
+/// The path an exec named, made absolute against `cwd` (symlinks kept); `None` when it named none.
+fn exec_path(cwd: &str, filename: &str) -> Option<String> {
+    let cwd = if cwd.is_empty() { "/" } else { cwd };
+    (!filename.is_empty()).then(|| resolve(cwd, filename))
 }
 
 /// Whether `/proc` (read when the exec record is applied) describes a later exec than the

