@@ -73,7 +73,10 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         (Some(engine), Some(lifecycle)) => {
             let mut processes = ProcessTable::system();
             let seeded = processes.seed_from_proc().context("reading /proc")?;
-            let kernel_rules = collector.apply_rules(&engine, &names)?;
+            let wanted = exporter::kernel::interest_of(&engine, &names);
+            let kernel_rules = reload::install(&collector.programs(), &wanted, |interest| {
+                Ok(collector.apply_rules(&engine, &names, interest)?)
+            })?;
             tracing::info!(processes = seeded, "detection started");
             let decoder = Decoder::new(Arch::host());
             let mut detector = Detector::new(engine, kernel_rules, decoder, names.clone(), processes, watched, matches);

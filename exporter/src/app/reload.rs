@@ -6,12 +6,16 @@
 use std::{
     hash::{Hash, Hasher},
     path::Path,
+    sync::Mutex,
+    time::Instant,
 };
 
 use anyhow::Context as _;
+use exporter_ebpf::ArgSpec;
 
 use super::Shared;
 use crate::{
+    kernel::{interest_of, Interest, Programs},
     rules::{Engine, Severity},
     syscalls::SyscallNames,
 };
@@ -84,6 +88,25 @@ pub fn load_rules(dir: &Path) -> anyhow::Result<Engine> {
     Ok(engine)
 }
 
+/// Makes the kernel run a rule set: attaches the exit tracepoints of the syscalls it needs
+/// (`wanted`, from `interest_of`), has `apply` write
+/// the maps (under whatever locks the caller takes there), then detaches the exits no longer
+/// needed. Attaching and detaching are the slow part (up to tens of seconds for a rule on every
+/// event type) and hold only `programs`, so scrapes and detection go on meanwhile.
+pub fn install<T>(
+    programs: &Mutex<Programs>,
+    wanted: &[(usize, &str, ArgSpec)],
+    apply: impl FnOnce(&Interest) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let mut programs = programs.lock().map_err(|_| anyhow::anyhow!("kernel programs poisoned"))?;
+    let interest = programs.attach_exits(wanted)?;
+    let applied = apply(&interest)?;
+    // Only once the new set is marked; after a failure both sets' exits stay attached (an
+    // exit without a stashed entry costs one failed look-up).
+    programs.detach_exits_except(&interest)?;
+    Ok(applied)
+}
+
 /// Compiles the whole new rule set; on any error keeps the running one (each error logged with
 /// file:line:col). On success the kernel is told the new syscalls first, then the engine swaps.
 pub fn reload_rules(shared: &Shared, dir: &Path, names: &SyscallNames) {
@@ -98,26 +121,29 @@ pub fn reload_rules(shared: &Shared, dir: &Path, names: &SyscallNames) {
         }
         return;
     }
-    // The detector is held while the kernel switches, so the first events of the new
-    // generation are read with its rule bits (lock order: detector, then collector).
-    let Ok(mut detector) = detector.lock() else {
-        tracing::error!("rules reload refused: detector poisoned");
-        return;
+    let programs = match shared.collector.lock() {
+        Ok(collector) => collector.programs(),
+        Err(_) => return tracing::error!("rules reload refused: collector poisoned"),
     };
-    let applied = shared
-        .collector
-        .lock()
-        .map_err(|_| "collector poisoned".to_owned())
-        .and_then(|mut c| c.apply_rules(&engine, names).map_err(|e| e.to_string()));
-    match applied {
-        Ok(kernel_rules) => {
-            detector.replace_engine(engine, kernel_rules);
-            detector.set_rule_files(file_digests(dir));
-            tracing::info!(rules = detector.rules_status().loaded, "rules reloaded");
-        }
+    let started = Instant::now();
+    let wanted = interest_of(&engine, names);
+    let installed = install(&programs, &wanted, |interest| {
+        // The detector is held while the maps switch, so the first events of the new
+        // generation are read with its rule bits (lock order: detector, then collector).
+        let mut detector = detector.lock().map_err(|_| anyhow::anyhow!("detector poisoned"))?;
+        let mut collector = shared.collector.lock().map_err(|_| anyhow::anyhow!("collector poisoned"))?;
+        let kernel_rules = collector.apply_rules(&engine, names, interest)?;
+        detector.replace_engine(engine, kernel_rules);
+        detector.set_rule_files(file_digests(dir));
+        Ok(detector.rules_status().loaded)
+    });
+    match installed {
+        Ok(loaded) => tracing::info!(rules = loaded, seconds = started.elapsed().as_secs_f64(), "rules reloaded"),
         Err(e) => {
             tracing::error!(error = %e, "rules reload refused: the kernel did not take the new rules");
-            detector.reload_failed();
+            if let Ok(mut detector) = detector.lock() {
+                detector.reload_failed();
+            }
         }
     }
 }

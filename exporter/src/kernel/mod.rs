@@ -1,12 +1,13 @@
 //! Everything that talks to the kernel programs and their maps: loading and attaching
-//! ([`probe`], the only user of aya), the prefilter tables compiled from the rules
-//! ([`prefilter`]), the syscalls whose events the rules need ([`interest`]), the kernel struct
+//! ([`probe`] for the maps, [`programs`] for the programs and exit tracepoints: the only users of
+//! aya), the prefilter tables compiled from the rules ([`prefilter`]), the syscalls whose events the rules need ([`interest`]), the kernel struct
 //! layout read from BTF ([`layout`]) and the watched files' inodes ([`watched`]).
 
 pub mod interest;
 pub mod layout;
 pub mod prefilter;
 pub mod probe;
+pub mod programs;
 pub mod watched;
 
 pub use interest::interest_of;
@@ -14,3 +15,4 @@ pub use probe::{
     CgroupCounts, Hook, KernelSnapshot, LifecycleEvents, NewCgroups, Probe, ProbeConfig, ProbeError, RuleHits,
     SyscallEvents, Workload, DEFAULT_BTF_PATH,
 };
+pub use programs::{Interest, Programs};
