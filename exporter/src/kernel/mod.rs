@@ -1,16 +1,18 @@
 //! Everything that talks to the kernel programs and their maps: loading and attaching
 //! ([`probe`] for the maps, [`programs`] for the programs and exit tracepoints: the only users of
-//! aya), the prefilter tables compiled from the rules ([`prefilter`]), the syscalls whose events the rules need ([`interest`]), the kernel struct
+//! aya; [`long_paths`] reads path arguments too long for an event), the prefilter tables compiled from the rules ([`prefilter`]), the syscalls whose events the rules need ([`interest`]), the kernel struct
 //! layout read from BTF ([`layout`]) and the watched files' inodes ([`watched`]).
 
 pub mod interest;
 pub mod layout;
+pub mod long_paths;
 pub mod prefilter;
 pub mod probe;
 pub mod programs;
 pub mod watched;
 
 pub use interest::interest_of;
+pub use long_paths::LongPathRecords;
 pub use probe::{
     CgroupCounts, Hook, KernelSnapshot, LifecycleEvents, NewCgroups, Probe, ProbeConfig, ProbeError, RuleHits,
     SyscallEvents, Workload, DEFAULT_BTF_PATH,

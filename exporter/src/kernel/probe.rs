@@ -21,6 +21,7 @@ use exporter_ebpf::{
 };
 
 use crate::kernel::{
+    long_paths::LongPathRecords,
     prefilter::KernelTables,
     programs::{Interest, Programs},
 };
@@ -129,6 +130,7 @@ pub struct Probe {
     drops: PerCpuArray<MapData, u64>,
     new_cgroups: Option<NewCgroups>,
     events: Option<SyscallEvents>,
+    long_paths: Option<LongPathRecords>,
     interesting: Array<MapData, u64>,
     arg_specs: Array<MapData, Plain<ArgSpec>>,
     prefilter: PrefilterMaps,
@@ -241,6 +243,8 @@ impl Probe {
         let new_cgroups =
             RingBuf::try_from(take_map(&mut ebpf, names::NEW_CGROUPS)?).map_err(map_error(names::NEW_CGROUPS))?;
         let events = RingBuf::try_from(take_map(&mut ebpf, names::EVENTS)?).map_err(map_error(names::EVENTS))?;
+        let long_paths =
+            RingBuf::try_from(take_map(&mut ebpf, names::LONG_PATHS)?).map_err(map_error(names::LONG_PATHS))?;
         let interesting =
             Array::try_from(take_map(&mut ebpf, names::INTERESTING)?).map_err(map_error(names::INTERESTING))?;
         let arg_specs = Array::try_from(take_map(&mut ebpf, names::ARG_SPECS)?).map_err(map_error(names::ARG_SPECS))?;
@@ -268,6 +272,7 @@ impl Probe {
             drops,
             new_cgroups: Some(NewCgroups(new_cgroups)),
             events: Some(SyscallEvents(events)),
+            long_paths: Some(LongPathRecords(long_paths)),
             interesting,
             arg_specs,
             prefilter,
@@ -345,6 +350,12 @@ impl Probe {
     /// holding the probe (see `Programs`).
     pub fn programs(&self) -> Arc<Mutex<Programs>> {
         self.programs.clone()
+    }
+
+    /// The whole of path arguments too long for their events, for the task that evaluates the
+    /// events (None after the first call).
+    pub fn take_long_paths(&mut self) -> Option<LongPathRecords> {
+        self.long_paths.take()
     }
 
     /// Makes the kernel send events for exactly these syscalls (number, name, arguments to
