@@ -186,7 +186,7 @@ fn every_short_lived_cgroup_is_counted_with_a_ttl_under_the_record_wait() {
     let ids: Vec<String> = (0..CGROUPS).map(|i| hex64(nanos ^ (i << 40))).collect();
     // The most getppid calls each cgroup's series showed in any scrape.
     let mut seen = std::collections::HashMap::<String, f64>::new();
-    let mut scrape = |seen: &mut std::collections::HashMap<String, f64>| {
+    let scrape = |seen: &mut std::collections::HashMap<String, f64>| {
         let metrics = exporter.metrics();
         for id in &ids {
             let short = &id[..12];

@@ -92,3 +92,28 @@ fn adding_and_removing_a_rule_on_every_event_type_never_stalls_a_scrape() {
         removing_scrape.as_secs_f64()
     );
 }
+
+/// Deleting every rules file is a reload to no rules (kept: an emptied ConfigMap is a valid
+/// state), counted as a success; the shipped alert TracewardenNoRulesLoaded watches for it
+/// (its firing is tested by tests/alerting/rules_test.yml).
+#[test]
+fn deleting_every_rules_file_reloads_to_no_rules() {
+    kernel_test!(deleting_every_rules_file_reloads_to_no_rules);
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_shipped_rules(dir.path());
+    let exporter = Exporter::start(&["--rules-dir", dir.path().to_str().expect("utf-8"), "--names.resolve", "off"]);
+    assert!(rules_loaded(&exporter) > 0.0);
+    for entry in std::fs::read_dir(dir.path()).expect("rules dir").flatten() {
+        std::fs::remove_file(entry.path()).expect("remove rules file");
+    }
+    let reloaded = |m: &str| sample(m, "tracewarden_rules_reloads_total", &[("result", "success")]) == Some(1.0);
+    assert!(
+        eventually(Duration::from_secs(10), || rules_loaded(&exporter) == 0.0 && reloaded(&exporter.metrics())),
+        "{}",
+        exporter.metrics()
+    );
+    let shipped =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../alertmanager/tracewarden-alerts.yml"))
+            .expect("shipped alert rules");
+    assert!(shipped.contains("alert: TracewardenNoRulesLoaded\n        expr: tracewarden_rules_loaded == 0\n"));
+}

@@ -84,7 +84,11 @@ pub fn load_rules(dir: &Path) -> anyhow::Result<Engine> {
         );
     }
     let enabled = engine.rules().iter().filter(|r| r.enabled).count();
-    tracing::info!(rules = enabled, dir = %dir.display(), "rules loaded");
+    if enabled == 0 {
+        tracing::warn!(dir = %dir.display(), "no enabled rule: detection is off until rules come (alert TracewardenNoRulesLoaded)");
+    } else {
+        tracing::info!(rules = enabled, dir = %dir.display(), "rules loaded");
+    }
     Ok(engine)
 }
 
@@ -121,6 +125,9 @@ pub fn reload_rules(shared: &Shared, dir: &Path, names: &SyscallNames) {
         }
         return;
     }
+    for diagnostic in engine.diagnostics.iter().filter(|d| d.severity == Severity::Warning) {
+        tracing::warn!("{diagnostic}");
+    }
     let programs = match shared.collector.lock() {
         Ok(collector) => collector.programs(),
         Err(_) => return tracing::error!("rules reload refused: collector poisoned"),
@@ -138,6 +145,10 @@ pub fn reload_rules(shared: &Shared, dir: &Path, names: &SyscallNames) {
         Ok(detector.rules_status().loaded)
     });
     match installed {
+        Ok(0) => tracing::warn!(
+            seconds = started.elapsed().as_secs_f64(),
+            "rules reloaded with no enabled rule: detection is off until rules come back (alert TracewardenNoRulesLoaded)"
+        ),
         Ok(loaded) => tracing::info!(rules = loaded, seconds = started.elapsed().as_secs_f64(), "rules reloaded"),
         Err(e) => {
             tracing::error!(error = %e, "rules reload refused: the kernel did not take the new rules");
