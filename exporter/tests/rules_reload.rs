@@ -117,3 +117,30 @@ fn deleting_every_rules_file_reloads_to_no_rules() {
             .expect("shipped alert rules");
     assert!(shipped.contains("alert: TracewardenNoRulesLoaded\n        expr: tracewarden_rules_loaded == 0\n"));
 }
+
+fn rule(name: &str) -> String {
+    format!("- rule: {name}\n  desc: d\n  condition: evt.type = openat and proc.name = tw_none\n  output: o\n  priority: debug\n")
+}
+
+/// A ConfigMap update as the kubelet makes it: the rules files are symlinks through `..data`,
+/// which a rename points at a new timestamped directory. inotify on the rules directory sees the
+/// rename; the fingerprint poll behind it runs every 10 s, so a reload within 5 s was told.
+#[test]
+fn a_configmap_data_swap_is_reloaded_when_it_happens() {
+    kernel_test!(a_configmap_data_swap_is_reloaded_when_it_happens);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (old, new) = (dir.path().join("..2026_12_06_01"), dir.path().join("..2026_12_06_02"));
+    std::fs::create_dir(&old).expect("mkdir");
+    std::fs::write(old.join("rules.yaml"), rule("One")).expect("write");
+    std::os::unix::fs::symlink("..2026_12_06_01", dir.path().join("..data")).expect("link ..data");
+    std::os::unix::fs::symlink("..data/rules.yaml", dir.path().join("rules.yaml")).expect("link rules.yaml");
+    let exporter = Exporter::start(&["--rules-dir", dir.path().to_str().expect("utf-8"), "--names.resolve", "off"]);
+    assert_eq!(rules_loaded(&exporter), 1.0);
+
+    std::fs::create_dir(&new).expect("mkdir");
+    std::fs::write(new.join("rules.yaml"), rule("One") + &rule("Two")).expect("write");
+    std::os::unix::fs::symlink("..2026_12_06_02", dir.path().join("..data_tmp")).expect("link ..data_tmp");
+    std::fs::rename(dir.path().join("..data_tmp"), dir.path().join("..data")).expect("swap ..data");
+    std::fs::remove_dir_all(&old).expect("remove the old data");
+    assert!(eventually(Duration::from_secs(5), || rules_loaded(&exporter) == 2.0), "the swap was not reloaded");
+}

@@ -8,6 +8,7 @@
 pub mod collector;
 pub mod loops;
 pub mod reload;
+pub mod rules_watch;
 
 use std::sync::{Arc, Mutex};
 

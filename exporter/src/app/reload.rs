@@ -1,6 +1,7 @@
 //! Loading and live reload of the rules: what changed is told by a fingerprint of the rules
 //! files (names and contents, read through symlinks, so a Kubernetes ConfigMap's `..data` swap
-//! counts as a change). The reload loop checks it on a short timer and on SIGHUP;
+//! counts as a change). The reload loop checks it when inotify reports a change (see
+//! `rules_watch`), on a slower timer as a fallback, and on SIGHUP;
 //! [`reload_rules`] compiles the whole new set and only swaps when it has no errors.
 
 use std::{
