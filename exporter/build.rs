@@ -36,7 +36,11 @@ fn main() -> anyhow::Result<()> {
     }
     match built {
         Ok(()) => {
-            writeln!(stdout, "cargo:warning=kernel programs built ({relayed} lines of output in {})", log_path.display())?;
+            writeln!(
+                stdout,
+                "cargo:warning=kernel programs built ({relayed} lines of output in {})",
+                log_path.display()
+            )?;
             Ok(())
         }
         Err(e) => Err(e).context(
