@@ -64,9 +64,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     let new_cgroups = probe.take_new_cgroups().context("new-cgroup notices already taken")?;
     let events = probe.take_events().context("kernel events already taken")?;
     let long_paths = probe.take_long_paths().context("kernel long paths already taken")?;
-    let sources = RuntimeSources::default();
-    let state_dirs = sources.state_dirs.clone();
-    let resolver = ContainerResolver::new(cgroup_root, sources, args.container_ttl);
+    let resolver = ContainerResolver::new(cgroup_root, RuntimeSources::default(), args.container_ttl);
     let exposition = Exposition::new(args.syscall_label, names.clone(), args.hook.name());
     let (watched, matches) = (Arc::new(WatchedInodes::default()), Arc::new(RuleMatches::default()));
     // The lifecycle programs attach before /proc is walked: a process forked meanwhile is in one or both.
@@ -135,7 +133,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         if let (Some(dir), true) = (args.rules_dir.clone(), shared.detector.is_some()) {
             tokio::spawn(loops::reload_loop(shared.clone(), dir, names));
         }
-        tokio::spawn(loops::new_cgroup_loop(shared.clone(), new_cgroups, state_dirs));
+        tokio::spawn(loops::new_cgroup_loop(shared.clone(), new_cgroups));
         tokio::select! {
             () = server::serve(listener, shared, web, limits) => {}
             () = loops::shutdown_signal() => tracing::info!("shutting down"),

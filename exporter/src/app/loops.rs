@@ -9,7 +9,7 @@ use std::{
 
 use tokio::io::unix::AsyncFd;
 
-use super::{dir_watch, reload, Shared, REFRESH_INTERVAL};
+use super::{reload, rules_watch, Shared, REFRESH_INTERVAL};
 use crate::{kernel::NewCgroups, syscalls::SyscallNames};
 
 /// Names new cgroups while they exist and frees the kernel slots of vanished ones.
@@ -30,19 +30,11 @@ pub async fn refresh_loop(shared: Arc<Shared>) {
 }
 
 /// Names each cgroup as soon as the kernel gives it a slot (a container may live for
-/// milliseconds). While a runtime has not yet written a container's state, retries at once when
-/// a runtime state directory changes (inotify), else with a backoff from 2 ms to 100 ms: a
-/// short job's state may exist for a few milliseconds only (runc deletes it when it exits), and
-/// without it the container has no name, image or pod.
-pub async fn new_cgroup_loop(shared: Arc<Shared>, mut notices: AsyncFd<NewCgroups>, state_dirs: Vec<PathBuf>) {
+/// milliseconds). While a runtime has not yet written a container's state, retries with a
+/// backoff from 2 ms to 100 ms: the state usually appears within milliseconds.
+pub async fn new_cgroup_loop(shared: Arc<Shared>, mut notices: AsyncFd<NewCgroups>) {
     const FIRST_RETRY: Duration = Duration::from_millis(2);
     const LAST_RETRY: Duration = Duration::from_millis(100);
-    let state_changed = Arc::new(tokio::sync::Notify::new());
-    let _watchers: Vec<_> = state_dirs
-        .iter()
-        .filter(|dir| dir.is_dir())
-        .filter_map(|dir| dir_watch::watch(dir, true, state_changed.clone()))
-        .collect();
     let mut retry = FIRST_RETRY;
     loop {
         let provisional = shared.collector.lock().map(|c| c.has_provisional()).unwrap_or(false);
@@ -65,7 +57,6 @@ pub async fn new_cgroup_loop(shared: Arc<Shared>, mut notices: AsyncFd<NewCgroup
                 retry = (retry * 2).min(LAST_RETRY);
                 Vec::new()
             }
-            () = state_changed.notified(), if provisional => Vec::new(),
         };
         let shared = shared.clone();
         let resolved = tokio::task::spawn_blocking(move || {
@@ -89,7 +80,7 @@ const RULES_POLL_UNWATCHED: Duration = Duration::from_millis(500);
 const RULES_SETTLE: Duration = Duration::from_millis(50);
 
 /// Reloads the rules when their files change (told by inotify, checked by their fingerprint;
-/// see `dir_watch`) or on SIGHUP (always).
+/// see `rules_watch`) or on SIGHUP (always).
 pub async fn reload_loop(shared: Arc<Shared>, dir: PathBuf, names: SyscallNames) {
     use tokio::signal::unix::{signal, SignalKind};
     let mut hangup = match signal(SignalKind::hangup()) {
@@ -100,7 +91,7 @@ pub async fn reload_loop(shared: Arc<Shared>, dir: PathBuf, names: SyscallNames)
         }
     };
     let changed = Arc::new(tokio::sync::Notify::new());
-    let watcher = dir_watch::watch(&dir, false, changed.clone());
+    let watcher = rules_watch::watch(&dir, changed.clone());
     let mut tick = tokio::time::interval(if watcher.is_some() { RULES_FALLBACK_POLL } else { RULES_POLL_UNWATCHED });
     let mut last = reload::fingerprint(&dir);
     let names = Arc::new(names);

@@ -6,9 +6,9 @@
 //! before it takes the collector, and a reload holds the detector while the kernel switches.
 
 pub mod collector;
-pub mod dir_watch;
 pub mod loops;
 pub mod reload;
+pub mod rules_watch;
 
 use std::sync::{Arc, Mutex};
 
