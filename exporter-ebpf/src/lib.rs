@@ -51,7 +51,8 @@ pub enum DropReason {
     NewCgroupNoticeLost = 3,
     /// The syscall-event ring buffer was full: one event for the evaluator lost.
     EventRingFull = 4,
-    /// A path argument filled its buffer: the event carries a truncated path.
+    /// A path argument filled its buffer and its whole (`LongPath`) could not be sent: the
+    /// event carries a truncated path.
     PathTruncated = 5,
     /// The entry record could not be stashed until the syscall's exit: event lost.
     PendingStashFailed = 6,
@@ -506,6 +507,25 @@ pub struct SyscallEvent {
     pub paths: [[u8; MAX_PATH]; 2],
 }
 
+/// Bytes a long-path record holds (PATH_MAX, the kernel's own limit, NUL included).
+pub const MAX_LONG_PATH: usize = 4096;
+
+/// The whole of a path argument that filled its `SyscallEvent::paths` slot, sent on
+/// `LONG_PATHS` at the syscall's entry (before its event) so that a path padded past the slot
+/// (`/./././…/etc/shadow`) is still judged by what it names. Keyed by the event's thread,
+/// entry time and slot.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct LongPath {
+    pub ktime_ns: u64,
+    pub tid: u32,
+    pub slot: u32,
+    /// Bytes read including the NUL.
+    pub len: u32,
+    pub _pad: u32,
+    pub path: [u8; MAX_LONG_PATH],
+}
+
 /// execve and execveat, whose arguments the lifecycle records carry.
 #[cfg(any(target_arch = "x86_64", all(target_arch = "bpf", bpf_target_arch = "x86_64")))]
 pub const EXEC_SYSCALLS: [usize; 2] = [59, 322];
@@ -533,6 +553,7 @@ pub mod names {
     pub const INTERESTING: &str = "INTERESTING";
     pub const ARG_SPECS: &str = "ARG_SPECS";
     pub const EVENTS: &str = "EVENTS";
+    pub const LONG_PATHS: &str = "LONG_PATHS";
     pub const PENDING: &str = "PENDING";
     pub const FILTER: &str = "FILTER";
     pub const SYSCALL_RULES: &str = "SYSCALL_RULES";

@@ -11,7 +11,7 @@
 //! pay for the exit side.
 //!
 //! One file per job: `counting` (the hot path), `stash` (entry records), `exit` (the exit
-//! program and `EVENTS`), `prefilter` and `path_rules` (the rules decided in the kernel),
+//! program and `EVENTS`), `long_path` (path arguments too long for an event), `prefilter` and `path_rules` (the rules decided in the kernel),
 //! `path_walk` (naming an opened file), `socket` (describing a descriptor's socket), `task`
 //! (task-field reads), `lifecycle` (process records), `throttle` (each cgroup's share of the
 //! event ring).
@@ -21,6 +21,7 @@
 mod counting;
 mod exit;
 mod lifecycle;
+mod long_path;
 mod path_rules;
 mod path_walk;
 mod prefilter;

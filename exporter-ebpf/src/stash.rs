@@ -18,6 +18,7 @@ use exporter_ebpf::{
 
 use crate::{
     counting::count_drop,
+    long_path::send_long_path,
     prefilter::{judge, may_match},
     task::effective_ids,
 };
@@ -82,13 +83,17 @@ pub(crate) fn stash_entry(regs: *const u8, nr: usize, cgroup_id: u64) {
             continue;
         };
         let user = user as *const u8;
-        event.path_lens[i] = match unsafe { bpf_probe_read_user_str_bytes(user, &mut event.paths[i]) } {
-            Ok(bytes) => {
-                // `bytes` excludes the NUL: a string that filled the buffer was cut.
-                if bytes.len() >= MAX_PATH - 1 {
+        let read = unsafe { bpf_probe_read_user_str_bytes(user, &mut event.paths[i]) }.map(|bytes| bytes.len());
+        event.path_lens[i] = match read {
+            Ok(len) => {
+                // `len` excludes the NUL: a string that filled the buffer was cut. It is never
+                // judged by its first bytes (the prefilter leaves it undecided), and user space
+                // gets it whole, before the event. Sent before the prefilter's verdict: a few
+                // are for events it then drops (user space lets those go).
+                if len >= MAX_PATH - 1 && !send_long_path(event, i as u32, user) {
                     count_drop(DropReason::PathTruncated);
                 }
-                bytes.len() as i32 + 1
+                len as i32 + 1
             }
             Err(errno) => errno as i32,
         };

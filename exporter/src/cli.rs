@@ -68,8 +68,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub rules_dir: Option<PathBuf>,
 
-    /// Drop a container's series this long after its cgroup disappears (e.g. 30s, 5m, 1h).
-    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    /// Drop a container's series this long after its cgroup disappears (e.g. 30s, 5m, 1h; at least 1s).
+    #[arg(long, default_value = "5m", value_parser = parse_container_ttl)]
     pub container_ttl: Duration,
 
     /// `name` labels syscall counters by syscall; `none` sums them per container.
@@ -361,6 +361,20 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(seconds))
 }
 
+/// Shortest `--container-ttl`: the containers are refreshed (and the gone ones expired) once a
+/// second (`app::REFRESH_INTERVAL`), so a container gone sooner could never be scraped.
+pub const MIN_CONTAINER_TTL: Duration = Duration::from_secs(1);
+
+/// A [`parse_duration`] of at least [`MIN_CONTAINER_TTL`].
+pub fn parse_container_ttl(value: &str) -> Result<Duration, String> {
+    match parse_duration(value)? {
+        ttl if ttl < MIN_CONTAINER_TTL => Err(format!(
+            "'{value}' is below 1s: containers are refreshed every second, so one gone sooner could never be scraped"
+        )),
+        ttl => Ok(ttl),
+    }
+}
+
 /// A [`parse_duration`] above zero: a timeout of nothing would close every connection at once.
 pub fn parse_timeout(value: &str) -> Result<Duration, String> {
     match parse_duration(value)? {
@@ -431,5 +445,8 @@ mod tests {
         assert_eq!(parse_timeout("10s").unwrap(), Duration::from_secs(10));
         assert!(parse_timeout("0s").unwrap_err().contains("above zero"));
         assert!(parse_timeout("0ms").unwrap_err().contains("above zero"));
+        assert_eq!(parse_container_ttl("1s").unwrap(), Duration::from_secs(1));
+        assert!(parse_container_ttl("999ms").unwrap_err().contains("below 1s"));
+        assert_eq!(MIN_CONTAINER_TTL, crate::app::REFRESH_INTERVAL);
     }
 }

@@ -76,6 +76,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     let names = SyscallNames::new(Arch::host());
     let new_cgroups = probe.take_new_cgroups().context("new-cgroup notices already taken")?;
     let events = probe.take_events().context("kernel events already taken")?;
+    let long_paths = probe.take_long_paths().context("kernel long paths already taken")?;
     let resolver = ContainerResolver::new(cgroup_root, RuntimeSources::default(), args.container_ttl);
     let exposition = Exposition::new(args.syscall_label, names.clone(), args.hook.name());
     let (watched, matches) = (Arc::new(WatchedInodes::default()), Arc::new(RuleMatches::default()));
@@ -89,7 +90,10 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             if let Some(config) = args.baseline_config() {
                 collector.set_extra_filters(baseline::kernel_filters(&config.read_prefixes));
             }
-            let kernel_rules = collector.apply_rules(&engine, &names)?;
+            let wanted = collector.interest(&engine, &names);
+            let kernel_rules = reload::install(&collector.programs(), &wanted, |interest| {
+                Ok(collector.apply_rules(&engine, &names, interest)?)
+            })?;
             tracing::info!(processes = seeded, "detection started");
             let decoder = Decoder::new(Arch::host());
             let mut detector = Detector::new(engine, kernel_rules, decoder, names.clone(), processes, watched, matches);
@@ -147,7 +151,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             };
             std::thread::Builder::new()
                 .name("detection".into())
-                .spawn(move || detect::run(events, detector, alerts, containers_of))
+                .spawn(move || detect::run(events, long_paths, detector, alerts, containers_of))
                 .context("starting the detection thread")?;
         }
         tracing::info!(address = %args.listen_address, hook = args.hook.name(), max_cgroups = args.max_cgroups, ?web, ?limits, "serving /metrics");

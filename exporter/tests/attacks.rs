@@ -91,6 +91,23 @@ fn link_to_sensitive_file_hard() {
     assert_eq!(d.field("evt.arg.oldpath"), "/etc/shadow", "{}", d.alert);
 }
 
+/// Paths longer than the 255 bytes an event carries, padded with `./` in front of the file: the
+/// kernel cannot judge them by their first bytes and sends them whole, so they alert as the short
+/// forms do.
+#[test]
+fn paths_padded_past_what_an_event_carries() {
+    kernel_test!(paths_padded_past_what_an_event_carries);
+    let padded = |file: &str| format!("/{}{file}", "./".repeat(150));
+    let (shadow, hostname) = (padded("etc/shadow"), padded("etc/hostname"));
+    let rule = "Change permissions of sensitive file";
+    let (attack, benign) = (format!("chmod 640 {shadow}"), format!("chmod 640 {hostname}"));
+    let d = check(rule, "error", &attack, &benign, Opts::writable());
+    assert_eq!(d.field("fd.name"), "/etc/shadow", "{}", d.alert);
+    let (attack, benign) = (format!("ln -s {shadow} /tmp/s"), format!("ln -s {hostname} /tmp/s"));
+    let d = check("Link to sensitive file", "warning", &attack, &benign, Opts::writable());
+    assert_eq!(d.field("evt.arg.target"), "/etc/shadow", "{}", d.alert);
+}
+
 // ---- processes ------------------------------------------------------------------------------
 
 /// The same shell with a terminal (runc allocates a pty, as `kubectl exec -it` gets one) and,
@@ -481,6 +498,9 @@ fn container_only_rules_do_not_fire_for_the_host() {
 /// identity (the id from the cgroup path, no name/image/namespace) and the match is counted and
 /// alerted under container_name="" image="" namespace="" for good, although the kernel's
 /// new-cgroup notice came while the container ran.
+/// Tried: watching the runtimes' state directories with inotify (resolving the moment a
+/// state.json is written) passed 10 of 10 runs alone but still failed once in a full run of this
+/// file, so the cause is not (only) the retry backoff missing the state's lifetime.
 #[test]
 #[ignore = "product bug (intermittent): a container gone before its events are evaluated is counted under its id with empty name/image/namespace"]
 fn a_container_that_exits_at_once_keeps_its_labels() {

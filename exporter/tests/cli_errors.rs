@@ -65,6 +65,7 @@ fn bad_flag_values() {
     for (args, needles) in [
         (vec!["--syscall-label", "maybe"], vec!["maybe", "--syscall-label", "one of: name, none", "--help"]),
         (vec!["--container-ttl", "5 minutes"], vec!["not a duration", "5m"]),
+        (vec!["--container-ttl", "500ms"], vec!["--container-ttl", "below 1s", "scraped"]),
         (vec!["--web.listen-address", "localhost"], vec!["HOST:PORT"]),
         (vec!["--max-cgroups", "1"], vec!["--max-cgroups"]),
         (vec!["--log-level", "loud"], vec!["loud"]),

@@ -167,6 +167,72 @@ fn a_short_lived_container_is_still_named() {
 
 /// The live exposition, with host and container series, passes `promtool check metrics`
 /// (Prometheus' own linter: names, types, HELP, label syntax, counter suffixes).
+/// Short-lived container cgroups that never get a runtime record (held back while one may come,
+/// up to 10 s) under a TTL shorter than that wait: each one's syscalls must still reach its own
+/// series, seen by a scrape, before it expires. Each cgroup makes `CALLS` getppid calls exactly
+/// (python), plus what the shell that moves into it makes.
+#[test]
+fn every_short_lived_cgroup_is_counted_with_a_ttl_under_the_record_wait() {
+    if !kernel_available("every_short_lived_cgroup_is_counted_with_a_ttl_under_the_record_wait") {
+        return;
+    }
+    const CGROUPS: u64 = 30;
+    const CALLS: u64 = 500;
+    let exporter = Exporter::start(&["--container-ttl", "3s"]);
+    let parent = common::cgroup2_root()
+        .expect("cgroup v2")
+        .join("tracewarden-test")
+        .join(format!("churn-{}", std::process::id()));
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let ids: Vec<String> = (0..CGROUPS).map(|i| hex64(nanos ^ (i << 40))).collect();
+    // The most getppid calls each cgroup's series showed in any scrape.
+    let mut seen = std::collections::HashMap::<String, f64>::new();
+    let scrape = |seen: &mut std::collections::HashMap<String, f64>| {
+        let metrics = exporter.metrics();
+        for id in &ids {
+            let short = &id[..12];
+            let labels = [
+                ("container_id", short),
+                ("container_name", ""),
+                ("image", ""),
+                ("pod", ""),
+                ("namespace", ""),
+                ("syscall", "getppid"),
+            ];
+            if let Some(n) = sample(&metrics, "tracewarden_syscalls_total", &labels) {
+                let best = seen.entry(id.clone()).or_insert(0.0);
+                *best = best.max(n);
+            }
+        }
+    };
+    for id in &ids {
+        let dir = parent.join(id);
+        std::fs::create_dir_all(&dir).expect("mkdir cgroup");
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(r#"echo $$ > "$0/cgroup.procs" && exec python3 "$@""#)
+            .arg(&dir)
+            .args(common::getppid_loop_args(CALLS))
+            .status()
+            .expect("run in cgroup");
+        assert!(status.success());
+        std::fs::remove_dir(&dir).expect("rmdir cgroup");
+        scrape(&mut seen);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while std::time::Instant::now() < deadline {
+        scrape(&mut seen);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = std::fs::remove_dir(&parent);
+    let missing: Vec<&String> = ids.iter().filter(|id| seen.get(*id).is_none_or(|&n| n < CALLS as f64)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {CGROUPS} cgroups never counted (want >= {CALLS} getppid each): {missing:?}\n{seen:?}",
+        missing.len()
+    );
+}
+
 #[test]
 fn live_metrics_pass_promtool_check() {
     if !kernel_available("live_metrics_pass_promtool_check") {

@@ -9,6 +9,7 @@ tests/alerting/run.sh calls every check; this file holds the ones written in Pyt
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -300,8 +301,7 @@ def check_rules_conventions():
         for k in ("summary", "description", "runbook_url"):
             if not ann.get(k):
                 problems.append(f"{a}: annotation {k} missing")
-        want = ("https://github.com/tracewarden/tracewarden/blob/main/README.md#runbook-"
-                + a.lower())
+        want = "README.md#runbook-" + a.lower()
         if ann.get("runbook_url") != want:
             problems.append(f"{a}: runbook_url {ann.get('runbook_url')!r}, want {want!r}")
         if "tracewarden_rule_matches_total" in r["expr"]:
@@ -691,6 +691,27 @@ def check_compose():
     if problems:
         raise Failed("\n".join(problems))
 
+def check_runbook_base_settable():
+    """alertmanager/set-runbook-base.sh, run on a copy, points every link at the base given and
+    keeps the PrometheusRule equal to the rules file."""
+    base = "https://git.example.com/sec/tracewarden/-/blob/main"
+    with tempfile.TemporaryDirectory() as tmp:
+        for d in ("alertmanager", os.path.join("deploy", "kubernetes")):
+            shutil.copytree(os.path.join(ROOT, d), os.path.join(tmp, d))
+        subprocess.run([os.path.join(tmp, "alertmanager", "set-runbook-base.sh"), base + "/"], check=True)
+        rules = load_yaml(os.path.join(tmp, "alertmanager", "tracewarden-alerts.yml"))
+        spec = load_yaml(os.path.join(tmp, "deploy", "kubernetes", "prometheusrule.yaml"))["spec"]
+    problems = []
+    for r in (r for g in rules["groups"] for r in g["rules"] if "alert" in r):
+        want = f"{base}/README.md#runbook-{r['alert'].lower()}"
+        if r["annotations"]["runbook_url"] != want:
+            problems.append(f"{r['alert']}: runbook_url {r['annotations']['runbook_url']!r}, want {want!r}")
+    if spec != rules:
+        problems.append("the PrometheusRule was not regenerated from the rewritten rules")
+    print(f"  links rewritten to {base}/README.md#runbook-...")
+    if problems:
+        raise Failed("\n".join(problems))
+
 
 CHECKS = {
     "dashboards-structure": check_dashboards_structure,
@@ -699,6 +720,7 @@ CHECKS = {
     "dashboards-generated": check_dashboards_generated,
     "metric-names": check_metric_names,
     "rules-conventions": check_rules_conventions,
+    "runbook-base-settable": check_runbook_base_settable,
     "routes-cover-rules": check_routes_cover_rules,
     "inhibition": check_inhibition,
     "am-config-rewritable": check_am_config_rewritable,

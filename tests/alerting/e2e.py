@@ -93,7 +93,7 @@ import e2e_receivers as receivers  # noqa: E402
 ROOT = checks.ROOT
 # run.sh passes TRACEWARDEN_EXPORTER on (a build elsewhere, e.g. with CARGO_TARGET_DIR set).
 EXPORTER = os.environ.get("TRACEWARDEN_EXPORTER") or os.path.join(ROOT, "target", "debug", "exporter")
-RUNBOOK = "https://github.com/tracewarden/tracewarden/blob/main/README.md#runbook-"
+RUNBOOK = "README.md#runbook-"
 PAGE_WEBHOOK = "/receivers/tracewarden-page/url"
 TICKET_WEBHOOK = "/receivers/tracewarden-ticket/url"
 DEFAULT_WEBHOOK = "/receivers/tracewarden-default/url"

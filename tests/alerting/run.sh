@@ -194,6 +194,8 @@ check "promtool test rules (tests/alerting/rules_test.yml)" "promtool" \
     promtool test rules tests/alerting/rules_test.yml
 check "alert conventions: severity, labels, annotations, runbook sections" "python3 py:yaml" \
     checks_py rules-conventions
+check "runbook links point at a base set with alertmanager/set-runbook-base.sh" "python3 py:yaml" \
+    checks_py runbook-base-settable
 
 echo "== Alertmanager (alertmanager/alertmanager.yml)"
 check "amtool check-config" "amtool" amtool check-config alertmanager/alertmanager.yml

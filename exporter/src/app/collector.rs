@@ -8,7 +8,7 @@
 use std::{
     collections::{HashMap, HashSet},
     path::{Path, PathBuf},
-    sync::Arc,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -20,7 +20,7 @@ use crate::{
         interest_of,
         prefilter::{self, KernelRuleSet, RuleId, RuleIds},
         watched::{self, WatchedInodes},
-        KernelSnapshot, Probe, ProbeError,
+        Interest, KernelSnapshot, Probe, ProbeError, Programs,
     },
     metrics::{
         ContainerRows, DetectorProgress, Exposition, MatchKey, RuleMatches, RulesStatus, ScrapeData, TenantCounters,
@@ -88,21 +88,39 @@ impl Collector {
         self.extra_filters = filters;
     }
 
-    /// Makes the kernel run `engine`: its syscalls' events (see `Probe::apply_rules`) and the
-    /// prefilter compiled from its rules. Syscalls this kernel cannot trace are logged: rules on
-    /// them cannot match.
-    pub fn apply_rules(&mut self, engine: &Engine, names: &SyscallNames) -> Result<KernelRuleSet, ProbeError> {
-        let interest = interest_of(engine, names, &self.extra_filters);
+    /// The syscalls whose events `engine`'s rules and the extra filters need.
+    pub fn interest<'a>(
+        &self,
+        engine: &Engine,
+        names: &'a SyscallNames,
+    ) -> Vec<(usize, &'a str, exporter_ebpf::ArgSpec)> {
+        interest_of(engine, names, &self.extra_filters)
+    }
+
+    /// The kernel programs, whose exits a reload attaches before `apply_rules` (see `Programs`).
+    pub fn programs(&self) -> Arc<Mutex<Programs>> {
+        self.probe.programs()
+    }
+
+    /// Makes the kernel run `engine`: its syscalls' events (`interest`, from
+    /// `Programs::attach_exits` with [`Collector::interest`]) and the prefilter compiled from its
+    /// rules. Syscalls this kernel cannot trace are logged: rules on them cannot match.
+    pub fn apply_rules(
+        &mut self,
+        engine: &Engine,
+        names: &SyscallNames,
+        interest: &Interest,
+    ) -> Result<KernelRuleSet, ProbeError> {
         let tables = prefilter::compile(engine, names, &mut self.rule_ids, &self.extra_filters);
         if let Some(rule) = tables.unkillable.first() {
             return Err(ProbeError::Unkillable(rule.to_string()));
         }
         let bits = tables.bits.iter().map(|b| b.as_ref().map(|r| r.name.clone())).collect();
         self.watched_paths = tables.exact_paths();
-        let (untraceable, generation) = self.probe.apply_rules(&interest, tables)?;
+        let generation = self.probe.apply_rules(interest, tables)?;
         self.refresh_watched()?;
-        if !untraceable.is_empty() {
-            tracing::warn!(syscalls = ?untraceable, "no exit tracepoint on this kernel: rules on these syscalls cannot match");
+        if !interest.untraceable.is_empty() {
+            tracing::warn!(syscalls = ?interest.untraceable, "no exit tracepoint on this kernel: rules on these syscalls cannot match");
         }
         let rule_set = KernelRuleSet { generation, bits };
         tracing::debug!(kernel_filtered_rules = rule_set.bits.iter().flatten().count(), "kernel prefilter written");

@@ -9,7 +9,7 @@ use std::{
 
 use tokio::io::unix::AsyncFd;
 
-use super::{reload, Shared, REFRESH_INTERVAL};
+use super::{reload, rules_watch, Shared, REFRESH_INTERVAL};
 use crate::{kernel::NewCgroups, syscalls::SyscallNames};
 
 /// Names new cgroups while they exist and frees the kernel slots of vanished ones.
@@ -71,7 +71,16 @@ pub async fn new_cgroup_loop(shared: Arc<Shared>, mut notices: AsyncFd<NewCgroup
     }
 }
 
-/// Reloads the rules when their files change (checked every 500 ms) or on SIGHUP (always).
+/// How often the rules files are compared when inotify watches them (a fallback for what it
+/// cannot see), and when it cannot.
+const RULES_FALLBACK_POLL: Duration = Duration::from_secs(10);
+const RULES_POLL_UNWATCHED: Duration = Duration::from_millis(500);
+/// A change is several events (a ConfigMap update: new directory, symlink, rename, removal):
+/// the loop looks once they have settled.
+const RULES_SETTLE: Duration = Duration::from_millis(50);
+
+/// Reloads the rules when their files change (told by inotify, checked by their fingerprint;
+/// see `rules_watch`) or on SIGHUP (always).
 pub async fn reload_loop(shared: Arc<Shared>, dir: PathBuf, names: SyscallNames) {
     use tokio::signal::unix::{signal, SignalKind};
     let mut hangup = match signal(SignalKind::hangup()) {
@@ -81,12 +90,18 @@ pub async fn reload_loop(shared: Arc<Shared>, dir: PathBuf, names: SyscallNames)
             None
         }
     };
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let changed = Arc::new(tokio::sync::Notify::new());
+    let watcher = rules_watch::watch(&dir, changed.clone());
+    let mut tick = tokio::time::interval(if watcher.is_some() { RULES_FALLBACK_POLL } else { RULES_POLL_UNWATCHED });
     let mut last = reload::fingerprint(&dir);
     let names = Arc::new(names);
     loop {
         let forced = tokio::select! {
             _ = tick.tick() => false,
+            () = changed.notified() => {
+                tokio::time::sleep(RULES_SETTLE).await;
+                false
+            }
             Some(()) = async { hangup.as_mut()?.recv().await } => true,
         };
         let current = reload::fingerprint(&dir);

@@ -9,6 +9,7 @@ pub mod baseline;
 pub mod collector;
 pub mod loops;
 pub mod reload;
+pub mod rules_watch;
 
 use std::sync::{Arc, Mutex};
 

@@ -1,17 +1,22 @@
 //! Loading and live reload of the rules: what changed is told by a fingerprint of the rules
 //! files (names and contents, read through symlinks, so a Kubernetes ConfigMap's `..data` swap
-//! counts as a change). The reload loop checks it on a short timer and on SIGHUP;
+//! counts as a change). The reload loop checks it when inotify reports a change (see
+//! `rules_watch`), on a slower timer as a fallback, and on SIGHUP;
 //! [`reload_rules`] compiles the whole new set and only swaps when it has no errors.
 
 use std::{
     hash::{Hash, Hasher},
     path::Path,
+    sync::Mutex,
+    time::Instant,
 };
 
 use anyhow::Context as _;
+use exporter_ebpf::ArgSpec;
 
 use super::Shared;
 use crate::{
+    kernel::{Interest, Programs},
     rules::{Engine, Severity},
     syscalls::SyscallNames,
 };
@@ -80,8 +85,31 @@ pub fn load_rules(dir: &Path) -> anyhow::Result<Engine> {
         );
     }
     let enabled = engine.rules().iter().filter(|r| r.enabled).count();
-    tracing::info!(rules = enabled, dir = %dir.display(), "rules loaded");
+    if enabled == 0 {
+        tracing::warn!(dir = %dir.display(), "no enabled rule: detection is off until rules come (alert TracewardenNoRulesLoaded)");
+    } else {
+        tracing::info!(rules = enabled, dir = %dir.display(), "rules loaded");
+    }
     Ok(engine)
+}
+
+/// Makes the kernel run a rule set: attaches the exit tracepoints of the syscalls it needs
+/// (`wanted`, from `Collector::interest`), has `apply` write
+/// the maps (under whatever locks the caller takes there), then detaches the exits no longer
+/// needed. Attaching and detaching are the slow part (up to tens of seconds for a rule on every
+/// event type) and hold only `programs`, so scrapes and detection go on meanwhile.
+pub fn install<T>(
+    programs: &Mutex<Programs>,
+    wanted: &[(usize, &str, ArgSpec)],
+    apply: impl FnOnce(&Interest) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let mut programs = programs.lock().map_err(|_| anyhow::anyhow!("kernel programs poisoned"))?;
+    let interest = programs.attach_exits(wanted)?;
+    let applied = apply(&interest)?;
+    // Only once the new set is marked; after a failure both sets' exits stay attached (an
+    // exit without a stashed entry costs one failed look-up).
+    programs.detach_exits_except(&interest)?;
+    Ok(applied)
 }
 
 /// Compiles the whole new rule set; on any error keeps the running one (each error logged with
@@ -98,26 +126,35 @@ pub fn reload_rules(shared: &Shared, dir: &Path, names: &SyscallNames) {
         }
         return;
     }
-    // The detector is held while the kernel switches, so the first events of the new
-    // generation are read with its rule bits (lock order: detector, then collector).
-    let Ok(mut detector) = detector.lock() else {
-        tracing::error!("rules reload refused: detector poisoned");
-        return;
+    for diagnostic in engine.diagnostics.iter().filter(|d| d.severity == Severity::Warning) {
+        tracing::warn!("{diagnostic}");
+    }
+    let (programs, wanted) = match shared.collector.lock() {
+        Ok(collector) => (collector.programs(), collector.interest(&engine, names)),
+        Err(_) => return tracing::error!("rules reload refused: collector poisoned"),
     };
-    let applied = shared
-        .collector
-        .lock()
-        .map_err(|_| "collector poisoned".to_owned())
-        .and_then(|mut c| c.apply_rules(&engine, names).map_err(|e| e.to_string()));
-    match applied {
-        Ok(kernel_rules) => {
-            detector.replace_engine(engine, kernel_rules);
-            detector.set_rule_files(file_digests(dir));
-            tracing::info!(rules = detector.rules_status().loaded, "rules reloaded");
-        }
+    let started = Instant::now();
+    let installed = install(&programs, &wanted, |interest| {
+        // The detector is held while the maps switch, so the first events of the new
+        // generation are read with its rule bits (lock order: detector, then collector).
+        let mut detector = detector.lock().map_err(|_| anyhow::anyhow!("detector poisoned"))?;
+        let mut collector = shared.collector.lock().map_err(|_| anyhow::anyhow!("collector poisoned"))?;
+        let kernel_rules = collector.apply_rules(&engine, names, interest)?;
+        detector.replace_engine(engine, kernel_rules);
+        detector.set_rule_files(file_digests(dir));
+        Ok(detector.rules_status().loaded)
+    });
+    match installed {
+        Ok(0) => tracing::warn!(
+            seconds = started.elapsed().as_secs_f64(),
+            "rules reloaded with no enabled rule: detection is off until rules come back (alert TracewardenNoRulesLoaded)"
+        ),
+        Ok(loaded) => tracing::info!(rules = loaded, seconds = started.elapsed().as_secs_f64(), "rules reloaded"),
         Err(e) => {
             tracing::error!(error = %e, "rules reload refused: the kernel did not take the new rules");
-            detector.reload_failed();
+            if let Ok(mut detector) = detector.lock() {
+                detector.reload_failed();
+            }
         }
     }
 }

@@ -134,6 +134,10 @@ impl ContainerResolver {
             let path = old.path.clone().unwrap_or_default();
             let mut entry = self.identify(path, &index, old.provisional_since, now);
             entry.gone_since = old.gone_since;
+            if entry.gone_since.is_some() {
+                // Gone: no record will come now (see `expire`).
+                entry.provisional_since = None;
+            }
             self.entries.insert(id, entry);
         }
     }
@@ -223,12 +227,28 @@ impl ContainerResolver {
     }
 
     /// Marks entries whose cgroup directory is gone and removes those gone longer than the
-    /// TTL, returning them so the caller can free their kernel slots.
+    /// TTL, returning them so the caller can free their kernel slots. A provisional cgroup that
+    /// is gone is settled at once (its runtime record looked for one last time): held back any
+    /// longer, a TTL shorter than `SETTLE_GRACE` would free its counts before any scrape saw
+    /// them.
     pub fn expire(&mut self, now: Instant) -> Vec<(u64, Arc<Container>)> {
-        for entry in self.entries.values_mut() {
+        let mut gone_provisional = Vec::new();
+        for (&id, entry) in self.entries.iter_mut() {
             if let Some(path) = &entry.path {
                 let exists = self.cgroup_root.join(path.trim_start_matches('/')).exists();
                 entry.gone_since = if exists { None } else { entry.gone_since.or(Some(now)) };
+                if !exists && entry.provisional_since.is_some() {
+                    gone_provisional.push(id);
+                }
+            }
+        }
+        if !gone_provisional.is_empty() {
+            let index = RuntimeIndex::scan(&self.sources, &self.cgroup_root);
+            for id in gone_provisional {
+                let Some(old) = self.entries.remove(&id) else { continue };
+                let mut entry = self.identify(old.path.clone().unwrap_or_default(), &index, old.provisional_since, now);
+                (entry.gone_since, entry.provisional_since) = (old.gone_since, None);
+                self.entries.insert(id, entry);
             }
         }
         let ttl = self.ttl;
@@ -272,8 +292,12 @@ mod tests {
 
     const ID: &str = "3f2c9a61e0b74d5c8a1f6e2d9b0c7a4e5f1d2c3b4a5968778695a4b3c2d1e0f9";
 
-    /// A fake cgroup root and runtime dir; directory inodes play the cgroup ids.
     fn fixture() -> (tempfile::TempDir, ContainerResolver) {
+        fixture_with_ttl(Duration::from_secs(60))
+    }
+
+    /// A fake cgroup root and runtime dir; directory inodes play the cgroup ids.
+    fn fixture_with_ttl(ttl: Duration) -> (tempfile::TempDir, ContainerResolver) {
         let tmp = tempfile::tempdir().unwrap();
         let cg = tmp.path().join("cgroup");
         for dir in [format!("docker/{ID}"), "system.slice/sshd.service".into(), "mybox".into()] {
@@ -291,7 +315,7 @@ mod tests {
             docker_containers: tmp.path().join("none"),
             host_capabilities: u64::MAX,
         };
-        let resolver = ContainerResolver::new(cg, sources, Duration::from_secs(60));
+        let resolver = ContainerResolver::new(cg, sources, ttl);
         (tmp, resolver)
     }
 
@@ -411,6 +435,23 @@ mod tests {
         resolver.expire(t0);
         resolver.expire(t0 + Duration::from_secs(61));
         assert!(resolver.identities_refused().is_empty());
+    }
+
+    #[test]
+    fn a_provisional_cgroup_that_is_gone_is_shown_at_once_even_with_a_short_ttl() {
+        let (tmp, mut resolver) = fixture_with_ttl(Duration::from_secs(3));
+        let docker_dir = tmp.path().join("cgroup").join("docker").join(ID);
+        let docker = ino(&docker_dir);
+        let t0 = Instant::now();
+        resolver.resolve_all([docker], t0);
+        assert_eq!(id_of(&resolver, docker), None, "held back while its record may come");
+        std::fs::remove_dir(&docker_dir).unwrap();
+        assert!(resolver.expire(t0 + Duration::from_secs(1)).is_empty());
+        assert_eq!(id_of(&resolver, docker).as_deref(), Some("3f2c9a61e0b7"), "gone: settled for the scrapes");
+        resolver.resolve_all([], t0 + Duration::from_secs(2));
+        assert_eq!(id_of(&resolver, docker).as_deref(), Some("3f2c9a61e0b7"), "stays settled");
+        let expired = resolver.expire(t0 + Duration::from_secs(4));
+        assert_eq!(expired.len(), 1, "then expires after its TTL, well within SETTLE_GRACE");
     }
 
     #[test]

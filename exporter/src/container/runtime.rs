@@ -156,7 +156,7 @@ impl ContainerMeta {
 
     /// Kubernetes identity from the CRI (containerd, CRI-O) or dockershim label names.
     fn from_labels<'a>(label: impl Fn(&str) -> Option<&'a str>) -> ContainerMeta {
-        let first = |keys: &[&str]| keys.iter().find_map(|k| label(k)).unwrap_or_default().to_owned();
+        let first = |keys: &[&str]| label_text(keys.iter().find_map(|k| label(k)).unwrap_or_default());
         ContainerMeta {
             name: first(&["io.kubernetes.cri.container-name", "io.kubernetes.container.name"]),
             image: first(&["io.kubernetes.cri.image-name", "io.kubernetes.container.image"]),
@@ -165,6 +165,14 @@ impl ContainerMeta {
             ..ContainerMeta::default()
         }
     }
+}
+
+/// An identity string as every output shows it: control characters (NUL, escapes, C1) and the
+/// Unicode line and paragraph separators become U+FFFD. /metrics, Alertmanager labels, syslog
+/// and the alert JSON then carry the same text, and none of them a raw NUL or a line break that
+/// some readers split on (JSON leaves U+2028 raw, JavaScript viewers break lines there).
+pub fn label_text(raw: &str) -> String {
+    raw.chars().map(|c| if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') { '\u{fffd}' } else { c }).collect()
 }
 
 fn state_files(dir: &Path) -> Vec<PathBuf> {
@@ -456,10 +464,10 @@ pub fn parse_docker_config(bytes: &[u8]) -> Result<ContainerMeta, serde_json::Er
     let labels = docker.config.labels.unwrap_or_default();
     let mut meta = ContainerMeta::from_labels(|k| labels.get(k).map(String::as_str));
     if meta.name.is_empty() {
-        meta.name = docker.name.trim_start_matches('/').to_owned();
+        meta.name = label_text(docker.name.trim_start_matches('/'));
     }
     if meta.image.is_empty() {
-        meta.image = docker.config.image;
+        meta.image = label_text(&docker.config.image);
     }
     meta.image_digest = docker.image;
     meta.start_ts = parse_rfc3339_ns(&docker.state.started_at);
@@ -710,6 +718,14 @@ mod tests {
         for (triple, want) in cases {
             assert_eq!(systemd_cgroup_path(triple).as_deref(), want, "{triple}");
         }
+    }
+
+    #[test]
+    fn identity_text_has_no_control_characters_or_line_separators() {
+        let meta = ContainerMeta::from_labels(|k| {
+            (k == "io.kubernetes.cri.container-name").then_some("a\0b\u{2028}c\x1b[1m\u{85}é")
+        });
+        assert_eq!(meta.name, "a\u{fffd}b\u{fffd}c\u{fffd}[1m\u{fffd}é");
     }
 
     #[test]

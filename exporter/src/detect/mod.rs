@@ -11,15 +11,17 @@ use crate::{
     alerts::{Dispatcher, Recorder, RecorderStats},
     baseline::Baseline,
     container::Container,
-    kernel::{prefilter::KernelRuleSet, watched::WatchedInodes, LifecycleEvents, SyscallEvents},
+    kernel::{prefilter::KernelRuleSet, watched::WatchedInodes, LifecycleEvents, LongPathRecords, SyscallEvents},
     metrics::{unix_now, DetectorProgress, MatchKey, RuleMatches, RulesStatus},
     rules::{self, Engine, Event},
     syscalls::SyscallNames,
 };
 use decode::Decoder;
+use long_paths::LongPaths;
 use process::{lifecycle::LifecycleQueue, ProcessTable};
 
 pub mod decode;
+pub mod long_paths;
 pub mod process;
 
 pub struct Detector {
@@ -124,13 +126,21 @@ impl Detector {
         self.status.files = files.into();
     }
 
-    /// Decodes, evaluates and counts one kernel record; each match goes to `alerts`.
-    pub fn handle(&mut self, raw: &SyscallEvent, container: Arc<Container>, alerts: &Dispatcher) {
+    /// Decodes, evaluates and counts one kernel record (`long`: the whole of its cut path
+    /// slots); each match goes to `alerts`.
+    fn handle(
+        &mut self,
+        raw: &SyscallEvent,
+        long: [Option<String>; 2],
+        container: Arc<Container>,
+        alerts: &Dispatcher,
+    ) {
         self.evaluated += 1;
         self.track_process(raw);
         let rule_container = rule_container(&container);
-        self.decoder.decode(
+        self.decoder.decode_with_long_paths(
             raw,
+            [long[0].as_deref(), long[1].as_deref()],
             self.evaluated,
             self.boot_to_epoch_ns,
             &self.processes,
@@ -226,10 +236,11 @@ impl Detector {
     }
 
     /// Applies the lifecycle records that happened before `raw` (for a successful exec, up to
-    /// its own exec record, so it sees the new image), then handles it.
+    /// its own exec record, so it sees the new image), then handles it with its long paths.
     pub fn handle_after(
         &mut self,
         queue: &mut LifecycleQueue,
+        long_paths: &mut LongPaths,
         raw: &SyscallEvent,
         container: Arc<Container>,
         alerts: &Dispatcher,
@@ -240,7 +251,7 @@ impl Detector {
             queue.apply_through_exec(&mut self.processes, raw.tgid, raw.ktime_ns);
         }
         queue.apply_until(&mut self.processes, raw.ktime_ns);
-        self.handle(raw, container, alerts);
+        self.handle(raw, long_paths.take(raw), container, alerts);
     }
 
     /// Applies a batch's lifecycle records up to `watermark` (see [`run`]).
@@ -303,6 +314,7 @@ const LOCK_CHUNK: usize = 256;
 /// resolving paths reads /proc, which must not block the server.
 pub fn run(
     mut events: SyscallEvents,
+    mut long_path_records: LongPathRecords,
     detector: Arc<std::sync::Mutex<Detector>>,
     alerts: Arc<Dispatcher>,
     containers_of: impl Fn(&[u64]) -> Vec<Arc<Container>>,
@@ -314,6 +326,7 @@ pub fn run(
     };
     let mut batch: Vec<SyscallEvent> = Vec::new();
     let mut queue = LifecycleQueue::default();
+    let mut long_paths = LongPaths::default();
     loop {
         let mut polls =
             [events.as_raw_fd(), lifecycle.as_raw_fd()].map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
@@ -337,6 +350,9 @@ pub fn run(
         // is evaluated once the batch is. Otherwise the next round tries again.
         let drained_at = decode::monotonic_ns();
         let caught_up = events.is_empty().then_some(drained_at);
+        // A long path is committed at its syscall's entry, so before its event: drained after
+        // the events, it is there for each of them.
+        long_path_records.drain(|record| long_paths.add(record));
         queue.refill(|records| lifecycle.drain(records));
         if batch.is_empty() && queue.is_empty() {
             if let (Some(at), Ok(mut detector)) = (caught_up, detector.lock()) {
@@ -354,7 +370,7 @@ pub fn run(
                 return;
             };
             for (raw, container) in raws.iter().zip(containers) {
-                detector.handle_after(&mut queue, raw, container.clone(), &alerts);
+                detector.handle_after(&mut queue, &mut long_paths, raw, container.clone(), &alerts);
             }
         }
         let Ok(mut detector) = detector.lock() else {

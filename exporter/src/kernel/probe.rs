@@ -1,14 +1,17 @@
 //! Loads and attaches the kernel programs and reads and writes their maps. The only module
 //! that touches aya: the rest of the exporter sees plain snapshots.
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+};
 
 use aya::{
     maps::{
         lpm_trie::{Key, LpmTrie},
         Array, HashMap, MapData, MapError, PerCpuArray, PerCpuHashMap, PerCpuValues, Queue, RingBuf,
     },
-    programs::{trace_point::TracePointLinkId, BtfTracePoint, RawTracePoint, TracePoint},
+    programs::{BtfTracePoint, RawTracePoint, TracePoint},
     Btf, Ebpf, EbpfLoader,
 };
 use exporter_ebpf::{
@@ -17,7 +20,13 @@ use exporter_ebpf::{
     MAX_PATH, MAX_SYSCALLS, OVERFLOW_SLOT,
 };
 
-use crate::kernel::{pin, prefilter::KernelTables, throttle::EventThrottle};
+use crate::kernel::{
+    long_paths::LongPathRecords,
+    pin,
+    prefilter::KernelTables,
+    programs::{Interest, Programs},
+    throttle::EventThrottle,
+};
 
 /// The kernel object built from `exporter-ebpf` by build.rs.
 static KERNEL_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracewarden"));
@@ -126,16 +135,14 @@ pub struct RuleHits {
 }
 
 pub struct Probe {
-    // Owns the programs and their links: dropping it detaches everything.
-    ebpf: Ebpf,
-    /// Exit tracepoints attached, by syscall name (see `set_interest`).
-    exit_links: std::collections::HashMap<String, TracePointLinkId>,
+    programs: Arc<Mutex<Programs>>,
     counts: PerCpuArray<MapData, KernelRow>,
     slots: HashMap<MapData, u64, u32>,
     free: Queue<MapData, u32>,
     drops: PerCpuArray<MapData, u64>,
     new_cgroups: Option<NewCgroups>,
     events: Option<SyscallEvents>,
+    long_paths: Option<LongPathRecords>,
     interesting: Array<MapData, u64>,
     arg_specs: Array<MapData, Plain<ArgSpec>>,
     prefilter: PrefilterMaps,
@@ -268,6 +275,8 @@ impl Probe {
         let new_cgroups =
             RingBuf::try_from(take_map(&mut ebpf, names::NEW_CGROUPS)?).map_err(map_error(names::NEW_CGROUPS))?;
         let events = RingBuf::try_from(take_map(&mut ebpf, names::EVENTS)?).map_err(map_error(names::EVENTS))?;
+        let long_paths =
+            RingBuf::try_from(take_map(&mut ebpf, names::LONG_PATHS)?).map_err(map_error(names::LONG_PATHS))?;
         let interesting =
             Array::try_from(take_map(&mut ebpf, names::INTERESTING)?).map_err(map_error(names::INTERESTING))?;
         let arg_specs = Array::try_from(take_map(&mut ebpf, names::ARG_SPECS)?).map_err(map_error(names::ARG_SPECS))?;
@@ -291,14 +300,14 @@ impl Probe {
             exit.load().map_err(|e| ProbeError::Load(error_chain(&e)))?;
         }
         Ok(Probe {
-            ebpf,
-            exit_links: std::collections::HashMap::new(),
+            programs: Arc::new(Mutex::new(Programs::new(ebpf))),
             counts,
             slots,
             free,
             drops,
             new_cgroups: Some(NewCgroups(new_cgroups)),
             events: Some(SyscallEvents(events)),
+            long_paths: Some(LongPathRecords(long_paths)),
             interesting,
             arg_specs,
             prefilter,
@@ -374,81 +383,52 @@ impl Probe {
         self.events.take()
     }
 
+    /// The programs and their exit links, for a reload to attach and detach exits without
+    /// holding the probe (see `Programs`).
+    pub fn programs(&self) -> Arc<Mutex<Programs>> {
+        self.programs.clone()
+    }
+
+    /// The whole of path arguments too long for their events, for the task that evaluates the
+    /// events (None after the first call).
+    pub fn take_long_paths(&mut self) -> Option<LongPathRecords> {
+        self.long_paths.take()
+    }
+
     /// Makes the kernel send events for exactly these syscalls (number, name, arguments to
-    /// copy). Each needs its `syscalls/sys_exit_<name>` tracepoint, or must be one this kernel
-    /// does not implement (completed at entry); the other names are returned and get no events. Order matters: exits are attached before the
-    /// bitmap marks their syscalls and detached after it unmarks them, so no entry record is
-    /// ever stashed without an exit to send it.
+    /// copy): attaches their exits, marks them, detaches the others. Returns the names that get
+    /// no events (see `Programs::attach_exits`).
     pub fn set_interest(&mut self, syscalls: &[(usize, &str, ArgSpec)]) -> Result<Vec<String>, ProbeError> {
-        let exit: &mut TracePoint = self
-            .ebpf
-            .program_mut(names::PROG_SYS_EXIT)
-            .ok_or_else(|| ProbeError::Load(format!("program {} not loaded", names::PROG_SYS_EXIT)))?
-            .try_into()
-            .map_err(|e| ProbeError::Load(error_chain(&e)))?;
-        let mut untraceable = Vec::new();
-        let mut traced = Vec::new();
-        let mut wanted = std::collections::HashSet::new();
-        for &(nr, name, spec) in syscalls.iter().filter(|(nr, _, _)| *nr < MAX_SYSCALLS) {
-            // Keyed by tracepoint: the exec family shares its two exits.
-            for tracepoint in crate::syscalls::exit_tracepoints(name) {
-                if !self.exit_links.contains_key(tracepoint) {
-                    match exit.attach("syscalls", &format!("sys_exit_{tracepoint}")) {
-                        Ok(link) => {
-                            self.exit_links.insert(tracepoint.to_owned(), link);
-                        }
-                        Err(e) => tracing::debug!(tracepoint, error = %error_chain(&e), "no exit tracepoint"),
-                    }
-                }
-            }
-            if !self.exit_links.contains_key(crate::syscalls::tracepoint_name(name)) {
-                untraceable.push((nr, name, spec));
-                continue;
-            }
-            wanted.extend(crate::syscalls::exit_tracepoints(name).into_iter().map(str::to_owned));
-            traced.push((nr, name, spec));
-        }
-        // A syscall without tracepoints may be one this kernel does not implement: its result
-        // is then known at entry (-ENOSYS), and rules on failed calls can still match, as
-        // Falco's (which reads every syscall's exit) do.
-        if !untraceable.is_empty() {
-            let kallsyms = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
-            let names: Vec<&str> = untraceable.iter().map(|&(_, name, _)| name).collect();
-            let stubs = crate::syscalls::not_implemented(&kallsyms, crate::syscalls::Arch::host(), &names);
-            for &(nr, name, spec) in untraceable.iter().filter(|(_, name, _)| stubs.contains(name)) {
-                tracing::info!(syscall = name, "not implemented by this kernel: its events fail with ENOSYS at entry");
-                traced.push((nr, name, ArgSpec { enosys: 1, ..spec }));
-            }
-            untraceable.retain(|(_, name, _)| !stubs.contains(name));
-        }
+        let programs = self.programs();
+        let mut programs = programs.lock().map_err(|_| ProbeError::Load("programs poisoned".into()))?;
+        let interest = programs.attach_exits(syscalls)?;
+        self.mark_interest(&interest)?;
+        programs.detach_exits_except(&interest)?;
+        Ok(interest.untraceable)
+    }
+
+    /// Marks the syscalls of `interest` (whose exits are attached) as the ones to send, with
+    /// their arguments to copy. Map writes only: fast.
+    fn mark_interest(&mut self, interest: &Interest) -> Result<(), ProbeError> {
         let mut words = [0u64; INTERESTING_WORDS as usize];
-        for &(nr, _, spec) in &traced {
+        for &(nr, _, spec) in &interest.traced {
             self.arg_specs.set(nr as u32, Plain(spec), 0).map_err(map_error(names::ARG_SPECS))?;
             words[nr / 64] |= 1 << (nr % 64);
         }
         for (i, word) in words.iter().enumerate() {
             self.interesting.set(i as u32, word, 0).map_err(map_error(names::INTERESTING))?;
         }
-        let stale: Vec<String> = self.exit_links.keys().filter(|n| !wanted.contains(*n)).cloned().collect();
-        for name in stale {
-            if let Some(link) = self.exit_links.remove(&name) {
-                exit.detach(link).map_err(|e| ProbeError::Load(error_chain(&e)))?;
-            }
-        }
-        Ok(untraceable.into_iter().map(|(_, name, _)| name.to_owned()).collect())
+        Ok(())
     }
 
-    /// Installs a rule set: the syscalls to send (see `set_interest`) and the prefilter's
+    /// Installs a rule set: the syscalls to send (`interest`, whose exits the caller attached
+    /// with `Programs::attach_exits`, and detaches the stale ones after) and the prefilter's
     /// tables. While the tables change the kernel sends every event unfiltered (generation 0),
     /// so nothing is dropped on half-written tables; the new generation goes live last.
-    pub fn apply_rules(
-        &mut self,
-        interest: &[(usize, &str, ArgSpec)],
-        tables: KernelTables,
-    ) -> Result<(Vec<String>, u32), ProbeError> {
+    pub fn apply_rules(&mut self, interest: &Interest, tables: KernelTables) -> Result<u32, ProbeError> {
         let f = &mut self.prefilter;
         f.masks.set(0, Plain(FilterMasks::NONE), 0).map_err(map_error(names::FILTER))?;
-        let untraceable = self.set_interest(interest)?;
+        self.mark_interest(interest)?;
         let f = &mut self.prefilter;
         let mut per_syscall = vec![0u64; MAX_SYSCALLS];
         for &(nr, bits) in &tables.syscall_rules {
@@ -474,7 +454,7 @@ impl Probe {
         f.masks.set(0, Plain(masks), 0).map_err(map_error(names::FILTER))?;
         let generation = f.generation;
         f.written = Some(tables);
-        Ok((untraceable, generation))
+        Ok(generation)
     }
 
     /// Makes these files (by device and inode) count as their watched paths in the prefilter.
@@ -557,13 +537,14 @@ impl Probe {
     /// every kernel the exit tracepoints do.
     pub fn attach_lifecycle(&mut self) -> Result<LifecycleEvents, ProbeError> {
         use exporter_ebpf::lifecycle_names as lc;
+        let mut programs = self.programs.lock().map_err(|_| ProbeError::Load("programs poisoned".into()))?;
+        let ebpf = &mut programs.ebpf;
         for (program, category, name) in [
             (lc::PROG_FORK, "task", "task_newtask"),
             (lc::PROG_EXEC, "sched", "sched_process_exec"),
             (lc::PROG_EXIT, "sched", "sched_process_exit"),
         ] {
-            let tp: &mut TracePoint = self
-                .ebpf
+            let tp: &mut TracePoint = ebpf
                 .program_mut(program)
                 .ok_or_else(|| ProbeError::Load(format!("program {program} missing from the object")))?
                 .try_into()
@@ -576,9 +557,9 @@ impl Probe {
         }
         // The programs hold the map: this handle can go once the flag is set.
         let mut argv_on: Array<MapData, u32> =
-            Array::try_from(take_map(&mut self.ebpf, lc::ARGV_ON)?).map_err(map_error(lc::ARGV_ON))?;
+            Array::try_from(take_map(ebpf, lc::ARGV_ON)?).map_err(map_error(lc::ARGV_ON))?;
         argv_on.set(0, 1, 0).map_err(map_error(lc::ARGV_ON))?;
-        let ring = RingBuf::try_from(take_map(&mut self.ebpf, lc::LIFECYCLE)?).map_err(map_error(lc::LIFECYCLE))?;
+        let ring = RingBuf::try_from(take_map(ebpf, lc::LIFECYCLE)?).map_err(map_error(lc::LIFECYCLE))?;
         Ok(LifecycleEvents(ring))
     }
 }
@@ -747,7 +728,7 @@ pub(super) fn map_error<E: std::error::Error>(map: &'static str) -> impl Fn(E) -
 }
 
 /// "outer: inner: root" on one line.
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(super) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

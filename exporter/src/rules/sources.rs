@@ -10,14 +10,29 @@ use super::yaml::{self, Pos};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-/// The rules files of a directory (`*.yaml`, `*.yml`, not recursive), in name order.
-fn rule_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
-        .collect();
-    v.sort();
-    Ok(v)
+/// The rules files of a directory (`*.yaml`, `*.yml`, not recursive), in name order, and a
+/// warning for each such name that is not a readable regular file (a symlink loop, a dangling
+/// link, a directory): skipped, but said.
+fn rule_files(dir: &Path) -> std::io::Result<(Vec<PathBuf>, Vec<Diagnostic>)> {
+    let mut files = Vec::new();
+    let mut skipped = Vec::new();
+    for path in std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())) {
+        if !matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+            continue;
+        }
+        match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_file() => files.push(path),
+            Ok(_) => skipped.push(problem(
+                Severity::Warning,
+                path.display().to_string(),
+                "skipped: not a regular file".into(),
+            )),
+            Err(e) => skipped.push(problem(Severity::Warning, path.display().to_string(), format!("skipped: {e}"))),
+        }
+    }
+    files.sort();
+    skipped.sort_by(|a, b| a.file.cmp(&b.file));
+    Ok((files, skipped))
 }
 
 fn problem(severity: Severity, file: String, message: String) -> Diagnostic {
@@ -30,10 +45,12 @@ pub fn load_dir(dir: &Path) -> RuleSet {
     let mut diagnostics = Vec::new();
     let name = dir.display().to_string();
     match rule_files(dir) {
-        Ok(paths) if paths.is_empty() => {
+        Ok((paths, mut skipped)) if paths.is_empty() => {
+            diagnostics.append(&mut skipped);
             diagnostics.push(problem(Severity::Warning, name, "no *.yaml or *.yml rules files".into()))
         }
-        Ok(paths) => {
+        Ok((paths, mut skipped)) => {
+            diagnostics.append(&mut skipped);
             for p in paths {
                 match std::fs::read_to_string(&p) {
                     Ok(text) => files.push((p.display().to_string(), text)),
@@ -94,4 +111,32 @@ fn compile<'a>(files: impl Iterator<Item = (&'a str, &'a str)>, mut diagnostics:
     diagnostics.sort_by(|a, b| (&a.file, a.pos).cmp(&(&b.file, b.pos)));
     set.diagnostics = diagnostics;
     set
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_that_are_not_readable_files_are_skipped_with_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("10-good.yaml"), "- list: l\n  items: [a]\n").unwrap();
+        std::os::unix::fs::symlink("20-loop.yaml", dir.path().join("20-loop.yaml")).unwrap();
+        std::os::unix::fs::symlink("nowhere.yaml", dir.path().join("30-dangling.yml")).unwrap();
+        std::fs::create_dir(dir.path().join("40-dir.yaml")).unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "not a rules file").unwrap();
+        let set = load_dir(dir.path());
+        let said: Vec<(String, Severity, String)> = set
+            .diagnostics
+            .iter()
+            .map(|d| {
+                (Path::new(&d.file).file_name().unwrap().to_string_lossy().into_owned(), d.severity, d.message.clone())
+            })
+            .collect();
+        assert_eq!(said.len(), 3, "{said:?}");
+        assert!(said[0].0 == "20-loop.yaml" && said[0].2.contains("symbolic links"), "{said:?}");
+        assert!(said[1].0 == "30-dangling.yml" && said[1].2.contains("No such file"), "{said:?}");
+        assert_eq!(said[2], ("40-dir.yaml".into(), Severity::Warning, "skipped: not a regular file".into()));
+        assert!(said.iter().all(|d| d.1 == Severity::Warning));
+    }
 }

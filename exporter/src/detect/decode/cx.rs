@@ -77,9 +77,19 @@ pub(super) struct Cx<'a> {
     pub(super) args: ArgW<'a>,
     pub(super) fd: &'a mut Option<Fd>,
     pub(super) has_fd: bool,
+    /// The whole of path slots the record carries cut (see `LongPath`).
+    pub(super) long: [Option<&'a str>; 2],
 }
 
-impl Cx<'_> {
+impl<'a> Cx<'a> {
+    /// Path slot `i` (see [`raw_path`]), whole when the kernel sent it apart.
+    pub(super) fn raw_path(&self, i: usize) -> Option<Cow<'a, str>> {
+        match self.long.get(i).copied().flatten() {
+            Some(whole) => Some(Cow::Borrowed(whole)),
+            None => raw_path(self.raw, i),
+        }
+    }
+
     pub(super) fn arg(&self, i: usize) -> u64 {
         self.raw.args[i]
     }
@@ -152,7 +162,7 @@ impl Cx<'_> {
         object: Option<&str>,
     ) -> Option<String> {
         let raw = self.raw;
-        let Some(p) = raw_path(raw, slot) else {
+        let Some(p) = self.raw_path(slot) else {
             self.args.str(name, "");
             return None;
         };

@@ -2,7 +2,7 @@
 //! families (exec is with the process syscalls). Each writes its path arguments resolved, and
 //! the file or directory it acts on as `fd`.
 
-use super::cx::{raw_path, Cx, Last};
+use super::cx::{Cx, Last};
 use super::flags::{
     AT_FLAGS, AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW, MOUNT_FLAGS, MS_MGC_MSK, MS_MGC_VAL, RENAME_FLAGS, UMOUNT_FLAGS,
 };
@@ -128,11 +128,10 @@ impl Cx<'_> {
                 self.flags("flags", flags, AT_FLAGS);
             }
             Symlink | Symlinkat => {
-                let raw = self.raw;
                 let dirfd = if call == Symlinkat { self.int32(1) } else { AT_FDCWD };
-                let linkraw = raw_path(raw, 1);
+                let linkraw = self.raw_path(1);
                 let link = linkraw.as_deref().map(|l| self.resolve(dirfd, l, Last::NoFollow));
-                let target = raw_path(raw, 0).map(|t| match &link {
+                let target = self.raw_path(0).map(|t| match &link {
                     Some(l) => {
                         let root = self.d.proc_root.join(self.pid.to_string()).join("root");
                         paths::symlink_target_in_root(&root, l, &t)
@@ -149,11 +148,10 @@ impl Cx<'_> {
                 }
             }
             Link | Linkat => {
-                let raw = self.raw;
                 let at = call == Linkat;
                 let (olddir, newdir, flags) =
                     if at { (self.int32(0), self.int32(2), self.arg(4)) } else { (AT_FDCWD, AT_FDCWD, 0) };
-                let old = raw_path(raw, 0).map(|p| {
+                let old = self.raw_path(0).map(|p| {
                     let cwd = if olddir == AT_FDCWD { self.cwd().into_owned() } else { "/".to_owned() };
                     paths::hardlink_source(&self.d.proc_root, self.pid, olddir, &p, &cwd, flags as i64)
                         .unwrap_or_else(|_| paths::normalize(&p))
@@ -214,8 +212,7 @@ impl Cx<'_> {
             Mount => {
                 // The source is a path only for block devices and bind mounts (`proc`, `overlay`,
                 // `tmpfs` are names).
-                let raw = self.raw;
-                match raw_path(raw, 0) {
+                match self.raw_path(0) {
                     Some(dev) if dev.contains('/') => {
                         let r = self.resolve(AT_FDCWD, &dev, Last::Follow);
                         self.args.str("dev", &r);

@@ -5,6 +5,7 @@ use crate::detect::process::paths::{AT_FDCWD, AT_SYMLINK_FOLLOW};
 use crate::detect::process::ProcessTable;
 use crate::rules::Event;
 use crate::syscalls::Arch;
+use exporter_ebpf::SyscallEvent;
 use std::os::unix::fs::symlink;
 use std::path::PathBuf;
 
@@ -233,4 +234,27 @@ fn mount_family() {
     r.args[1] = 2;
     path(&mut r, 0, "/proc/sys");
     assert_eq!(args(&decode(&r)), [("name", s("/proc/sys")), ("flags", s("MNT_DETACH"))]);
+}
+
+#[test]
+fn a_path_argument_the_kernel_cut_is_judged_by_its_whole() {
+    let long = format!("/{}etc/shadow", "./".repeat(150));
+    let fake = Fake::new();
+    let whole = |r: &SyscallEvent, long: [Option<&str>; 2]| {
+        let mut ev = Event::default();
+        fake.decoder().decode_with_long_paths(r, long, 7, 0, &fake.table(), None, &mut ev);
+        ev
+    };
+    let mut r = rec("fchmodat", 0);
+    r.args[0] = AT_FDCWD as u64;
+    path(&mut r, 0, &long);
+    assert_eq!(fd(&decode_with(&fake, &r)).name, "/", "its first 255 bytes name the root");
+    assert_eq!(fd(&whole(&r, [Some(&long), None])).name, "/etc/shadow");
+
+    let mut r = rec("symlinkat", 0);
+    r.args[1] = AT_FDCWD as u64;
+    path(&mut r, 0, &long);
+    path(&mut r, 1, "/tmp/s");
+    let ev = whole(&r, [Some(&long), None]);
+    assert_eq!(args(&ev)[0], ("target", s("/etc/shadow")));
 }

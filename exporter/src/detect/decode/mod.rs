@@ -134,10 +134,25 @@ impl Decoder {
     /// Fills `ev` (every member; its buffers are reused) from one kernel record. `num` is the
     /// event number, `boot_to_epoch_ns` from [`boot_to_epoch_ns`], `container` the resolved
     /// container of `raw.cgroup_id` (`None`: the host).
-    #[allow(clippy::too_many_arguments)]
     pub fn decode(
         &self,
         raw: &SyscallEvent,
+        num: u64,
+        boot_to_epoch_ns: i64,
+        table: &ProcessTable,
+        container: Option<Container>,
+        ev: &mut Event,
+    ) {
+        self.decode_with_long_paths(raw, [None, None], num, boot_to_epoch_ns, table, container, ev);
+    }
+
+    /// As [`Decoder::decode`], with the whole of the path slots the record carries cut
+    /// (`long[i]` for `raw.paths[i]`, from the kernel's `LongPath` records).
+    #[allow(clippy::too_many_arguments)]
+    pub fn decode_with_long_paths(
+        &self,
+        raw: &SyscallEvent,
+        long: [Option<&str>; 2],
         num: u64,
         boot_to_epoch_ns: i64,
         table: &ProcessTable,
@@ -174,6 +189,7 @@ impl Decoder {
             args: ArgW { v: &mut args.0, n: 0 },
             fd,
             has_fd: false,
+            long,
         };
         cx.decode(kind);
         let n = cx.args.n;

@@ -1,7 +1,7 @@
 //! The rest: kernel modules, memfd_create and bpf by name; any other syscall's arguments by
 //! position, so `evt.arg[N]` works.
 
-use super::cx::{raw_path, Cx};
+use super::cx::Cx;
 use super::flags::{BPF_CMDS, MFD_FLAGS, MODULE_INIT_FLAGS};
 
 /// Module, memfd and bpf syscalls, and any syscall the other families do not name.
@@ -41,7 +41,7 @@ impl Cx<'_> {
             }
             MemfdCreate => {
                 let raw = self.raw;
-                let name = raw_path(raw, 0);
+                let name = self.raw_path(0);
                 self.args.str("name", name.as_deref().unwrap_or(""));
                 self.flags("flags", self.arg(1) & 0xffff_ffff, MFD_FLAGS);
                 let res = raw.res;

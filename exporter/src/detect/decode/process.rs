@@ -1,7 +1,7 @@
 //! The process side of an event: who made the call (the process and user snapshots), and the
 //! syscalls that change a process: exec, ptrace, credentials, namespaces.
 
-use super::cx::{raw_path, Cx, Last};
+use super::cx::{Cx, Last};
 use super::flags::{AT_EMPTY_PATH, AT_FLAGS, AT_SYMLINK_NOFOLLOW, CLONE_FLAGS, PTRACE_REQUESTS};
 use super::Decoder;
 use crate::detect::process::paths::AT_FDCWD;
@@ -115,7 +115,7 @@ impl Cx<'_> {
                 let dirfd = self.int32(0);
                 let flags = self.arg(4);
                 self.args.int("dirfd", dirfd);
-                let raw_p = raw_path(self.raw, 0);
+                let raw_p = self.raw_path(0);
                 let empty = raw_p.as_deref().is_none_or(str::is_empty);
                 if empty && flags & AT_EMPTY_PATH != 0 {
                     // The descriptor itself is executed (a memfd in fileless attacks).

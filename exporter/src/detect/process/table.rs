@@ -375,6 +375,11 @@ impl ProcessTable {
         let cwd = if info.cwd.is_empty() { "/" } else { info.cwd.as_str() };
         info.exepath = match ev.exepath {
             Some(p) => p.to_owned(),
+            // A program executing itself again (runc's init, busybox applets): the new image is
+            // the caller's executable, not a path to resolve.
+            None if matches!(ev.filename, "/proc/self/exe" | "/proc/thread-self/exe") && !info.exepath.is_empty() => {
+                info.exepath.clone()
+            }
             None => resolve(cwd, ev.filename),
         };
         info.exec_path = exec_path(cwd, ev.filename).unwrap_or_else(|| info.exepath.clone());

@@ -1,0 +1,146 @@
+//! Reloads never stall scraping: a rule without `evt.type` needs every syscall's exit
+//! tracepoint, hundreds of attaches when it comes and as many detaches when it goes (seconds
+//! on this kernel). Scrapes made while the exporter's tracepoints are still changing must be
+//! answered before the change ends.
+
+#[macro_use]
+mod common;
+
+use std::{
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use common::{eventually, sample, Exporter, SHIPPED_RULES};
+
+const EVERY_EVENT_RULE: &str = "- rule: Every event type\n  desc: matches no process, on every event type\n  \
+     condition: proc.name = tw_no_such_process\n  output: o\n  priority: debug\n";
+
+/// The exporter's BPF links: one per attached program (each tracepoint among them).
+fn bpf_links(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|fds| {
+            fds.flatten()
+                .filter(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t.as_os_str() == "anon_inode:bpf_link"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+fn rules_loaded(exporter: &Exporter) -> f64 {
+    sample(&exporter.metrics(), "tracewarden_rules_loaded", &[]).expect("tracewarden_rules_loaded")
+}
+
+/// Waits until the count of BPF links has moved `by` from `before` (the reload is attaching or
+/// detaching), then scrapes: the scrape must come back while the count is still moving, i.e.
+/// before it reaches `settled` (what it is once the reload ends). Returns the scrape's time.
+fn scrape_during_change(exporter: &Exporter, before: usize, toward_more: bool) -> (Duration, usize) {
+    let moved = |n: usize| if toward_more { n >= before + 20 } else { n + 20 <= before };
+    assert!(
+        eventually(Duration::from_secs(30), || moved(bpf_links(exporter.pid()))),
+        "the reload never changed the tracepoints ({} BPF links, {before} before)",
+        bpf_links(exporter.pid())
+    );
+    let started = Instant::now();
+    exporter.metrics();
+    (started.elapsed(), bpf_links(exporter.pid()))
+}
+
+/// The BPF link count once it has not changed for a second.
+fn settled_bpf_links(pid: u32) -> usize {
+    let mut last = bpf_links(pid);
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+        let now = bpf_links(pid);
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+}
+
+fn copy_shipped_rules(to: &Path) {
+    for entry in std::fs::read_dir(SHIPPED_RULES).expect("rules").flatten() {
+        std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy rules");
+    }
+}
+
+#[test]
+fn adding_and_removing_a_rule_on_every_event_type_never_stalls_a_scrape() {
+    kernel_test!(adding_and_removing_a_rule_on_every_event_type_never_stalls_a_scrape);
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_shipped_rules(dir.path());
+    let exporter = Exporter::start(&["--rules-dir", dir.path().to_str().expect("utf-8"), "--names.resolve", "off"]);
+    let shipped = rules_loaded(&exporter);
+    let base = settled_bpf_links(exporter.pid());
+
+    let every = dir.path().join("99-every-event.yaml");
+    std::fs::write(&every, EVERY_EVENT_RULE).expect("write rule");
+    let (adding_scrape, during_add) = scrape_during_change(&exporter, base, true);
+    assert!(eventually(Duration::from_secs(60), || rules_loaded(&exporter) == shipped + 1.0), "never reloaded");
+    let all = settled_bpf_links(exporter.pid());
+    assert!(during_add < all, "the scrape waited for the attaches to end ({during_add} of {all} BPF links)");
+
+    std::fs::remove_file(&every).expect("remove rule");
+    let (removing_scrape, during_remove) = scrape_during_change(&exporter, all, false);
+    let after = settled_bpf_links(exporter.pid());
+    assert_eq!(rules_loaded(&exporter), shipped);
+    assert!(during_remove > after, "the scrape waited for the detaches to end ({during_remove}, {after} at the end)");
+    println!(
+        "BPF links: {base} shipped, {all} with the rule, {after} after; scrape while attaching {:.3} s, while detaching {:.3} s",
+        adding_scrape.as_secs_f64(),
+        removing_scrape.as_secs_f64()
+    );
+}
+
+/// Deleting every rules file is a reload to no rules (kept: an emptied ConfigMap is a valid
+/// state), counted as a success; the shipped alert TracewardenNoRulesLoaded watches for it
+/// (its firing is tested by tests/alerting/rules_test.yml).
+#[test]
+fn deleting_every_rules_file_reloads_to_no_rules() {
+    kernel_test!(deleting_every_rules_file_reloads_to_no_rules);
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_shipped_rules(dir.path());
+    let exporter = Exporter::start(&["--rules-dir", dir.path().to_str().expect("utf-8"), "--names.resolve", "off"]);
+    assert!(rules_loaded(&exporter) > 0.0);
+    for entry in std::fs::read_dir(dir.path()).expect("rules dir").flatten() {
+        std::fs::remove_file(entry.path()).expect("remove rules file");
+    }
+    let reloaded = |m: &str| sample(m, "tracewarden_rules_reloads_total", &[("result", "success")]) == Some(1.0);
+    assert!(
+        eventually(Duration::from_secs(10), || rules_loaded(&exporter) == 0.0 && reloaded(&exporter.metrics())),
+        "{}",
+        exporter.metrics()
+    );
+    let shipped =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../alertmanager/tracewarden-alerts.yml"))
+            .expect("shipped alert rules");
+    assert!(shipped.contains("alert: TracewardenNoRulesLoaded\n        expr: tracewarden_rules_loaded == 0\n"));
+}
+
+fn rule(name: &str) -> String {
+    format!("- rule: {name}\n  desc: d\n  condition: evt.type = openat and proc.name = tw_none\n  output: o\n  priority: debug\n")
+}
+
+/// A ConfigMap update as the kubelet makes it: the rules files are symlinks through `..data`,
+/// which a rename points at a new timestamped directory. inotify on the rules directory sees the
+/// rename; the fingerprint poll behind it runs every 10 s, so a reload within 5 s was told.
+#[test]
+fn a_configmap_data_swap_is_reloaded_when_it_happens() {
+    kernel_test!(a_configmap_data_swap_is_reloaded_when_it_happens);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (old, new) = (dir.path().join("..2026_12_06_01"), dir.path().join("..2026_12_06_02"));
+    std::fs::create_dir(&old).expect("mkdir");
+    std::fs::write(old.join("rules.yaml"), rule("One")).expect("write");
+    std::os::unix::fs::symlink("..2026_12_06_01", dir.path().join("..data")).expect("link ..data");
+    std::os::unix::fs::symlink("..data/rules.yaml", dir.path().join("rules.yaml")).expect("link rules.yaml");
+    let exporter = Exporter::start(&["--rules-dir", dir.path().to_str().expect("utf-8"), "--names.resolve", "off"]);
+    assert_eq!(rules_loaded(&exporter), 1.0);
+
+    std::fs::create_dir(&new).expect("mkdir");
+    std::fs::write(new.join("rules.yaml"), rule("One") + &rule("Two")).expect("write");
+    std::os::unix::fs::symlink("..2026_12_06_02", dir.path().join("..data_tmp")).expect("link ..data_tmp");
+    std::fs::rename(dir.path().join("..data_tmp"), dir.path().join("..data")).expect("swap ..data");
+    std::fs::remove_dir_all(&old).expect("remove the old data");
+    assert!(eventually(Duration::from_secs(5), || rules_loaded(&exporter) == 2.0), "the swap was not reloaded");
+}
