@@ -204,6 +204,8 @@ pub struct FilterMasks {
     /// `evt.is_open_write = true` / `evt.is_open_read = true`.
     pub open_write: u64,
     pub open_read: u64,
+    /// An open for writing or with `O_CREAT` (other syscalls pass).
+    pub open_write_or_create: u64,
     /// A path in `PATHS` (exact entries or prefixes) or containing a path needle (`NEEDLES`).
     pub path: u64,
     /// The path argument as passed (`fd.nameraw`) contains a raw needle (`NEEDLES`).
@@ -242,6 +244,7 @@ impl FilterMasks {
         container_only: 0,
         open_write: 0,
         open_read: 0,
+        open_write_or_create: 0,
         path: 0,
         raw_needles: 0,
         rport: 0,

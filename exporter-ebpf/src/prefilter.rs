@@ -130,15 +130,18 @@ fn narrow_by_caller(event: &SyscallEvent, spec: &ArgSpec, masks: &FilterMasks, u
     }
 
     match open_access(event, spec) {
-        Some((read, write)) => {
+        Some((read, write, create)) => {
             if !read {
                 rules &= !masks.open_read;
             }
             if !write {
                 rules &= !masks.open_write;
             }
+            if !(write || create) {
+                rules &= !masks.open_write_or_create;
+            }
         }
-        None => *undecided |= masks.open_read | masks.open_write,
+        None => *undecided |= masks.open_read | masks.open_write | masks.open_write_or_create,
     }
     if rules & masks.rport != 0 {
         match remote_port(event) {
@@ -263,13 +266,14 @@ fn kill_current(killing: u64, rule_ids: &[u32; KERNEL_RULE_BITS]) {
     }
 }
 
-/// (read, write) access of an open-family call, as the rules' `evt.is_open_read/write` define
-/// it; `Some((true, true))` for other syscalls (nothing to narrow), `None` when unknown.
+/// (read, write, create) of an open-family call, as the rules' `evt.is_open_read/write/create`
+/// define them; `Some((true, true, true))` for other syscalls (nothing to narrow), `None` when
+/// unknown.
 #[inline(always)]
-fn open_access(event: &SyscallEvent, spec: &ArgSpec) -> Option<(bool, bool)> {
+fn open_access(event: &SyscallEvent, spec: &ArgSpec) -> Option<(bool, bool, bool)> {
     let flags = match spec.open_flags {
-        NO_ARG => return Some((true, true)),
-        OPEN_FLAGS_CREAT => return Some((false, true)),
+        NO_ARG => return Some((true, true, true)),
+        OPEN_FLAGS_CREAT => return Some((false, true, true)),
         OPEN_FLAGS_HOW if event.sockaddr_len >= 8 => u64::from_ne_bytes([
             event.sockaddr[0],
             event.sockaddr[1],
@@ -284,7 +288,8 @@ fn open_access(event: &SyscallEvent, spec: &ArgSpec) -> Option<(bool, bool)> {
     };
     // O_RDONLY 0, O_WRONLY 1, O_RDWR 2 (the same on every architecture).
     let access = flags & 3;
-    Some((access == 0 || access == 2, access == 1 || access == 2))
+    // O_CREAT 0o100 (asm-generic, x86 and arm64).
+    Some((access == 0 || access == 2, access == 1 || access == 2, flags & 0o100 != 0))
 }
 
 /// The remote port of a connect/sendto address: `Some(0)` for non-IP families (no port can

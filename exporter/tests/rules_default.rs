@@ -123,16 +123,20 @@ fn slug(rule: &str) -> String {
 /// What the kernel's test of one predicate says about a recorded event.
 fn holds(p: &exporter::rules::KernelPredicate, ev: &exporter::rules::Event) -> bool {
     use exporter::rules::KernelPredicate as K;
+    // (read, write, create)
     let open_flags = || match ev.args.get("flags") {
         Some(exporter::rules::ArgValue::Str(s)) => {
             let has = |n: &str| s.split('|').any(|p| p == n);
             let rdwr = has("O_RDWR");
-            Some((rdwr || !has("O_WRONLY"), has("O_WRONLY") || rdwr))
+            Some((rdwr || !has("O_WRONLY"), has("O_WRONLY") || rdwr, has("O_CREAT")))
         }
-        Some(exporter::rules::ArgValue::Int(f)) => Some((f & 3 == 0 || f & 3 == 2, f & 3 == 1 || f & 3 == 2)),
-        _ if ev.evt_type == "creat" => Some((false, true)),
+        Some(exporter::rules::ArgValue::Int(f)) => {
+            Some((f & 3 == 0 || f & 3 == 2, f & 3 == 1 || f & 3 == 2, f & 0o100 != 0))
+        }
+        _ if ev.evt_type == "creat" => Some((false, true, true)),
         _ => None,
     };
+    let is_open = ["open", "openat", "openat2", "open_by_handle_at", "creat"].contains(&ev.evt_type.as_str());
     match p {
         K::Path { fields, exact, prefixes, basenames, contains, suffixes } => fields.iter().any(|field| {
             let path = if field == "fd.name" {
@@ -162,8 +166,9 @@ fn holds(p: &exporter::rules::KernelPredicate, ev: &exporter::rules::Event) -> b
         K::ContainerOnly => ev.container.is_some(),
         K::Success => ev.res >= 0,
         K::ResultZero => ev.res == 0,
-        K::OpenRead => open_flags().is_some_and(|(read, _)| read),
-        K::OpenWrite => open_flags().is_some_and(|(_, write)| write),
+        K::OpenRead => open_flags().is_some_and(|(read, _, _)| read),
+        K::OpenWrite => open_flags().is_some_and(|(_, write, _)| write),
+        K::OpenWriteOrCreate => !is_open || open_flags().is_some_and(|(_, write, create)| write || create),
         K::ExeFromMemfd => ev.proc.is_exe_from_memfd,
     }
 }

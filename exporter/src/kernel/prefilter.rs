@@ -260,6 +260,7 @@ impl Tables {
             K::ContainerOnly => m.container_only |= bit,
             K::OpenRead => m.open_read |= bit,
             K::OpenWrite => m.open_write |= bit,
+            K::OpenWriteOrCreate => m.open_write_or_create |= bit,
             K::ExeFromMemfd => m.memfd_exe |= bit,
             K::Path { exact, prefixes, basenames, contains, suffixes, .. } => {
                 // Every alternative as a substring: `endswith s` is `s` then the NUL, a basename

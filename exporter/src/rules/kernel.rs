@@ -61,6 +61,10 @@ pub enum KernelPredicate {
     /// An open for reading / for writing (`evt.is_open_read = true`, `evt.is_open_write = true`).
     OpenRead,
     OpenWrite,
+    /// An open for writing or with `O_CREAT`, or a syscall other than an open (Sigma's
+    /// `file_event`: `evt.is_open_write = true or evt.is_open_create = true or evt.type in
+    /// (creat, rename, link, ...)`).
+    OpenWriteOrCreate,
     /// The process runs a memfd (`proc.is_exe_from_memfd = true`).
     ExeFromMemfd,
 }
@@ -228,6 +232,7 @@ fn key(k: &KernelPredicate) -> (u8, &str) {
         KernelPredicate::OpenWrite => (9, ""),
         KernelPredicate::ExeFromMemfd => (10, ""),
         KernelPredicate::RawPathContains { .. } => (11, ""),
+        KernelPredicate::OpenWriteOrCreate => (12, ""),
     }
 }
 
@@ -326,6 +331,7 @@ pub fn necessary(e: &Expr) -> Vec<KernelPredicate> {
             }
             out
         }
+        Expr::Or(v) if v.iter().all(writes_or_creates) => vec![KernelPredicate::OpenWriteOrCreate],
         Expr::Or(v) => {
             let mut iter = v.iter().map(necessary);
             let Some(mut acc) = iter.next() else { return Vec::new() };
@@ -341,6 +347,25 @@ pub fn necessary(e: &Expr) -> Vec<KernelPredicate> {
             acc
         }
         Expr::Const(_) => Vec::new(),
+    }
+}
+
+/// Syscalls whose flags say how a file is opened: for any other, the kernel's open-mode tests
+/// pass.
+const OPEN_FAMILY: [&str; 5] = ["open", "openat", "openat2", "open_by_handle_at", "creat"];
+
+/// Whether `e` holds only for an open for writing or with `O_CREAT`, or for a syscall outside
+/// the open family (see [`KernelPredicate::OpenWriteOrCreate`]).
+fn writes_or_creates(e: &Expr) -> bool {
+    let Expr::Check(p) = e else { return false };
+    match p.field.id {
+        FieldId::EvtIsOpenWrite | FieldId::EvtIsOpenCreate => is_true(p),
+        // `creat` always creates: it is in the family, and passes the test.
+        FieldId::EvtType => {
+            matches!(p.op, Op::Eq | Op::In)
+                && p.values.iter().all(|t| t == "creat" || !OPEN_FAMILY.contains(&t.as_str()))
+        }
+        _ => false,
     }
 }
 
@@ -453,6 +478,18 @@ mod tests {
             "{errors:?}"
         );
         assert!(!errors[0].contains('\n'));
+    }
+
+    #[test]
+    fn written_or_created_files_are_told_apart_in_the_kernel() {
+        // Sigma's file_event guard: only opens for writing or creating, and the other calls.
+        let guard = "evt.type in (openat, creat, rename) and evt.rawres >= 0 and (evt.is_open_write = true or evt.is_open_create = true or evt.type in (creat, rename))";
+        assert_eq!(kf(guard).predicates, [KernelPredicate::Success, KernelPredicate::OpenWriteOrCreate]);
+        // An alternative that an open for reading can pass keeps every open.
+        let reads_too = "evt.type = openat and (evt.is_open_write = true or evt.type = openat)";
+        assert!(!kf(reads_too).predicates.contains(&KernelPredicate::OpenWriteOrCreate));
+        let read = "evt.type = openat and (evt.is_open_write = true or evt.is_open_read = true)";
+        assert!(kf(read).predicates.is_empty());
     }
 
     #[test]
