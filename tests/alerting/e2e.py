@@ -113,6 +113,12 @@ def sim_metrics(count):
         lbl = dict(CONTAINER, rule=rule, priority=prio)
         inner = ",".join(f'{k}="{v}"' for k, v in sorted(lbl.items()))
         lines.append(f"tracewarden_rule_matches_total{{{inner}}} {count}")
+    # The stand-in node also runs a behaviour baseline (the real exporter of the e2e does not),
+    # so the dashboards' baseline panels have a deviation to show.
+    lines += ["# HELP tracewarden_baseline_deviations_total Baseline deviations (stand-in exporter of e2e.py).",
+              "# TYPE tracewarden_baseline_deviations_total counter"]
+    inner = ",".join(f'{k}="{v}"' for k, v in sorted(dict(CONTAINER, kind="exec").items()))
+    lines.append(f"tracewarden_baseline_deviations_total{{{inner}}} {count}")
     return "\n".join(lines) + "\n"
 SLACK = "/global/slack_api_url"
 REAL_RULE = "Read sensitive file untrusted"  # rules/10-files.yaml, priority WARNING
