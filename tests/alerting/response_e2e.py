@@ -18,7 +18,6 @@ Every process it starts is stopped on exit; bounded waits; all traffic to 127.0.
 import base64
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -30,8 +29,10 @@ import yaml
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import checks  # noqa: E402
-import e2e  # noqa: E402
-from e2e import free_port, http, log_tail, note, start, step, wait_until  # noqa: E402
+import e2e_fixtures as fixtures  # noqa: E402
+from e2e_harness import (  # noqa: E402
+    TMPDIRS, bcrypt_hash, free_port, log_tail, metric_sum, notifications, poll_until, query, ready,
+    run, start, step, wait_until)
 
 USER, PASSWORD = "alertmanager", "e2e-response-password"
 SHADOW_RULE = "Read sensitive file untrusted"
@@ -42,14 +43,6 @@ def exporter_get(exporter, path):
     req = urllib.request.Request(f"http://{exporter}{path}", headers={"Authorization": f"Basic {token}"})
     with urllib.request.urlopen(req, timeout=5) as r:
         return r.read().decode()
-
-
-def metric_sum(exporter, name, *match):
-    total = 0.0
-    for line in exporter_get(exporter, "/metrics").splitlines():
-        if line.startswith(name + "{") and all(m in line for m in match):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
 
 
 def am_config(tmp, hook, exporter, password_file):
@@ -72,7 +65,7 @@ def runc_full_id(short_id):
 
 
 def main(tmp):
-    exporter_bin = e2e.EXPORTER
+    exporter_bin = fixtures.EXPORTER
     if os.geteuid() != 0 or not os.access(exporter_bin, os.X_OK):
         step("response e2e needs root and the built exporter", False, f"{exporter_bin}, euid {os.geteuid()}")
         return
@@ -85,7 +78,7 @@ def main(tmp):
         f.write(PASSWORD)
     web = os.path.join(tmp, "web.yml")
     with open(web, "w") as f:
-        yaml.safe_dump({"basic_auth_users": {USER: e2e.bcrypt_hash(PASSWORD)}}, f)
+        yaml.safe_dump({"basic_auth_users": {USER: bcrypt_hash(PASSWORD)}}, f)
     policy = os.path.join(tmp, "response.yml")
     with open(policy, "w") as f:
         yaml.safe_dump({"cooldown_seconds": 600, "max_containers_per_minute": 3, "policies": [
@@ -118,22 +111,22 @@ def main(tmp):
         yaml.safe_dump(prom_cfg, f)
     start("prometheus", ["prometheus", f"--config.file={tmp}/prometheus.yml", f"--storage.tsdb.path={tmp}/prom-data",
                          f"--web.listen-address={prom}", "--log.level=info"], tmp)
-    ok = wait_until(e2e.ready(f"http://{am}/-/ready"), 30, 0.5) and wait_until(e2e.ready(f"http://{prom}/-/ready"), 60, 0.5)
+    ok = wait_until(ready(f"http://{am}/-/ready"), 30, 0.5) and wait_until(ready(f"http://{prom}/-/ready"), 60, 0.5)
     up = f'up{{instance="{exporter}"}} == 1'
-    ok = ok and wait_until(lambda: e2e.query(prom, up)["data"]["result"], 30, 0.5)
+    ok = ok and wait_until(lambda: query(prom, up)["data"]["result"], 30, 0.5)
     step("Prometheus scrapes the exporter (basic auth), Alertmanager runs the shipped routes", ok,
          "" if ok else log_tail("prometheus") + log_tail("alertmanager"))
     if not ok:
         return
 
     # The container reads /etc/shadow twice a second, so its match counter rises between scrapes.
-    _, short_id, t_start = e2e.runc_container(tmp, "while true; do cat /etc/shadow > /dev/null; sleep 0.5; done")
+    _, short_id, t_start = fixtures.runc_container(tmp, "while true; do cat /etc/shadow > /dev/null; sleep 0.5; done")
     full_id = wait_until(lambda: runc_full_id(short_id), 10, 0.1) or "-"
     cgroup = os.path.join(cgroup2_root(), "kubepods/besteffort/pod0a1b2c3d-4e5f-4789-abcd-ef01234567e2", full_id)
     CONTAINERS.append((full_id, cgroup))
     events = os.path.join(cgroup, "cgroup.events")
     frozen = lambda: "frozen 1" in open(events).read().splitlines()  # noqa: E731
-    t_frozen = e2e.poll_until(frozen, t_start + 60)
+    t_frozen = poll_until(frozen, t_start + 60)
     step(f"container {short_id} reading /etc/shadow is frozen through Prometheus and Alertmanager"
          + (f" {t_frozen - t_start:.1f} s after its start" if t_frozen else ""),
          t_frozen is not None,
@@ -141,7 +134,7 @@ def main(tmp):
          + log_tail("exporter"))
     if not t_frozen:
         return
-    syscalls = lambda: metric_sum(exporter, "tracewarden_syscalls_total", f'container_id="{short_id}"')  # noqa: E731
+    syscalls = lambda: metric_sum(exporter_get(exporter, "/metrics"), "tracewarden_syscalls_total", f'container_id="{short_id}"')  # noqa: E731
     time.sleep(2)
     before = syscalls()
     time.sleep(3)
@@ -149,7 +142,7 @@ def main(tmp):
     def ticketed():
         return any(a["labels"].get("alertname") == "TracewardenRuleViolation"
                    and a["labels"].get("container_id") == short_id
-                   for n in e2e.notifications(e2e.TICKET_WEBHOOK, hook_file) for a in n.get("alerts", []))
+                   for n in notifications(fixtures.TICKET_WEBHOOK, hook_file) for a in n.get("alerts", []))
     # People are told too: the same hit's TracewardenRuleViolation reaches the ticket receiver
     # (after that route's group_wait of 1m). (TracewardenResponseFreeze itself resolves a minute
     # after the freeze stops the reads, before that group_wait ends.)
@@ -164,8 +157,8 @@ def main(tmp):
          release.stdout + release.stderr)
     resumed = syscalls()
     step("its syscalls resume", wait_until(lambda: syscalls() > resumed, 10, 0.5), f"stuck at {resumed}")
-    freezes = metric_sum(exporter, "tracewarden_responses_total", 'action="freeze"', 'result="applied"')
-    releases = metric_sum(exporter, "tracewarden_responses_total", 'action="release"', 'result="applied"')
+    freezes = metric_sum(exporter_get(exporter, "/metrics"), "tracewarden_responses_total", 'action="freeze"', 'result="applied"')
+    releases = metric_sum(exporter_get(exporter, "/metrics"), "tracewarden_responses_total", 'action="release"', 'result="applied"')
     step("tracewarden_responses_total counts one freeze and one release", (freezes, releases) == (1.0, 1.0),
          f"freeze applied {freezes}, release applied {releases}")
 
@@ -191,15 +184,6 @@ def remove_containers():
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     work = tempfile.mkdtemp(prefix="tracewarden-response-e2e-")
-    try:
-        main(work)
-    finally:
-        remove_containers()
-        e2e.stop_all()
-        if os.environ.get("E2E_KEEP") != "1":
-            shutil.rmtree(work, ignore_errors=True)
-    passed = sum(e2e.results)
-    print(f"{passed} passed, {len(e2e.results) - passed} failed")
-    sys.exit(0 if passed == len(e2e.results) and passed > 0 else 1)
+    TMPDIRS.append(work)
+    run(main, work, cleanup=remove_containers)
