@@ -9,10 +9,6 @@ use std::{
     os::fd::AsRawFd,
     path::Path,
     process::Command,
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc,
-    },
     time::{Duration, Instant},
 };
 
@@ -155,73 +151,6 @@ fn a_full_lifecycle_ring_is_counted() {
     println!("undrained flood of 6000 records: {delivered} delivered, {lost} counted lost");
     assert!(lost > 0, "no loss counted ({delivered} delivered)");
     assert!(delivered + lost >= 6_000, "delivered {delivered} + lost {lost} < 6000: records vanished silently");
-}
-
-/// Throughput of the whole pipeline (kernel -> ring -> table, /proc read at each exec) under a
-/// fork+exec loop, and loss under a flood of parallel loops. Prints the numbers:
-/// `cargo test --test kernel_lifecycle -- --ignored --nocapture`.
-#[test]
-#[ignore = "measurement"]
-fn lifecycle_throughput() {
-    if !kernel_available("lifecycle_throughput") {
-        return;
-    }
-    let shell_loop = |loops: usize| {
-        let n = 3000 / loops;
-        let script = format!("i=0; while [ $i -lt {n} ]; do /bin/true; i=$((i+1)); done");
-        let started = Instant::now();
-        let children: Vec<_> =
-            (0..loops).map(|_| Command::new("/bin/sh").args(["-c", &script]).spawn().expect("spawn loop")).collect();
-        for mut c in children {
-            assert!(c.wait().expect("wait").success());
-        }
-        started.elapsed()
-    };
-    // The loops alone first: what the three programs add to a fork+exec+exit.
-    for loops in [1usize, 4] {
-        println!("{loops} loop(s) without lifecycle programs: {:.2} s", shell_loop(loops).as_secs_f64());
-    }
-    for loops in [1usize, 4] {
-        let Some((probe, mut lifecycle)) = lifecycle_probe("lifecycle_throughput") else {
-            return;
-        };
-        let before = lost(&probe);
-        let stop = Arc::new(AtomicBool::new(false));
-        let consumer = {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                let mut table = ProcessTable::system();
-                let _ = table.seed_from_proc();
-                let mut queue = LifecycleQueue::default();
-                let (mut applied, mut busy) = (0u64, Duration::ZERO);
-                while !stop.load(Ordering::Relaxed) {
-                    wait_readable(&lifecycle, 50);
-                    let t = Instant::now();
-                    applied += queue.refill(|v| lifecycle.drain(v)) as u64;
-                    queue.apply_until(&mut table, u64::MAX);
-                    busy += t.elapsed();
-                }
-                applied += queue.refill(|v| lifecycle.drain(v)) as u64;
-                queue.apply_until(&mut table, u64::MAX);
-                (applied, busy, table.stats())
-            })
-        };
-        let elapsed = shell_loop(loops);
-        std::thread::sleep(Duration::from_millis(200));
-        stop.store(true, Ordering::Relaxed);
-        let (applied, busy, stats) = consumer.join().expect("consumer");
-        let lost = lost(&probe) - before;
-        println!(
-            "{loops} parallel loop(s), 3000 fork+exec+exit in {:.2} s: {applied} records applied ({:.0}/s offered), \
-             {lost} lost, consumer busy {:.2} s ({:.1} us/record, {:.0} records/s capacity), table {} entries",
-            elapsed.as_secs_f64(),
-            applied as f64 / elapsed.as_secs_f64(),
-            busy.as_secs_f64(),
-            busy.as_secs_f64() * 1e6 / applied.max(1) as f64,
-            applied as f64 / busy.as_secs_f64().max(1e-9),
-            stats.entries
-        );
-    }
 }
 
 /// Through the running exporter: a host process that reads /etc/shadow and is over in

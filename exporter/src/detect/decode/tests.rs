@@ -3,7 +3,7 @@ use super::*;
 use crate::detect::process::paths::AT_FDCWD;
 use crate::rules::{ArgValue, Engine};
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 #[test]
 fn header_process_and_user_of_an_unknown_process() {
@@ -136,35 +136,6 @@ fn reused_event_keeps_nothing_stale() {
     dec.decode(&rec("ptrace", 0), 3, 0, &table, None, &mut ev);
     assert!(ev.fd.is_none());
     assert_eq!(ev.args.0.len(), 4);
-}
-
-/// Cost per event (run with `--release --ignored --nocapture`): an absolute path resolved
-/// in our own live process, a relative one, a connect, a ptrace.
-#[test]
-#[ignore]
-fn decode_cost() {
-    let me = std::process::id();
-    let table = ProcessTable::new(PathBuf::from("/proc"), 4);
-    let dec = Decoder::new(Arch::X86_64);
-    let mut open = rec("openat", 3);
-    open.tgid = me;
-    open.args[0] = AT_FDCWD as u64;
-    path(&mut open, 0, "/etc/passwd");
-    let mut rel = open;
-    path(&mut rel, 0, "src/../Cargo.toml");
-    let mut conn = rec("connect", 0);
-    sockaddr_v4(&mut conn, [1, 2, 3, 4], 4444);
-    let ptrace = rec("ptrace", 0);
-    let mut ev = Event::default();
-    for (what, r) in [("openat /etc/passwd", &open), ("openat relative", &rel), ("connect", &conn), ("ptrace", &ptrace)]
-    {
-        let n = 20_000;
-        let t = std::time::Instant::now();
-        for k in 0..n {
-            dec.decode(r, k, 0, &table, None, &mut ev);
-        }
-        println!("{what}: {:?} per event", t.elapsed() / n as u32);
-    }
 }
 
 // ---- Round trip: each default rule's recorded events, rebuilt as kernel records. ----

@@ -1,0 +1,125 @@
+//! `make bench`: the process-lifecycle pipeline (task_newtask, sched_process_exec,
+//! sched_process_exit -> ring -> process table, /proc read at each exec) under fork+exec+exit
+//! loops: what the three programs add to 3,000 `/bin/true` runs from one and from four parallel
+//! shell loops, how many records per second the table applies, how busy its consumer is, and what
+//! a flood of parallel loops loses (counted by the kernel, never silent).
+//!
+//! Needs root and a kernel with BTF.
+
+use std::{
+    os::fd::AsRawFd,
+    process::Command,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use exporter::{
+    detect::process::{lifecycle::LifecycleQueue, ProcessTable},
+    kernel::{LifecycleEvents, Probe, ProbeConfig},
+};
+use exporter_ebpf::DropReason;
+use support::fail;
+
+#[allow(dead_code)] // each bench uses its own subset
+mod support;
+
+const EXECS: usize = 3000;
+
+/// Runs `EXECS` fork+exec+exit of /bin/true split over `loops` parallel shell loops.
+fn shell_loops(loops: usize) -> Duration {
+    let script = format!("i=0; while [ $i -lt {} ]; do /bin/true; i=$((i+1)); done", EXECS / loops);
+    let started = Instant::now();
+    let children: Vec<_> = (0..loops)
+        .map(|_| Command::new("/bin/sh").args(["-c", &script]).spawn().unwrap_or_else(|e| fail(&format!("sh: {e}"))))
+        .collect();
+    for mut child in children {
+        if !child.wait().is_ok_and(|s| s.success()) {
+            fail("a shell loop failed");
+        }
+    }
+    started.elapsed()
+}
+
+fn lifecycle_lost(probe: &Probe) -> u64 {
+    let snapshot = probe.snapshot().unwrap_or_else(|e| fail(&format!("reading the counting maps: {e:#}")));
+    snapshot.drops.iter().find(|(r, _)| *r == DropReason::LifecycleRingFull).map_or(0, |d| d.1)
+}
+
+/// Waits until the ring has something to read, at most `timeout_ms`.
+fn wait_readable(lifecycle: &LifecycleEvents, timeout_ms: i32) {
+    let mut poll = libc::pollfd { fd: lifecycle.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd for the duration of the call.
+    unsafe { libc::poll(&mut poll, 1, timeout_ms) };
+}
+
+/// What the consumer thread did: records applied, time spent applying them, table entries.
+struct Consumed {
+    applied: u64,
+    busy: Duration,
+    entries: usize,
+}
+
+/// Drains the lifecycle ring into a process table seeded from /proc until `stop` is set.
+fn consume(mut lifecycle: LifecycleEvents, stop: Arc<AtomicBool>) -> Consumed {
+    let mut table = ProcessTable::system();
+    if let Err(e) = table.seed_from_proc() {
+        fail(&format!("seeding the process table from /proc: {e:#}"));
+    }
+    let mut queue = LifecycleQueue::default();
+    let (mut applied, mut busy) = (0u64, Duration::ZERO);
+    loop {
+        let stopping = stop.load(Ordering::Relaxed);
+        if !stopping {
+            wait_readable(&lifecycle, 50);
+        }
+        let started = Instant::now();
+        applied += queue.refill(|v| lifecycle.drain(v)) as u64;
+        queue.apply_until(&mut table, u64::MAX);
+        busy += started.elapsed();
+        // One last drain after the stop, for what the loops' last exits left.
+        if stopping {
+            break;
+        }
+    }
+    Consumed { applied, busy, entries: table.stats().entries }
+}
+
+fn main() {
+    if unsafe { libc::geteuid() } != 0 {
+        fail("needs root (it loads eBPF programs)");
+    }
+    for loops in [1usize, 4] {
+        println!(
+            "{loops} loop(s), {EXECS} fork+exec+exit, no lifecycle programs: {:.2} s",
+            shell_loops(loops).as_secs_f64()
+        );
+    }
+    for loops in [1usize, 4] {
+        let mut probe = Probe::load(&ProbeConfig::default()).unwrap_or_else(|e| fail(&format!("loading: {e:#}")));
+        let lifecycle = probe.attach_lifecycle().unwrap_or_else(|e| fail(&format!("attaching: {e:#}")));
+        let before = lifecycle_lost(&probe);
+        let stop = Arc::new(AtomicBool::new(false));
+        let consumer = {
+            let stop = stop.clone();
+            std::thread::spawn(move || consume(lifecycle, stop))
+        };
+        let elapsed = shell_loops(loops);
+        std::thread::sleep(Duration::from_millis(200));
+        stop.store(true, Ordering::Relaxed);
+        let Consumed { applied, busy, entries } = consumer.join().unwrap_or_else(|_| fail("the consumer panicked"));
+        let lost = lifecycle_lost(&probe) - before;
+        println!(
+            "{loops} loop(s), {EXECS} fork+exec+exit with the lifecycle programs: {:.2} s; {applied} records \
+             applied ({:.0}/s offered), {lost} lost; consumer busy {:.2} s ({:.1} us/record, {:.0} records/s \
+             capacity); table {entries} entries",
+            elapsed.as_secs_f64(),
+            applied as f64 / elapsed.as_secs_f64(),
+            busy.as_secs_f64(),
+            busy.as_secs_f64() * 1e6 / applied.max(1) as f64,
+            applied as f64 / busy.as_secs_f64().max(1e-9),
+        );
+    }
+}
