@@ -11,7 +11,7 @@ die() { printf 'bootstrap: error: %s\n' "$*" >&2; exit 1; }
 # --- Debian packages the tests and benchmarks use ------------------------------------------
 # gcc and libc6-dev: the attack-simulation tests build a small static helper (gcc -static);
 # openssl: the alerting e2e makes its TLS certificates; ca-certificates: https alert outputs.
-packages=(runc busybox-static prometheus prometheus-alertmanager bpftrace jq curl systemd gcc libc6-dev openssl ca-certificates)
+packages=(runc busybox-static prometheus prometheus-alertmanager bpftrace bpftool jq curl systemd gcc libc6-dev openssl ca-certificates)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

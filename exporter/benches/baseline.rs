@@ -5,13 +5,13 @@
 //!
 //! Needs root, runc and busybox-static (`scripts/bootstrap.sh`) and the release exporter binary.
 
-use std::{
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::{path::Path, process::Child, time::Duration};
 
-use support::{fail, http, median, sum_of};
+use support::{
+    fail, http, median,
+    runc::{busybox_rootfs, run_container},
+    sum_of,
+};
 
 mod support;
 
@@ -40,7 +40,7 @@ fn main() {
     }
     let dir = std::env::temp_dir().join(format!("tw-bench-baseline-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let rootfs = build_rootfs(&dir);
+    let rootfs = busybox_rootfs(&dir, &["sh", "cat", "ls", "echo", "gzip", "gunzip", "zcat"]);
     let (learning, enforcing) = (dir.join("learning"), dir.join("enforcing"));
     prepare_enforcing(&rootfs, &enforcing);
     let learning_arg = learning.to_string_lossy().into_owned();
@@ -57,13 +57,13 @@ fn main() {
         for k in 0..setups.len() {
             let i = (k + round) % setups.len();
             let Some(args) = &setups[i].1 else {
-                samples[i].push(Sample { seconds: run_container(&rootfs), ..Default::default() });
+                samples[i].push(Sample { seconds: run_workload(&rootfs), ..Default::default() });
                 continue;
             };
             let (mut exporter, port) = start_exporter(args);
             std::thread::sleep(Duration::from_secs(1));
             let before = counters(port);
-            let seconds = run_container(&rootfs);
+            let seconds = run_workload(&rootfs);
             // Let the evaluator drain what the workload sent before reading its CPU.
             std::thread::sleep(Duration::from_millis(500));
             let after = counters(port);
@@ -97,7 +97,7 @@ fn main() {
 fn prepare_enforcing(rootfs: &Path, dir: &Path) {
     let dir_arg = dir.to_string_lossy().into_owned();
     let (mut exporter, port) = start_exporter(&["--baseline.dir", &dir_arg]);
-    run_container(rootfs);
+    run_workload(rootfs);
     // The syscall set is read once a second.
     std::thread::sleep(Duration::from_secs(2));
     let query: String = IMAGE
@@ -113,73 +113,8 @@ fn prepare_enforcing(rootfs: &Path, dir: &Path) {
 }
 
 /// The workload in a new container of [`IMAGE`]; seconds from `runc run` to its end.
-fn run_container(rootfs: &Path) -> f64 {
-    let bundle = tempdir_in(rootfs.parent().unwrap_or(rootfs), "bundle");
-    let ok = Command::new("runc").arg("spec").current_dir(&bundle).status().is_ok_and(|s| s.success());
-    if !ok {
-        fail("runc spec failed (scripts/bootstrap.sh installs runc)");
-    }
-    let id = format!(
-        "b5{:062x}",
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
-    );
-    let path = bundle.join("config.json");
-    let mut config: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap_or_default())
-        .unwrap_or_else(|e| fail(&format!("config.json: {e}")));
-    config["root"]["path"] = rootfs.display().to_string().into();
-    config["root"]["readonly"] = false.into();
-    config["process"]["terminal"] = false.into();
-    config["process"]["args"] = serde_json::json!(["sh", "-c", WORKLOAD]);
-    config["linux"]["cgroupsPath"] = format!("/docker/{id}").into();
-    config["annotations"] =
-        serde_json::json!({ "io.kubernetes.cri.image-name": IMAGE, "io.kubernetes.cri.container-name": "workload" });
-    let _ = std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap_or_default());
-    let started = Instant::now();
-    let ok = Command::new("runc")
-        .args(["run", "--bundle"])
-        .arg(&bundle)
-        .arg(&id)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    let seconds = started.elapsed().as_secs_f64();
-    let _ = Command::new("runc").args(["delete", "--force", &id]).output();
-    let _ = std::fs::remove_dir_all(&bundle);
-    if !ok {
-        fail("the workload container failed");
-    }
-    seconds
-}
-
-/// A busybox root file system with the workload's applets.
-fn build_rootfs(dir: &Path) -> PathBuf {
-    let root = dir.join("rootfs");
-    let bin = root.join("bin");
-    let made = std::fs::create_dir_all(&bin).is_ok()
-        && ["proc", "dev", "sys", "tmp", "etc"].iter().all(|d| std::fs::create_dir_all(root.join(d)).is_ok());
-    let busybox = ["/bin/busybox", "/usr/bin/busybox"].into_iter().find(|p| Path::new(p).exists());
-    let Some(busybox) = busybox.filter(|_| made) else {
-        fail("busybox missing (scripts/bootstrap.sh installs busybox-static)")
-    };
-    if std::fs::copy(busybox, bin.join("busybox")).is_err() {
-        fail("copying busybox");
-    }
-    for applet in ["sh", "cat", "ls", "echo", "gzip", "gunzip", "zcat"] {
-        let _ = std::os::unix::fs::symlink("busybox", bin.join(applet));
-    }
-    let _ = std::fs::write(root.join("etc/hostname"), "box\n");
-    let _ = std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n");
-    root
-}
-
-fn tempdir_in(parent: &Path, prefix: &str) -> PathBuf {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    let dir = parent.join(format!("{prefix}-{nanos}"));
-    if std::fs::create_dir_all(&dir).is_err() {
-        fail(&format!("creating {}", dir.display()));
-    }
-    dir
+fn run_workload(rootfs: &Path) -> f64 {
+    run_container(rootfs, &["sh", "-c", WORKLOAD], IMAGE, &serde_json::json!([]))
 }
 
 /// Syscalls counted, events sent to user space and the exporter's CPU seconds.

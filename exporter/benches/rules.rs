@@ -14,6 +14,8 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::Duration;
 
+mod support;
+
 const EVENTS: usize = 200_000;
 const ROUNDS: usize = 9;
 
@@ -114,23 +116,17 @@ fn stream() -> Vec<Event> {
     out
 }
 
-/// SigmaHQ's Linux rules, read in place (never copied into the repository).
-const SIGMA_RULES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/sigma-linux");
-
-/// An engine of every Sigma rule file under [`SIGMA_RULES`]' categories, with the number of
+/// An engine of every SigmaHQ Linux rule file a syscall sensor serves, with the number of
 /// files read; `None` when the corpus is not there.
 fn sigma_engine() -> Option<(Engine, usize)> {
     let mut files = Vec::new();
-    for category in ["process_creation", "file_event", "network_connection"] {
-        let dir = std::fs::read_dir(Path::new(SIGMA_RULES).join(category)).ok()?;
-        for path in dir.filter_map(|e| e.ok().map(|e| e.path())) {
-            if path.extension().is_some_and(|e| e == "yml") {
-                let text = std::fs::read_to_string(&path).ok()?;
-                files.push((path.display().to_string(), text));
-            }
-        }
+    for path in support::sigma::sigma_rule_files() {
+        let text = std::fs::read_to_string(&path).ok()?;
+        files.push((path.display().to_string(), text));
     }
-    files.sort();
+    if files.is_empty() {
+        return None;
+    }
     let sources: Vec<(&str, &str)> = files.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
     Some((Engine::from_sources(&sources), files.len()))
 }
@@ -257,7 +253,9 @@ fn main() {
             ">= 1 M/s",
             yes(rate >= 1e6)
         ),
-        None => println!("SigmaHQ's rules not found under {SIGMA_RULES}: their evaluation is left out"),
+        None => {
+            println!("SigmaHQ's rules not found under {}: their evaluation is left out", support::sigma::SIGMA_RULES)
+        }
     }
     println!(
         "{:<52} {:>13.1} ms {:>12} {:>5}",

@@ -25,6 +25,9 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(&bytes[..end]).into_owned()
 }
 
+/// Held by the tests that start hundreds of processes or count wake-ups.
+static FORK_FLOODS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn drain(lifecycle: &mut LifecycleEvents) -> Vec<LifecycleEvent> {
     let mut records = Vec::new();
     lifecycle.drain(&mut records);
@@ -142,6 +145,7 @@ fn a_full_lifecycle_ring_is_counted() {
     let Some((probe, mut lifecycle)) = lifecycle_probe("a_full_lifecycle_ring_is_counted") else {
         return;
     };
+    let _alone = FORK_FLOODS.lock().unwrap_or_else(|e| e.into_inner());
     let before = lost(&probe);
     // Nobody drains: 2,000 fork+exec+exit (6,000 records of 848 ring bytes) overflow 2 MiB.
     let cgroup = TestCgroup::new("lifecycle-flood");
@@ -189,4 +193,47 @@ fn the_exporter_names_a_process_that_is_already_gone() {
     assert!(pname == leader || pname == thread, "parent {pname:?}, expected {leader:?} or {thread:?}: {alert}");
     // From /proc if it was still there when the exec record was applied, else from the record.
     assert_eq!(fields["proc.cmdline"], "busybox cat /etc/shadow");
+}
+
+/// Whether a poller already waiting on `lifecycle` is woken before `timeout_ms` while
+/// `meanwhile` runs.
+fn woken_within(lifecycle: &LifecycleEvents, timeout_ms: i32, meanwhile: impl FnOnce()) -> bool {
+    let fd = lifecycle.as_raw_fd();
+    let waiter = std::thread::spawn(move || {
+        let mut poll = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd for the duration of the call; the ring outlives the thread.
+        let waited = Instant::now();
+        unsafe { libc::poll(&mut poll, 1, timeout_ms) };
+        // At its timeout poll checks the ring once more and reports it readable: only an
+        // earlier return is a wake-up.
+        waited.elapsed() < Duration::from_millis(timeout_ms as u64)
+    });
+    // Let the waiter block before the records arrive.
+    std::thread::sleep(Duration::from_millis(100));
+    meanwhile();
+    waiter.join().expect("waiter")
+}
+
+#[test]
+fn records_wake_the_reader_only_once_the_ring_fills_up() {
+    let Some((_probe, mut lifecycle)) = lifecycle_probe("records_wake_the_reader_only_once_the_ring_fills_up") else {
+        return;
+    };
+    // Every probe sees every process: another test's flood would wake this one's reader.
+    let _alone = FORK_FLOODS.lock().unwrap_or_else(|e| e.into_inner());
+    drain(&mut lifecycle);
+    let few = woken_within(&lifecycle, 1500, || {
+        assert!(Command::new("/bin/true").status().expect("spawn").success());
+    });
+    assert!(!few, "one process's records must not wake the reader");
+    assert!(drain(&mut lifecycle).iter().any(|r| r.kind == lifecycle_kind::EXEC), "they are queued all the same");
+    // 400 processes x (fork + exec + exit) x 864 bytes: past a quarter of the 2 MiB ring.
+    let many = woken_within(&lifecycle, 60_000, || {
+        let status = Command::new("/bin/sh")
+            .args(["-c", "i=0; while [ $i -lt 400 ]; do /bin/true; i=$((i+1)); done"])
+            .status()
+            .expect("spawn");
+        assert!(status.success());
+    });
+    assert!(many, "a filling ring must wake the reader");
 }

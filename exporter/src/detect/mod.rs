@@ -304,6 +304,11 @@ fn rule_container(container: &Container) -> Option<rules::Container> {
     })
 }
 
+/// How long the detection thread sleeps without a wake-up: the kernel sends lifecycle records
+/// without one (unless their ring fills up), so this bounds how late the process table learns
+/// of a fork, exec or exit no syscall event follows.
+const POLL_INTERVAL_MS: libc::c_int = 20;
+
 /// Records evaluated per hold of the detector's lock.
 const LOCK_CHUNK: usize = 256;
 
@@ -331,7 +336,7 @@ pub fn run(
         let mut polls =
             [events.as_raw_fd(), lifecycle.as_raw_fd()].map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
         // SAFETY: two valid pollfds for the duration of the call.
-        let ready = unsafe { libc::poll(polls.as_mut_ptr(), polls.len() as libc::nfds_t, 200) };
+        let ready = unsafe { libc::poll(polls.as_mut_ptr(), polls.len() as libc::nfds_t, POLL_INTERVAL_MS) };
         if ready < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
             tracing::error!(error = %std::io::Error::last_os_error(), "polling kernel events failed; detection stops");
             return;
