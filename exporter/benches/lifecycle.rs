@@ -23,7 +23,6 @@ use exporter::{
 use exporter_ebpf::DropReason;
 use support::fail;
 
-#[allow(dead_code)] // each bench uses its own subset
 mod support;
 
 const EXECS: usize = 3000;
