@@ -82,20 +82,23 @@ impl RuntimeIndex {
         let mut index = RuntimeIndex::default();
         for dir in &sources.state_dirs {
             for state_file in state_files(dir) {
-                let parse = |bytes: &[u8]| parse_state_json(bytes, cgroup_root, sources.host_capabilities);
-                if let Some(record) = read_record(&state_file, parse) {
+                if let Some(record) = read_state(&state_file, sources, cgroup_root) {
                     index.insert(record);
                 }
             }
         }
-        for record in index.by_id.values_mut() {
-            let dir = sources.docker_containers.join(&record.id);
-            if let Some(mut docker) = read_record(&dir.join("config.v2.json"), parse_docker_config) {
-                docker.privileged = read_record(&dir.join("hostconfig.json"), parse_docker_hostconfig).flatten();
-                record.meta.merge_docker(docker);
+        index
+    }
+
+    /// Adds records of containers the scan did not find (whose state files are gone), unless
+    /// a found record already claims their cgroup.
+    pub fn add_missing(&mut self, records: impl IntoIterator<Item = RuntimeRecord>) {
+        for record in records {
+            let claimed = record.cgroup_path.as_ref().is_some_and(|p| self.by_cgroup.contains_key(p));
+            if !claimed && !self.by_id.contains_key(&record.id) {
+                self.insert(record);
             }
         }
-        index
     }
 
     /// An index of these records (what `scan` would find).
@@ -119,6 +122,22 @@ impl RuntimeIndex {
     pub fn by_cgroup_path(&self, path: &str) -> Option<&RuntimeRecord> {
         self.by_cgroup.get(path).and_then(|id| self.by_id.get(id))
     }
+}
+
+/// The file holding a container's state in its directory of a state root.
+pub const STATE_FILE: &str = "state.json";
+
+/// The record of one container's state file, with what Docker's own record of it adds; `None`
+/// when the file is absent, unreadable or malformed.
+pub fn read_state(state_file: &Path, sources: &RuntimeSources, cgroup_root: &Path) -> Option<RuntimeRecord> {
+    let parse = |bytes: &[u8]| parse_state_json(bytes, cgroup_root, sources.host_capabilities);
+    let mut record = read_record(state_file, parse)?;
+    let dir = sources.docker_containers.join(&record.id);
+    if let Some(mut docker) = read_record(&dir.join("config.v2.json"), parse_docker_config) {
+        docker.privileged = read_record(&dir.join("hostconfig.json"), parse_docker_hostconfig).flatten();
+        record.meta.merge_docker(docker);
+    }
+    Some(record)
 }
 
 /// Reads and parses one runtime file; `None` when it is absent, unreadable or malformed (logged
@@ -180,12 +199,12 @@ fn state_files(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else { return files };
     for entry in entries.flatten() {
         let path = entry.path();
-        let state = path.join("state.json");
+        let state = path.join(STATE_FILE);
         if state.is_file() {
             files.push(state);
         } else if let Ok(nested) = std::fs::read_dir(&path) {
             // containerd: <namespace>/<id>/state.json
-            files.extend(nested.flatten().map(|e| e.path().join("state.json")).filter(|p| p.is_file()));
+            files.extend(nested.flatten().map(|e| e.path().join(STATE_FILE)).filter(|p| p.is_file()));
         }
     }
     files
