@@ -11,7 +11,7 @@ use exporter::{
     app::{loops, reload, Collector, ResolvedContainers, Shared},
     baseline::{self, Baseline},
     cli::{Cli, Command, RunArgs},
-    container::{detect_cgroup2_root, runtime::RuntimeSources, ContainerResolver},
+    container::{detect_cgroup2_root, runtime::RuntimeSources, state_watch, ContainerResolver},
     detect::{self, decode::Decoder, process::ProcessTable, Detector},
     kernel::{watched::WatchedInodes, Probe, ProbeConfig, Workload},
     metrics::{Exposition, RuleMatches},
@@ -77,7 +77,9 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     let new_cgroups = probe.take_new_cgroups().context("new-cgroup notices already taken")?;
     let events = probe.take_events().context("kernel events already taken")?;
     let long_paths = probe.take_long_paths().context("kernel long paths already taken")?;
-    let resolver = ContainerResolver::new(cgroup_root, RuntimeSources::default(), args.container_ttl);
+    let sources = RuntimeSources::default();
+    let resolver = ContainerResolver::new(cgroup_root.clone(), sources.clone(), args.container_ttl);
+    let remembered = resolver.remembered();
     let exposition = Exposition::new(args.syscall_label, names.clone(), args.hook.name());
     let (watched, matches) = (Arc::new(WatchedInodes::default()), Arc::new(RuleMatches::default()));
     // The lifecycle programs attach before /proc is walked: a process forked meanwhile is in one or both.
@@ -103,6 +105,9 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         _ => None,
     };
     privileges::drop_to_kept().context("dropping capabilities")?;
+    if let Err(e) = state_watch::spawn(sources, cgroup_root, remembered) {
+        tracing::warn!(error = %e, "runtime state roots not watched: containers that exit at once may go unnamed");
+    }
     // Counted now that the kernel programs, maps and rules are open.
     let limits = args.web_limits().within_fd_budget()?;
     // Its thread starts only now: the rules loaded above may already want names resolved.

@@ -490,19 +490,8 @@ fn container_only_rules_do_not_fire_for_the_host() {
 
 /// A container that reads /etc/shadow and exits at once (runc deletes its state with it), as a
 /// short job or a crash-looping pod does: the match must still carry its name, image and
-/// namespace.
-///
-/// Bug (container resolution: collector.rs `containers_of`, container/ `resolve_all`, not this
-/// branch's to change): when the evaluator reaches the events after runc has deleted the state
-/// (here ~1 run in 8 on an idle machine, most runs under load), the cgroup gets a provisional
-/// identity (the id from the cgroup path, no name/image/namespace) and the match is counted and
-/// alerted under container_name="" image="" namespace="" for good, although the kernel's
-/// new-cgroup notice came while the container ran.
-/// Tried: watching the runtimes' state directories with inotify (resolving the moment a
-/// state.json is written) passed 10 of 10 runs alone but still failed once in a full run of this
-/// file, so the cause is not (only) the retry backoff missing the state's lifetime.
+/// namespace, although its state file lived for a few milliseconds only.
 #[test]
-#[ignore = "product bug (intermittent): a container gone before its events are evaluated is counted under its id with empty name/image/namespace"]
 fn a_container_that_exits_at_once_keeps_its_labels() {
     kernel_test!(a_container_that_exits_at_once_keeps_its_labels);
     let exporter = suite_exporter();

@@ -10,12 +10,16 @@
 //!
 //! A runtime puts a container's first process in its cgroup before it writes the state file, so
 //! a new cgroup without a runtime record is *provisional*: `get` holds it back and every
-//! `resolve_all` looks again, until a record appears or `SETTLE_GRACE` passes. Series therefore
+//! `resolve_all` looks again, until a record appears or `SETTLE_GRACE` passes. A record that was
+//! read as it was written (`state_watch`) counts after the runtime deleted it (`remembered`):
+//! a container that exits at once is gone before most looks. Series therefore
 //! never change labels, and host counters never lose a cgroup that turns out to be a container.
 
 pub mod cgroup_path;
 pub mod identity;
+pub mod remembered;
 pub mod runtime;
+pub mod state_watch;
 
 use std::{
     collections::HashMap,
@@ -29,6 +33,7 @@ use std::{
 pub const SETTLE_GRACE: Duration = Duration::from_secs(10);
 
 use identity::Identity;
+use remembered::RememberedRecords;
 use runtime::{ContainerMeta, RuntimeIndex, RuntimeSources};
 
 /// A container as the series and the rules see it.
@@ -92,6 +97,8 @@ struct Entry {
 pub struct ContainerResolver {
     cgroup_root: PathBuf,
     sources: RuntimeSources,
+    /// Records read as the runtimes wrote them (by `state_watch`), kept after they are deleted.
+    remembered: Arc<RememberedRecords>,
     ttl: Duration,
     entries: HashMap<u64, Entry>,
     /// Cgroups refused the identity their path claimed, by the container they count as.
@@ -100,7 +107,21 @@ pub struct ContainerResolver {
 
 impl ContainerResolver {
     pub fn new(cgroup_root: PathBuf, sources: RuntimeSources, ttl: Duration) -> ContainerResolver {
-        ContainerResolver { cgroup_root, sources, ttl, entries: HashMap::new(), refused: HashMap::new() }
+        let remembered = Arc::new(RememberedRecords::default());
+        ContainerResolver { cgroup_root, sources, remembered, ttl, entries: HashMap::new(), refused: HashMap::new() }
+    }
+
+    /// Where a runtime record read as it was written is kept for this resolver (see
+    /// `state_watch::spawn`).
+    pub fn remembered(&self) -> Arc<RememberedRecords> {
+        self.remembered.clone()
+    }
+
+    /// The runtime records on disk now, and those remembered of containers already gone.
+    fn scan_records(&self, now: Instant) -> RuntimeIndex {
+        let mut index = RuntimeIndex::scan(&self.sources, &self.cgroup_root);
+        index.add_missing(self.remembered.placed(&self.cgroup_root, now));
+        index
     }
 
     /// Resolves every id not seen before, and looks again at provisional ones, with one
@@ -113,7 +134,7 @@ impl ContainerResolver {
             return;
         }
         let paths = if unknown.is_empty() { HashMap::new() } else { walk_cgroups(&self.cgroup_root) };
-        let index = RuntimeIndex::scan(&self.sources, &self.cgroup_root);
+        let index = self.scan_records(now);
         for id in unknown {
             let entry = match paths.get(&id) {
                 Some(path) => self.identify(path.clone(), &index, None, now),
@@ -243,7 +264,7 @@ impl ContainerResolver {
             }
         }
         if !gone_provisional.is_empty() {
-            let index = RuntimeIndex::scan(&self.sources, &self.cgroup_root);
+            let index = self.scan_records(now);
             for id in gone_provisional {
                 let Some(old) = self.entries.remove(&id) else { continue };
                 let mut entry = self.identify(old.path.clone().unwrap_or_default(), &index, old.provisional_since, now);
@@ -305,9 +326,10 @@ mod tests {
         }
         let state = tmp.path().join("run/mybox");
         std::fs::create_dir_all(&state).unwrap();
-        let json = format!(
-            r#"{{"id":"mybox","config":{{"labels":["io.kubernetes.cri.container-name=box","io.kubernetes.cri.image-name=busybox:1.36"]}},"cgroup_paths":{{"":"{}/mybox"}}}}"#,
-            cg.display()
+        let json = state_json(
+            "mybox",
+            &["io.kubernetes.cri.container-name=box", "io.kubernetes.cri.image-name=busybox:1.36"],
+            &cg.join("mybox"),
         );
         std::fs::write(state.join("state.json"), json).unwrap();
         let sources = RuntimeSources {
@@ -317,6 +339,12 @@ mod tests {
         };
         let resolver = ContainerResolver::new(cg, sources, ttl);
         (tmp, resolver)
+    }
+
+    /// A runc state naming container `id`, with `labels`, in the cgroup directory `cgroup`.
+    fn state_json(id: &str, labels: &[&str], cgroup: &Path) -> String {
+        let labels = serde_json::to_string(labels).unwrap();
+        format!(r#"{{"id":"{id}","config":{{"labels":{labels}}},"cgroup_paths":{{"":"{}"}}}}"#, cgroup.display())
     }
 
     fn ino(path: &Path) -> u64 {
@@ -362,19 +390,27 @@ mod tests {
         assert!(resolver.cgroup_of("nosuchbox").is_none());
     }
 
-    #[test]
-    fn a_record_written_after_the_first_syscall_still_names_the_container() {
+    /// The fixture with the docker cgroup seen, its record not yet written: (fixture, cgroup
+    /// id, when it was seen).
+    fn waiting_for_its_record() -> (tempfile::TempDir, ContainerResolver, u64, Instant) {
         let (tmp, mut resolver) = fixture();
-        let cg = tmp.path().join("cgroup");
-        let docker = ino(&cg.join("docker").join(ID));
+        let docker = ino(&tmp.path().join("cgroup/docker").join(ID));
         let t0 = Instant::now();
         resolver.resolve_all([docker], t0);
         assert_eq!(id_of(&resolver, docker), None, "no state file yet");
+        (tmp, resolver, docker, t0)
+    }
+
+    #[test]
+    fn a_record_written_after_the_first_syscall_still_names_the_container() {
+        let (tmp, mut resolver, docker, t0) = waiting_for_its_record();
+        let cg = tmp.path().join("cgroup");
         let state = tmp.path().join("run").join(ID);
         std::fs::create_dir_all(&state).unwrap();
-        let json = format!(
-            r#"{{"id":"{ID}","config":{{"labels":["io.kubernetes.cri.container-name=api","io.kubernetes.cri.sandbox-namespace=prod"]}},"cgroup_paths":{{"":"{}/docker/{ID}"}}}}"#,
-            cg.display()
+        let json = state_json(
+            ID,
+            &["io.kubernetes.cri.container-name=api", "io.kubernetes.cri.sandbox-namespace=prod"],
+            &cg.join(format!("docker/{ID}")),
         );
         std::fs::write(state.join("state.json"), json).unwrap();
         resolver.resolve_all([docker], t0 + Duration::from_millis(50));
@@ -383,6 +419,19 @@ mod tests {
             (container.id.as_str(), container.meta.name.as_str(), container.meta.namespace.as_str()),
             ("3f2c9a61e0b7", "api", "prod")
         );
+    }
+
+    #[test]
+    fn a_record_remembered_names_the_container_after_the_runtime_deleted_it() {
+        let (tmp, mut resolver, docker, t0) = waiting_for_its_record();
+        let cg = tmp.path().join("cgroup");
+        // Written and deleted between two looks: only the watch on the state roots saw it.
+        let json = state_json(ID, &["io.kubernetes.cri.container-name=job"], &cg.join(format!("docker/{ID}")));
+        let record = runtime::parse_state_json(json.as_bytes(), &cg, u64::MAX).unwrap();
+        resolver.remembered().remember(record, &cg, t0);
+        resolver.resolve_all([docker], t0 + Duration::from_millis(50));
+        let container = resolver.get(docker).expect("settled by the remembered record");
+        assert_eq!((container.id.as_str(), container.meta.name.as_str()), ("3f2c9a61e0b7", "job"));
     }
 
     #[test]
@@ -414,10 +463,7 @@ mod tests {
         // The victim's record places it at /docker/<ID>; mybox makes a cgroup bearing its id.
         let state = tmp.path().join("run").join(ID);
         std::fs::create_dir_all(&state).unwrap();
-        let json = format!(
-            r#"{{"id":"{ID}","config":{{"labels":["io.kubernetes.cri.container-name=victim"]}},"cgroup_paths":{{"":"{}/docker/{ID}"}}}}"#,
-            cg.display()
-        );
+        let json = state_json(ID, &["io.kubernetes.cri.container-name=victim"], &cg.join(format!("docker/{ID}")));
         std::fs::write(state.join("state.json"), json).unwrap();
         let spoofed_dir = cg.join("mybox/docker").join(ID);
         std::fs::create_dir_all(&spoofed_dir).unwrap();
