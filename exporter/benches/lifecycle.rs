@@ -21,11 +21,12 @@ use exporter::{
     kernel::{LifecycleEvents, Probe, ProbeConfig},
 };
 use exporter_ebpf::DropReason;
-use support::fail;
+use support::{fail, median};
 
 mod support;
 
 const EXECS: usize = 3000;
+const ROUNDS: usize = 5;
 
 /// Runs `EXECS` fork+exec+exit of /bin/true split over `loops` parallel shell loops.
 fn shell_loops(loops: usize) -> Duration {
@@ -86,39 +87,47 @@ fn consume(mut lifecycle: LifecycleEvents, stop: Arc<AtomicBool>) -> Consumed {
     Consumed { applied, busy, entries: table.stats().entries }
 }
 
+/// One sample: the loops with the lifecycle programs attached and drained into a table.
+fn with_programs(loops: usize) -> (Duration, Consumed, u64) {
+    let mut probe = Probe::load(&ProbeConfig::default()).unwrap_or_else(|e| fail(&format!("loading: {e:#}")));
+    let lifecycle = probe.attach_lifecycle().unwrap_or_else(|e| fail(&format!("attaching: {e:#}")));
+    let before = lifecycle_lost(&probe);
+    let stop = Arc::new(AtomicBool::new(false));
+    let consumer = {
+        let stop = stop.clone();
+        std::thread::spawn(move || consume(lifecycle, stop))
+    };
+    let elapsed = shell_loops(loops);
+    std::thread::sleep(Duration::from_millis(200));
+    stop.store(true, Ordering::Relaxed);
+    let consumed = consumer.join().unwrap_or_else(|_| fail("the consumer panicked"));
+    (elapsed, consumed, lifecycle_lost(&probe) - before)
+}
+
 fn main() {
     if unsafe { libc::geteuid() } != 0 {
         fail("needs root (it loads eBPF programs)");
     }
     for loops in [1usize, 4] {
+        // Interleaved, so a drift of the machine hits both setups alike.
+        let (mut without, mut with) = (Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            without.push(shell_loops(loops).as_secs_f64());
+            with.push(with_programs(loops));
+        }
+        let seconds: Vec<f64> = with.iter().map(|(elapsed, ..)| elapsed.as_secs_f64()).collect();
+        let (base, attached) = (median(&without), median(&seconds));
+        let applied: u64 = with.iter().map(|(_, c, _)| c.applied).sum();
+        let busy: f64 = with.iter().map(|(_, c, _)| c.busy.as_secs_f64()).sum();
+        let lost: u64 = with.iter().map(|(.., lost)| lost).sum();
+        let entries = with.iter().map(|(_, c, _)| c.entries).max().unwrap_or(0);
         println!(
-            "{loops} loop(s), {EXECS} fork+exec+exit, no lifecycle programs: {:.2} s",
-            shell_loops(loops).as_secs_f64()
-        );
-    }
-    for loops in [1usize, 4] {
-        let mut probe = Probe::load(&ProbeConfig::default()).unwrap_or_else(|e| fail(&format!("loading: {e:#}")));
-        let lifecycle = probe.attach_lifecycle().unwrap_or_else(|e| fail(&format!("attaching: {e:#}")));
-        let before = lifecycle_lost(&probe);
-        let stop = Arc::new(AtomicBool::new(false));
-        let consumer = {
-            let stop = stop.clone();
-            std::thread::spawn(move || consume(lifecycle, stop))
-        };
-        let elapsed = shell_loops(loops);
-        std::thread::sleep(Duration::from_millis(200));
-        stop.store(true, Ordering::Relaxed);
-        let Consumed { applied, busy, entries } = consumer.join().unwrap_or_else(|_| fail("the consumer panicked"));
-        let lost = lifecycle_lost(&probe) - before;
-        println!(
-            "{loops} loop(s), {EXECS} fork+exec+exit with the lifecycle programs: {:.2} s; {applied} records \
-             applied ({:.0}/s offered), {lost} lost; consumer busy {:.2} s ({:.1} us/record, {:.0} records/s \
-             capacity); table {entries} entries",
-            elapsed.as_secs_f64(),
-            applied as f64 / elapsed.as_secs_f64(),
-            busy.as_secs_f64(),
-            busy.as_secs_f64() * 1e6 / applied.max(1) as f64,
-            applied as f64 / busy.as_secs_f64().max(1e-9),
+            "{loops} loop(s), {EXECS} fork+exec+exit, medians of {ROUNDS} interleaved rounds: {base:.2} s without \
+             the lifecycle programs, {attached:.2} s with them ({:.2}x); {applied} records applied in all, {lost} \
+             lost; consumer busy {:.1} us/record ({:.0} records/s capacity); table up to {entries} entries",
+            attached / base,
+            busy * 1e6 / applied.max(1) as f64,
+            applied as f64 / busy.max(1e-9),
         );
     }
 }
