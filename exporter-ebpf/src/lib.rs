@@ -284,6 +284,11 @@ pub struct Needles {
     pub raw_rules: [u64; MAX_NEEDLES],
     /// Every rule bit of `path_rules`: 0 spares a path the search.
     pub path_any: u64,
+    /// The needles with rule bits in a file's name (bit `j` for needle `j`), and those with rule
+    /// bits in the path as passed: a search starts only at the positions where one of its own
+    /// needles starts (the entry's raw search of every open then skips the `/` of path needles).
+    pub path_needles: u32,
+    pub raw_needles: u32,
 }
 
 impl Needles {
@@ -295,6 +300,8 @@ impl Needles {
         path_rules: [0; MAX_NEEDLES],
         raw_rules: [0; MAX_NEEDLES],
         path_any: 0,
+        path_needles: 0,
+        raw_needles: 0,
     };
 }
 

@@ -103,6 +103,8 @@ struct Search {
     needles: *const Needles,
     len: u64,
     raw: u64,
+    /// The needles this search collects bits of (`Needles::raw_needles` or `path_needles`).
+    own: u64,
     found: u64,
 }
 
@@ -116,7 +118,11 @@ fn needle_rules(path: &[u8; MAX_PATH], len: usize, which: Found) -> u64 {
     if which == Found::Path && needles.path_any == 0 {
         return 0;
     }
-    let mut search = Search { path, needles, len: len as u64, raw: (which == Found::Raw) as u64, found: 0 };
+    let (raw, own) = match which {
+        Found::Raw => (1, needles.raw_needles),
+        Found::Path => (0, needles.path_needles),
+    };
+    let mut search = Search { path, needles, len: len as u64, raw, own: own as u64, found: 0 };
     // bpf_loop: the verifier checks one position once instead of unrolling 256 of them, and
     // this kernel inlines the loop, so a position costs no call.
     let step: extern "C" fn(u64, *mut core::ffi::c_void) -> i64 = search_step;
@@ -130,11 +136,15 @@ extern "C" fn search_step(i: u64, ctx: *mut core::ffi::c_void) -> i64 {
     let s = unsafe { &mut *(ctx as *mut Search) };
     let (path, needles) = unsafe { (&*s.path, &*s.needles) };
     let i = i as usize & (MAX_PATH - 1);
-    let starting = needles.first[path[i] as usize];
+    let starting = needles.first[path[i] as usize] as u64 & s.own;
     if starting == 0 {
         return 0;
     }
     for j in 0..MAX_NEEDLES {
+        // Past the last needle starting here: nothing left to compare.
+        if starting >> j == 0 {
+            break;
+        }
         if starting >> j & 1 != 0 && found_at(path, i, s.len as usize, needles, j) {
             s.found |= if s.raw != 0 { needles.raw_rules[j] } else { needles.path_rules[j] };
         }

@@ -91,6 +91,12 @@ impl KernelTables {
             t.path_rules[j] = n.path_rules;
             t.raw_rules[j] = n.raw_rules;
             t.path_any |= n.path_rules;
+            if n.path_rules != 0 {
+                t.path_needles |= 1 << j;
+            }
+            if n.raw_rules != 0 {
+                t.raw_needles |= 1 << j;
+            }
         }
         t
     }
@@ -618,6 +624,10 @@ mod tests {
         assert_eq!(k.first[b'.' as usize], 0b1, "needle 0 starts with a dot");
         assert_eq!((k.lens[0], &k.masks[0][..4]), (3, &[0xff, 0xff, 0xff, 0][..]));
         assert_eq!(k.path_any, 0b011);
+        let index = |b: &[u8]| t.needles.iter().position(|n| n.bytes == b).expect("needle");
+        assert_eq!(k.raw_needles, 1 << index(b"../"), "only `../` is searched in the path as passed");
+        let named = [index(b"id_rsa"), index(b"/syslog\0"), index(b"long-suffix.log\0")];
+        assert_eq!(k.path_needles, named.iter().fold(0, |bits, j| bits | 1 << j));
     }
 
     #[test]
