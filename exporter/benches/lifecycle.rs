@@ -8,7 +8,6 @@
 
 use std::{
     os::fd::AsRawFd,
-    process::Command,
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc,
@@ -21,7 +20,7 @@ use exporter::{
     kernel::{LifecycleEvents, Probe, ProbeConfig},
 };
 use exporter_ebpf::DropReason;
-use support::{fail, median};
+use support::{fail, median, plain_command};
 
 mod support;
 
@@ -33,7 +32,7 @@ fn shell_loops(loops: usize) -> Duration {
     let script = format!("i=0; while [ $i -lt {} ]; do /bin/true; i=$((i+1)); done", EXECS / loops);
     let started = Instant::now();
     let children: Vec<_> = (0..loops)
-        .map(|_| Command::new("/bin/sh").args(["-c", &script]).spawn().unwrap_or_else(|e| fail(&format!("sh: {e}"))))
+        .map(|_| plain_command("/bin/sh").args(["-c", &script]).spawn().unwrap_or_else(|e| fail(&format!("sh: {e}"))))
         .collect();
     for mut child in children {
         if !child.wait().is_ok_and(|s| s.success()) {
