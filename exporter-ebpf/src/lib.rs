@@ -167,7 +167,10 @@ pub struct ArgSpec {
     /// 1 when this kernel does not implement the syscall (its entry is the `sys_ni_syscall`
     /// stub, and it has no tracepoints): the result is -ENOSYS, so the entry completes the event.
     pub enosys: u8,
-    pub _pad: [u8; 3],
+    /// A descriptor argument whose file the exit program names for the path test, as it names
+    /// an open's result (fchmod, fchown: `NO_ARG` for none).
+    pub named_fd: u8,
+    pub _pad: [u8; 2],
 }
 
 impl ArgSpec {
@@ -180,7 +183,8 @@ impl ArgSpec {
         exec_family: 0,
         sock_fd: NO_ARG,
         enosys: 0,
-        _pad: [0; 3],
+        named_fd: NO_ARG,
+        _pad: [0; 2],
     };
 }
 

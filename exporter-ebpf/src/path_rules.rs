@@ -12,7 +12,7 @@ use exporter_ebpf::{
     ArgSpec, InodeKey, Needles, SyscallEvent, EVENT_MULTI_LINK, EVENT_RESOLVED_PATH, MAX_NEEDLE, MAX_NEEDLES, MAX_PATH,
 };
 
-use crate::path_walk::name_open_file;
+use crate::{path_walk::name_open_file, stash::arg_at};
 
 /// Watched paths: exact ones with their NUL, prefixes without. Each value holds the bits of every
 /// rule matching that key, including those of shorter prefixes (the trie returns one entry).
@@ -34,9 +34,15 @@ static LPM_KEY: PerCpuArray<Key<[u8; MAX_PATH]>> = PerCpuArray::with_max_entries
 pub(crate) fn path_rules(event: &mut SyscallEvent, spec: &ArgSpec) -> Option<u64> {
     let key = LPM_KEY.get_ptr_mut(0)?;
     let key = unsafe { &mut *key };
-    if spec.returns_fd == 1 && event.res >= 0 {
-        // The file actually opened: symlinks, `..`, `//` and the cwd resolved by the kernel.
-        let len = name_open_file(event.res as u64, event)?;
+    let named_fd = if spec.returns_fd == 1 && event.res >= 0 {
+        Some(event.res as u64)
+    } else {
+        arg_at(&event.args, spec.named_fd)
+    };
+    if let Some(fd) = named_fd {
+        // The file actually opened, or the descriptor's: symlinks, `..`, `//` and the cwd
+        // resolved by the kernel.
+        let len = name_open_file(fd, event)?;
         event.path_lens[1] = len as i32;
         event.flags |= EVENT_RESOLVED_PATH;
         let by_inode = InodeKey { dev: event.dev as u64, ino: event.ino };

@@ -82,8 +82,9 @@ pub(crate) fn judge(event: &mut SyscallEvent) {
             None => undecided |= masks.memfd_exe,
         }
     }
-    // A path argument was already tested at entry; the file an open returned is tested here.
-    if rules & masks.path != 0 && !(narrowed && spec.returns_fd == 0) {
+    // A path argument was already tested at entry; the file an open returned, or a descriptor
+    // argument's, is tested here.
+    if rules & masks.path != 0 && !(narrowed && spec.returns_fd == 0 && spec.named_fd == NO_ARG) {
         match path_rules(event, spec) {
             Some(matching) => rules &= !masks.path | matching,
             None => undecided |= masks.path,
@@ -177,7 +178,8 @@ pub(crate) fn may_match(event: &mut SyscallEvent) -> bool {
             None => undecided |= masks.raw_needles,
         }
     }
-    if spec.returns_fd == 0 && rules & masks.path != 0 {
+    // A file named at the exit (an open's result, a descriptor argument) is tested there.
+    if spec.returns_fd == 0 && spec.named_fd == NO_ARG && rules & masks.path != 0 {
         match raw_path_rules(event) {
             Some(matching) => rules &= !masks.path | matching,
             None => undecided |= masks.path,

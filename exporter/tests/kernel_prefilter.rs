@@ -232,3 +232,35 @@ fn a_traversal_reaches_user_space_and_a_plain_open_does_not() {
         after - before
     );
 }
+
+#[test]
+fn a_descriptor_argument_is_named_in_the_kernel() {
+    if !kernel_available("a_descriptor_argument_is_named_in_the_kernel") {
+        return;
+    }
+    // fchmod and fchown act on a descriptor's file: the exit program names it, as an open's.
+    let watched = tempfile::Builder::new().prefix("tw-fchmod-watched-").tempdir_in("/tmp").expect("tempdir");
+    let plain = tempfile::Builder::new().prefix("tw-fchmod-plain-").tempdir_in("/tmp").expect("tempdir");
+    let (_rules, exporter) = exporter_with(&format!(
+        "- rule: Descriptor mode change\n  desc: d\n  condition: evt.type in (fchmod, fchown) and evt.rawres >= 0 and fd.name startswith {}/\n  output: changed %fd.name\n  priority: warning\n",
+        watched.path().display()
+    ));
+    let cgroup = TestCgroup::new("prefilter-fchmod");
+    let sent = |metrics: &str| sample(metrics, "tracewarden_events_total", &[("source", "userspace")]).unwrap_or(0.0);
+    let before = sent(&exporter.metrics());
+    let script = format!(
+        "import os\nfd = os.open({plain:?}, os.O_CREAT | os.O_WRONLY)\nfor i in range(500):\n    os.fchmod(fd, 0o600)\n    os.fchown(fd, -1, -1)\nos.close(fd)\nfd = os.open({watched:?}, os.O_CREAT | os.O_WRONLY)\nos.fchmod(fd, 0o600)\nos.close(fd)\n",
+        plain = plain.path().join("f").display().to_string(),
+        watched = watched.path().join("f").display().to_string(),
+    );
+    cgroup.run("python3", &["-c", &script]);
+    let want = format!("\"fd.name\":\"{}/f\"", watched.path().display());
+    let alerted = eventually(Duration::from_secs(5), || {
+        exporter.stdout_lines().iter().any(|l| l.contains("Descriptor mode change") && l.contains(&want))
+    });
+    assert!(alerted, "the watched file's fchmod was not alerted: {:?}", exporter.stdout_lines());
+    assert_eq!(rule_count(&exporter.metrics(), "Descriptor mode change", "warning"), 1.0);
+    // The 1,000 calls on the plain file never left the kernel (other processes may add a few).
+    let after = sent(&exporter.metrics());
+    assert!(after - before < 100.0, "{} events went to user space for 1,000 calls on a plain file", after - before);
+}

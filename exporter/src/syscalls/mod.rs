@@ -129,6 +129,8 @@ pub fn arg_spec(name: &str) -> ArgSpec {
         "bind" => sockaddr(1, 2),
         "sendto" => ArgSpec { sock_fd: 0, ..sockaddr(4, 5) },
         "dup" | "dup2" | "dup3" => ArgSpec { sock_fd: 0, ..ArgSpec::NONE },
+        // The file is the descriptor's: the exit names it, so the path test runs in the kernel.
+        "fchmod" | "fchown" => ArgSpec { named_fd: 0, ..ArgSpec::NONE },
         _ => ArgSpec::NONE,
     }
 }
@@ -216,6 +218,10 @@ mod tests {
         assert_eq!((arg_spec("sendto").sockaddr, arg_spec("sendto").sockaddr_len), (4, 5));
         assert_eq!(arg_spec("ptrace"), ArgSpec::NONE);
         assert_eq!((arg_spec("dup2").sock_fd, arg_spec("connect").sock_fd, arg_spec("bind").sock_fd), (0, 0, NO_ARG));
+        assert_eq!(
+            (arg_spec("fchmod").named_fd, arg_spec("fchown").named_fd, arg_spec("chmod").named_fd),
+            (0, 0, NO_ARG)
+        );
         assert_eq!(SyscallNames::new(Arch::X86_64).number("openat"), Some(257));
         assert_eq!(SyscallNames::new(Arch::Aarch64).number("openat"), Some(56));
         assert_eq!(SyscallNames::new(Arch::X86_64).number("no_such_call"), None);

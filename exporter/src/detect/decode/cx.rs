@@ -191,9 +191,12 @@ impl<'a> Cx<'a> {
         }
     }
 
-    /// `fd.name` from a descriptor argument (fchmod, fchown, finit_module).
+    /// `fd.name` from a descriptor argument (fchmod, fchown, finit_module): the name the kernel
+    /// gave it at the call's exit when it did (the descriptor may be closed by now), else the
+    /// descriptor's as user space finds it.
     pub(super) fn fd_object(&mut self, fdnum: i64) {
-        let path = self.fd_path(fdnum);
+        let named = (self.raw.flags & EVENT_RESOLVED_PATH != 0).then(|| raw_path(self.raw, 1)).flatten();
+        let path = named.map(Cow::into_owned).or_else(|| self.fd_path(fdnum));
         let f = self.fd();
         f.num = fdnum;
         f.nameraw = None;

@@ -5,7 +5,7 @@ use crate::detect::process::paths::{AT_FDCWD, AT_SYMLINK_FOLLOW};
 use crate::detect::process::ProcessTable;
 use crate::rules::Event;
 use crate::syscalls::Arch;
-use exporter_ebpf::SyscallEvent;
+use exporter_ebpf::{SyscallEvent, EVENT_RESOLVED_PATH};
 use std::os::unix::fs::symlink;
 use std::path::PathBuf;
 
@@ -94,6 +94,10 @@ fn chmod_and_chown_families() {
     let ev = decode_with(&fake, &r);
     assert_eq!(args(&ev), [("fd", i(3)), ("mode", i(511))]);
     assert_eq!((fd(&ev).num, fd(&ev).name.as_str(), fd(&ev).kind.as_str()), (3, "/etc/passwd", "file"));
+    // The kernel named the descriptor's file at the exit: that name, not the descriptor's now.
+    r.flags |= EVENT_RESOLVED_PATH;
+    path(&mut r, 1, "/etc/shadow");
+    assert_eq!(fd(&decode_with(&fake, &r)).name, "/etc/shadow");
 
     let mut r = rec("fchmodat", 0);
     r.args[0] = AT_FDCWD as u64;
