@@ -174,6 +174,13 @@ pub struct ArgSpec {
 }
 
 impl ArgSpec {
+    /// Whether the exit program names the file the call acts on (an open's result or a
+    /// descriptor argument): the path test then waits for the exit.
+    #[inline(always)]
+    pub const fn names_file_at_exit(&self) -> bool {
+        self.returns_fd == 1 || self.named_fd != NO_ARG
+    }
+
     pub const NONE: ArgSpec = ArgSpec {
         paths: [NO_ARG; 2],
         sockaddr: NO_ARG,

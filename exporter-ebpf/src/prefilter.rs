@@ -84,7 +84,7 @@ pub(crate) fn judge(event: &mut SyscallEvent) {
     }
     // A path argument was already tested at entry; the file an open returned, or a descriptor
     // argument's, is tested here.
-    if rules & masks.path != 0 && !(narrowed && spec.returns_fd == 0 && spec.named_fd == NO_ARG) {
+    if rules & masks.path != 0 && !(narrowed && !spec.names_file_at_exit()) {
         match path_rules(event, spec) {
             Some(matching) => rules &= !masks.path | matching,
             None => undecided |= masks.path,
@@ -179,7 +179,7 @@ pub(crate) fn may_match(event: &mut SyscallEvent) -> bool {
         }
     }
     // A file named at the exit (an open's result, a descriptor argument) is tested there.
-    if spec.returns_fd == 0 && spec.named_fd == NO_ARG && rules & masks.path != 0 {
+    if !spec.names_file_at_exit() && rules & masks.path != 0 {
         match raw_path_rules(event) {
             Some(matching) => rules &= !masks.path | matching,
             None => undecided |= masks.path,

@@ -222,6 +222,11 @@ mod tests {
             (arg_spec("fchmod").named_fd, arg_spec("fchown").named_fd, arg_spec("chmod").named_fd),
             (0, 0, NO_ARG)
         );
+        let at_exit = |n: &str| arg_spec(n).names_file_at_exit();
+        assert_eq!(
+            (at_exit("openat"), at_exit("fchmod"), at_exit("fchown"), at_exit("chmod")),
+            (true, true, true, false)
+        );
         assert_eq!(SyscallNames::new(Arch::X86_64).number("openat"), Some(257));
         assert_eq!(SyscallNames::new(Arch::Aarch64).number("openat"), Some(56));
         assert_eq!(SyscallNames::new(Arch::X86_64).number("no_such_call"), None);
