@@ -5,7 +5,8 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::os::unix::fs::MetadataExt;
+use std::io::{self, Read};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 /// Parsed passwd files kept; beyond it the cache starts over (roots are few: host + images).
@@ -34,7 +35,7 @@ impl UserNames {
         let meta = fs::metadata(path).ok()?;
         let key = (meta.dev(), meta.ino(), meta.size(), meta.mtime(), meta.mtime_nsec());
         if !self.files.contains_key(&key) {
-            let text = match fs::read_to_string(path) {
+            let text = match read_without_atime(path) {
                 Ok(t) => t,
                 Err(e) => {
                     tracing::debug!(path = %path.display(), error = %e, "cannot read the user or group file");
@@ -48,6 +49,21 @@ impl UserNames {
         }
         self.files.get(&key)?.get(&id).cloned()
     }
+}
+
+/// Reads a file of a process's root without updating its access time. An atime update holds a
+/// write reference on the mount it goes through, here the container's root, and runc's remount
+/// of a read-only root fails with EBUSY if it meets one: the exporter's read would make the
+/// container fail to start. O_NOATIME needs the file's owner or CAP_FOWNER; without them the
+/// file is read as usual.
+fn read_without_atime(path: &Path) -> io::Result<String> {
+    let mut file = match fs::File::options().read(true).custom_flags(libc::O_NOATIME).open(path) {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => fs::File::open(path)?,
+        opened => opened?,
+    };
+    let mut text = String::new();
+    file.read_to_string(&mut text)?;
+    Ok(text)
 }
 
 /// `name:x:id:...` lines (`/etc/passwd`'s uid, `/etc/group`'s gid); the first entry of an id
@@ -95,5 +111,30 @@ mod tests {
         fs::write(d.path().join("etc/group"), "root:x:0:\nstaff:x:50:alice,bob\n").unwrap();
         assert_eq!(u.group(d.path(), 50).as_deref(), Some("staff"));
         assert_eq!(u.group(d.path(), 1000), None);
+    }
+
+    /// Sets a file's atime to the epoch's first second: older than its mtime, so any read
+    /// through a `relatime` mount updates it.
+    fn age_atime(path: &Path) {
+        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        let times = [libc::timespec { tv_sec: 1, tv_nsec: 0 }, libc::timespec { tv_sec: 0, tv_nsec: libc::UTIME_OMIT }];
+        // SAFETY: a NUL-terminated path and two timespecs.
+        assert_eq!(unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), 0) }, 0);
+    }
+
+    #[test]
+    fn reading_a_roots_passwd_leaves_its_access_time() {
+        let d = tempfile::tempdir().unwrap();
+        fs::create_dir(d.path().join("etc")).unwrap();
+        let (passwd, plain) = (d.path().join("etc/passwd"), d.path().join("plain"));
+        for f in [&passwd, &plain] {
+            fs::write(f, "root:x:0:0::/:\n").unwrap();
+            age_atime(f);
+        }
+        fs::read(&plain).unwrap();
+        let atime = |f: &Path| fs::metadata(f).unwrap().atime();
+        assert_ne!(atime(&plain), 1, "this file system does not update access times: the test proves nothing here");
+        assert_eq!(UserNames::default().name(d.path(), 0).as_deref(), Some("root"));
+        assert_eq!(atime(&passwd), 1);
     }
 }
