@@ -155,7 +155,9 @@ impl ProcessInfo {
 /// Why a process could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ProcError {
-    #[error("process {pid} is gone")]
+    /// Exited, or exiting: an exiting process loses its memory (command line, executable) and
+    /// then its root (user names) one after the other, so its /proc no longer tells one story.
+    #[error("process {pid} is gone or exiting")]
     Gone { pid: i32 },
     #[error("cannot read {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
@@ -172,7 +174,12 @@ pub struct Stat {
     pub session: i32,
     pub tty_nr: i64,
     pub start_time: u64,
+    /// A zombie, or a task inside `do_exit` (`PF_EXITING` in the flags).
+    pub exiting: bool,
 }
+
+/// `task->flags` bit set when the task starts exiting, before it releases anything.
+const PF_EXITING: u64 = 0x4;
 
 /// Parses a `stat` line. `comm` may contain spaces and parentheses (`1 (my (weird) proc) S ...`),
 /// so it is everything between the first `(` and the *last* `)`.
@@ -193,6 +200,8 @@ pub fn parse_stat(line: &str) -> Result<Stat, String> {
         f.parse::<i64>().map_err(|e| format!("field {n} {f:?}: {e}"))
     };
     let start = field(22)?;
+    let flags = field(9)?;
+    let flags: u64 = flags.parse().map_err(|e| format!("field 9 {flags:?}: {e}"))?;
     Ok(Stat {
         comm,
         ppid: num(4)? as i32,
@@ -200,6 +209,7 @@ pub fn parse_stat(line: &str) -> Result<Stat, String> {
         session: num(6)? as i32,
         tty_nr: num(7)?,
         start_time: start.parse().map_err(|e| format!("field 22 {start:?}: {e}"))?,
+        exiting: matches!(field(3)?, "Z" | "X" | "x") || flags & PF_EXITING != 0,
     })
 }
 
@@ -313,14 +323,7 @@ impl Loader {
     /// `/etc/passwd` and `mountinfo` (cached afterwards).
     pub fn load(&mut self, pid: i32) -> Result<ProcessInfo, ProcError> {
         let dir = self.pid_dir(pid);
-        let stat_path = dir.join("stat");
-        let stat_text = fs::read_to_string(&stat_path).map_err(|source| match source.kind() {
-            ErrorKind::NotFound | ErrorKind::InvalidInput => ProcError::Gone { pid },
-            // ESRCH: the process died while the file was open.
-            _ if source.raw_os_error() == Some(libc::ESRCH) => ProcError::Gone { pid },
-            _ => ProcError::Io { path: stat_path.clone(), source },
-        })?;
-        let stat = parse_stat(&stat_text).map_err(|reason| ProcError::Parse { path: stat_path, reason })?;
+        let stat = self.stat(pid)?;
         let status = read_opt(&dir.join("status")).map(|t| parse_status(&t)).unwrap_or_default();
         let argv = fs::read(dir.join("cmdline")).map(|b| parse_cmdline(&b)).unwrap_or_default();
         let exepath = link(&dir.join("exe"));
@@ -357,7 +360,29 @@ impl Loader {
         p.rebuild_cmdline();
         p.cgroup_id = self.cgroup_id(&dir);
         self.refresh_derived(&mut p);
+        // A process that began exiting during the reads may have answered the first ones and
+        // not the later (a command line but no root, so no user name): the caller then trusts
+        // its own records instead of a half-read /proc.
+        if self.stat(pid)?.start_time != stat.start_time {
+            return Err(ProcError::Gone { pid });
+        }
         Ok(p)
+    }
+
+    /// `/proc/<pid>/stat`; [`ProcError::Gone`] for a process that has exited or is exiting.
+    fn stat(&self, pid: i32) -> Result<Stat, ProcError> {
+        let path = self.pid_dir(pid).join("stat");
+        let text = fs::read_to_string(&path).map_err(|source| match source.kind() {
+            ErrorKind::NotFound | ErrorKind::InvalidInput => ProcError::Gone { pid },
+            // ESRCH: the process died while the file was open.
+            _ if source.raw_os_error() == Some(libc::ESRCH) => ProcError::Gone { pid },
+            _ => ProcError::Io { path: path.clone(), source },
+        })?;
+        match parse_stat(&text) {
+            Ok(stat) if stat.exiting => Err(ProcError::Gone { pid }),
+            Ok(stat) => Ok(stat),
+            Err(reason) => Err(ProcError::Parse { path, reason }),
+        }
     }
 
     /// User names and the overlay flag: both need the process's root or mount namespace, so
@@ -425,7 +450,18 @@ mod tests {
         assert_eq!(s.comm, "my (weird) proc");
         assert_eq!((s.ppid, s.pgrp, s.session, s.tty_nr, s.start_time), (1, 1234, 1200, 34816, 987654));
         let s = parse_stat("7 ()) R 2 0 0 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 42 0 0").unwrap();
-        assert_eq!((s.comm.as_str(), s.start_time), (")", 42));
+        assert_eq!((s.comm.as_str(), s.start_time, s.exiting), (")", 42, false));
+    }
+
+    #[test]
+    fn stat_tells_an_exiting_process() {
+        let stat =
+            |state: &str, flags: u64| format!("7 (x) {state} 2 0 0 0 -1 {flags} 0 0 0 0 0 0 0 0 20 0 1 0 42 0 0");
+        assert!(!parse_stat(&stat("S", 0x400100)).unwrap().exiting);
+        // Inside do_exit, still running: PF_EXITING.
+        assert!(parse_stat(&stat("R", 0x400104)).unwrap().exiting);
+        assert!(parse_stat(&stat("Z", 0x40040c)).unwrap().exiting);
+        assert!(parse_stat(&stat("S", u64::MAX)).unwrap().exiting);
     }
 
     #[test]

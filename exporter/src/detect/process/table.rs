@@ -328,7 +328,7 @@ impl ProcessTable {
 
     /// The process replaced its image: reloaded from /proc, whose start time must match the
     /// event's when it has one (else the pid was reused and /proc describes another process).
-    /// If `/proc/<pid>` is gone already (or only a zombie's is left), the entry from the fork is
+    /// If `/proc/<pid>` is gone already (or the process is exiting), the entry from the fork is
     /// updated with what the event says: exepath (the event's, else `filename` resolved against
     /// the cwd), argv, comm (else the file's base name), uid/gid; caps, cwd, tty and the rest
     /// stay the parent's.
@@ -340,14 +340,19 @@ impl ProcessTable {
         // would take a wrap of the pid space within the event latency.
         let expected = ev.start_time;
         match self.loader.load(pid) {
-            // Already exiting: a zombie keeps /proc/<pid> but has no executable and no command
-            // line left to read, so what the exec record says is used instead.
-            Ok(info) if info.exepath.is_empty() => {}
             // Already exec'd again (`nc -e /bin/sh`, `sh -c 'exec dd ...'`): /proc shows the
             // later image, so the record's is used.
             Ok(info) if shows_a_later_image(&info, ev) => {}
             Ok(mut info) if expected.is_none() || info.start_time == expected => {
                 info.exec_path = exec_path(&info.cwd, ev.filename).unwrap_or_else(|| info.exepath.clone());
+                // The arguments the exec was given, as Falco's execve exit reports them: a
+                // program may rewrite its argument area once it runs (busybox's dd cuts each
+                // `if=/dev/zero` at its `=`; nginx writes its title there).
+                if let Some([exe, args @ ..]) = ev.argv.filter(|argv| is_whole(argv)) {
+                    info.exe.clone_from(exe);
+                    info.args = args.to_vec();
+                    info.rebuild_cmdline();
+                }
                 // The kernel's are the ones the exec gave; /proc shows them as of now.
                 if let Some((effective, permitted)) = ev.caps {
                     (info.cap_effective, info.cap_permitted) = (effective, permitted);
@@ -358,6 +363,8 @@ impl ProcessTable {
             Ok(info) => {
                 tracing::debug!(pid, ?expected, found = ?info.start_time, "pid reused before its exec was seen")
             }
+            // Exited or exiting (a zombie keeps /proc/<pid> without an executable or a command
+            // line): what the exec record says is used instead.
             Err(ProcError::Gone { .. }) => {}
             Err(e) => {
                 self.stats.load_failures += 1;
@@ -651,8 +658,7 @@ fn exec_path(cwd: &str, filename: &str) -> Option<String> {
 /// Whether `/proc` (read when the exec record is applied) describes a later exec than the
 /// record's: both its name and its arguments differ from the record's. One alone is not enough:
 /// a process may rename itself (`prctl(PR_SET_NAME)`, runc's init) or rewrite its arguments
-/// (nginx, postgres) after its exec. The record keeps at most [`MAX_EXEC_ARGS`] arguments, each
-/// cut to [`exporter_ebpf::MAX_EXEC_ARG`] - 1 bytes, so each is compared as a prefix.
+/// (nginx, postgres) after its exec.
 fn shows_a_later_image(proc: &ProcessInfo, ev: &ExecEvent) -> bool {
     let (Some(comm), Some(argv)) = (ev.comm, ev.argv) else {
         return false;
@@ -661,8 +667,23 @@ fn shows_a_later_image(proc: &ProcessInfo, ev: &ExecEvent) -> bool {
         return false;
     }
     let proc_argv: Vec<&str> = std::iter::once(proc.exe.as_str()).chain(proc.args.iter().map(String::as_str)).collect();
-    let count_differs = argv.len() < MAX_EXEC_ARGS && argv.len() != proc_argv.len();
-    count_differs || argv.iter().zip(&proc_argv).any(|(kept, full)| !full.starts_with(kept.as_str()))
+    !could_be_cut_from(argv, &proc_argv)
+}
+
+/// Whether the record's `kept` arguments could be `full` as the kernel cut it: at most
+/// [`MAX_EXEC_ARGS`] arguments, each cut to [`exporter_ebpf::MAX_EXEC_ARG`] - 1 bytes, so each
+/// is compared as a prefix.
+fn could_be_cut_from(kept: &[String], full: &[&str]) -> bool {
+    let counts_agree = if kept.len() < MAX_EXEC_ARGS { kept.len() == full.len() } else { full.len() >= kept.len() };
+    counts_agree && kept.iter().zip(full).all(|(kept, full)| full.starts_with(kept.as_str()))
+}
+
+/// Whether the record kept every argument whole: fewer than [`MAX_EXEC_ARGS`], none cut at
+/// [`exporter_ebpf::MAX_EXEC_ARG`] - 1 bytes, none empty (a slot the kernel could not read is).
+fn is_whole(argv: &[String]) -> bool {
+    !argv.is_empty()
+        && argv.len() < MAX_EXEC_ARGS
+        && argv.iter().all(|a| !a.is_empty() && a.len() < exporter_ebpf::MAX_EXEC_ARG - 1)
 }
 
 #[cfg(test)]

@@ -17,11 +17,14 @@ struct P<'a> {
     exe: &'a str,
     cwd: &'a str,
     uid: u32,
+    /// `/proc/<pid>/stat`'s state and flags.
+    state: &'a str,
+    flags: u64,
 }
 
 impl<'a> P<'a> {
     fn new(pid: i32, ppid: i32, comm: &'a str, start: u64) -> P<'a> {
-        P { pid, ppid, comm, start, argv: &[], exe: "", cwd: "/", uid: 0 }
+        P { pid, ppid, comm, start, argv: &[], exe: "", cwd: "/", uid: 0, state: "S", flags: 0 }
     }
 }
 
@@ -47,8 +50,8 @@ impl FakeProc {
         fs::create_dir_all(&d).unwrap();
         // pid (comm) state ppid pgrp session tty_nr tpgid flags ... starttime (22)
         let stat = format!(
-            "{} ({}) S {} {} {} 34816 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 {} 0 0\n",
-            p.pid, p.comm, p.ppid, p.pid, p.ppid, p.start
+            "{} ({}) {} {} {} {} 34816 -1 {} 0 0 0 0 0 0 0 0 20 0 1 0 {} 0 0\n",
+            p.pid, p.comm, p.state, p.ppid, p.pid, p.ppid, p.flags, p.start
         );
         fs::write(d.join("stat"), stat).unwrap();
         let status = format!(
@@ -277,6 +280,36 @@ fn an_exec_seen_after_the_process_is_gone_takes_start_time_and_capabilities_from
     assert_eq!((l.origin, l.cap_effective, l.cap_permitted), (Origin::Proc, 1, 3));
 }
 
+/// busybox's dd cuts each `if=/dev/zero` at its `=` in its own argument area: /proc read after
+/// that shows `if /dev/zero`, the exec record what the exec was given. A record that may have
+/// been cut (eight arguments or more) leaves /proc's.
+#[test]
+fn exec_takes_the_arguments_the_exec_was_given() {
+    let fp = FakeProc::new();
+    fp.add(&P { argv: &["sh"], exe: "/bin/sh", ..P::new(80, 1, "sh", 7) });
+    let mut t = fp.table(16);
+    t.on_fork(80, 81, Some(9));
+    fp.add(&P {
+        argv: &["/bin/dd", "if", "/dev/zero", "of", "/tmp/z"],
+        exe: "/bin/busybox",
+        ..P::new(81, 80, "dd", 9)
+    });
+    let argv: Vec<String> = ["/bin/dd", "if=/dev/zero", "of=/tmp/z"].map(String::from).to_vec();
+    let exec = ExecEvent { filename: "/bin/dd", argv: Some(&argv), start_time: Some(9), ..ExecEvent::default() };
+    t.on_exec_event(81, &exec);
+    let c = t.get(81).unwrap();
+    assert_eq!((c.origin, c.exe.as_str(), c.cmdline.as_str()), (Origin::Proc, "/bin/dd", "dd if=/dev/zero of=/tmp/z"));
+
+    let long: Vec<&str> = std::iter::once("/bin/echo").chain(["word"; 9]).collect();
+    fp.add(&P { argv: &long, exe: "/bin/busybox", ..P::new(82, 80, "echo", 10) });
+    let kept: Vec<String> = long[..MAX_EXEC_ARGS].iter().map(|a| a.to_string()).collect();
+    t.on_exec_event(
+        82,
+        &ExecEvent { filename: "/bin/echo", argv: Some(&kept), start_time: Some(10), ..ExecEvent::default() },
+    );
+    assert_eq!(t.get(82).unwrap().args.len(), 9, "the record may have been cut: /proc's arguments");
+}
+
 #[test]
 fn exec_of_a_process_already_exiting_keeps_event_data() {
     let fp = FakeProc::new();
@@ -284,13 +317,51 @@ fn exec_of_a_process_already_exiting_keeps_event_data() {
     let mut t = fp.table(16);
     t.on_fork(60, 61, Some(9));
     // A zombie: /proc/61 is there with the right start time, but without exe or command line.
-    fp.add(&P::new(61, 60, "grep", 9));
+    fp.add(&P { state: "Z", flags: PF_EXITING, ..P::new(61, 60, "grep", 9) });
     let argv = vec!["grep".to_owned(), "-ri".to_owned(), "aws_secret_access_key".to_owned()];
     let exec = ExecEvent { filename: "/bin/grep", argv: Some(&argv), start_time: Some(9), ..ExecEvent::default() };
     t.on_exec_event(61, &exec);
     let c = t.get(61).unwrap();
     assert_eq!((c.exepath.as_str(), c.cmdline.as_str()), ("/bin/grep", "grep -ri aws_secret_access_key"));
     assert_eq!(c.origin, Origin::Exec);
+}
+
+/// `task->flags`'s bit for a task inside `do_exit`.
+const PF_EXITING: u64 = 0x4;
+
+/// A process that is exiting still shows its executable and command line until it frees its
+/// memory, and its root until a little later: the user name read through a root that vanished
+/// mid-read would be empty. The exec record and the fork's entry are used instead.
+#[test]
+fn exec_of_a_process_exiting_while_read_keeps_the_forks_user() {
+    let fp = FakeProc::new();
+    fp.add(&P { argv: &["timeout"], exe: "/bin/timeout", uid: 1, ..P::new(70, 1, "timeout", 7) });
+    fp.own_root(70, "root:x:0:0::/:\ndaemon:x:1:1::/:\n");
+    let mut t = fp.table(16);
+    t.on_fork(70, 71, Some(9));
+    fp.add(&P {
+        argv: &["login"],
+        exe: "/bin/login",
+        uid: 1,
+        state: "R",
+        flags: PF_EXITING,
+        ..P::new(71, 70, "login", 9)
+    });
+    // Its root is gone already (the host's /etc/passwd, behind "/", names uid 1 too).
+    fs::remove_file(fp.pid_dir(71).join("root")).unwrap();
+    symlink("/nonexistent-root", fp.pid_dir(71).join("root")).unwrap();
+    let argv = vec!["/bin/login".to_owned()];
+    let exec = ExecEvent {
+        filename: "/bin/login",
+        argv: Some(&argv),
+        start_time: Some(9),
+        uid: Some(1),
+        ..ExecEvent::default()
+    };
+    t.on_exec_event(71, &exec);
+    let c = t.get(71).unwrap();
+    assert_eq!((c.origin, c.exepath.as_str(), c.comm.as_str()), (Origin::Exec, "/bin/login", "login"));
+    assert_eq!((c.uid, c.user_name.as_str()), (1, "daemon"));
 }
 
 #[test]
