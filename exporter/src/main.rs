@@ -48,6 +48,9 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    // Taken before the files are read: a change from then until the reload loop watches them
+    // (the kernel programs load in between) differs from it, and is reloaded.
+    let loaded_fingerprint = args.rules_dir.as_deref().map(reload::fingerprint);
     let engine = args.rules_dir.as_deref().map(reload::load_rules).transpose()?;
     let baseline = match (args.baseline_config(), &engine) {
         (Some(config), Some(_)) => Some(Baseline::open(config)?),
@@ -161,8 +164,8 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         tracing::info!(address = %args.listen_address, hook = args.hook.name(), max_cgroups = args.max_cgroups, ?web, ?limits, "serving /metrics");
         tokio::spawn(loops::refresh_loop(shared.clone()));
-        if let (Some(dir), true) = (args.rules_dir.clone(), shared.detector.is_some()) {
-            tokio::spawn(loops::reload_loop(shared.clone(), dir, names.clone()));
+        if let (Some(dir), Some(loaded), true) = (args.rules_dir.clone(), loaded_fingerprint, shared.detector.is_some()) {
+            tokio::spawn(loops::reload_loop(shared.clone(), dir, loaded, names.clone()));
         }
         tokio::spawn(loops::new_cgroup_loop(shared.clone(), new_cgroups));
         if let Some(baseline) = baseline {

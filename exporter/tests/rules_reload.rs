@@ -177,3 +177,23 @@ fn a_configmap_data_swap_is_reloaded_when_it_happens() {
     std::fs::remove_dir_all(&old).expect("remove the old data");
     assert!(eventually(Duration::from_secs(5), || rules_loaded(&exporter) == 2.0), "the swap was not reloaded");
 }
+
+/// A rules file changed after the exporter read the rules and before it watches them (while
+/// the kernel programs load, a second or so) is reloaded as soon as it serves.
+#[test]
+fn a_change_during_start_up_is_reloaded() {
+    kernel_test!(a_change_during_start_up_is_reloaded);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("rules.yaml");
+    std::fs::write(&file, rule("One")).expect("write");
+    let mut exporter = Exporter::spawn(&["--rules-dir", dir.path().to_str().expect("utf-8"), "--names.resolve", "off"]);
+    let read = || exporter.stderr_lines().iter().any(|l| l.contains("rules loaded"));
+    assert!(eventually(Duration::from_secs(20), read), "the exporter never loaded its rules");
+    assert!(
+        !exporter.stderr_lines().iter().any(|l| l.contains("serving /metrics")),
+        "the exporter served before the change: the test did not change the rules during start-up"
+    );
+    std::fs::write(&file, rule("One") + &rule("Two")).expect("write");
+    exporter.wait_until(common::healthy);
+    assert!(eventually(Duration::from_secs(5), || rules_loaded(&exporter) == 2.0), "the change was not reloaded");
+}

@@ -80,8 +80,10 @@ const RULES_POLL_UNWATCHED: Duration = Duration::from_millis(500);
 const RULES_SETTLE: Duration = Duration::from_millis(50);
 
 /// Reloads the rules when their files change (told by inotify, checked by their fingerprint;
-/// see `rules_watch`) or on SIGHUP (always).
-pub async fn reload_loop(shared: Arc<Shared>, dir: PathBuf, names: SyscallNames) {
+/// see `rules_watch`) or on SIGHUP (always). `loaded` is the fingerprint of the files the
+/// running rules came from, taken before they were read; the first look is at once, so a change
+/// made before the watch began is not missed.
+pub async fn reload_loop(shared: Arc<Shared>, dir: PathBuf, loaded: u64, names: SyscallNames) {
     use tokio::signal::unix::{signal, SignalKind};
     let mut hangup = match signal(SignalKind::hangup()) {
         Ok(hangup) => Some(hangup),
@@ -93,7 +95,7 @@ pub async fn reload_loop(shared: Arc<Shared>, dir: PathBuf, names: SyscallNames)
     let changed = Arc::new(tokio::sync::Notify::new());
     let watcher = rules_watch::watch(&dir, changed.clone());
     let mut tick = tokio::time::interval(if watcher.is_some() { RULES_FALLBACK_POLL } else { RULES_POLL_UNWATCHED });
-    let mut last = reload::fingerprint(&dir);
+    let mut last = loaded;
     let names = Arc::new(names);
     loop {
         let forced = tokio::select! {

@@ -123,9 +123,14 @@ pub struct Exporter {
     stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
+/// Whether the exporter on `port` answers /healthz.
+pub fn healthy(port: u16) -> bool {
+    matches!(http_get(port, "/healthz"), Ok((200, _)))
+}
+
 impl Exporter {
     pub fn start(extra_args: &[&str]) -> Exporter {
-        Exporter::start_until(extra_args, |port| matches!(http_get(port, "/healthz"), Ok((200, _))))
+        Exporter::start_until(extra_args, healthy)
     }
 
     /// Starts it also writing its alerts to a file (and every evaluated event to a record, if
@@ -142,6 +147,13 @@ impl Exporter {
     /// kernel counters are not pinned unless `extra_args` name a `--bpf.pin-dir`: each test
     /// counts from zero, and tests running at once never share counters.
     pub fn start_until(extra_args: &[&str], ready: impl Fn(u16) -> bool) -> Exporter {
+        let mut exporter = Exporter::spawn(extra_args);
+        exporter.wait_until(ready);
+        exporter
+    }
+
+    /// Starts it without waiting for anything (see [`Exporter::start_until`]).
+    pub fn spawn(extra_args: &[&str]) -> Exporter {
         let port = free_port();
         let unpinned: &[&str] = if extra_args.contains(&"--bpf.pin-dir") { &[] } else { &["--bpf.pin-dir", ""] };
         let child = Command::new(env!("CARGO_BIN_EXE_exporter"))
@@ -173,13 +185,17 @@ impl Exporter {
                 }
             });
         }
-        let mut exporter = Exporter { port, child, stdout, stderr, outputs: None };
+        Exporter { port, child, stdout, stderr, outputs: None }
+    }
+
+    /// Waits until `ready(port)`, at most 20 s; panics if the exporter exits first.
+    pub fn wait_until(&mut self, ready: impl Fn(u16) -> bool) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         loop {
-            if ready(port) {
-                return exporter;
+            if ready(self.port) {
+                return;
             }
-            if let Ok(Some(status)) = exporter.child.try_wait() {
+            if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("exporter exited during start-up: {status}");
             }
             assert!(std::time::Instant::now() < deadline, "exporter was not ready within 20 s");
