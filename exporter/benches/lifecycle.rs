@@ -7,7 +7,6 @@
 //! Needs root and a kernel with BTF.
 
 use std::{
-    os::fd::AsRawFd,
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc,
@@ -44,14 +43,7 @@ fn shell_loops(loops: usize) -> Duration {
 
 fn lifecycle_lost(probe: &Probe) -> u64 {
     let snapshot = probe.snapshot().unwrap_or_else(|e| fail(&format!("reading the counting maps: {e:#}")));
-    snapshot.drops.iter().find(|(r, _)| *r == DropReason::LifecycleRingFull).map_or(0, |d| d.1)
-}
-
-/// Waits until the ring has something to read, at most `timeout_ms`.
-fn wait_readable(lifecycle: &LifecycleEvents, timeout_ms: i32) {
-    let mut poll = libc::pollfd { fd: lifecycle.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-    // SAFETY: one valid pollfd for the duration of the call.
-    unsafe { libc::poll(&mut poll, 1, timeout_ms) };
+    snapshot.dropped(DropReason::LifecycleRingFull)
 }
 
 /// What the consumer thread did: records applied, time spent applying them, table entries.
@@ -72,10 +64,10 @@ fn consume(mut lifecycle: LifecycleEvents, stop: Arc<AtomicBool>) -> Consumed {
     loop {
         let stopping = stop.load(Ordering::Relaxed);
         if !stopping {
-            wait_readable(&lifecycle, 50);
+            lifecycle.wait_readable(50);
         }
         let started = Instant::now();
-        applied += queue.refill(|v| lifecycle.drain(v)) as u64;
+        applied += queue.refill(|v| lifecycle.drain(|record| v.push(*record))) as u64;
         queue.apply_until(&mut table, u64::MAX);
         busy += started.elapsed();
         // One last drain after the stop, for what the loops' last exits left.

@@ -84,9 +84,7 @@ fn a_full_event_ring_is_counted() {
     // No per-cgroup budget: one cgroup fills the ring here.
     let mut probe = Probe::load(&ProbeConfig { event_budget: 0, ..ProbeConfig::default() }).expect("load");
     interest(&mut probe, &["getppid"]);
-    let dropped = |p: &Probe| {
-        p.snapshot().expect("snapshot").drops.iter().find(|(r, _)| *r == DropReason::EventRingFull).map_or(0, |d| d.1)
-    };
+    let dropped = |p: &Probe| p.snapshot().expect("snapshot").dropped(DropReason::EventRingFull);
     let before = dropped(&probe);
     // Nobody drains: 20,000 events of ~660 bytes overflow the 4 MiB ring.
     let cgroup = TestCgroup::new("flood");

@@ -30,26 +30,12 @@ static FORK_FLOODS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn drain(lifecycle: &mut LifecycleEvents) -> Vec<LifecycleEvent> {
     let mut records = Vec::new();
-    lifecycle.drain(&mut records);
+    lifecycle.drain(|record| records.push(*record));
     records
 }
 
 fn lost(probe: &Probe) -> u64 {
-    probe
-        .snapshot()
-        .expect("snapshot")
-        .drops
-        .iter()
-        .find(|(r, _)| *r == DropReason::LifecycleRingFull)
-        .map_or(0, |d| d.1)
-}
-
-/// Waits until the ring has something (the kernel commits before the waited-for child is
-/// reaped, so this returns at once; the timeout only guards a broken probe).
-fn wait_readable(lifecycle: &LifecycleEvents, timeout_ms: i32) {
-    let mut poll = libc::pollfd { fd: lifecycle.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-    // SAFETY: one valid pollfd for the duration of the call.
-    unsafe { libc::poll(&mut poll, 1, timeout_ms) };
+    probe.snapshot().expect("snapshot").dropped(DropReason::LifecycleRingFull)
 }
 
 /// A loaded probe with the lifecycle programs attached, or None when the test is skipped (only
@@ -81,7 +67,9 @@ fn a_short_lived_process_is_known_after_it_is_gone_and_its_exit_removes_it() {
     assert!(status.wait().expect("wait").success());
     let lifetime = started.elapsed();
     assert!(!Path::new(&format!("/proc/{pid}")).exists(), "{pid} is reaped: /proc cannot tell about it any more");
-    wait_readable(&lifecycle, 1000);
+    // The kernel commits before the waited-for child is reaped, so this returns at once; the
+    // timeout only guards a broken probe.
+    lifecycle.wait_readable(1000);
     let records = drain(&mut lifecycle);
 
     let mine: Vec<&LifecycleEvent> =

@@ -61,10 +61,8 @@ fn slot_exhaustion_is_counted_and_totals_stay_exact() {
     assert!(after.cgroups.iter().all(|c| c.cgroup_id != cgroup.id()));
     let overflow_delta = after.overflow[SYS_GETPPID] - before.overflow[SYS_GETPPID];
     assert!(overflow_delta >= 5_000, "overflow row got {overflow_delta}");
-    let dropped = |s: &exporter::kernel::KernelSnapshot| {
-        s.drops.iter().find(|(r, _)| *r == DropReason::SlotsExhausted).map(|(_, n)| *n).unwrap_or(0)
-    };
-    assert!(dropped(&after) - dropped(&before) >= 5_000);
+    let dropped = after.dropped(DropReason::SlotsExhausted) - before.dropped(DropReason::SlotsExhausted);
+    assert!(dropped >= 5_000);
 }
 
 #[test]

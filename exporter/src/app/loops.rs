@@ -44,7 +44,8 @@ pub async fn new_cgroup_loop(shared: Arc<Shared>, mut notices: AsyncFd<NewCgroup
         let ids = tokio::select! {
             ready = notices.readable_mut() => match ready {
                 Ok(mut guard) => {
-                    let ids = guard.get_inner_mut().drain();
+                    let mut ids = Vec::new();
+                    guard.get_inner_mut().drain(|id| ids.push(*id));
                     guard.clear_ready();
                     ids
                 }

@@ -354,11 +354,11 @@ pub fn run(
         // drain and `drained_at`: every event queued before that instant is in this batch, and
         // is evaluated once the batch is. Otherwise the next round tries again.
         let drained_at = decode::monotonic_ns();
-        let caught_up = events.is_empty().then_some(drained_at);
+        let caught_up = (!events.wait_readable(0)).then_some(drained_at);
         // A long path is committed at its syscall's entry, so before its event: drained after
         // the events, it is there for each of them.
         long_path_records.drain(|record| long_paths.add(record));
-        queue.refill(|records| lifecycle.drain(records));
+        queue.refill(|records| lifecycle.drain(|record| records.push(*record)));
         if batch.is_empty() && queue.is_empty() {
             if let (Some(at), Ok(mut detector)) = (caught_up, detector.lock()) {
                 detector.caught_up_ns = at;

@@ -15,16 +15,16 @@ use aya::{
     Btf, Ebpf, EbpfLoader,
 };
 use exporter_ebpf::{
-    names, ArgSpec, DropReason, FilterMasks, InodeKey, KernelOffsets, KernelRow, LifecycleEvent, Needles, RuleHitKey,
-    RuleHitValue, RuleMasks, SocketOffsets, SyscallEvent, SyscallRow, CGROUP_CONTAINER, CGROUP_HOST, INTERESTING_WORDS,
-    MAX_PATH, MAX_SYSCALLS, OVERFLOW_SLOT,
+    names, ArgSpec, DropReason, FilterMasks, InodeKey, KernelOffsets, KernelRow, Needles, RuleHitKey, RuleHitValue,
+    RuleMasks, SocketOffsets, SyscallRow, CGROUP_CONTAINER, CGROUP_HOST, INTERESTING_WORDS, MAX_PATH, MAX_SYSCALLS,
+    OVERFLOW_SLOT,
 };
 
 use crate::kernel::{
-    long_paths::LongPathRecords,
     pin,
     prefilter::KernelTables,
     programs::{Interest, Programs},
+    rings::{LifecycleEvents, LongPathRecords, NewCgroups, Records, SyscallEvents},
     throttle::EventThrottle,
 };
 
@@ -126,6 +126,13 @@ pub struct KernelSnapshot {
     pub filter_outcomes: [u64; 3],
 }
 
+impl KernelSnapshot {
+    /// How many times the kernel dropped for `reason` (0 if it never did).
+    pub fn dropped(&self, reason: DropReason) -> u64 {
+        self.drops.iter().find(|(r, _)| *r == reason).map_or(0, |(_, n)| *n)
+    }
+}
+
 /// Hits of a kernel-decided rule in one cgroup, summed over CPUs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RuleHits {
@@ -184,63 +191,6 @@ struct Plain<T>(T);
 
 // SAFETY: see `Plain`: every `T` used is `#[repr(C)]` plain data, valid for any bit pattern.
 unsafe impl<T: Copy + 'static> aya::Pod for Plain<T> {}
-
-/// Syscall events from the kernel. Poll its file descriptor for readability, then `drain` it.
-pub struct SyscallEvents(RingBuf<MapData>);
-
-impl SyscallEvents {
-    /// Whether the ring holds nothing the reader has not taken: no record, not even one the
-    /// kernel is still writing (the ring is readable from the moment a record is reserved).
-    pub fn is_empty(&self) -> bool {
-        use std::os::fd::AsRawFd;
-        let mut poll = libc::pollfd { fd: self.0.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-        // SAFETY: one valid pollfd for the duration of the call; a zero timeout never blocks.
-        unsafe { libc::poll(&mut poll, 1, 0) == 0 }
-    }
-
-    /// Hands every queued event to `handle`, oldest first; returns how many.
-    pub fn drain(&mut self, mut handle: impl FnMut(&SyscallEvent)) -> usize {
-        let mut n = 0;
-        while let Some(record) = self.0.next() {
-            if record.len() >= std::mem::size_of::<SyscallEvent>() {
-                // SAFETY: the kernel wrote a whole `SyscallEvent` (checked length); the record
-                // may not be aligned for it, hence the unaligned read.
-                let event = unsafe { std::ptr::read_unaligned(record.as_ptr() as *const SyscallEvent) };
-                handle(&event);
-                n += 1;
-            }
-        }
-        n
-    }
-}
-
-impl std::os::fd::AsRawFd for SyscallEvents {
-    fn as_raw_fd(&self) -> std::os::fd::RawFd {
-        self.0.as_raw_fd()
-    }
-}
-
-/// Cgroup ids the kernel just assigned a slot to. Poll its file descriptor for readability,
-/// then `drain` it.
-pub struct NewCgroups(RingBuf<MapData>);
-
-impl NewCgroups {
-    pub fn drain(&mut self) -> Vec<u64> {
-        let mut ids = Vec::new();
-        while let Some(record) = self.0.next() {
-            if let Ok(bytes) = <[u8; 8]>::try_from(&record[..]) {
-                ids.push(u64::from_ne_bytes(bytes));
-            }
-        }
-        ids
-    }
-}
-
-impl std::os::fd::AsRawFd for NewCgroups {
-    fn as_raw_fd(&self) -> std::os::fd::RawFd {
-        self.0.as_raw_fd()
-    }
-}
 
 impl Probe {
     /// Loads the object, sizes the slot maps, fills the free-slot queue and attaches.
@@ -305,9 +255,9 @@ impl Probe {
             slots,
             free,
             drops,
-            new_cgroups: Some(NewCgroups(new_cgroups)),
-            events: Some(SyscallEvents(events)),
-            long_paths: Some(LongPathRecords(long_paths)),
+            new_cgroups: Some(Records::new(new_cgroups)),
+            events: Some(Records::new(events)),
+            long_paths: Some(Records::new(long_paths)),
             interesting,
             arg_specs,
             prefilter,
@@ -560,7 +510,7 @@ impl Probe {
             Array::try_from(take_map(ebpf, lc::ARGV_ON)?).map_err(map_error(lc::ARGV_ON))?;
         argv_on.set(0, 1, 0).map_err(map_error(lc::ARGV_ON))?;
         let ring = RingBuf::try_from(take_map(ebpf, lc::LIFECYCLE)?).map_err(map_error(lc::LIFECYCLE))?;
-        Ok(LifecycleEvents(ring))
+        Ok(Records::new(ring))
     }
 }
 
@@ -653,32 +603,6 @@ pub(super) fn ignore_missing(result: Result<(), MapError>, map: &'static str) ->
         Ok(()) | Err(MapError::KeyNotFound) => Ok(()),
         Err(MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOENT) => Ok(()),
         Err(e) => Err(map_error(map)(e)),
-    }
-}
-
-/// Fork, exec and exit records from the kernel, in the order each was committed. Poll its file
-/// descriptor for readability, then `drain` it.
-pub struct LifecycleEvents(RingBuf<MapData>);
-
-impl LifecycleEvents {
-    /// Appends every queued record to `into`, oldest first; returns how many.
-    pub fn drain(&mut self, into: &mut Vec<LifecycleEvent>) -> usize {
-        let mut n = 0;
-        while let Some(record) = self.0.next() {
-            if record.len() >= std::mem::size_of::<LifecycleEvent>() {
-                // SAFETY: the kernel wrote a whole `LifecycleEvent` (checked length); the record
-                // may not be aligned for it, hence the unaligned read.
-                into.push(unsafe { std::ptr::read_unaligned(record.as_ptr() as *const LifecycleEvent) });
-                n += 1;
-            }
-        }
-        n
-    }
-}
-
-impl std::os::fd::AsRawFd for LifecycleEvents {
-    fn as_raw_fd(&self) -> std::os::fd::RawFd {
-        self.0.as_raw_fd()
     }
 }
 
