@@ -149,7 +149,8 @@ impl Detector {
         );
         if raw.flags & EVENT_RESOLVED_PATH != 0 {
             let multi_link = raw.flags & EVENT_MULTI_LINK != 0;
-            let watched = self.watched.path_of(raw.dev as u64, raw.ino, raw.tgid, raw.cgroup_id, multi_link);
+            let parent = u32::try_from(self.event.proc.ppid).unwrap_or(0);
+            let watched = self.watched.path_of(raw.dev as u64, raw.ino, (raw.tgid, parent), raw.cgroup_id, multi_link);
             if let (Some(watched), Some(fd)) = (watched, self.event.fd.as_mut()) {
                 if *fd.name != *watched {
                     fd.name.clear();

@@ -38,8 +38,18 @@ pub struct WatchedInodes {
 impl WatchedInodes {
     /// The watched path of an opened file, if it is one: from the last scan, else (a file with
     /// other names, opened in a container that appeared since) by looking the watched paths up in
-    /// the root of the process that opened it, or of another process of its cgroup.
-    pub fn path_of(&self, dev: u64, ino: u64, pid: u32, cgroup_id: u64, multi_link: bool) -> Option<Arc<str>> {
+    /// the root of the process that opened it, of its parent, or of another process of its
+    /// cgroup. A short-lived reader is often gone when its event is evaluated, and a container
+    /// that started a moment ago may have no process known for its cgroup yet; the shell that
+    /// ran the reader usually lives on, in the same root.
+    pub fn path_of(
+        &self,
+        dev: u64,
+        ino: u64,
+        (pid, parent): (u32, u32),
+        cgroup_id: u64,
+        multi_link: bool,
+    ) -> Option<Arc<str>> {
         if let Some(path) = self.by_inode.read().ok()?.get(&(dev, ino)) {
             return Some(path.clone());
         }
@@ -47,7 +57,8 @@ impl WatchedInodes {
             return None;
         }
         let paths = self.paths.read().ok()?.clone();
-        let mut roots = vec![PathBuf::from(format!("/proc/{pid}/root"))];
+        let mut roots: Vec<PathBuf> =
+            [pid, parent].iter().filter(|&&p| p > 0).map(|p| PathBuf::from(format!("/proc/{p}/root"))).collect();
         if let Some(other) = self.cgroup_pids.read().ok()?.get(&cgroup_id) {
             roots.push(PathBuf::from(format!("/proc/{other}/root")));
         }
@@ -148,7 +159,10 @@ mod tests {
         let meta = std::fs::metadata(&link).unwrap();
         let watched = WatchedInodes::default();
         watched.replace(&paths, &files, HashMap::new());
-        assert_eq!(watched.path_of(kernel_dev(meta.dev()), meta.ino(), 0, 0, true).as_deref(), Some("/etc/shadow"));
+        assert_eq!(
+            watched.path_of(kernel_dev(meta.dev()), meta.ino(), (0, 0), 0, true).as_deref(),
+            Some("/etc/shadow")
+        );
         let found = files.iter().find(|f| f.ino == meta.ino()).unwrap();
         assert_eq!(found.rules, 0b01);
     }
@@ -167,8 +181,13 @@ mod tests {
         // The opener (pid 0 here) is gone; another process of its cgroup (this one) is not.
         watched.replace(&paths, &[], HashMap::from([(7, me)]));
         let (dev, ino) = (kernel_dev(meta.dev()), meta.ino());
-        assert_eq!(watched.path_of(dev, ino, 0, 7, false), None, "single-link files are not looked for");
-        assert_eq!(watched.path_of(dev, ino, 0, 8, true), None, "no process of that cgroup is known");
-        assert_eq!(watched.path_of(dev, ino, 0, 7, true).as_deref(), watched_file.to_str());
+        assert_eq!(watched.path_of(dev, ino, (0, 0), 7, false), None, "single-link files are not looked for");
+        assert_eq!(watched.path_of(dev, ino, (0, 0), 8, true), None, "no process of that cgroup is known");
+        assert_eq!(
+            watched.path_of(dev, ino, (0, me), 8, true).as_deref(),
+            watched_file.to_str(),
+            "the opener's parent (this process) lives on"
+        );
+        assert_eq!(watched.path_of(dev, ino, (0, 0), 7, true).as_deref(), watched_file.to_str());
     }
 }
