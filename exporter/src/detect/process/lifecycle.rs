@@ -23,6 +23,13 @@ const CLONE_PARENT: u32 = 0x8000;
 /// process (kept for the table's exit grace so syscall events queued before it are still
 /// enriched, then dropped; a later process with the same pid is a new entry).
 pub fn apply(table: &mut ProcessTable, ev: &LifecycleEvent) {
+    apply_known_later(table, ev, false);
+}
+
+/// [`apply`], told whether a later exec record of the same process is already in hand: then
+/// /proc shows that later image (runc's init re-executes itself from a cloned binary a moment
+/// after its first exec), so an exec is taken from its record without reading /proc.
+fn apply_known_later(table: &mut ProcessTable, ev: &LifecycleEvent, later_exec: bool) {
     let tgid = ev.tgid as i32;
     match ev.kind {
         lifecycle_kind::FORK => {
@@ -50,6 +57,7 @@ pub fn apply(table: &mut ProcessTable, ev: &LifecycleEvent) {
                 start_time: known.then(|| super::start_time_from_boot_ns(ev.start_boottime_ns)),
                 caps: known.then_some((ev.cap_effective, ev.cap_permitted)),
                 vpid: (ev.vpid > 0).then_some(ev.vpid as i32),
+                superseded: later_exec,
                 ..Default::default()
             };
             table.on_exec_event(tgid, &exec);
@@ -64,6 +72,8 @@ pub fn apply(table: &mut ProcessTable, ev: &LifecycleEvent) {
 pub struct LifecycleQueue {
     records: Vec<LifecycleEvent>,
     next: usize,
+    /// The index of each process's last exec record in `records`.
+    last_exec: std::collections::HashMap<u32, usize>,
 }
 
 impl LifecycleQueue {
@@ -77,6 +87,10 @@ impl LifecycleQueue {
         // order; per process the order is causal (a child cannot exec before its fork
         // returned), so a stable sort by time keeps it.
         self.records.sort_by_key(|r| r.ktime_ns);
+        self.last_exec.clear();
+        for (i, r) in self.records.iter().enumerate().filter(|(_, r)| r.kind == lifecycle_kind::EXEC) {
+            self.last_exec.insert(r.tgid, i);
+        }
         n
     }
 
@@ -86,9 +100,8 @@ impl LifecycleQueue {
 
     /// Applies the records that happened at or before `ktime_ns`.
     pub fn apply_until(&mut self, table: &mut ProcessTable, ktime_ns: u64) {
-        while let Some(r) = self.records.get(self.next).filter(|r| r.ktime_ns <= ktime_ns) {
-            apply(table, r);
-            self.next += 1;
+        while self.records.get(self.next).is_some_and(|r| r.ktime_ns <= ktime_ns) {
+            self.apply_next(table);
         }
     }
 
@@ -108,8 +121,14 @@ impl LifecycleQueue {
         };
         let end = self.next + i + 1;
         while self.next < end {
-            apply(table, &self.records[self.next]);
-            self.next += 1;
+            self.apply_next(table);
         }
+    }
+
+    fn apply_next(&mut self, table: &mut ProcessTable) {
+        let r = &self.records[self.next];
+        let later_exec = self.last_exec.get(&r.tgid).is_some_and(|&last| last > self.next);
+        apply_known_later(table, r, later_exec);
+        self.next += 1;
     }
 }

@@ -91,6 +91,8 @@ pub struct ExecEvent<'a> {
     pub caps: Option<(u64, u64)>,
     /// The pid in the process's own pid namespace.
     pub vpid: Option<i32>,
+    /// A later exec of the process is known already: /proc shows that image, not this one.
+    pub superseded: bool,
 }
 
 /// Counters for the exporter's own metrics.
@@ -339,36 +341,39 @@ impl ProcessTable {
         // time most likely lost its exit event, while a pid reused between the exec and now
         // would take a wrap of the pid space within the event latency.
         let expected = ev.start_time;
-        match self.loader.load(pid) {
-            // Already exec'd again (`nc -e /bin/sh`, `sh -c 'exec dd ...'`): /proc shows the
-            // later image, so the record's is used.
-            Ok(info) if shows_a_later_image(&info, ev) => {}
-            Ok(mut info) if expected.is_none() || info.start_time == expected => {
-                info.exec_path = exec_path(&info.cwd, ev.filename).unwrap_or_else(|| info.exepath.clone());
-                // The arguments the exec was given, as Falco's execve exit reports them: a
-                // program may rewrite its argument area once it runs (busybox's dd cuts each
-                // `if=/dev/zero` at its `=`; nginx writes its title there).
-                if let Some([exe, args @ ..]) = ev.argv.filter(|argv| is_whole(argv)) {
-                    info.exe.clone_from(exe);
-                    info.args = args.to_vec();
-                    info.rebuild_cmdline();
+        // A later exec already known: /proc shows that image, so the record is used.
+        if !ev.superseded {
+            match self.loader.load(pid) {
+                // Already exec'd again (`nc -e /bin/sh`, `sh -c 'exec dd ...'`): /proc shows the
+                // later image, so the record's is used.
+                Ok(info) if shows_a_later_image(&info, ev) => {}
+                Ok(mut info) if expected.is_none() || info.start_time == expected => {
+                    info.exec_path = exec_path(&info.cwd, ev.filename).unwrap_or_else(|| info.exepath.clone());
+                    // The arguments the exec was given, as Falco's execve exit reports them: a
+                    // program may rewrite its argument area once it runs (busybox's dd cuts each
+                    // `if=/dev/zero` at its `=`; nginx writes its title there).
+                    if let Some([exe, args @ ..]) = ev.argv.filter(|argv| is_whole(argv)) {
+                        info.exe.clone_from(exe);
+                        info.args = args.to_vec();
+                        info.rebuild_cmdline();
+                    }
+                    // The kernel's are the ones the exec gave; /proc shows them as of now.
+                    if let Some((effective, permitted)) = ev.caps {
+                        (info.cap_effective, info.cap_permitted) = (effective, permitted);
+                    }
+                    self.insert(info);
+                    return;
                 }
-                // The kernel's are the ones the exec gave; /proc shows them as of now.
-                if let Some((effective, permitted)) = ev.caps {
-                    (info.cap_effective, info.cap_permitted) = (effective, permitted);
+                Ok(info) => {
+                    tracing::debug!(pid, ?expected, found = ?info.start_time, "pid reused before its exec was seen")
                 }
-                self.insert(info);
-                return;
-            }
-            Ok(info) => {
-                tracing::debug!(pid, ?expected, found = ?info.start_time, "pid reused before its exec was seen")
-            }
-            // Exited or exiting (a zombie keeps /proc/<pid> without an executable or a command
-            // line): what the exec record says is used instead.
-            Err(ProcError::Gone { .. }) => {}
-            Err(e) => {
-                self.stats.load_failures += 1;
-                tracing::debug!(pid, error = %e, "cannot reload process at exec");
+                // Exited or exiting (a zombie keeps /proc/<pid> without an executable or a command
+                // line): what the exec record says is used instead.
+                Err(ProcError::Gone { .. }) => {}
+                Err(e) => {
+                    self.stats.load_failures += 1;
+                    tracing::debug!(pid, error = %e, "cannot reload process at exec");
+                }
             }
         }
         // An entry of unknown start (a fork seen after the child was gone) is this process.

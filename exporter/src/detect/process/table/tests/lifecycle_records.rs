@@ -232,3 +232,28 @@ fn clone_parent_makes_a_sibling_and_records_are_applied_in_time_order() {
     assert!(!q.is_empty());
     assert!(!t.get(91).expect("91").exited);
 }
+
+/// runc's init execs `/proc/self/exe` (runc), makes its mounts, then re-executes itself from a
+/// cloned binary a moment later. Applied after that, its first exec would read the clone's image
+/// from /proc (another executable, the same name and arguments as far as the record tells):
+/// with the later exec record in hand, the first is taken from its record.
+#[test]
+fn an_exec_with_a_later_exec_in_the_batch_is_not_read_from_proc() {
+    let fp = FakeProc::new();
+    fp.add(&P { argv: &["runc", "run"], exe: "/usr/sbin/runc", ..P::new(60, 1, "runc", 7) });
+    let mut t = fp.table(16);
+    loaded(&mut t, 60);
+    fp.add(&P { argv: &["runc", "init"], exe: "/", ..P::new(61, 60, "runc", 8) });
+    let mut q = queue(&[
+        fork(10, 60, 61, "runc"),
+        exec_args(20, 61, "/proc/self/exe", "exe", &["runc", "init"]),
+        exec_args(30, 61, "", "runc", &["runc", "init"]),
+    ]);
+    q.apply_until(&mut t, 25);
+    let c = t.get(61).expect("runc init").clone();
+    assert_eq!((c.comm.as_str(), c.exepath.as_str(), c.origin), ("exe", "/usr/sbin/runc", Origin::Exec));
+    // The last exec of the batch is read from /proc as usual.
+    q.apply_until(&mut t, 35);
+    let c = t.get(61).expect("runc init").clone();
+    assert_eq!((c.exepath.as_str(), c.origin), ("/", Origin::Proc));
+}
