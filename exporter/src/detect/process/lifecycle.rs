@@ -18,18 +18,13 @@ const CLONE_PARENT: u32 = 0x8000;
 
 /// Applies one record: a new process starts as a copy of its creator (exe, cmdline, cwd, root,
 /// user, tty, container); an exec reloads the process from /proc right away, or, when it is
-/// already gone, takes the exec's filename, comm and arguments (the first 8, 63 bytes each)
-/// from the record; an exit retires the
-/// process (kept for the table's exit grace so syscall events queued before it are still
-/// enriched, then dropped; a later process with the same pid is a new entry).
-pub fn apply(table: &mut ProcessTable, ev: &LifecycleEvent) {
-    apply_known_later(table, ev, false);
-}
-
-/// [`apply`], told whether a later exec record of the same process is already in hand: then
-/// /proc shows that later image (runc's init re-executes itself from a cloned binary a moment
-/// after its first exec), so an exec is taken from its record without reading /proc.
-fn apply_known_later(table: &mut ProcessTable, ev: &LifecycleEvent, later_exec: bool) {
+/// already gone or `later_exec` says a later exec record of the same process is already in hand,
+/// takes the exec's filename, comm and arguments (the first 8, 63 bytes each) from the record:
+/// /proc then shows that later image (runc's init re-executes itself from a cloned binary a
+/// moment after its first exec). An exit retires the process (kept for the table's exit grace so
+/// syscall events queued before it are still enriched, then dropped; a later process with the
+/// same pid is a new entry).
+pub fn apply(table: &mut ProcessTable, ev: &LifecycleEvent, later_exec: bool) {
     let tgid = ev.tgid as i32;
     match ev.kind {
         lifecycle_kind::FORK => {
@@ -128,7 +123,7 @@ impl LifecycleQueue {
     fn apply_next(&mut self, table: &mut ProcessTable) {
         let r = &self.records[self.next];
         let later_exec = self.last_exec.get(&r.tgid).is_some_and(|&last| last > self.next);
-        apply_known_later(table, r, later_exec);
+        apply(table, r, later_exec);
         self.next += 1;
     }
 }

