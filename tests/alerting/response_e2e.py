@@ -146,8 +146,11 @@ def main(tmp):
     # People are told too: the same hit's TracewardenRuleViolation reaches the ticket receiver
     # (after that route's group_wait of 1m). (TracewardenResponseFreeze itself resolves a minute
     # after the freeze stops the reads, before that group_wait ends.)
-    step("the same hit reaches the ticket receiver as TracewardenRuleViolation",
-         wait_until(ticketed, 90, 1), "no TracewardenRuleViolation of the container at the ticket webhook in 90 s")
+    t_wait = time.time()
+    got = wait_until(ticketed, 90, 1)
+    step("the same hit reaches the ticket receiver as TracewardenRuleViolation", got,
+         f"at the ticket webhook {time.time() - t_wait:.0f} s after the freeze checks" if got
+         else "no TracewardenRuleViolation of the container at the ticket webhook in 90 s")
 
     release = subprocess.run([exporter_bin, "respond", "release", short_id, "--url", f"http://{exporter}",
                               "--user", USER, "--password-file", password_file],
@@ -156,7 +159,8 @@ def main(tmp):
     step("exporter respond release thaws it", release.returncode == 0 and thawed,
          release.stdout + release.stderr)
     resumed = syscalls()
-    step("its syscalls resume", wait_until(lambda: syscalls() > resumed, 10, 0.5), f"stuck at {resumed}")
+    later = wait_until(lambda: (n := syscalls()) > resumed and n, 10, 0.5)
+    step("its syscalls resume", later, f"{resumed} -> {later}" if later else f"stuck at {resumed} for 10 s")
     freezes = metric_sum(exporter_get(exporter, "/metrics"), "tracewarden_responses_total", 'action="freeze"', 'result="applied"')
     releases = metric_sum(exporter_get(exporter, "/metrics"), "tracewarden_responses_total", 'action="release"', 'result="applied"')
     step("tracewarden_responses_total counts one freeze and one release", (freezes, releases) == (1.0, 1.0),
