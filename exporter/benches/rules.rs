@@ -187,7 +187,7 @@ fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut engine = Engine::load_dir(&root.join("../rules"));
     if engine.has_errors() {
-        for d in &engine.diagnostics {
+        for d in &engine.report.diagnostics {
             eprintln!("{d}");
         }
         std::process::exit(1);
@@ -201,7 +201,7 @@ fn main() {
     let sigma = sigma_engine().map(|(mut sigma, files)| {
         sigma.mode = MatchMode::First;
         let (rate, matched) = eval_rate(&sigma, &events);
-        (files, sigma.rules().len(), sigma.unsupported.len(), rate, matched)
+        (files, sigma.rules().len(), sigma.report.unsupported.len(), rate, matched)
     });
 
     let text = big_rules_file();
@@ -214,7 +214,7 @@ fn main() {
         let t = thread_cpu();
         let e = Engine::load_dir(black_box(&dir));
         times.push(thread_cpu() - t);
-        assert!(!e.has_errors(), "{:?}", e.diagnostics.first());
+        assert!(!e.has_errors(), "{:?}", e.report.diagnostics.first());
         loaded = e.rules().len();
     }
     let _ = std::fs::remove_dir_all(&dir);

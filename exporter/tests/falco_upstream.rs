@@ -17,9 +17,9 @@ fn load(names: &[&str]) -> Engine {
     let files: Vec<(String, String)> = names.iter().map(|n| upstream(n)).collect();
     let sources: Vec<(&str, &str)> = files.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
     let engine = Engine::from_sources(&sources);
-    let problems: Vec<String> = engine.diagnostics.iter().map(ToString::to_string).collect();
+    let problems: Vec<String> = engine.report.diagnostics.iter().map(ToString::to_string).collect();
     assert!(problems.is_empty(), "{names:?}:\n{}", problems.join("\n"));
-    assert!(engine.skipped_unknown.is_empty(), "skipped: {:?}", engine.skipped_unknown);
+    assert!(engine.report.skipped_unknown.is_empty(), "skipped: {:?}", engine.report.skipped_unknown);
     engine
 }
 

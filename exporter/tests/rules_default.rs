@@ -14,7 +14,7 @@ fn root() -> PathBuf {
 
 fn default_rules() -> Engine {
     let mut e = Engine::load_dir(&root().join("../rules"));
-    let problems: Vec<String> = e.diagnostics.iter().map(|d| d.to_string()).collect();
+    let problems: Vec<String> = e.report.diagnostics.iter().map(|d| d.to_string()).collect();
     assert!(problems.is_empty(), "default rules have problems: {problems:#?}");
     e.mode = MatchMode::All;
     e

@@ -5,7 +5,8 @@ use exporter::rules::{Engine, Severity};
 
 fn diags(files: &[(&str, &str)]) -> Vec<String> {
     let e = Engine::from_sources(files);
-    e.diagnostics
+    e.report
+        .diagnostics
         .iter()
         .map(|d| format!("{}: {d}", if d.severity == Severity::Error { "error" } else { "warning" }))
         .collect()
@@ -378,8 +379,8 @@ diag_test!(
 fn unknown_field_skipped_on_request() {
     let text = rule("evt.type = open and proc.nam = sh").replace("output: o", "output: o %proc.nope");
     let engine = Engine::from_sources(&[("t.yaml", &format!("{text}  skip-if-unknown-filter: true\n"))]);
-    assert!(engine.diagnostics.is_empty(), "{:?}", engine.diagnostics);
-    assert_eq!(engine.skipped_unknown, ["r"]);
+    assert!(engine.report.diagnostics.is_empty(), "{:?}", engine.report.diagnostics);
+    assert_eq!(engine.report.skipped_unknown, ["r"]);
     assert!(engine.rules().is_empty());
 }
 diag_test!(

@@ -15,7 +15,7 @@ fn engine() -> Engine {
 fn loads_with_unsupported_rules_reported_and_skipped() {
     let e = engine();
     let errors: Vec<String> =
-        e.diagnostics.iter().filter(|d| d.severity == Severity::Error).map(|d| d.to_string()).collect();
+        e.report.diagnostics.iter().filter(|d| d.severity == Severity::Error).map(|d| d.to_string()).collect();
     assert!(errors.is_empty(), "{errors:#?}");
     let names: Vec<&str> = e.rules().iter().map(|r| r.name.as_str()).collect();
     assert_eq!(
@@ -30,12 +30,12 @@ fn loads_with_unsupported_rules_reported_and_skipped() {
         ]
     );
     let warnings: Vec<String> =
-        e.diagnostics.iter().map(|d| format!("{}: {}", d.subject.as_ref().unwrap().name, d.message)).collect();
+        e.report.diagnostics.iter().map(|d| format!("{}: {}", d.subject.as_ref().unwrap().name, d.message)).collect();
     assert_eq!(warnings, ["Attach/Exec Pod: source 'k8s_audit' is not supported by this engine; rule skipped"]);
     // skip-if-unknown-filter: skipped without a word, but still counted.
-    assert_eq!(e.skipped_unknown, ["Mount Launched in Privileged Container"]);
-    assert_eq!(e.required_engine_version.as_deref(), Some("0.31.0"));
-    assert_eq!(e.required_plugins, [("k8saudit".to_owned(), "0.7.0".to_owned())]);
+    assert_eq!(e.report.skipped_unknown, ["Mount Launched in Privileged Container"]);
+    assert_eq!(e.report.required_engine_version.as_deref(), Some("0.31.0"));
+    assert_eq!(e.report.required_plugins, [("k8saudit".to_owned(), "0.7.0".to_owned())]);
 }
 
 #[test]

@@ -34,10 +34,11 @@ fn every_corpus_rule_loads_or_is_unsupported_for_a_stated_reason() {
         assert_eq!(yml_files(&path), files, "{dir}");
         let e = Engine::load_dir(&path);
         let errors: Vec<String> =
-            e.diagnostics.iter().filter(|d| d.severity == Severity::Error).map(|d| d.to_string()).collect();
+            e.report.diagnostics.iter().filter(|d| d.severity == Severity::Error).map(|d| d.to_string()).collect();
         assert!(errors.is_empty(), "{dir}: {errors:#?}");
         assert_eq!(e.rules().len(), loaded, "{dir}");
         let got: Vec<(&str, String)> = e
+            .report
             .unsupported
             .iter()
             .map(|u| (u.reason, Path::new(&u.file).file_name().unwrap().to_string_lossy().into_owned()))
@@ -94,7 +95,7 @@ fn corpus_rules_fire_and_their_benign_twins_do_not() {
         "network_connection/net_connection_lnx_susp_malware_callback_port.yml",
     ]);
     let mut e = Engine::load_dir(dir.path());
-    assert!(e.diagnostics.is_empty(), "{:?}", e.diagnostics);
+    assert!(e.report.diagnostics.is_empty(), "{:?}", e.report.diagnostics);
     e.mode = MatchMode::All;
     let python = "Python One-Liners with Base64 Decoding - Linux";
     let cases: &[(Event, &[&str])] = &[

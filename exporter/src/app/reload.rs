@@ -69,7 +69,7 @@ pub fn load_rules(dir: &Path) -> anyhow::Result<Engine> {
     std::fs::read_dir(dir).with_context(|| format!("cannot read rules directory {}", dir.display()))?;
     let engine = Engine::load_dir(dir);
     let mut errors = 0;
-    for diagnostic in &engine.diagnostics {
+    for diagnostic in &engine.report.diagnostics {
         match diagnostic.severity {
             Severity::Error => {
                 errors += 1;
@@ -118,7 +118,7 @@ pub fn reload_rules(shared: &Shared, dir: &Path, names: &SyscallNames) {
     let Some(detector) = &shared.detector else { return };
     let engine = Engine::load_dir(dir);
     if engine.has_errors() {
-        for diagnostic in engine.diagnostics.iter().filter(|d| d.severity == Severity::Error) {
+        for diagnostic in engine.report.diagnostics.iter().filter(|d| d.severity == Severity::Error) {
             tracing::error!("rules reload refused: {diagnostic}");
         }
         if let Ok(mut detector) = detector.lock() {
@@ -126,7 +126,7 @@ pub fn reload_rules(shared: &Shared, dir: &Path, names: &SyscallNames) {
         }
         return;
     }
-    for diagnostic in engine.diagnostics.iter().filter(|d| d.severity == Severity::Warning) {
+    for diagnostic in engine.report.diagnostics.iter().filter(|d| d.severity == Severity::Warning) {
         tracing::warn!("{diagnostic}");
     }
     let (programs, wanted) = match shared.collector.lock() {

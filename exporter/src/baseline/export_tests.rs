@@ -41,7 +41,7 @@ fn matches(engine: &Engine, json: &str) -> Vec<String> {
 fn exported_rules_load_and_allow_exactly_the_learned_set() {
     let text = rules_file(&learned(), "WARNING");
     let engine = Engine::from_sources(&[("baseline.yaml", &text)]);
-    assert!(!engine.has_errors(), "{:?}\n{text}", engine.diagnostics);
+    assert!(!engine.has_errors(), "{:?}\n{text}", engine.report.diagnostics);
     assert_eq!(engine.rules().iter().filter(|r| r.enabled).count(), 5, "{text}");
     let exec = |parent: &str, child: &str| {
         format!(

@@ -461,7 +461,7 @@ mod tests {
 
     fn tables(rules: &str) -> (KernelTables, Engine) {
         let engine = Engine::from_sources(&[("t.yaml", rules)]);
-        assert!(!engine.has_errors(), "{:?}", engine.diagnostics);
+        assert!(!engine.has_errors(), "{:?}", engine.report.diagnostics);
         let t = compile(&engine, &SyscallNames::new(Arch::X86_64), &mut RuleIds::default(), &[]);
         (t, engine)
     }

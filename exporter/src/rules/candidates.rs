@@ -150,7 +150,7 @@ mod tests {
             .map(|(i, c)| format!("- rule: r{i}\n  desc: d\n  condition: {c}\n  output: o\n  priority: info\n"))
             .collect();
         let engine = Engine::from_sources(&[("r.yaml", &text)]);
-        assert!(!engine.has_errors(), "{:?}", engine.diagnostics);
+        assert!(!engine.has_errors(), "{:?}", engine.report.diagnostics);
         engine.rules().iter().map(|r| r.condition.clone()).collect()
     }
 

@@ -67,7 +67,7 @@ fn print_diag(d: &Diagnostic) {
 /// Loads, printing errors; `None` if there were any.
 fn load(dir: &Path, show_warnings: bool) -> Option<Engine> {
     let engine = Engine::load_dir(dir);
-    for d in &engine.diagnostics {
+    for d in &engine.report.diagnostics {
         if d.severity == Severity::Error || show_warnings {
             print_diag(d);
         }
@@ -81,7 +81,7 @@ fn load(dir: &Path, show_warnings: bool) -> Option<Engine> {
 
 fn check(dir: &Path) -> ExitCode {
     let engine = Engine::load_dir(dir);
-    let mut all: Vec<Diagnostic> = engine.diagnostics.clone();
+    let mut all: Vec<Diagnostic> = engine.report.diagnostics.clone();
     all.extend(lint(&engine));
     for d in &all {
         print_diag(d);
@@ -94,18 +94,18 @@ fn check(dir: &Path) -> ExitCode {
         dir.display(),
         engine.rules().len(),
         enabled,
-        engine.skipped_unknown.len(),
+        engine.report.skipped_unknown.len(),
         errors,
         warnings
     );
-    if !engine.unsupported.is_empty() {
+    if !engine.report.unsupported.is_empty() {
         let counts: Vec<String> = engine.unsupported_by_reason().iter().map(|(r, n)| format!("{r} {n}")).collect();
-        println!("{} rules unsupported on syscall events: {}", engine.unsupported.len(), counts.join(", "));
+        println!("{} rules unsupported on syscall events: {}", engine.report.unsupported.len(), counts.join(", "));
     }
-    if let Some(v) = &engine.required_engine_version {
+    if let Some(v) = &engine.report.required_engine_version {
         println!("required_engine_version: {v}");
     }
-    for (n, v) in &engine.required_plugins {
+    for (n, v) in &engine.report.required_plugins {
         println!("required plugin: {n} {v} (plugins are not loaded by this engine)");
     }
     if errors > 0 {

@@ -1,9 +1,9 @@
 //! The loaded rule set: rules indexed by event type, evaluation, alerts.
 
 use super::candidates::{Candidates, Merged};
-use super::diag::{Diagnostic, Severity};
+use super::diag::Severity;
 use super::event::Event;
-use super::ir::{Rule, RuleSet, Unsupported};
+use super::ir::{LoadReport, Rule, RuleSet};
 use super::kernel::{self, KernelFilter};
 use super::output::{render_time, Alert};
 use super::plan::Plans;
@@ -56,16 +56,9 @@ pub struct Engine {
     any_type: Candidates,
     pub mode: MatchMode,
     pub hostname: String,
-    /// Everything found while loading and compiling, errors and warnings.
-    pub diagnostics: Vec<Diagnostic>,
-    /// Names of macros and lists nothing uses, with file and position.
-    pub unused_macros: Vec<(String, String, super::yaml::Pos)>,
-    pub unused_lists: Vec<(String, String, super::yaml::Pos)>,
-    pub skipped_unknown: Vec<String>,
-    pub required_engine_version: Option<String>,
-    pub required_plugins: Vec<(String, String)>,
-    /// Rules read and left out because they cannot run on syscall events, with the reason.
-    pub unsupported: Vec<Unsupported>,
+    /// Everything found while loading and compiling: diagnostics, unused definitions, rules
+    /// left out and why.
+    pub report: LoadReport,
 }
 
 impl Engine {
@@ -82,20 +75,10 @@ impl Engine {
 
     /// Indexes a front end's rules for evaluation and derives their kernel filters.
     pub fn from_rule_set(set: RuleSet) -> Engine {
-        let RuleSet {
-            rules,
-            diagnostics,
-            unused_macros,
-            unused_lists,
-            skipped_unknown,
-            required_engine_version,
-            required_plugins,
-            unsupported,
-        } = set;
+        let RuleSet { rules, mut report } = set;
         let filters: Vec<KernelFilter> = rules.iter().map(|r| kernel::filter(&r.condition)).collect();
         let plans = Plans::new(&rules.iter().map(|r| r.condition.fused()).collect::<Vec<_>>());
-        let mut diagnostics = diagnostics;
-        diagnostics.extend(kernel::kill_refusals(&rules, &filters));
+        report.diagnostics.extend(kernel::kill_refusals(&rules, &filters));
         let mut by_type: FastMap<Box<str>, Vec<u32>> = FastMap::default();
         let mut any_type = Vec::new();
         for (i, f) in filters.iter().enumerate() {
@@ -125,35 +108,20 @@ impl Engine {
             .collect();
         let any_type = file(&any_type);
         let hostname = hostname();
-        Engine {
-            rules,
-            plans,
-            filters,
-            by_type,
-            any_type,
-            mode: MatchMode::First,
-            hostname,
-            diagnostics,
-            unused_macros,
-            unused_lists,
-            skipped_unknown,
-            required_engine_version,
-            required_plugins,
-            unsupported,
-        }
+        Engine { rules, plans, filters, by_type, any_type, mode: MatchMode::First, hostname, report }
     }
 
     /// How many rules were left out as unsupported, by reason key.
     pub fn unsupported_by_reason(&self) -> std::collections::BTreeMap<&'static str, usize> {
         let mut by_reason = std::collections::BTreeMap::new();
-        for u in &self.unsupported {
+        for u in &self.report.unsupported {
             *by_reason.entry(u.reason).or_default() += 1;
         }
         by_reason
     }
 
     pub fn has_errors(&self) -> bool {
-        self.diagnostics.iter().any(|d| d.severity == Severity::Error)
+        self.report.diagnostics.iter().any(|d| d.severity == Severity::Error)
     }
 
     /// All compiled rules (enabled or not), in load order.
@@ -284,7 +252,7 @@ mod tests {
     #[test]
     fn index_and_modes() {
         let mut e = Engine::from_sources(&[("r.yaml", RULES)]);
-        assert!(!e.has_errors(), "{:?}", e.diagnostics);
+        assert!(!e.has_errors(), "{:?}", e.report.diagnostics);
         assert_eq!(e.candidates("openat", "/bin/sh", "/bin/sh").collect::<Vec<_>>(), [0, 1]);
         assert_eq!(e.candidates("execve", "/bin/sh", "/bin/sh").collect::<Vec<_>>(), [1]);
         assert_eq!(e.event_types(), None);

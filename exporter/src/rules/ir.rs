@@ -17,6 +17,13 @@ use super::yaml::Pos;
 #[derive(Default)]
 pub struct RuleSet {
     pub rules: Vec<Rule>,
+    pub report: LoadReport,
+}
+
+/// Everything found while reading and compiling rules files, besides the rules: what `rules
+/// check` and the lints print, and what the exporter logs and counts at each (re)load.
+#[derive(Default)]
+pub struct LoadReport {
     /// Errors and warnings, in file order.
     pub diagnostics: Vec<Diagnostic>,
     /// Macros and lists nothing uses: (file, name, position).

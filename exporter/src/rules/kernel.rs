@@ -453,7 +453,7 @@ mod tests {
 
     fn kf(cond: &str) -> KernelFilter {
         let engine = Engine::from_sources(&[("t.yaml", &format!("- macro: container\n  condition: container.id != host\n- rule: r\n  desc: d\n  condition: {cond}\n  output: o\n  priority: info\n"))]);
-        assert!(engine.diagnostics.is_empty(), "{:?}", engine.diagnostics);
+        assert!(engine.report.diagnostics.is_empty(), "{:?}", engine.report.diagnostics);
         engine.kernel_filter(0).clone()
     }
 
@@ -469,7 +469,7 @@ mod tests {
         ]
         .concat();
         let engine = Engine::from_sources(&[("k.yaml", &text)]);
-        let errors: Vec<String> = engine.diagnostics.iter().map(ToString::to_string).collect();
+        let errors: Vec<String> = engine.report.diagnostics.iter().map(ToString::to_string).collect();
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(
             errors[0].starts_with(

@@ -78,10 +78,10 @@ pub fn lint(engine: &Engine) -> Vec<Diagnostic> {
             break;
         }
     }
-    for (name, file, pos) in &engine.unused_macros {
+    for (name, file, pos) in &engine.report.unused_macros {
         out.push(warning(file, *pos, "macro", name, "unused macro".into()));
     }
-    for (name, file, pos) in &engine.unused_lists {
+    for (name, file, pos) in &engine.report.unused_lists {
         out.push(warning(file, *pos, "list", name, "unused list".into()));
     }
     out
@@ -97,7 +97,7 @@ mod tests {
 
     fn lints(text: &str) -> Vec<String> {
         let e = Engine::from_sources(&[("t.yaml", text)]);
-        assert!(!e.has_errors(), "{:?}", e.diagnostics);
+        assert!(!e.has_errors(), "{:?}", e.report.diagnostics);
         lint(&e).iter().map(|d| d.to_string()).collect()
     }
 

@@ -118,7 +118,7 @@ mod tests {
             - rule: b\n  desc: d\n  condition: evt.type = openat and writing and fd.name endswith .service\n  output: o\n  priority: info\n\
             - rule: c\n  desc: d\n  condition: evt.type = openat and fd.name = /etc/shadow\n  output: o\n  priority: info\n";
         let engine = Engine::from_sources(&[("r.yaml", text)]);
-        assert!(!engine.has_errors(), "{:?}", engine.diagnostics);
+        assert!(!engine.has_errors(), "{:?}", engine.report.diagnostics);
         let conditions: Vec<Expr> = engine.rules().iter().map(|r| r.condition.clone()).collect();
         let plans = Plans::new(&conditions);
         // `evt.type = openat` (3 rules) and the macro (2) are shared.

@@ -87,8 +87,8 @@ fn compile<'a>(files: impl Iterator<Item = (&'a str, &'a str)>, mut diagnostics:
         }
     }
     let mut set = falco::compile_definitions(defs);
-    diagnostics.append(&mut set.diagnostics);
-    diagnostics.append(&mut sigma_rules.diagnostics);
+    diagnostics.append(&mut set.report.diagnostics);
+    diagnostics.append(&mut sigma_rules.report.diagnostics);
     let mut seen: HashMap<String, (String, u32)> =
         set.rules.iter().map(|r| (r.name.clone(), (r.file.clone(), r.pos.line))).collect();
     for r in sigma_rules.rules {
@@ -106,10 +106,10 @@ fn compile<'a>(files: impl Iterator<Item = (&'a str, &'a str)>, mut diagnostics:
             }
         }
     }
-    set.unsupported = sigma_rules.unsupported;
+    set.report.unsupported = sigma_rules.report.unsupported;
     // Files load in name order, so this keeps each file's problems together, in order.
     diagnostics.sort_by(|a, b| (&a.file, a.pos).cmp(&(&b.file, b.pos)));
-    set.diagnostics = diagnostics;
+    set.report.diagnostics = diagnostics;
     set
 }
 
@@ -127,6 +127,7 @@ mod tests {
         std::fs::write(dir.path().join("notes.txt"), "not a rules file").unwrap();
         let set = load_dir(dir.path());
         let said: Vec<(String, Severity, String)> = set
+            .report
             .diagnostics
             .iter()
             .map(|d| {

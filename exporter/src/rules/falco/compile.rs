@@ -6,7 +6,7 @@ use super::loader::{Definitions, ExceptionDef, Loc, OneOrMany, RuleDef};
 use crate::rules::diag::{Diagnostic, Severity, SourceText, Subject};
 use crate::rules::eval::{Expr, Pred};
 use crate::rules::fields::resolve;
-use crate::rules::ir::{Op, Rule, RuleSet};
+use crate::rules::ir::{LoadReport, Op, Rule, RuleSet};
 use crate::rules::output::Template;
 use crate::rules::yaml::{Node, Pos};
 use std::collections::{HashMap, HashSet};
@@ -112,7 +112,14 @@ pub fn compile(defs: &Definitions) -> RuleSet {
         .filter(|(i, _)| !c.used_lists.contains(i))
         .map(|(_, l)| (l.name.clone(), name(&l.loc), l.loc.pos))
         .collect();
-    RuleSet { rules, diagnostics: c.diagnostics, unused_macros, unused_lists, skipped_unknown, ..RuleSet::default() }
+    let report = LoadReport {
+        diagnostics: c.diagnostics,
+        unused_macros,
+        unused_lists,
+        skipped_unknown,
+        ..LoadReport::default()
+    };
+    RuleSet { rules, report }
 }
 
 /// A list item as the condition parser would read it: Falco pastes list items into the
@@ -461,7 +468,7 @@ mod tests {
     }
 
     fn msgs(c: &RuleSet, sev: Severity) -> Vec<String> {
-        c.diagnostics.iter().filter(|d| d.severity == sev).map(|d| d.to_string()).collect()
+        c.report.diagnostics.iter().filter(|d| d.severity == sev).map(|d| d.to_string()).collect()
     }
 
     fn rule(cond: &str) -> String {
@@ -479,7 +486,7 @@ mod tests {
         let c = compile_text(&rule("evt.type = open and proc.nme = x"));
         assert_eq!(msgs(&c, Severity::Error), ["t.yaml:3:34: rule 'r': unknown field 'proc.nme'"]);
         assert!(c.rules.is_empty());
-        assert!(c.skipped_unknown.is_empty());
+        assert!(c.report.skipped_unknown.is_empty());
     }
 
     #[test]
@@ -488,15 +495,15 @@ mod tests {
             "- list: nets\n  items: ['\"10.0.0.0/8\"', \"'192.168.0.0/16'\", 172.16.0.0/12]\n{}",
             rule("fd.snet in (nets)")
         ));
-        assert!(c.diagnostics.is_empty(), "{:?}", c.diagnostics);
+        assert!(c.report.diagnostics.is_empty(), "{:?}", c.report.diagnostics);
         assert_eq!(c.rules.len(), 1);
     }
 
     #[test]
     fn unknown_field_silent_with_skip_if_unknown_filter() {
         let c = compile_text(&format!("{}  skip-if-unknown-filter: true\n", rule("proc.nme = x")));
-        assert!(c.diagnostics.is_empty(), "{:?}", c.diagnostics);
-        assert_eq!(c.skipped_unknown, ["r"]);
+        assert!(c.report.diagnostics.is_empty(), "{:?}", c.report.diagnostics);
+        assert_eq!(c.report.skipped_unknown, ["r"]);
     }
 
     #[test]
@@ -551,10 +558,10 @@ mod tests {
             "- list: a\n  items: [x, y]\n- list: b\n  items: [a, z]\n{}",
             rule("proc.name in (b, w, \"a\")")
         ));
-        assert!(c.diagnostics.is_empty(), "{:?}", c.diagnostics);
+        assert!(c.report.diagnostics.is_empty(), "{:?}", c.report.diagnostics);
         let Expr::Check(p) = &c.rules[0].condition else { panic!() };
         assert_eq!(p.values, ["x", "y", "z", "w", "a"]);
-        assert!(c.unused_lists.is_empty());
+        assert!(c.report.unused_lists.is_empty());
     }
 
     #[test]
@@ -581,7 +588,7 @@ mod tests {
         );
         assert_eq!(c.exception_text(&defs_rule.exceptions[1]).unwrap(), r#"user.name in ("root", "admin")"#);
         let compiled = compile(&d);
-        assert!(compiled.diagnostics.is_empty(), "{:?}", compiled.diagnostics);
+        assert!(compiled.report.diagnostics.is_empty(), "{:?}", compiled.report.diagnostics);
         assert!(compiled.rules[0].condition.to_text().contains("not"));
     }
 
@@ -603,8 +610,8 @@ mod tests {
             "- macro: m\n  condition: proc.name = x\n- list: l\n  items: []\n{}",
             rule("evt.type = open")
         ));
-        assert_eq!(c.unused_macros[0].0, "m");
-        assert_eq!(c.unused_lists[0].0, "l");
+        assert_eq!(c.report.unused_macros[0].0, "m");
+        assert_eq!(c.report.unused_lists[0].0, "l");
     }
 
     #[test]

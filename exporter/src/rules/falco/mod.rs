@@ -14,11 +14,9 @@ use loader::Definitions;
 pub fn compile_definitions(defs: Definitions) -> RuleSet {
     let mut set = compile::compile(&defs);
     let mut diagnostics = defs.diagnostics;
-    diagnostics.append(&mut set.diagnostics);
-    RuleSet {
-        diagnostics,
-        required_engine_version: defs.required_engine_version,
-        required_plugins: defs.required_plugins,
-        ..set
-    }
+    diagnostics.append(&mut set.report.diagnostics);
+    set.report.diagnostics = diagnostics;
+    set.report.required_engine_version = defs.required_engine_version;
+    set.report.required_plugins = defs.required_plugins;
+    set
 }

@@ -107,7 +107,7 @@ fn file_and_container_values() {
 fn holds(condition: &str, e: &Event) -> bool {
     let yaml = format!("- rule: r\n  desc: d\n  condition: {condition}\n  output: o\n  priority: info\n");
     let engine = crate::rules::Engine::from_sources(&[("t.yaml", &yaml)]);
-    assert!(engine.diagnostics.is_empty(), "{condition}: {:?}", engine.diagnostics);
+    assert!(engine.report.diagnostics.is_empty(), "{condition}: {:?}", engine.report.diagnostics);
     engine.first_match(e).is_some()
 }
 

@@ -66,15 +66,21 @@ pub fn compile_file(file: &str, docs: &[Node], out: &mut RuleSet) {
         Problem::Unsupported(pos, reason, detail) => {
             let message = format!("not loaded, unsupported ({}): {detail}", reason.as_str());
             let subject = subject();
-            out.diagnostics.push(Diagnostic { severity: Severity::Warning, file: file.into(), pos, subject, message });
+            out.report.diagnostics.push(Diagnostic {
+                severity: Severity::Warning,
+                file: file.into(),
+                pos,
+                subject,
+                message,
+            });
             let reason = reason.as_str();
-            out.unsupported.push(Unsupported { file: file.into(), pos, rule: title, reason, detail });
+            out.report.unsupported.push(Unsupported { file: file.into(), pos, rule: title, reason, detail });
         }
     }
 }
 
 fn error(out: &mut RuleSet, file: &str, pos: Pos, subject: Option<Subject>, message: String) {
-    out.diagnostics.push(Diagnostic { severity: Severity::Error, file: file.into(), pos, subject, message });
+    out.report.diagnostics.push(Diagnostic { severity: Severity::Error, file: file.into(), pos, subject, message });
 }
 
 /// A rule, or its first problem: an unsupported log source, else the detection's errors before

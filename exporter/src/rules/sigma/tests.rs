@@ -22,7 +22,7 @@ fn exec(exe: &str, cmdline: &str) -> Event {
 /// Whether a process_creation rule with `detection` matches `ev`.
 fn fires(detection: &str, ev: &Event) -> bool {
     let e = engine(&rule("category: process_creation", detection));
-    assert!(!e.has_errors(), "{detection}\n{:?}", e.diagnostics);
+    assert!(!e.has_errors(), "{detection}\n{:?}", e.report.diagnostics);
     assert_eq!(e.rules().len(), 1, "{detection}");
     e.first_match(ev).is_some()
 }
@@ -128,7 +128,7 @@ fn alert_json_carries_the_sigma_identity() {
                 tags:\n  - attack.t1003\nreferences:\n  - https://example.test/a\n  - https://example.test/b\n";
     let falco = "- rule: F\n  desc: d\n  condition: evt.type = execve\n  output: o\n  priority: info\n";
     let e = Engine::from_sources(&[("a.yml", text), ("b.yaml", falco)]);
-    assert!(!e.has_errors(), "{:?}", e.diagnostics);
+    assert!(!e.has_errors(), "{:?}", e.report.diagnostics);
     let ev = exec("/usr/bin/cat", "cat /etc/shadow");
     // Falco's rules load first.
     let json = |format| {
@@ -154,7 +154,7 @@ fn alert_json_carries_the_sigma_identity() {
 }
 
 fn diagnostics(text: &str) -> Vec<String> {
-    engine(text).diagnostics.iter().map(|d| format!("{:?}: {d}", d.severity)).collect()
+    engine(text).report.diagnostics.iter().map(|d| format!("{:?}: {d}", d.severity)).collect()
 }
 
 #[test]
@@ -207,12 +207,12 @@ fn unsupported_sources_are_counted_with_reasons() {
     ];
     let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
     let e = Engine::from_sources(&files);
-    assert!(!e.has_errors(), "{:?}", e.diagnostics);
-    let reasons: Vec<&str> = e.unsupported.iter().map(|u| u.reason).collect();
+    assert!(!e.has_errors(), "{:?}", e.report.diagnostics);
+    let reasons: Vec<&str> = e.report.unsupported.iter().map(|u| u.reason).collect();
     assert_eq!(reasons, ["service", "product", "category", "hostname-pattern", "inbound-connection", "correlation"]);
-    assert!(e.diagnostics.iter().all(|d| d.severity == Severity::Warning));
+    assert!(e.report.diagnostics.iter().all(|d| d.severity == Severity::Warning));
     assert_eq!(
-        e.diagnostics[0].to_string(),
+        e.report.diagnostics[0].to_string(),
         "a.yml:5:14: rule 'T': not loaded, unsupported (service): service 'auditd' logs are records of another log source, not syscall events"
     );
 }
@@ -223,9 +223,12 @@ fn sigma_and_falco_files_load_side_by_side_with_unique_names() {
     let sigma = rule("category: process_creation", "  sel:\n    Image: /x\n  condition: sel");
     let e = Engine::from_sources(&[("a.yaml", falco), ("b.yml", &sigma)]);
     assert_eq!(e.rules().len(), 1);
-    assert_eq!(e.diagnostics[0].to_string(), "b.yml:1:8: rule 'T': a rule of this name is already defined at a.yaml:1");
+    assert_eq!(
+        e.report.diagnostics[0].to_string(),
+        "b.yml:1:8: rule 'T': a rule of this name is already defined at a.yaml:1"
+    );
     let e = Engine::from_sources(&[("a.yaml", &falco.replace("rule: T", "rule: F")), ("b.yml", &sigma)]);
-    assert!(e.diagnostics.is_empty(), "{:?}", e.diagnostics);
+    assert!(e.report.diagnostics.is_empty(), "{:?}", e.report.diagnostics);
     assert_eq!(
         e.rules().iter().map(|r| (r.name.as_str(), r.format)).collect::<Vec<_>>(),
         [("F", "falco"), ("T", "sigma")]
@@ -242,7 +245,7 @@ fn file_event(call: &str, path: &str, flags: &str) -> Event {
 fn file_events_are_creations_and_writes() {
     let e =
         engine(&rule("category: file_event", "  sel:\n    TargetFilename|startswith: /etc/cron.d/\n  condition: sel"));
-    assert!(!e.has_errors(), "{:?}", e.diagnostics);
+    assert!(!e.has_errors(), "{:?}", e.report.diagnostics);
     let hit = |ev: &Event| e.first_match(ev).is_some();
     assert!(hit(&file_event("openat", "/etc/cron.d/x", "O_WRONLY|O_CREAT")));
     assert!(hit(&file_event("renameat2", "/etc/cron.d/x", "")));
@@ -264,7 +267,7 @@ fn network_connections_with_cidr_and_ports() {
                filter_main_local_ranges:\n    DestinationIp|cidr:\n      - '10.0.0.0/8'\n      - 'fc00::/7'\n  \
                condition: selection and not 1 of filter_main_*";
     let e = engine(&rule("category: network_connection", det));
-    assert!(!e.has_errors(), "{:?}", e.diagnostics);
+    assert!(!e.has_errors(), "{:?}", e.report.diagnostics);
     let hit = |ev: &Event| e.first_match(ev).is_some();
     assert!(hit(&connect("203.0.113.9", 4444, 0)));
     assert!(hit(&connect("203.0.113.9", 2222, -115)), "EINPROGRESS is an attempt");
