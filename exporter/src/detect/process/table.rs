@@ -341,40 +341,9 @@ impl ProcessTable {
         // time most likely lost its exit event, while a pid reused between the exec and now
         // would take a wrap of the pid space within the event latency.
         let expected = ev.start_time;
-        // A later exec already known: /proc shows that image, so the record is used.
-        if !ev.superseded {
-            match self.loader.load(pid) {
-                // Already exec'd again (`nc -e /bin/sh`, `sh -c 'exec dd ...'`): /proc shows the
-                // later image, so the record's is used.
-                Ok(info) if shows_a_later_image(&info, ev) => {}
-                Ok(mut info) if expected.is_none() || info.start_time == expected => {
-                    info.exec_path = exec_path(&info.cwd, ev.filename).unwrap_or_else(|| info.exepath.clone());
-                    // The arguments the exec was given, as Falco's execve exit reports them: a
-                    // program may rewrite its argument area once it runs (busybox's dd cuts each
-                    // `if=/dev/zero` at its `=`; nginx writes its title there).
-                    if let Some([exe, args @ ..]) = ev.argv.filter(|argv| is_whole(argv)) {
-                        info.exe.clone_from(exe);
-                        info.args = args.to_vec();
-                        info.rebuild_cmdline();
-                    }
-                    // The kernel's are the ones the exec gave; /proc shows them as of now.
-                    if let Some((effective, permitted)) = ev.caps {
-                        (info.cap_effective, info.cap_permitted) = (effective, permitted);
-                    }
-                    self.insert(info);
-                    return;
-                }
-                Ok(info) => {
-                    tracing::debug!(pid, ?expected, found = ?info.start_time, "pid reused before its exec was seen")
-                }
-                // Exited or exiting (a zombie keeps /proc/<pid> without an executable or a command
-                // line): what the exec record says is used instead.
-                Err(ProcError::Gone { .. }) => {}
-                Err(e) => {
-                    self.stats.load_failures += 1;
-                    tracing::debug!(pid, error = %e, "cannot reload process at exec");
-                }
-            }
+        if let Some(info) = self.image_from_proc(pid, ev) {
+            self.insert(info);
+            return;
         }
         // An entry of unknown start (a fork seen after the child was gone) is this process.
         let forked = known
@@ -428,6 +397,49 @@ impl ProcessTable {
         info.exited = false;
         info.rebuild_cmdline();
         self.insert(info);
+    }
+
+    /// The new image as /proc shows it, with the exec's own arguments and capabilities when the
+    /// record kept them whole; `None` when /proc cannot tell it and the record is used instead.
+    fn image_from_proc(&mut self, pid: i32, ev: &ExecEvent) -> Option<ProcessInfo> {
+        // A later exec already known: /proc shows that image, so the record is used.
+        if ev.superseded {
+            return None;
+        }
+        let expected = ev.start_time;
+        match self.loader.load(pid) {
+            // Already exec'd again (`nc -e /bin/sh`, `sh -c 'exec dd ...'`): /proc shows the
+            // later image, so the record's is used.
+            Ok(info) if shows_a_later_image(&info, ev) => None,
+            Ok(mut info) if expected.is_none() || info.start_time == expected => {
+                info.exec_path = exec_path(&info.cwd, ev.filename).unwrap_or_else(|| info.exepath.clone());
+                // The arguments the exec was given, as Falco's execve exit reports them: a
+                // program may rewrite its argument area once it runs (busybox's dd cuts each
+                // `if=/dev/zero` at its `=`; nginx writes its title there).
+                if let Some([exe, args @ ..]) = ev.argv.filter(|argv| is_whole(argv)) {
+                    info.exe.clone_from(exe);
+                    info.args = args.to_vec();
+                    info.rebuild_cmdline();
+                }
+                // The kernel's are the ones the exec gave; /proc shows them as of now.
+                if let Some((effective, permitted)) = ev.caps {
+                    (info.cap_effective, info.cap_permitted) = (effective, permitted);
+                }
+                Some(info)
+            }
+            Ok(info) => {
+                tracing::debug!(pid, ?expected, found = ?info.start_time, "pid reused before its exec was seen");
+                None
+            }
+            // Exited or exiting (a zombie keeps /proc/<pid> without an executable or a command
+            // line): what the exec record says is used instead.
+            Err(ProcError::Gone { .. }) => None,
+            Err(e) => {
+                self.stats.load_failures += 1;
+                tracing::debug!(pid, error = %e, "cannot reload process at exec");
+                None
+            }
+        }
     }
 
     /// The process exited: it stays (marked exited) for the exit grace so events queued before
