@@ -13,9 +13,7 @@ use loader::Definitions;
 /// Compiles the definitions of every Falco file read, diagnostics in file order.
 pub fn compile_definitions(defs: Definitions) -> RuleSet {
     let mut set = compile::compile(&defs);
-    let mut diagnostics = defs.diagnostics;
-    diagnostics.append(&mut set.report.diagnostics);
-    set.report.diagnostics = diagnostics;
+    set.report.diagnostics.splice(0..0, defs.diagnostics);
     set.report.required_engine_version = defs.required_engine_version;
     set.report.required_plugins = defs.required_plugins;
     set
